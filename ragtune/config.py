@@ -1,0 +1,138 @@
+"""Settings: every knob the app and the CLI read, from ``RAGTUNE_*`` variables.
+
+One directory, ``RAGTUNE_DATA_DIR``, holds everything ragtune writes (stores,
+logs, uploads, trained adapters, the user model list). It is created on first
+use and gets a ``.gitignore`` of its own, so a data directory inside a git
+checkout is never committed by accident.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ragtune.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = PROJECT_ROOT / ".ragtune-data"
+ENV_PREFIX = "RAGTUNE_"
+
+
+class Settings(BaseSettings):
+    """ragtune's settings; each field is read from ``RAGTUNE_<FIELD>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    data_dir: Path = Field(
+        default=DEFAULT_DATA_DIR,
+        description="The one directory everything ragtune writes goes to.",
+    )
+    model: str = Field(
+        default="smollm2-135m-instruct-q4_1",
+        min_length=1,
+        description="Registry id of the chat model to load (see `python -m ragtune models`).",
+    )
+    model_path: Path | None = Field(
+        default=None,
+        description="A local GGUF file to register and load instead of RAGTUNE_MODEL.",
+    )
+    n_ctx: int = Field(default=4096, ge=256, le=131072, description="Context window in tokens.")
+    n_threads: int = Field(
+        default_factory=lambda: max(1, os.cpu_count() or 1),
+        ge=1,
+        le=512,
+        description="CPU threads for generation.",
+    )
+    n_batch: int = Field(default=512, ge=8, le=8192, description="Prompt-eval batch size.")
+    max_tokens: int = Field(default=256, ge=1, le=8192, description="Default answer length cap.")
+    temperature: float = Field(
+        default=0.0, ge=0.0, le=2.0, description="0 means greedy: deterministic answers."
+    )
+    seed: int = Field(default=42, ge=0, le=2**31 - 1, description="Sampling seed.")
+    max_upload_mb: int = Field(
+        default=20, ge=1, le=2048, description="Largest file a user may upload, in MB."
+    )
+    verify_sha256: Literal["always", "cached", "never"] = Field(
+        default="cached",
+        description=(
+            "Checksum policy for model files: 'cached' hashes a file once and re-hashes when "
+            "its size or modification time changes."
+        ),
+    )
+
+    @field_validator("data_dir", "model_path", mode="after")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        return value.expanduser().resolve()
+
+    @field_validator("model_path", mode="after")
+    @classmethod
+    def _must_be_a_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no file at {value}")
+        return value
+
+    # Paths under the data directory. Properties, not settings: one knob, one place.
+    @cached_property
+    def adapters_dir(self) -> Path:
+        return self.data_dir / "adapters"
+
+    @cached_property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @cached_property
+    def user_models_file(self) -> Path:
+        return self.data_dir / "models.json"
+
+    @cached_property
+    def hash_cache_file(self) -> Path:
+        return self.data_dir / "sha256-cache.json"
+
+    def ensure_data_dir(self) -> Path:
+        """Create the data directory (and its ``.gitignore``) if needed; return it.
+
+        Raises:
+            ConfigError: the directory cannot be created or written to.
+        """
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            ignore = self.data_dir / ".gitignore"
+            if not ignore.exists():
+                ignore.write_text("# Written by ragtune: nothing in the data directory is source.\n*\n")
+        except OSError as exc:
+            raise ConfigError(
+                f"RAGTUNE_DATA_DIR: cannot create or write {self.data_dir} ({exc.strerror}). "
+                "Point RAGTUNE_DATA_DIR at a writable directory."
+            ) from exc
+        return self.data_dir
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings from the environment (and ``.env``), with optional overrides.
+
+    Raises:
+        ConfigError: a setting is invalid; the message names the variable.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"]) or "?"
+            variable = f"{ENV_PREFIX}{field.upper()}"
+            problems.append(f"{variable}: {error['msg']} (got {error.get('input')!r})")
+        raise ConfigError("Invalid setting. " + "; ".join(problems)) from exc
