@@ -1,0 +1,122 @@
+"""The adapter catalog: LoRA GGUF files shipped in ``models/adapters`` or kept in the data directory.
+
+Adding an adapter (an upload, a trained result) never replaces or damages what is
+stored: the new file is written to a temporary name, checked against the base
+model, and only then moved into place under a name that is not taken.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel
+
+from ragtune.config import PROJECT_ROOT, Settings
+from ragtune.errors import AdapterError
+from ragtune.gguf_files import GGUFSummary, check_adapter_file
+
+SHIPPED_ADAPTERS_DIR = PROJECT_ROOT / "models" / "adapters"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class AdapterFile(BaseModel):
+    """An adapter file on disk (not necessarily loaded, not necessarily for this model)."""
+
+    name: str
+    path: Path
+    origin: Literal["shipped", "user"]
+    size_bytes: int
+
+
+class AdapterCatalog:
+    """Finds adapters by name and stores new ones safely."""
+
+    def __init__(self, settings: Settings, shipped_dir: Path = SHIPPED_ADAPTERS_DIR) -> None:
+        self.settings = settings
+        self.shipped_dir = shipped_dir
+
+    @property
+    def user_dir(self) -> Path:
+        return self.settings.adapters_dir
+
+    def list(self) -> list[AdapterFile]:
+        """Every ``*.gguf`` adapter file, shipped first, by name."""
+        found: dict[str, AdapterFile] = {}
+        for origin, folder in (("shipped", self.shipped_dir), ("user", self.user_dir)):
+            if not folder.is_dir():
+                continue
+            for path in sorted(folder.glob("*.gguf")):
+                if path.stem not in found:
+                    found[path.stem] = AdapterFile(
+                        name=path.stem, path=path.resolve(), origin=origin, size_bytes=path.stat().st_size  # type: ignore[arg-type]
+                    )
+        return list(found.values())
+
+    def resolve(self, name_or_path: str | Path) -> Path:
+        """A catalog name or a file path -> the adapter's path.
+
+        Raises:
+            AdapterError: neither a known name nor an existing file.
+        """
+        text = str(name_or_path).strip()
+        if not text:
+            raise AdapterError("No adapter given: pick one from the list or give a path.")
+        for entry in self.list():
+            if entry.name == text:
+                return entry.path
+        path = Path(text).expanduser()
+        if path.is_file():
+            return path.resolve()
+        names = ", ".join(e.name for e in self.list()) or "none yet"
+        raise AdapterError(f"No adapter named or found at '{text}'. Known adapters: {names}.")
+
+    def add(self, name: str, data: bytes, *, base: GGUFSummary) -> AdapterFile:
+        """Check ``data`` as a LoRA adapter for ``base`` and store it as ``<name>.gguf``.
+
+        Raises:
+            AdapterError: bad name, name taken, or the file is not a fitting LoRA adapter.
+        """
+        stem = name.removesuffix(".gguf").strip()
+        if not _NAME.match(stem):
+            raise AdapterError(
+                f"'{name}' is not a valid adapter name: use letters, digits, '.', '_' or '-' "
+                "(up to 64 characters, starting with a letter or digit)."
+            )
+        if any(entry.name == stem for entry in self.list()):
+            raise AdapterError(f"An adapter named '{stem}' exists already; choose another name.")
+        max_bytes = self.settings.max_upload_mb * 1024 * 1024
+        if len(data) > max_bytes:
+            raise AdapterError(
+                f"{name} is {len(data) / 1e6:.1f} MB, over the {self.settings.max_upload_mb} MB "
+                "limit (RAGTUNE_MAX_UPLOAD_MB)."
+            )
+        self.settings.ensure_data_dir()
+        self.user_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.user_dir / f".incoming-{os.getpid()}-{stem}.gguf"
+        target = self.user_dir / f"{stem}.gguf"
+        try:
+            tmp.write_bytes(data)
+            check_adapter_file(tmp, base)
+            if target.exists():  # appeared meanwhile: never overwrite
+                raise AdapterError(f"An adapter named '{stem}' exists already; choose another name.")
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return AdapterFile(name=stem, path=target.resolve(), origin="user", size_bytes=len(data))
+
+    def remove(self, name: str) -> None:
+        """Delete a user adapter (shipped ones are part of the repository and stay).
+
+        Raises:
+            AdapterError: unknown name, or a shipped adapter.
+        """
+        for entry in self.list():
+            if entry.name == name:
+                if entry.origin == "shipped":
+                    raise AdapterError(f"'{name}' ships with ragtune and cannot be deleted here.")
+                entry.path.unlink(missing_ok=True)
+                return
+        raise AdapterError(f"No adapter named '{name}'.")

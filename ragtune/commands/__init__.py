@@ -1,0 +1,1 @@
+"""Subcommands of ``python -m ragtune``, one module per feature."""

@@ -1,0 +1,333 @@
+"""The in-process runtime on llama-cpp-python, with hot-swapped LoRA adapters.
+
+One :class:`LlamaCppRuntime` holds one model for the whole process. Adapters are
+loaded once with ``llama_adapter_lora_init`` and attached per request with
+``llama_set_adapters_lora``; the model is never reloaded to switch them.
+
+Why the reset: llama-cpp-python's ``Llama.generate`` reuses the previous prompt's
+KV cache as a prefix. The cached keys and values were computed with whatever
+adapters were on at the time, so when the adapter set changes the prefix must be
+dropped (``Llama.reset()``), or a "base" answer would be computed partly with the
+adapter still applied.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import json
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from ragtune.errors import AdapterError, InputError, RuntimeBackendError
+from ragtune.gguf_files import GGUFSummary, check_adapter_file
+from ragtune.runtime.base import (
+    AdapterInfo,
+    AdapterUse,
+    ChatMessage,
+    Completion,
+    CompletionResult,
+    GenerationOptions,
+    ModelLock,
+    Runtime,
+    Timings,
+    _Finisher,
+    validate_messages,
+)
+
+
+def _ms(start: float, end: float) -> float:
+    return round((end - start) * 1000.0, 3)
+
+
+class LlamaCppRuntime(Runtime):
+    """A GGUF chat model run in process by llama.cpp.
+
+    Args:
+        model_path: A GGUF model file, already checked (see ``ModelRegistry.verify``).
+        summary: The file's header summary (used to check adapters against it).
+        model_id: The registry id, reported with every answer.
+        n_ctx: Context window in tokens.
+        n_threads: CPU threads for generation and prompt evaluation.
+        n_batch: Prompt-eval batch size.
+        seed: Default sampling seed.
+
+    Raises:
+        RuntimeBackendError: llama.cpp could not load the model.
+    """
+
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        summary: GGUFSummary,
+        model_id: str,
+        n_ctx: int = 4096,
+        n_threads: int = 2,
+        n_batch: int = 512,
+        seed: int = 42,
+    ) -> None:
+        import llama_cpp
+        from llama_cpp import Llama
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self._llama_cpp = llama_cpp
+        self.model_id = model_id
+        self.summary = summary
+        self.model_path = Path(model_path)
+        try:
+            self._llm = Llama(
+                model_path=str(model_path),
+                n_ctx=n_ctx,
+                n_threads=n_threads,
+                n_threads_batch=n_threads,
+                n_batch=min(n_batch, n_ctx),
+                seed=seed,
+                verbose=False,
+            )
+        except Exception as exc:  # llama-cpp-python raises ValueError on load failures
+            raise RuntimeBackendError(
+                f"llama.cpp could not load {Path(model_path).name}: {exc}. Check that the file is "
+                "a complete GGUF model and that RAGTUNE_N_CTX fits in memory."
+            ) from exc
+        self.n_ctx = self._llm.n_ctx()
+        template = self._llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise RuntimeBackendError(
+                f"{Path(model_path).name} has no chat template (tokenizer.chat_template); "
+                "ragtune needs an instruct/chat model."
+            )
+        eos_id, bos_id = self._llm.token_eos(), self._llm.token_bos()
+        model = self._llm._model
+        self._formatter = Jinja2ChatFormatter(
+            template=template,
+            eos_token=model.token_get_text(eos_id) if eos_id != -1 else "",
+            bos_token=model.token_get_text(bos_id) if bos_id != -1 else "",
+            stop_token_ids=[eos_id],
+        )
+        self._lock = ModelLock()
+        self._adapters_lock = threading.Lock()
+        self._loaded: dict[Path, tuple[AdapterInfo, object]] = {}
+        self._active: tuple[tuple[Path, float], ...] = ()
+        self._closed = False
+
+    # -- adapters --------------------------------------------------------------------------
+    def load_adapter(self, path: Path, *, name: str | None = None) -> AdapterInfo:
+        path = Path(path).expanduser().resolve()
+        with self._adapters_lock:
+            if path in self._loaded:
+                return self._loaded[path][0]
+            summary = check_adapter_file(path, self.summary)
+            start = time.perf_counter()
+            handle = self._llama_cpp.llama_adapter_lora_init(self._llm._model.model, str(path).encode())
+            load_ms = _ms(start, time.perf_counter())
+            if not handle:
+                raise AdapterError(
+                    f"llama.cpp refused the adapter {path.name} although its header looked right; "
+                    "export it again."
+                )
+            ranks = {shape[1] for t, shape in summary.tensors.items() if t.endswith(".lora_a")}
+            alpha = summary.metadata.get("adapter.lora.alpha")
+            info = AdapterInfo(
+                name=name or path.stem,
+                path=path,
+                size_bytes=summary.size_bytes,
+                rank=ranks.pop() if len(ranks) == 1 else None,
+                alpha=float(alpha) if isinstance(alpha, (int, float)) else None,
+                n_tensors=len(summary.tensors),
+                load_ms=load_ms,
+            )
+            self._loaded[path] = (info, handle)
+            return info
+
+    def loaded_adapters(self) -> list[AdapterInfo]:
+        with self._adapters_lock:
+            return [info for info, _ in self._loaded.values()]
+
+    def _apply_adapters(self, adapters: Sequence[AdapterUse]) -> float:
+        """Attach exactly ``adapters`` to the context (caller holds the model lock).
+
+        Returns the switch time in ms (0 when the set did not change).
+        """
+        wanted = tuple((use.path, float(use.scale)) for use in adapters)
+        if wanted == self._active:
+            return 0.0
+        handles = []
+        for use in adapters:
+            if use.path not in self._loaded:
+                self.load_adapter(use.path)
+            handles.append(self._loaded[use.path][1])
+        start = time.perf_counter()
+        ctx = self._llm._ctx.ctx
+        if handles:
+            array = (self._llama_cpp.llama_adapter_lora_p_ctypes * len(handles))(*handles)
+            scales = (ctypes.c_float * len(handles))(*(scale for _, scale in wanted))
+            status = self._llama_cpp.llama_set_adapters_lora(ctx, array, len(handles), scales)
+        else:
+            status = self._llama_cpp.llama_set_adapters_lora(ctx, None, 0, None)
+        if status != 0:
+            raise AdapterError(f"llama.cpp could not attach the adapters (status {status}).")
+        # The cached prefix was computed under the old adapter set: drop it.
+        self._llm.reset()
+        self._active = wanted
+        return _ms(start, time.perf_counter())
+
+    # -- generation ------------------------------------------------------------------------
+    def _prompt_tokens(self, messages: Sequence[ChatMessage]) -> tuple[list[int], list[str]]:
+        formatted = self._formatter(messages=[m.model_dump() for m in messages])
+        tokens = self._llm.tokenize(
+            formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
+        )
+        stops = [s for s in (formatted.stop if isinstance(formatted.stop, list) else [formatted.stop]) if s]
+        return tokens, stops
+
+    def _cached_prefix(self, tokens: list[int]) -> int:
+        """How many prompt tokens ``Llama.generate`` will take from the KV cache."""
+        if self._llm.n_tokens == 0:
+            return 0
+        common = 0
+        for cached, new in zip(self._llm._input_ids, tokens):
+            if cached != new:
+                break
+            common += 1
+        if common == len(tokens):  # the whole prompt cached: one token is replayed
+            return max(common - 1, 0)
+        return common
+
+    def stream_chat(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        adapters: Sequence[AdapterUse] = (),
+        options: GenerationOptions | None = None,
+    ) -> Completion:
+        messages = validate_messages(messages)
+        options = options or GenerationOptions()
+        adapters = list(adapters)
+        for use in adapters:  # check and load up front, so errors surface before streaming
+            self.load_adapter(use.path)
+        grammar = None
+        if options.json_schema is not None:
+            from llama_cpp.llama_grammar import LlamaGrammar
+
+            try:
+                grammar = LlamaGrammar.from_json_schema(json.dumps(options.json_schema), verbose=False)
+            except Exception as exc:
+                raise InputError(f"The JSON schema cannot be turned into a grammar: {exc}") from exc
+        finisher = _Finisher()
+        pieces = self._generate(messages, adapters, options, grammar, finisher)
+        return Completion(pieces, finisher)
+
+    def _generate(
+        self,
+        messages: list[ChatMessage],
+        adapters: list[AdapterUse],
+        options: GenerationOptions,
+        grammar: object,
+        finisher: _Finisher,
+    ) -> Iterator[str]:
+        start = time.perf_counter()
+        if self._closed:
+            raise RuntimeBackendError("The model has been closed.")
+        queue_wait_ms = self._lock.acquire()
+        try:
+            switch_ms = self._apply_adapters(adapters)
+            tokens, stops = self._prompt_tokens(messages)
+            if len(tokens) + options.max_tokens > self.n_ctx:
+                raise InputError(
+                    f"The prompt has {len(tokens)} tokens; with up to {options.max_tokens} answer "
+                    f"tokens it exceeds the context window of {self.n_ctx}. Shorten the input, "
+                    "lower the answer length, or raise RAGTUNE_N_CTX."
+                )
+            stops = [*stops, *options.stop]
+            cached = self._cached_prefix(tokens)
+            self._llm.set_seed(options.seed)
+            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+            vocab = self._llm._model.vocab
+            hold = max((len(s) for s in stops), default=1) - 1
+            text = ""
+            emitted = 0
+            n_out = 0
+            finish = "length"
+            t_eval = time.perf_counter()
+            t_first = t_last = None
+            try:
+                for token in self._llm.generate(
+                    tokens,
+                    temp=options.temperature,
+                    top_p=options.top_p,
+                    top_k=options.top_k,
+                    min_p=0.0 if options.temperature == 0 else 0.05,
+                    repeat_penalty=options.repeat_penalty,
+                    grammar=grammar,
+                ):
+                    now = time.perf_counter()
+                    if t_first is None:
+                        t_first = now
+                    t_last = now
+                    n_out += 1
+                    if self._llama_cpp.llama_vocab_is_eog(vocab, token):
+                        finish = "stop"
+                        break
+                    text += decoder.decode(self._llm.detokenize([token]))
+                    cut = min((text.find(s) for s in stops if s in text), default=-1)
+                    if cut >= 0:
+                        text = text[:cut]
+                        finish = "stop"
+                        break
+                    safe = len(text) - hold
+                    if safe > emitted:
+                        yield text[emitted:safe]
+                        emitted = safe
+                    if n_out >= options.max_tokens:
+                        break
+            except InputError:
+                raise
+            except Exception as exc:
+                # The context may hold a half-evaluated prompt: start clean next time.
+                self._llm.reset()
+                raise RuntimeBackendError(f"llama.cpp failed while generating: {exc}") from exc
+            text += decoder.decode(b"", final=True)
+            if finish == "length":
+                cut = min((text.find(s) for s in stops if s in text), default=-1)
+                if cut >= 0:
+                    text, finish = text[:cut], "stop"
+            if len(text) > emitted:
+                yield text[emitted:]
+            end = time.perf_counter()
+            t_first = t_first or end
+            t_last = t_last or end
+            generation_s = t_last - t_first
+            timings = Timings(
+                queue_wait_ms=round(queue_wait_ms, 3),
+                adapter_switch_ms=switch_ms,
+                prompt_tokens=len(tokens),
+                cached_prompt_tokens=cached,
+                prompt_eval_ms=_ms(t_eval, t_first),
+                ttft_ms=_ms(start, t_first),
+                generation_ms=round(generation_s * 1000.0, 3),
+                completion_tokens=n_out,
+                tokens_per_s=round((n_out - 1) / generation_s, 2) if n_out > 1 and generation_s > 0 else 0.0,
+                total_ms=_ms(start, end),
+            )
+            finisher.result = CompletionResult(
+                text=text,
+                finish_reason=finish,  # type: ignore[arg-type]
+                model_id=self.model_id,
+                adapters=adapters,
+                timings=timings,
+            )
+        finally:
+            self._lock.release()
+
+    def close(self) -> None:
+        """Free the model (and with it its adapters)."""
+        self._lock.acquire()
+        try:
+            if not self._closed:
+                self._closed = True
+                self._llm.close()
+        finally:
+            self._lock.release()
