@@ -6,12 +6,58 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_resources import get_settings
+from app_resources import get_registry, get_runtime, get_settings
+from components.model_info import render_model_card
 from ragtune.errors import RagtuneError
 
 HERE = Path(__file__).parent
 
 st.set_page_config(page_title="ragtune", page_icon=":material/tune:", layout="wide")
+
+
+def sidebar() -> None:
+    """Model choice, the loaded model's card, and adding a local GGUF."""
+    registry = get_registry()
+    try:
+        statuses = registry.statuses()
+    except RagtuneError as exc:
+        st.error(str(exc))
+        return
+    available = [s.spec.id for s in statuses if s.available]
+    default = registry.default_id()
+    if not available:
+        st.error("No model is installed. Run `make run`, or set RAGTUNE_MODEL_PATH to a GGUF file.")
+        return
+    if st.session_state.get("model_id") not in available:
+        st.session_state["model_id"] = default if default in available else available[0]
+    st.selectbox(
+        "Model",
+        available,
+        key="model_id",
+        format_func=lambda mid: next(s.spec.name for s in statuses if s.spec.id == mid),
+        help="Only one model is held in memory: choosing another frees the current one.",
+    )
+    try:
+        runtime = get_runtime(st.session_state["model_id"])
+        render_model_card(
+            registry.get(runtime.model_id), runtime.summary, n_ctx=runtime.n_ctx, key="model_card"
+        )
+    except RagtuneError as exc:
+        st.error(str(exc))
+    missing = [s for s in statuses if not s.available]
+    if missing:
+        with st.expander("More models"):
+            for status in missing:
+                st.caption(f"**{status.spec.name}**: {status.hint}")
+    with st.expander("Add a local GGUF model"):
+        path = st.text_input("Path to a .gguf file on this server", key="add_model_path")
+        if st.button("Check and add", key="add_model_button"):
+            try:
+                spec = registry.add_local(Path(path))
+                st.success(f"Added '{spec.id}'. Choose it above.")
+            except RagtuneError as exc:
+                st.error(str(exc))
+
 
 try:
     get_settings()
@@ -22,4 +68,7 @@ except RagtuneError as exc:
 pages = [
     st.Page(HERE / "pages" / "playground.py", title="Playground", icon=":material/chat:", default=True),
 ]
-st.navigation(pages).run()
+navigation = st.navigation(pages)
+with st.sidebar:
+    sidebar()
+navigation.run()

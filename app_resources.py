@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ragtune.adapters import AdapterCatalog
 from ragtune.config import Settings, load_settings
+from ragtune.models import ModelRegistry
+from ragtune.runtime import Runtime, load_runtime
 
 
 @st.cache_resource(show_spinner=False)
@@ -18,3 +21,33 @@ def get_settings() -> Settings:
     settings = load_settings()
     settings.ensure_data_dir()
     return settings
+
+
+def get_registry() -> ModelRegistry:
+    """The model registry (cheap: reads the manifest and the user list on each call)."""
+    return ModelRegistry(get_settings())
+
+
+def get_catalog() -> AdapterCatalog:
+    """The adapter catalog (shipped adapters and the data directory's)."""
+    return AdapterCatalog(get_settings())
+
+
+# max_entries=1: one model per process. Choosing another model in the sidebar frees the
+# previous one before the next loads, instead of holding both in memory.
+@st.cache_resource(show_spinner=False, max_entries=1, on_release=lambda rt: rt.close())
+def _load_runtime(model_id: str) -> Runtime:
+    return load_runtime(get_settings(), registry=get_registry(), model_id=model_id)
+
+
+def get_runtime(model_id: str | None = None) -> Runtime:
+    """The loaded model (``model_id`` or the configured default), loading it on first use.
+
+    Raises:
+        RagtuneError: the model is unknown, missing, fails its checks or cannot load.
+    """
+    model_id = model_id or st.session_state.get("model_id") or get_registry().default_id()
+    if model_id is None:  # pragma: no cover - default_id always answers
+        raise RuntimeError("no model configured")
+    with st.spinner(f"Loading {model_id} (first use: checking the file, then loading it)..."):
+        return _load_runtime(model_id)

@@ -82,9 +82,14 @@ def read_summary(path: Path, *, error: type[RagtuneError] = ModelError) -> GGUFS
     with path.open("rb") as handle:
         magic = handle.read(4)
     if magic != GGUF_MAGIC:
+        fix = (
+            "Export the adapter as GGUF (llama.cpp's convert_lora_to_gguf.py, or `python -m ragtune train`)."
+            if issubclass(error, AdapterError)
+            else "Convert the model to GGUF with llama.cpp's convert_hf_to_gguf.py."
+        )
         raise error(
-            f"{path.name} is not a GGUF file (it starts with {magic!r}, a GGUF file starts "
-            "with b'GGUF'). Convert the model to GGUF with llama.cpp's convert scripts."
+            f"{path.name} is not a GGUF file (it starts with {magic!r}; a GGUF file starts "
+            f"with b'GGUF'). {fix}"
         )
     try:
         reader = gguf.GGUFReader(path, "r")

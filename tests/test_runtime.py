@@ -1,0 +1,200 @@
+"""The llama.cpp runtime on a real (tiny, random-weight) GGUF model and real LoRA GGUF files."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from ragtune.errors import AdapterError, InputError
+from ragtune.gguf_files import check_model_file
+from ragtune.runtime import AdapterUse, ChatMessage, GenerationOptions
+from ragtune.runtime.llamacpp import LlamaCppRuntime
+from tests.factories import TinyConfig, write_lora
+
+QUESTION = [ChatMessage(role="user", content="Which warranty applies to the X200?")]
+GREEDY = GenerationOptions(max_tokens=24, temperature=0.0)
+
+
+def fresh_runtime(model: Path) -> LlamaCppRuntime:
+    return LlamaCppRuntime(model, summary=check_model_file(model), model_id="tiny", n_ctx=1024, n_threads=2)
+
+
+def ask(runtime: LlamaCppRuntime, *adapters: Path, scale: float = 1.0, messages=QUESTION) -> str:
+    uses = [AdapterUse(path=p, scale=scale) for p in adapters]
+    return runtime.chat(messages, adapters=uses, options=GREEDY).text
+
+
+def test_generation_is_deterministic_and_non_empty(tiny_runtime):
+    first = ask(tiny_runtime)
+    assert first.strip()
+    assert ask(tiny_runtime) == first
+
+
+def test_zero_adapter_gives_exactly_the_base_output(tiny_runtime, zero_lora):
+    assert ask(tiny_runtime, zero_lora) == ask(tiny_runtime)
+
+
+def test_random_adapter_changes_the_output(tiny_runtime, random_lora):
+    assert ask(tiny_runtime, random_lora) != ask(tiny_runtime)
+
+
+def test_adapter_scale_zero_gives_the_base_output(tiny_runtime, random_lora):
+    assert ask(tiny_runtime, random_lora, scale=0.0) == ask(tiny_runtime)
+
+
+def test_base_adapter_base_round_trip_reproduces_base_without_reload(tiny_runtime, random_lora):
+    base = ask(tiny_runtime)
+    with_adapter = ask(tiny_runtime, random_lora)
+    assert ask(tiny_runtime) == base
+    assert ask(tiny_runtime, random_lora) == with_adapter
+
+
+def test_adapter_answer_after_base_matches_a_fresh_model_with_the_adapter(tiny_model, random_lora):
+    """The KV-cache prefix from a base request must not leak into an adapter request."""
+    fresh = fresh_runtime(tiny_model)
+    try:
+        expected = ask(fresh, random_lora)
+    finally:
+        fresh.close()
+    warm = fresh_runtime(tiny_model)
+    try:
+        ask(warm)  # same prompt, base model: its KV cache is now a prefix of the next prompt
+        assert ask(warm, random_lora) == expected
+        base_again = ask(warm)
+    finally:
+        warm.close()
+    fresh_base = fresh_runtime(tiny_model)
+    try:
+        assert base_again == ask(fresh_base)
+    finally:
+        fresh_base.close()
+
+
+def test_two_adapters_at_once_differ_from_each_alone(tiny_runtime, random_lora, second_lora):
+    both = ask(tiny_runtime, random_lora, second_lora)
+    assert both != ask(tiny_runtime, random_lora)
+    assert both != ask(tiny_runtime, second_lora)
+
+
+def test_concurrent_requests_each_get_their_own_answer(tiny_runtime, random_lora):
+    alone = {"base": ask(tiny_runtime), "lora": ask(tiny_runtime, random_lora)}
+    results: dict[str, list[str]] = {"base": [], "lora": []}
+    errors: list[BaseException] = []
+
+    def worker(kind: str) -> None:
+        try:
+            for _ in range(3):
+                adapters = (random_lora,) if kind == "lora" else ()
+                results[kind].append(ask(tiny_runtime, *adapters))
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in ("base", "lora")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors
+    assert results["base"] == [alone["base"]] * 3
+    assert results["lora"] == [alone["lora"]] * 3
+
+
+def test_timings_account_for_the_request(tiny_runtime, random_lora):
+    first = tiny_runtime.chat(QUESTION, options=GREEDY).timings
+    assert first.prompt_tokens > 10
+    assert first.completion_tokens == GREEDY.max_tokens
+    assert 0 < first.ttft_ms <= first.total_ms
+    assert first.prompt_eval_ms <= first.ttft_ms
+    assert first.generation_ms <= first.total_ms
+    assert first.tokens_per_s > 0
+    again = tiny_runtime.chat(QUESTION, options=GREEDY).timings
+    assert again.cached_prompt_tokens > 0  # the same prompt reuses the KV cache
+    switched = tiny_runtime.chat(QUESTION, adapters=[AdapterUse(path=random_lora)], options=GREEDY).timings
+    assert switched.cached_prompt_tokens == 0  # an adapter switch drops the cache
+    assert switched.adapter_switch_ms > 0
+
+
+def test_streaming_pieces_add_up_to_the_result(tiny_runtime):
+    completion = tiny_runtime.stream_chat(QUESTION, options=GREEDY)
+    pieces = list(completion)
+    assert len(pieces) > 1
+    assert "".join(pieces) == completion.consume().text
+
+
+def test_max_tokens_caps_the_answer(tiny_runtime):
+    result = tiny_runtime.chat(QUESTION, options=GenerationOptions(max_tokens=3))
+    assert result.timings.completion_tokens == 3
+    assert result.finish_reason == "length"
+
+
+def test_a_prompt_longer_than_the_context_is_an_input_error(tiny_runtime):
+    long = [ChatMessage(role="user", content="word " * 2000)]
+    with pytest.raises(InputError, match="context window"):
+        tiny_runtime.chat(long, options=GREEDY)
+    assert ask(tiny_runtime).strip()  # the runtime still works afterwards
+
+
+def test_an_empty_question_is_an_input_error(tiny_runtime):
+    with pytest.raises(InputError, match="empty"):
+        tiny_runtime.chat([ChatMessage(role="user", content="   ")])
+
+
+def test_adapter_for_another_architecture_is_refused(tiny_runtime, tmp_path):
+    other = write_lora(tmp_path / "qwen.gguf", architecture="qwen2")
+    with pytest.raises(AdapterError, match="'qwen2' model"):
+        tiny_runtime.load_adapter(other)
+
+
+def test_adapter_with_other_shapes_is_refused(tiny_runtime, tmp_path):
+    wide = write_lora(tmp_path / "wide.gguf", shape_delta=8)
+    with pytest.raises(AdapterError, match="do not fit"):
+        tiny_runtime.load_adapter(wide)
+
+
+def test_adapter_for_a_tensor_the_model_lacks_is_refused(tiny_runtime, tmp_path):
+    deeper = write_lora(tmp_path / "deeper.gguf", config=TinyConfig(n_layer=3))
+    with pytest.raises(AdapterError, match="does not have"):
+        tiny_runtime.load_adapter(deeper)
+
+
+def test_truncated_adapter_is_refused(tiny_runtime, random_lora, tmp_path):
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(random_lora.read_bytes()[: random_lora.stat().st_size // 2])
+    with pytest.raises(AdapterError, match="truncated|cannot be read"):
+        tiny_runtime.load_adapter(cut)
+
+
+def test_text_file_renamed_gguf_is_refused(tiny_runtime, tmp_path):
+    fake = tmp_path / "notes.gguf"
+    fake.write_text("these are my notes, not an adapter\n")
+    with pytest.raises(AdapterError, match="not a GGUF file"):
+        tiny_runtime.load_adapter(fake)
+
+
+def test_model_file_used_as_adapter_is_refused(tiny_runtime, tiny_model):
+    with pytest.raises(AdapterError, match="not a LoRA adapter"):
+        tiny_runtime.load_adapter(tiny_model)
+
+
+def test_a_refused_adapter_leaves_the_runtime_working(tiny_runtime, tmp_path, random_lora):
+    fake = tmp_path / "bad.gguf"
+    fake.write_bytes(b"GGUF" + b"\x00" * 10)
+    before = ask(tiny_runtime, random_lora)
+    with pytest.raises(AdapterError):
+        tiny_runtime.chat(QUESTION, adapters=[AdapterUse(path=fake)], options=GREEDY)
+    assert ask(tiny_runtime, random_lora) == before
+
+
+def test_constrained_output_is_valid_json_of_the_schema(tiny_runtime):
+    import json
+
+    schema = {
+        "type": "object",
+        "properties": {"answer": {"type": "string", "maxLength": 20}},
+        "required": ["answer"],
+        "additionalProperties": False,
+    }
+    result = tiny_runtime.chat(QUESTION, options=GenerationOptions(max_tokens=64, json_schema=schema))
+    assert set(json.loads(result.text)) == {"answer"}
