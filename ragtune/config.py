@@ -63,6 +63,20 @@ class Settings(BaseSettings):
     max_upload_mb: int = Field(
         default=20, ge=1, le=2048, description="Largest file a user may upload, in MB."
     )
+    search_mode: Literal["vector", "keyword", "hybrid"] = Field(
+        default="hybrid",
+        description="Knowledge search: embeddings, BM25 keywords, or both fused by reciprocal rank.",
+    )
+    top_k: int = Field(default=5, ge=1, le=100, description="Chunks a knowledge search returns.")
+    chunk_size: int = Field(
+        default=800, ge=100, le=8000, description="Target chunk length in characters."
+    )
+    chunk_overlap: int = Field(
+        default=120, ge=0, le=2000, description="Characters a chunk repeats from the previous one."
+    )
+    demo_workspace: str = Field(
+        default="demo", description="Workspace holding the demo knowledge base (created on first start)."
+    )
     verify_sha256: Literal["always", "cached", "never"] = Field(
         default="cached",
         description=(
@@ -97,6 +111,14 @@ class Settings(BaseSettings):
     @cached_property
     def user_models_file(self) -> Path:
         return self.data_dir / "models.json"
+
+    @cached_property
+    def chroma_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @cached_property
+    def knowledge_manifest_file(self) -> Path:
+        return self.data_dir / "knowledge.sqlite3"
 
     @cached_property
     def hash_cache_file(self) -> Path:

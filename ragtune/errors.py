@@ -46,3 +46,15 @@ class InputError(RagtuneError):
     """A user input (query, upload, JSONL line, option) is invalid."""
 
     code = "input_error"
+
+
+class IngestError(InputError):
+    """A document cannot be ingested (empty, binary, undecodable, too large, unreadable PDF ...)."""
+
+    code = "ingest_error"
+
+
+class WorkspaceError(InputError):
+    """A knowledge workspace name is invalid, already taken, or does not exist."""
+
+    code = "workspace_error"

@@ -1,0 +1,467 @@
+"""The knowledge base: workspaces of documents, ingestion, and search with citations.
+
+This is the one object pages and the CLI use. It combines a :class:`VectorStore`
+(chunk vectors) with the :class:`Manifest` (which version of each document is live),
+so that every document change is atomic (see :mod:`ragtune.retrieval.manifest`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ragtune.errors import IngestError, InputError, RagtuneError
+from ragtune.retrieval.chunking import chunk_spans
+from ragtune.retrieval.keyword import BM25, reciprocal_rank_fusion
+from ragtune.retrieval.loaders import (
+    ParsedDocument,
+    _markdown_title,
+    doc_id_for,
+    parse_document,
+)
+from ragtune.retrieval.manifest import DocumentRow, Manifest, utcnow
+from ragtune.retrieval.store import StoredRecord, VectorStore, WorkspaceRef
+from ragtune.retrieval.types import (
+    SEARCH_MODES,
+    Chunk,
+    DocumentInfo,
+    FileResult,
+    IngestReport,
+    SearchHit,
+    SearchMode,
+    SearchResult,
+    WorkspaceInfo,
+)
+
+if TYPE_CHECKING:
+    from ragtune.config import Settings
+
+ProgressCallback = Callable[[int, int, FileResult], None]
+"""Called after each file with (files done, files in batch, that file's result)."""
+
+RRF_K = 60
+# Leftover chunk records younger than this may belong to an ingest still running in
+# another process, so garbage collection leaves them alone (readers ignore them anyway).
+GC_MIN_AGE_S = 600.0
+
+
+def _embedding_input(title: str, section: str, text: str) -> str:
+    # The title and heading path give a chunk the context its own words may lack.
+    head = f"{title} — {section}" if section and section != title else title
+    return f"{head}\n{text}"
+
+
+def _chunk_from(record: StoredRecord) -> Chunk:
+    m = record.metadata
+    return Chunk(
+        chunk_id=str(m["chunk_id"]),
+        doc_id=str(m["doc_id"]),
+        n=int(m["n"]),
+        title=str(m["title"]),
+        source=str(m["source"]),
+        section=str(m.get("section", "")),
+        version=int(m["version"]),
+        updated_at=datetime.fromisoformat(str(m["updated_at"])),
+        start=int(m["start"]),
+        end=int(m["end"]),
+        text=record.text,
+    )
+
+
+class _KeywordIndex:
+    def __init__(self, revision: int, chunks: list[Chunk]) -> None:
+        self.revision = revision
+        self.chunks = chunks
+        self.bm25 = BM25([f"{c.title}\n{c.section}\n{c.text}" for c in chunks])
+
+
+class KnowledgeBase:
+    """Workspaces of documents with atomic (re)ingestion and vector/keyword/hybrid search.
+
+    Args:
+        store: where chunk vectors live.
+        manifest: which document versions are live.
+        chunk_size: target chunk length in characters.
+        chunk_overlap: characters repeated between consecutive chunks of a section.
+        max_upload_bytes: files larger than this are rejected.
+        default_mode: search mode when a call does not choose one.
+        top_k: chunks returned when a call does not choose.
+    """
+
+    def __init__(
+        self,
+        store: VectorStore,
+        manifest: Manifest,
+        *,
+        chunk_size: int = 800,
+        chunk_overlap: int = 120,
+        max_upload_bytes: int = 20 * 1024 * 1024,
+        default_mode: SearchMode = "hybrid",
+        top_k: int = 5,
+    ) -> None:
+        self.store = store
+        self.manifest = manifest
+        self.chunk_size = chunk_size
+        self.chunk_overlap = chunk_overlap
+        self.max_upload_bytes = max_upload_bytes
+        self.default_mode: SearchMode = default_mode
+        self.top_k = top_k
+        self._indexes: dict[str, _KeywordIndex] = {}
+        self._write_lock = threading.Lock()
+        # Test seam: called with the name of each step of a document write, so a test
+        # can stop the write between steps (raise, or kill the process) and inspect.
+        self.step_hook: Callable[[str], None] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, embedding_function: object | None = None) -> KnowledgeBase:
+        """The knowledge base under ``settings.data_dir`` (chroma in ``chroma/``), cleaned up.
+
+        Raises:
+            ConfigError: the data directory is not writable.
+            ModelError: the offline embedding model is missing.
+        """
+        from ragtune.retrieval.embeddings import OfflineMiniLM
+        from ragtune.retrieval.store import ChromaVectorStore
+
+        settings.ensure_data_dir()
+        ef = embedding_function or OfflineMiniLM()
+        kb = cls(
+            ChromaVectorStore(settings.chroma_dir, ef),
+            Manifest(settings.knowledge_manifest_file),
+            chunk_size=settings.chunk_size,
+            chunk_overlap=settings.chunk_overlap,
+            max_upload_bytes=settings.max_upload_mb * 1024 * 1024,
+            default_mode=settings.search_mode,
+            top_k=settings.top_k,
+        )
+        kb.collect_garbage()
+        return kb
+
+    # -- workspaces -----------------------------------------------------------------
+    def workspace(self, name: str) -> WorkspaceRef:
+        """The workspace named ``name`` (raises WorkspaceError if there is none)."""
+        return self.store.get_workspace(name)
+
+    def has_workspace(self, name: str) -> bool:
+        return any(ref.name == name for ref in self.store.list_workspaces())
+
+    def list_workspaces(self) -> list[WorkspaceInfo]:
+        """Every workspace with its live document and chunk counts."""
+        infos = []
+        for ref in self.store.list_workspaces():
+            docs = self.manifest.documents(ref.id)
+            infos.append(
+                WorkspaceInfo(name=ref.name, n_documents=len(docs), n_chunks=sum(d.n_chunks for d in docs))
+            )
+        return infos
+
+    def create_workspace(self, name: str) -> WorkspaceInfo:
+        ref = self.store.create_workspace(name)
+        return WorkspaceInfo(name=ref.name, n_documents=0, n_chunks=0)
+
+    def rename_workspace(self, name: str, new_name: str) -> WorkspaceInfo:
+        """Rename in one step (the manifest is keyed by the workspace's stable id)."""
+        with self._write_lock:
+            self.store.rename_workspace(name, new_name)
+        return next(w for w in self.list_workspaces() if w.name == new_name.strip())
+
+    def empty_workspace(self, name: str) -> None:
+        """Remove every document from the workspace; the workspace stays."""
+        with self._write_lock:
+            ref = self.workspace(name)
+            self.manifest.remove_documents(ref.id)  # commit point: all documents gone at once
+            self.store.delete(ref, ids=[r.id for r in self.store.get_all(ref)])
+            self._indexes.pop(ref.id, None)
+
+    def delete_workspace(self, name: str) -> None:
+        """Delete the workspace and all its documents."""
+        with self._write_lock:
+            ref = self.workspace(name)
+            self.store.delete_workspace(name)
+            self.manifest.forget_workspace(ref.id)
+            self._indexes.pop(ref.id, None)
+
+    # -- documents ------------------------------------------------------------------
+    def list_documents(self, workspace: str) -> list[DocumentInfo]:
+        ref = self.workspace(workspace)
+        return [
+            DocumentInfo(
+                doc_id=row.doc_id, title=row.title, source=row.source, version=row.version,
+                updated_at=row.updated_at, n_chunks=row.n_chunks, n_chars=len(row.text), sha256=row.sha256,
+            )
+            for row in self.manifest.documents(ref.id)
+        ]
+
+    def _row(self, workspace: str, doc_id: str) -> tuple[WorkspaceRef, DocumentRow]:
+        ref = self.workspace(workspace)
+        row = self.manifest.document(ref.id, doc_id)
+        if row is None:
+            raise InputError(f"No document {doc_id!r} in workspace {workspace!r}.")
+        return ref, row
+
+    def document_text(self, workspace: str, doc_id: str) -> str:
+        """The live text of a document (what its chunks' spans refer to)."""
+        return self._row(workspace, doc_id)[1].text
+
+    def chunks(self, workspace: str, doc_id: str) -> list[Chunk]:
+        """The live chunks of a document, in order."""
+        ref, row = self._row(workspace, doc_id)
+        records = self.store.get_all(ref, where={"doc_id": doc_id, "generation": row.generation})
+        return sorted((_chunk_from(r) for r in records), key=lambda c: c.n)
+
+    def delete_document(self, workspace: str, doc_id: str) -> None:
+        """Remove a document and all its chunks."""
+        with self._write_lock:
+            ref, row = self._row(workspace, doc_id)
+            self.manifest.remove_documents(ref.id, [doc_id])  # commit point
+            self.store.delete(ref, ids=[f"{doc_id}#{n}@{row.generation}" for n in range(row.n_chunks)])
+
+    def update_document_text(self, workspace: str, doc_id: str, text: str) -> FileResult:
+        """Replace a document's text (an inline edit); re-indexed before this returns.
+
+        Raises:
+            IngestError: the new text is empty.
+        """
+        _, row = self._row(workspace, doc_id)
+        text = text.replace("\r\n", "\n").strip()
+        if not text:
+            raise IngestError(f"{row.source}: the edited text is empty; delete the document instead.")
+        title = row.title
+        if row.source.lower().endswith((".md", ".markdown")):
+            title = _markdown_title(text) or title
+        parsed = ParsedDocument(doc_id=doc_id, title=title, source=row.source, text=text)
+        return self._write(self.workspace(workspace), parsed)
+
+    def ingest_bytes(
+        self,
+        workspace: str,
+        files: Iterable[tuple[str, bytes]],
+        *,
+        on_progress: ProgressCallback | None = None,
+    ) -> IngestReport:
+        """Ingest uploaded files; a bad file is reported and skipped, the rest go in.
+
+        Args:
+            workspace: an existing workspace's name.
+            files: (file name, content) pairs.
+            on_progress: called after each file (for a progress bar).
+
+        Raises:
+            WorkspaceError: no such workspace (nothing is read).
+        """
+        items = list(files)
+        return self._ingest(workspace, [(name, (lambda d=data: d)) for name, data in items], on_progress)
+
+    def ingest_paths(
+        self,
+        workspace: str,
+        paths: Sequence[Path],
+        *,
+        on_progress: ProgressCallback | None = None,
+    ) -> IngestReport:
+        """Ingest files and folders (recursively; hidden files are skipped)."""
+        files: list[Path] = []
+        missing: list[FileResult] = []
+        for path in map(Path, paths):
+            if path.is_dir():
+                files.extend(
+                    sorted(
+                        p for p in path.rglob("*")
+                        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                    )
+                )
+            elif path.is_file():
+                files.append(path)
+            else:
+                missing.append(FileResult(name=str(path), status="failed", error=f"{path}: no such file or folder."))
+
+        def reader(path: Path) -> Callable[[], bytes]:
+            def read() -> bytes:
+                size = path.stat().st_size
+                if size > self.max_upload_bytes:  # refuse before reading it into memory
+                    raise IngestError(
+                        f"{path.name}: {size / 1e6:.1f} MB is over the {self.max_upload_bytes / 1e6:.0f} MB "
+                        "limit (RAGTUNE_MAX_UPLOAD_MB)."
+                    )
+                return path.read_bytes()
+
+            return read
+
+        report = self._ingest(workspace, [(p.name, reader(p)) for p in files], on_progress)
+        return IngestReport(workspace=report.workspace, files=missing + report.files)
+
+    def _ingest(
+        self,
+        workspace: str,
+        files: list[tuple[str, Callable[[], bytes]]],
+        on_progress: ProgressCallback | None,
+    ) -> IngestReport:
+        ref = self.workspace(workspace)
+        results: list[FileResult] = []
+        for i, (name, read) in enumerate(files, start=1):
+            try:
+                parsed = parse_document(name, read(), max_bytes=self.max_upload_bytes)
+                result = self._write(ref, parsed)
+            except RagtuneError as exc:
+                result = FileResult(name=name, status="failed", doc_id=doc_id_for(name), error=str(exc))
+            except OSError as exc:
+                result = FileResult(name=name, status="failed", error=f"{name}: cannot read ({exc.strerror}).")
+            results.append(result)
+            if on_progress is not None:
+                on_progress(i, len(files), result)
+        return IngestReport(workspace=ref.name, files=results)
+
+    def _step(self, name: str) -> None:
+        if self.step_hook is not None:
+            self.step_hook(name)
+
+    def _write(self, ref: WorkspaceRef, doc: ParsedDocument) -> FileResult:
+        """Write one document atomically: new chunks (invisible), flip the manifest, drop old chunks."""
+        sha = hashlib.sha256(f"{doc.title}\n{doc.text}".encode()).hexdigest()
+        with self._write_lock:
+            old = self.manifest.document(ref.id, doc.doc_id)
+            if old is not None and old.sha256 == sha and old.source == doc.source:
+                return FileResult(name=doc.source, status="unchanged", doc_id=doc.doc_id,
+                                  version=old.version, n_chunks=old.n_chunks)
+            spans = chunk_spans(doc.text, size=self.chunk_size, overlap=self.chunk_overlap)
+            generation = uuid.uuid4().hex[:12]
+            version = old.version + 1 if old else 1
+            now = utcnow()
+            ids, texts, metas, inputs = [], [], [], []
+            for n, span in enumerate(spans):
+                text = doc.text[span.start : span.end]
+                ids.append(f"{doc.doc_id}#{n}@{generation}")
+                texts.append(text)
+                inputs.append(_embedding_input(doc.title, span.section, text))
+                metas.append({
+                    "doc_id": doc.doc_id, "n": n, "chunk_id": f"{doc.doc_id}#{n}", "title": doc.title,
+                    "source": doc.source, "section": span.section, "version": version,
+                    "generation": generation, "updated_at": now.isoformat(),
+                    "start": span.start, "end": span.end, "written_at": time.time(),
+                })
+            self.store.upsert(ref, ids, texts, metas, embeddings=self.store.embed(inputs))
+            self._step("chunks_written")
+            self.manifest.put_document(DocumentRow(
+                workspace_id=ref.id, doc_id=doc.doc_id, title=doc.title, source=doc.source,
+                version=version, generation=generation, updated_at=now, n_chunks=len(ids),
+                sha256=sha, text=doc.text,
+            ))
+            self._step("committed")
+            if old is not None:
+                self.store.delete(ref, ids=[f"{old.doc_id}#{n}@{old.generation}" for n in range(old.n_chunks)])
+            self._step("old_deleted")
+        return FileResult(name=doc.source, status="replaced" if old else "added",
+                          doc_id=doc.doc_id, version=version, n_chunks=len(ids))
+
+    def collect_garbage(self, *, min_age_s: float = GC_MIN_AGE_S) -> int:
+        """Delete chunk records no live document version owns (left by an interrupted
+        write) and manifest rows of workspaces that no longer exist. Returns records deleted."""
+        refs = self.store.list_workspaces()
+        for stale in self.manifest.workspace_ids() - {ref.id for ref in refs}:
+            self.manifest.forget_workspace(stale)
+        deleted = 0
+        cutoff = time.time() - min_age_s
+        for ref in refs:
+            live = self.manifest.live_generations(ref.id)
+            if self.store.count(ref) == sum(d.n_chunks for d in self.manifest.documents(ref.id)):
+                continue  # the common case: nothing left over
+            orphans = [
+                r.id for r in self.store.get_all(ref)
+                if live.get(str(r.metadata.get("doc_id"))) != r.metadata.get("generation")
+                and float(r.metadata.get("written_at", 0)) <= cutoff
+            ]
+            self.store.delete(ref, ids=orphans)
+            deleted += len(orphans)
+        return deleted
+
+    # -- search ---------------------------------------------------------------------
+    def _keyword_index(self, ref: WorkspaceRef) -> _KeywordIndex:
+        revision = self.manifest.revision(ref.id)
+        index = self._indexes.get(ref.id)
+        if index is None or index.revision != revision:
+            live = self.manifest.live_generations(ref.id)
+            chunks = [
+                _chunk_from(r) for r in self.store.get_all(ref)
+                if live.get(str(r.metadata.get("doc_id"))) == r.metadata.get("generation")
+            ]
+            chunks.sort(key=lambda c: (c.doc_id, c.n))
+            index = _KeywordIndex(revision, chunks)
+            self._indexes[ref.id] = index
+        return index
+
+    def _vector_ranked(self, ref: WorkspaceRef, query: str, n: int) -> list[tuple[Chunk, float]]:
+        live = self.manifest.live_generations(ref.id)
+        total = self.store.count(ref)
+        want = min(total, n + 10)
+        while True:
+            records = self.store.query(ref, query, want)
+            ranked = [
+                (_chunk_from(r), 1.0 - float(r.distance or 0.0)) for r in records
+                if live.get(str(r.metadata.get("doc_id"))) == r.metadata.get("generation")
+            ]
+            # Leftover records of interrupted writes are skipped; fetch more if they crowded us out.
+            if len(ranked) >= n or want >= total:
+                return ranked[:n]
+            want = min(total, want * 2)
+
+    def _keyword_ranked(self, ref: WorkspaceRef, query: str, n: int) -> list[tuple[Chunk, float]]:
+        index = self._keyword_index(ref)
+        return [(index.chunks[i], score) for i, score in index.bm25.search(query, n)]
+
+    def search(
+        self, workspace: str, query: str, *, mode: SearchMode | None = None, k: int | None = None
+    ) -> SearchResult:
+        """The ``k`` chunks that best match ``query`` in ``workspace``.
+
+        Args:
+            workspace: the workspace to search (no other workspace's chunks can appear).
+            query: the question or keywords.
+            mode: ``vector`` (embeddings), ``keyword`` (BM25) or ``hybrid`` (both fused by
+                reciprocal rank); default: the configured mode.
+            k: number of chunks; default: the configured ``top_k``.
+
+        Raises:
+            InputError: empty query, unknown mode, or k out of range.
+            WorkspaceError: no such workspace.
+        """
+        mode = mode or self.default_mode
+        k = self.top_k if k is None else k
+        if mode not in SEARCH_MODES:
+            raise InputError(f"Unknown search mode {mode!r}; choose one of {', '.join(SEARCH_MODES)}.")
+        if not 1 <= k <= 100:
+            raise InputError(f"k must be between 1 and 100 (got {k}).")
+        if not query.strip():
+            raise InputError("The search query is empty.")
+        started = time.perf_counter()
+        ref = self.workspace(workspace)
+        hits: list[SearchHit] = []
+        if mode == "vector":
+            for rank, (chunk, score) in enumerate(self._vector_ranked(ref, query, k), start=1):
+                hits.append(SearchHit(rank=rank, score=score, chunk=chunk, vector_score=score))
+        elif mode == "keyword":
+            for rank, (chunk, score) in enumerate(self._keyword_ranked(ref, query, k), start=1):
+                hits.append(SearchHit(rank=rank, score=score, chunk=chunk, keyword_score=score))
+        else:
+            depth = max(4 * k, 20)
+            vector = self._vector_ranked(ref, query, depth)
+            keyword = self._keyword_ranked(ref, query, depth)
+            by_id = {c.chunk_id: c for c, _ in vector} | {c.chunk_id: c for c, _ in keyword}
+            v_scores = {c.chunk_id: s for c, s in vector}
+            k_scores = {c.chunk_id: s for c, s in keyword}
+            fused = reciprocal_rank_fusion(
+                [[c.chunk_id for c, _ in vector], [c.chunk_id for c, _ in keyword]], k=RRF_K
+            )
+            for rank, (chunk_id, score) in enumerate(fused[:k], start=1):
+                hits.append(SearchHit(
+                    rank=rank, score=score, chunk=by_id[str(chunk_id)],
+                    vector_score=v_scores.get(str(chunk_id)), keyword_score=k_scores.get(str(chunk_id)),
+                ))
+        took = (time.perf_counter() - started) * 1000
+        return SearchResult(workspace=ref.name, query=query, mode=mode, k=k, hits=hits, took_ms=took)
+

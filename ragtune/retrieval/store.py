@@ -1,0 +1,252 @@
+"""Where chunk vectors live: the :class:`VectorStore` interface and its chroma implementation.
+
+A workspace is one collection. The store knows nothing of documents' versions or
+manifests (that is :mod:`ragtune.retrieval.knowledge`); it stores records, finds
+nearest neighbours, and deletes by id or by metadata. Each workspace has a stable
+id (chroma's collection id) that survives a rename, so anything keyed by it (the
+manifest) never has to change when a workspace is renamed.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ragtune.errors import WorkspaceError
+
+Metadata = Mapping[str, str | int | float | bool]
+COLLECTION_PREFIX = "ws-"
+_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,58}[A-Za-z0-9])?")
+
+
+def validate_workspace_name(name: str) -> str:
+    """Return ``name`` stripped, or raise :class:`WorkspaceError` saying what is allowed."""
+    name = name.strip()
+    if not _NAME.fullmatch(name) or ".." in name:
+        raise WorkspaceError(
+            f"Invalid workspace name {name!r}: use 1-60 letters, digits, '.', '_' or '-', "
+            "starting and ending with a letter or digit."
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class WorkspaceRef:
+    """A workspace's stable id and current name."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """One stored chunk record."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any]
+    distance: float | None = None
+
+
+class VectorStore(ABC):
+    """Collections of (id, embedding, text, metadata) records, one per workspace."""
+
+    @abstractmethod
+    def list_workspaces(self) -> list[WorkspaceRef]:
+        """All workspaces, sorted by name."""
+
+    @abstractmethod
+    def get_workspace(self, name: str) -> WorkspaceRef:
+        """Raises WorkspaceError when there is no such workspace."""
+
+    @abstractmethod
+    def create_workspace(self, name: str) -> WorkspaceRef:
+        """Raises WorkspaceError when the name is invalid or taken."""
+
+    @abstractmethod
+    def rename_workspace(self, name: str, new_name: str) -> WorkspaceRef:
+        """Rename in one step; the id does not change."""
+
+    @abstractmethod
+    def delete_workspace(self, name: str) -> None:
+        """Drop the workspace and every record in it."""
+
+    @abstractmethod
+    def upsert(
+        self, workspace: WorkspaceRef, ids: Sequence[str], texts: Sequence[str],
+        metadatas: Sequence[Metadata], embeddings: Sequence[Sequence[float]] | None = None,
+    ) -> None:
+        """Add or overwrite records (embedding ``texts`` when ``embeddings`` is None)."""
+
+    @abstractmethod
+    def query(self, workspace: WorkspaceRef, text: str, n: int) -> list[StoredRecord]:
+        """The ``n`` records nearest to ``text``, nearest first, with cosine distances."""
+
+    @abstractmethod
+    def get_all(self, workspace: WorkspaceRef, where: Metadata | None = None) -> list[StoredRecord]:
+        """Every record (matching ``where`` equality filters)."""
+
+    @abstractmethod
+    def delete(self, workspace: WorkspaceRef, *, ids: Sequence[str] | None = None,
+               where: Metadata | None = None) -> None:
+        """Delete records by id or by metadata equality."""
+
+    @abstractmethod
+    def count(self, workspace: WorkspaceRef) -> int:
+        """Number of records stored (including any not yet garbage-collected)."""
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Embeddings for ``texts`` with the store's embedding function."""
+        raise NotImplementedError
+
+
+def _where(filters: Metadata | None) -> dict[str, Any] | None:
+    if not filters:
+        return None
+    items = [{key: value} for key, value in filters.items()]
+    return items[0] if len(items) == 1 else {"$and": items}
+
+
+class ChromaVectorStore(VectorStore):
+    """A :class:`VectorStore` on a chroma ``PersistentClient`` in ``path``.
+
+    Args:
+        path: the directory chroma writes (``Settings.chroma_dir``).
+        embedding_function: passed explicitly to every collection (never chroma's default,
+            which downloads its model).
+    """
+
+    def __init__(self, path: Path, embedding_function: Any) -> None:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        path.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.embedding_function = embedding_function
+        self._client = chromadb.PersistentClient(
+            path=str(path),
+            settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
+        )
+
+    # -- workspaces -----------------------------------------------------------------
+    def _collection(self, name: str) -> Any:
+        from chromadb.errors import NotFoundError
+
+        name = validate_workspace_name(name)
+        try:
+            return self._client.get_collection(
+                COLLECTION_PREFIX + name, embedding_function=self.embedding_function
+            )
+        except (NotFoundError, ValueError) as exc:
+            if "does not exist" in str(exc) or isinstance(exc, NotFoundError):
+                raise WorkspaceError(f"No workspace named {name!r}. Create it first.") from exc
+            raise
+
+    def _by_id(self, workspace: WorkspaceRef) -> Any:
+        from chromadb.errors import NotFoundError
+
+        try:
+            # Look up by name, then check the id: a workspace renamed under us is an error.
+            collection = self._client.get_collection(
+                COLLECTION_PREFIX + workspace.name, embedding_function=self.embedding_function
+            )
+        except (NotFoundError, ValueError) as exc:
+            raise WorkspaceError(f"Workspace {workspace.name!r} no longer exists.") from exc
+        if str(collection.id) != workspace.id:
+            raise WorkspaceError(f"Workspace {workspace.name!r} was replaced; reload it.")
+        return collection
+
+    def list_workspaces(self) -> list[WorkspaceRef]:
+        refs = [
+            WorkspaceRef(str(c.id), c.name[len(COLLECTION_PREFIX):])
+            for c in self._client.list_collections()
+            if c.name.startswith(COLLECTION_PREFIX)
+        ]
+        return sorted(refs, key=lambda ref: ref.name.lower())
+
+    def get_workspace(self, name: str) -> WorkspaceRef:
+        collection = self._collection(name)
+        return WorkspaceRef(str(collection.id), name.strip())
+
+    def create_workspace(self, name: str) -> WorkspaceRef:
+        name = validate_workspace_name(name)
+        if any(ref.name == name for ref in self.list_workspaces()):
+            raise WorkspaceError(f"A workspace named {name!r} already exists.")
+        collection = self._client.create_collection(
+            COLLECTION_PREFIX + name,
+            embedding_function=self.embedding_function,
+            configuration={"hnsw": {"space": "cosine"}},
+            metadata={"ragtune_workspace": name},
+        )
+        return WorkspaceRef(str(collection.id), name)
+
+    def rename_workspace(self, name: str, new_name: str) -> WorkspaceRef:
+        new_name = validate_workspace_name(new_name)
+        collection = self._collection(name)
+        if new_name == name.strip():
+            return WorkspaceRef(str(collection.id), new_name)
+        if any(ref.name == new_name for ref in self.list_workspaces()):
+            raise WorkspaceError(f"A workspace named {new_name!r} already exists.")
+        collection.modify(name=COLLECTION_PREFIX + new_name)
+        return WorkspaceRef(str(collection.id), new_name)
+
+    def delete_workspace(self, name: str) -> None:
+        self._collection(name)  # raises a clear error when missing
+        self._client.delete_collection(COLLECTION_PREFIX + validate_workspace_name(name))
+
+    # -- records --------------------------------------------------------------------
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        return [list(map(float, row)) for row in self.embedding_function(list(texts))]
+
+    def upsert(self, workspace, ids, texts, metadatas, embeddings=None) -> None:  # type: ignore[override]
+        if not ids:
+            return
+        collection = self._by_id(workspace)
+        # chroma caps one write at max_batch_size records.
+        step = max(1, int(self._client.get_max_batch_size()))
+        for i in range(0, len(ids), step):
+            collection.upsert(
+                ids=list(ids[i : i + step]),
+                documents=list(texts[i : i + step]),
+                metadatas=[dict(m) for m in metadatas[i : i + step]],
+                embeddings=None if embeddings is None else [list(e) for e in embeddings[i : i + step]],
+            )
+
+    def query(self, workspace: WorkspaceRef, text: str, n: int) -> list[StoredRecord]:
+        collection = self._by_id(workspace)
+        n = min(n, collection.count())
+        if n <= 0:
+            return []
+        found = collection.query(
+            query_texts=[text], n_results=n, include=["documents", "metadatas", "distances"]
+        )
+        return [
+            StoredRecord(id_, doc or "", dict(meta or {}), float(dist))
+            for id_, doc, meta, dist in zip(
+                found["ids"][0], found["documents"][0], found["metadatas"][0], found["distances"][0]
+            )
+        ]
+
+    def get_all(self, workspace: WorkspaceRef, where: Metadata | None = None) -> list[StoredRecord]:
+        collection = self._by_id(workspace)
+        found = collection.get(where=_where(where), include=["documents", "metadatas"])
+        return [
+            StoredRecord(id_, doc or "", dict(meta or {}))
+            for id_, doc, meta in zip(found["ids"], found["documents"], found["metadatas"])
+        ]
+
+    def delete(self, workspace: WorkspaceRef, *, ids: Sequence[str] | None = None,
+               where: Metadata | None = None) -> None:
+        collection = self._by_id(workspace)
+        if ids is not None:
+            if ids:
+                collection.delete(ids=list(ids))
+        elif where:
+            collection.delete(where=_where(where))
+
+    def count(self, workspace: WorkspaceRef) -> int:
+        return int(self._by_id(workspace).count())
