@@ -18,6 +18,7 @@ from ragtune.errors import RagtuneError
 # ``handler=`` on its parsers with ``parser.set_defaults(handler=...)``.
 COMMAND_MODULES: tuple[str, ...] = (
     "ragtune.commands.models",
+    "ragtune.commands.knowledge",
 )
 
 

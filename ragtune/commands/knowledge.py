@@ -1,0 +1,177 @@
+"""``ingest``, ``search``, ``workspaces`` and ``search-bench``: the knowledge-base commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from ragtune.config import load_settings
+from ragtune.retrieval.knowledge import KnowledgeBase
+from ragtune.retrieval.types import SEARCH_MODES, FileResult
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    ingest = subparsers.add_parser(
+        "ingest", help="Add or replace documents (files or folders) in a knowledge workspace."
+    )
+    ingest.add_argument("--workspace", "-w", required=True, help="Workspace name (created if missing).")
+    ingest.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    ingest.add_argument("--json", action="store_true", help="Print the per-file report as JSON.")
+    ingest.set_defaults(handler=cmd_ingest)
+
+    search = subparsers.add_parser("search", help="Search a knowledge workspace; print ranked chunks.")
+    search.add_argument("query")
+    search.add_argument("--workspace", "-w", default=None, help="Workspace (default: the demo workspace).")
+    search.add_argument("--mode", choices=SEARCH_MODES, default=None, help="Default: RAGTUNE_SEARCH_MODE.")
+    search.add_argument("-k", type=int, default=None, help="Number of chunks (default: RAGTUNE_TOP_K).")
+    search.add_argument("--json", action="store_true", help="Print JSON.")
+    search.set_defaults(handler=cmd_search)
+
+    spaces = subparsers.add_parser("workspaces", help="List knowledge workspaces; create, rename, empty, delete.")
+    spaces.add_argument("--json", action="store_true", help="Print JSON.")
+    spaces.set_defaults(handler=cmd_workspaces)
+    actions = spaces.add_subparsers(dest="workspace_action", metavar="ACTION")
+    create = actions.add_parser("create", help="Create an empty workspace.")
+    create.add_argument("name")
+    create.set_defaults(handler=cmd_workspace_create)
+    rename = actions.add_parser("rename", help="Rename a workspace.")
+    rename.add_argument("name")
+    rename.add_argument("new_name")
+    rename.set_defaults(handler=cmd_workspace_rename)
+    for action, help_text in (("empty", "Remove every document."), ("delete", "Delete the workspace.")):
+        parser = actions.add_parser(action, help=help_text)
+        parser.add_argument("name")
+        parser.add_argument("--yes", action="store_true", help="Do it (required: this cannot be undone).")
+        parser.set_defaults(handler=cmd_workspace_destroy, destroy=action)
+
+    bench = subparsers.add_parser(
+        "search-bench", help="Measure hit@k per search mode on the demo eval set, and embedding speed."
+    )
+    bench.add_argument("--no-throughput", action="store_true", help="Skip the embedding speed test.")
+    bench.add_argument("--texts", type=int, default=100, help="Texts per throughput run (default 100).")
+    bench.set_defaults(handler=cmd_search_bench)
+
+
+def _open() -> tuple[KnowledgeBase, str]:
+    from ragtune.retrieval.demo import ensure_demo_workspace
+
+    settings = load_settings()
+    kb = KnowledgeBase.from_settings(settings)
+    ensure_demo_workspace(kb, settings.demo_workspace)
+    return kb, settings.demo_workspace
+
+
+def _print_file(done: int, total: int, result: FileResult) -> None:
+    if result.ok:
+        detail = f"{result.status} {result.doc_id} v{result.version} ({result.n_chunks} chunks)"
+    else:
+        detail = f"FAILED: {result.error}"
+    print(f"[{done}/{total}] {result.name}: {detail}", file=sys.stderr if not result.ok else sys.stdout)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    kb, _ = _open()
+    if not kb.has_workspace(args.workspace):
+        kb.create_workspace(args.workspace)
+        print(f"created workspace {args.workspace}")
+    report = kb.ingest_paths(args.workspace, args.paths, on_progress=None if args.json else _print_file)
+    if args.json:
+        print(report.model_dump_json(indent=2))
+    else:
+        ok = len(report.files) - len(report.failed)
+        print(f"{ok} of {len(report.files)} files ingested into {report.workspace}"
+              + (f"; {len(report.failed)} failed" if report.failed else ""))
+    return 1 if report.failed else 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    kb, demo = _open()
+    result = kb.search(args.workspace or demo, args.query, mode=args.mode, k=args.k)
+    if args.json:
+        print(result.model_dump_json(indent=2))
+        return 0
+    print(f"{len(result.hits)} chunks from {result.workspace} ({result.mode}, {result.took_ms:.0f} ms)")
+    for hit in result.hits:
+        chunk = hit.chunk
+        print(f"\n[{hit.rank}] {chunk.chunk_id}  score {hit.score:.4f}  {chunk.title} (v{chunk.version}, "
+              f"{chunk.source}, chars {chunk.start}-{chunk.end})")
+        print("    " + " ".join(chunk.text.split())[:400])
+    return 0
+
+
+def cmd_workspaces(args: argparse.Namespace) -> int:
+    kb, _ = _open()
+    spaces = kb.list_workspaces()
+    if args.json:
+        print(json.dumps([w.model_dump() for w in spaces], indent=2))
+        return 0
+    if not spaces:
+        print("No workspaces. Create one with `python -m ragtune workspaces create NAME`.")
+    for w in spaces:
+        print(f"{w.name:<30} {w.n_documents:>5} documents {w.n_chunks:>7} chunks")
+    return 0
+
+
+def cmd_workspace_create(args: argparse.Namespace) -> int:
+    kb, _ = _open()
+    print(f"created workspace {kb.create_workspace(args.name).name}")
+    return 0
+
+
+def cmd_workspace_rename(args: argparse.Namespace) -> int:
+    kb, _ = _open()
+    kb.rename_workspace(args.name, args.new_name)
+    print(f"renamed {args.name} to {args.new_name}")
+    return 0
+
+
+def cmd_workspace_destroy(args: argparse.Namespace) -> int:
+    if not args.yes:
+        print(f"refusing to {args.destroy} {args.name!r} without --yes (this cannot be undone)", file=sys.stderr)
+        return 2
+    kb, _ = _open()
+    if args.destroy == "empty":
+        kb.empty_workspace(args.name)
+    else:
+        kb.delete_workspace(args.name)
+    print(f"{args.destroy} {args.name}: done")
+    return 0
+
+
+def cmd_search_bench(args: argparse.Namespace) -> int:
+    from ragtune.retrieval.bench import embedding_throughput, format_hit_table, hit_rates
+    from ragtune.retrieval.demo import ensure_demo_workspace, load_questions, set_demo_version
+
+    # A scratch data directory: the benchmark never touches the user's workspaces.
+    with tempfile.TemporaryDirectory(prefix="ragtune-bench-") as scratch:
+        settings = load_settings(data_dir=Path(scratch))
+        kb = KnowledgeBase.from_settings(settings)
+        report = ensure_demo_workspace(kb, "demo")
+        n_chunks = sum(f.n_chunks for f in report.files) if report else 0
+        questions = load_questions()
+        graded = [q for q in questions if q.kind != "unanswerable"]
+        print(f"Demo knowledge base: {len(report.files) if report else 0} documents, {n_chunks} chunks "
+              f"(chunk_size {settings.chunk_size}, overlap {settings.chunk_overlap}).")
+        print(f"\nhit@k on {len(graded)} answerable questions (version 1): a top-k chunk from a gold "
+              "document contains the gold answer.\n")
+        print(format_hit_table(hit_rates(kb, "demo", questions)))
+        set_demo_version(kb, "v2", "demo")
+        changed = [q for q in questions if q.kind == "changed"]
+        print(f"\nAfter switching to version 2: hit@k with the *new* answers on {len(changed)} changed questions.\n")
+        print(format_hit_table(hit_rates(kb, "demo", changed, version="v2")))
+        chunks = [c.text for d in kb.list_documents("demo") for c in kb.chunks("demo", d.doc_id)]
+    if not args.no_throughput:
+        n = max(4, args.texts)
+        questions_text = [q.question for q in questions] * (n // len(questions) + 1)
+        chunk_text = chunks * (n // max(1, len(chunks)) + 1)
+        print(f"\nEmbedding throughput (texts per second, {n} texts, this machine):\n")
+        print("| embedding function | questions | chunks |")
+        print("|---|---|---|")
+        short = embedding_throughput(questions_text[:n])
+        long = embedding_throughput(chunk_text[:n])
+        for name in short:
+            print(f"| {name} | {short[name]:.0f} | {long[name]:.0f} |")
+    return 0
