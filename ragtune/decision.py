@@ -391,6 +391,7 @@ class PartChoice(BaseModel):
     part: Part
     role: Literal["knowledge", "behaviour", "routing", "labels", "format", "instructions"]
     does: str
+    detail: str = Field(default="", description="What it holds, in a few words (for diagrams).")
     because: list[str] = Field(default_factory=list)
 
 
@@ -694,6 +695,7 @@ def recommend(answers: WizardAnswers) -> Recommendation:
         parts.append(PartChoice(
             part=Part.ADAPTER, role="behaviour",
             does=f"A LoRA adapter learns {behaviour_words}; it holds no facts.",
+            detail=behaviour_words,
             because=behaviour_quotes))
     if constrained:
         parts.append(PartChoice(
@@ -732,7 +734,7 @@ def recommend(answers: WizardAnswers) -> Recommendation:
                     "formats or labels, go back and tick them.",
         ))
     if untested:
-        confidence -= 0.15
+        confidence -= 0.2  # the funnel's Q2 is unanswered until prompting has been tried
     if no_payback:
         confidence -= 0.1
     if classify and a.prompting == PromptingStatus.WORKS and not symptoms:
@@ -1009,11 +1011,17 @@ def _decode(question: Question, raw: str) -> Any:
     if question.kind in ("int", "float") and raw == "" and question.optional:
         return None
     if question.kind == "int":
-        return int(raw)
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError("expected a whole number") from None
     if question.kind == "float":
-        number = float(raw)
+        try:
+            number = float(raw)
+        except ValueError:
+            raise ValueError("expected a number") from None
         if not math.isfinite(number):
-            raise ValueError("not a finite number")
+            raise ValueError("expected a finite number")
         return number
     if question.kind == "choice" and raw not in question.options:
         raise ValueError("expected one of " + ", ".join(question.options))

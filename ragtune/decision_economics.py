@@ -92,8 +92,8 @@ class CostComparison(BaseModel):
     monthly_savings: float = Field(description="prompt_monthly - adapter_monthly (may be < 0).")
     tokens_saved_per_month: int
     break_even_month: int | None = Field(
-        description=f"First whole month the adapter's total is <= the prompt's; None within "
-        f"{MAX_BREAK_EVEN_MONTHS} months."
+        description="First whole month from which the adapter's running total stays at or "
+        f"below the prompt's; None if not within {MAX_BREAK_EVEN_MONTHS} months."
     )
     crossing: Crossing | None
     months: list[int]
@@ -153,16 +153,7 @@ def compare_costs(inputs: CostInputs) -> CostComparison:
     prompt_monthly = prompt_request * requests_per_month
     adapter_monthly = adapter_request * requests_per_month + inputs.adapter_hosting_per_month
 
-    break_even: int | None = None
-    crossing: Crossing | None = None
-    previous = _cumulative(inputs, prompt_monthly, adapter_monthly, 0)
-    for month in range(1, MAX_BREAK_EVEN_MONTHS + 1):
-        prompt_total, adapter_total = _cumulative(inputs, prompt_monthly, adapter_monthly, month)
-        if prompt_total > 0 and adapter_total <= prompt_total:
-            break_even = month
-            crossing = _interpolate(month, previous, (prompt_total, adapter_total))
-            break
-        previous = (prompt_total, adapter_total)
+    break_even, crossing = _break_even(inputs, prompt_monthly, adapter_monthly)
 
     horizon = inputs.horizon_months
     if break_even is not None and break_even > horizon:
@@ -187,6 +178,30 @@ def compare_costs(inputs: CostInputs) -> CostComparison:
         prompt_cumulative=[p for p, _ in series],
         adapter_cumulative=[a for _, a in series],
     )
+
+
+def _break_even(inputs: CostInputs, prompt_monthly: float, adapter_monthly: float
+                ) -> tuple[int | None, Crossing | None]:
+    """The first month from which the adapter's running total stays at or below the prompt's.
+
+    "Stays" matters: a retraining run can push the adapter back above the prompt for a while,
+    so the first touch of the two lines is not yet a break-even.
+    """
+    yearly_gain = (prompt_monthly - adapter_monthly) * 12 - inputs.training_cost * inputs.retrains_per_year
+    if prompt_monthly <= 0 or yearly_gain < 0:
+        return None, None
+    # Past the window, a positive yearly gain only widens the gap; two windows make sure a
+    # retraining step near its end is seen.
+    totals = [_cumulative(inputs, prompt_monthly, adapter_monthly, m)
+              for m in range(2 * MAX_BREAK_EVEN_MONTHS + 1)]
+    last_above = max((m for m, (p, a) in enumerate(totals) if a > p), default=-1)
+    month = last_above + 1
+    if month > MAX_BREAK_EVEN_MONTHS:
+        return None, None
+    if month == 0:
+        month = 1  # nothing to train: cheaper from the first month
+        return month, Crossing(month=0.0, cost=0.0)
+    return month, _interpolate(month, totals[month - 1], totals[month])
 
 
 def _interpolate(month: int, before: tuple[float, float], after: tuple[float, float]) -> Crossing:

@@ -76,6 +76,8 @@ def _context_lines(answers: WizardAnswers) -> list[str]:
         if q.kind != "bool" and q.id != "task" and value == getattr(defaults, q.id):
             continue
         lines.append(f"- {quote(answers, q.id)}")
+    if len(lines) == 1:  # only the task: nothing else was ticked or changed
+        lines.append("- None of the wizard's other statements was ticked.")
     return lines
 
 
@@ -122,8 +124,7 @@ def record_markdown(answers: WizardAnswers, rec: Recommendation, *, base_url: st
     lines = [f"# {record_title(answers)}", "",
              f"Status: proposed. Written with the ragtune decision wizard ({__version__}).", "",
              "## Context", ""]
-    lines += _context_lines(answers) or ["- No need ticked: none of the wizard's statements "
-                                         "described this workload."]
+    lines += _context_lines(answers)
     lines += ["", "## Decision", "", f"**{rec.headline}**", "",
               f"Confidence: {rec.confidence_level} ({rec.confidence:.0%}).", ""]
     for part in rec.parts:
