@@ -226,15 +226,18 @@ _QUESTIONS: tuple[Question, ...] = (
     Question(id="routing", step=1, kind="bool",
              label="Queries must first be routed to different handlers "
                    "(an intent classifier picks the route).",
-             help="For example: simple questions, document questions and tool use go different ways."),
+             help="For example: simple questions, document questions and tool use go "
+                  "different ways."),
     Question(id="facts", step=2, kind="bool",
-             label="Answers depend on facts the model does not know: our documents, products, data."),
+             label="Answers depend on facts the model does not know: our documents, "
+                   "products, data."),
     Question(id="change", step=2, kind="choice", label="How often does that knowledge change?",
              options=_FREQUENCY_LABELS),
     Question(id="per_user", step=2, kind="bool",
              label="Different users see different facts (multi-tenant data, permissions)."),
     Question(id="cite", step=2, kind="bool",
-             label="Answers must cite their sources, or we must audit which source informed each answer."),
+             label="Answers must cite their sources, or we must audit which source "
+                   "informed each answer."),
     Question(id="bake", step=2, kind="bool",
              label="We plan to fine-tune the model on our document collection so it answers "
                    "without retrieval."),
@@ -364,16 +367,6 @@ class Outcome(StrEnum):
     CONSTRAINED_DECODING = "constrained_decoding"
 
 
-OUTCOME_TITLES: dict[Outcome, str] = {
-    Outcome.RAG: "RAG",
-    Outcome.FINE_TUNE: "Fine-tune (LoRA adapter for behaviour)",
-    Outcome.HYBRID: "Hybrid: RAG + fine-tune",
-    Outcome.PROMPTING: "Prompting is enough",
-    Outcome.CLASSIFIER: "A small purpose-built or fine-tuned classifier",
-    Outcome.CONSTRAINED_DECODING: "Constrained decoding",
-}
-
-
 class Part(StrEnum):
     """A building block of the architecture the seed's combined pattern draws."""
 
@@ -500,53 +493,13 @@ def recommend(answers: WizardAnswers) -> Recommendation:
     confidence = 0.9
 
     # --- Contradictions: say so, pick the reading the evidence supports, lower confidence.
-    strict_format, syntax_only, tone = a.strict_format, a.syntax_only, a.tone
-    prompting = a.prompting
-    contradictions: list[tuple[str, list[str]]] = []
-    if syntax_only and not strict_format:
-        contradictions.append((
-            "You said the format is purely syntactic but not that responses must follow a "
-            "strict format. Read as: a strict, purely syntactic format.",
-            [_q(a, "syntax_only")]))
-        strict_format = True
-    if syntax_only and (a.tone or a.rules):
-        contradictions.append((
-            "A purely syntactic format cannot also carry a tone or decision rules. Read as: "
-            "the format is not purely syntactic.",
-            [_q(a, "syntax_only")] + [_q(a, f) for f in ("tone", "rules") if getattr(a, f)]))
-        syntax_only = False
-    failure_evidence = [f for f in ("retries", "post_processing") if getattr(a, f)]
-    if prompting == PromptingStatus.WORKS and failure_evidence:
-        contradictions.append((
-            "You said prompting enforces the behaviour reliably, yet you retry or repair its "
-            "output. The evidence wins: read as prompting fails.",
-            [_q(a, "prompting")] + [_q(a, f) for f in failure_evidence]))
-    if failure_evidence:
-        prompting = PromptingStatus.FAILS
-    if a.few_shot > 0 and a.prompt_tokens == 0:
-        contradictions.append((
-            f"{a.few_shot:,} few-shot examples cannot fit in a 0-token prompt. The cost "
-            "comparison uses 0 tokens; correct the number in step 4.",
-            [_q(a, "few_shot"), _q(a, "prompt_tokens")]))
-    if a.task == TaskKind.CLASSIFY and a.tone:
-        contradictions.append((
-            "Labels have no tone: a classification task does not need a brand voice. "
-            "The tone answer is set aside.",
-            [_q(a, "task"), _q(a, "tone")]))
-        tone = False
-    symptoms = trap_symptoms(a)
+    reading = _read(a)
+    strict_format, syntax_only, tone = reading.strict_format, reading.syntax_only, reading.tone
+    prompting, symptoms = reading.prompting, reading.symptoms
     behaviour_fields = [f for f, on in (("strict_format", strict_format), ("tone", tone),
                                         ("rules", a.rules)) if on]
-    if (a.prompting == PromptingStatus.FAILS and not behaviour_fields and not symptoms
-            and a.task != TaskKind.CLASSIFY and not a.routing):
-        contradictions.append((
-            "You said prompting fails to enforce the behaviour, but ticked no format, tone or "
-            "rule it should enforce. Tick what fails in step 3.",
-            [_q(a, "prompting")]))
-    for message, evidence in contradictions:
-        warnings.append(Finding(code="contradiction", title="Contradictory answers",
-                                message=message, evidence=evidence))
-    confidence -= 0.15 * len(contradictions)
+    warnings += reading.contradictions
+    confidence -= 0.15 * len(reading.contradictions)
 
     # --- Q1: knowledge.
     q1_fields = [f for f in ("facts", "per_user", "cite", "bake") if getattr(a, f)]
@@ -609,7 +562,11 @@ def recommend(answers: WizardAnswers) -> Recommendation:
     parts: list[PartChoice] = []
     adapter = constrained = False
     untested = no_payback = False
-    behaviour_words = _behaviour_words(strict_format, tone, a.rules) or "the behaviour in your prompt"
+    # Retries, repairs and few-shot examples are, in the seed's words, about getting the format
+    # right; a long prompt alone says only that some behaviour is paid for in tokens.
+    format_symptom = bool(set(symptoms) & {"few_shot", "retries", "post_processing"})
+    behaviour_words = (_behaviour_words(strict_format or format_symptom, tone, a.rules)
+                       or "the behaviour in your prompt")
     behaviour_quotes = [_q(a, f) for f in behaviour_fields + symptoms]
 
     if classify:
@@ -638,7 +595,8 @@ def recommend(answers: WizardAnswers) -> Recommendation:
         if costs.break_even_month is not None and costs.break_even_month <= horizon:
             adapter = True
             rationale.append(
-                f"Q2, behaviour: prompting holds it, but at a price ({'; '.join(behaviour_quotes)})."
+                "Q2, behaviour: prompting holds it, but at a price ("
+                + "; ".join(behaviour_quotes) + ")."
                 f" An adapter that bakes the prompt in pays back in month {costs.break_even_month} "
                 f"and then saves {_money(costs.monthly_savings)} a month: fine-tune to cut the "
                 "token cost of the long prompt.")
@@ -763,6 +721,68 @@ def recommend(answers: WizardAnswers) -> Recommendation:
         examples_needed=examples_needed,
         costs=costs,
     )
+
+
+class _Reading(BaseModel):
+    """The answers as the evidence reads them, and the contradictions that were resolved."""
+
+    strict_format: bool
+    syntax_only: bool
+    tone: bool
+    prompting: PromptingStatus
+    symptoms: list[str]
+    contradictions: list[Finding]
+
+
+def _read(a: WizardAnswers) -> _Reading:
+    """Resolve contradictory answers in favour of the evidence, and say so for each."""
+    strict_format, syntax_only, tone = a.strict_format, a.syntax_only, a.tone
+    prompting = a.prompting
+    found: list[tuple[str, list[str]]] = []
+    if syntax_only and not strict_format:
+        found.append((
+            "You said the format is purely syntactic but not that responses must follow a "
+            "strict format. Read as: a strict, purely syntactic format.",
+            [_q(a, "syntax_only")]))
+        strict_format = True
+    if syntax_only and (a.tone or a.rules):
+        found.append((
+            "A purely syntactic format cannot also carry a tone or decision rules. Read as: "
+            "the format is not purely syntactic.",
+            [_q(a, "syntax_only")] + [_q(a, f) for f in ("tone", "rules") if getattr(a, f)]))
+        syntax_only = False
+    failure_evidence = [f for f in ("retries", "post_processing") if getattr(a, f)]
+    if prompting == PromptingStatus.WORKS and failure_evidence:
+        found.append((
+            "You said prompting enforces the behaviour reliably, yet you retry or repair its "
+            "output. The evidence wins: read as prompting fails.",
+            [_q(a, "prompting")] + [_q(a, f) for f in failure_evidence]))
+    if failure_evidence:
+        prompting = PromptingStatus.FAILS
+    if a.few_shot > 0 and a.prompt_tokens == 0:
+        found.append((
+            f"{a.few_shot:,} few-shot examples cannot fit in a 0-token prompt. The cost "
+            "comparison uses 0 tokens; correct the number in step 4.",
+            [_q(a, "few_shot"), _q(a, "prompt_tokens")]))
+    if a.task == TaskKind.CLASSIFY and a.tone:
+        found.append((
+            "Labels have no tone: a classification task does not need a brand voice. "
+            "The tone answer is set aside.",
+            [_q(a, "task"), _q(a, "tone")]))
+        tone = False
+    symptoms = trap_symptoms(a)
+    if (a.prompting == PromptingStatus.FAILS and not (strict_format or tone or a.rules)
+            and not symptoms and a.task != TaskKind.CLASSIFY and not a.routing):
+        found.append((
+            "You said prompting fails to enforce the behaviour, but ticked no format, tone or "
+            "rule it should enforce. Tick what fails in step 3.",
+            [_q(a, "prompting")]))
+    return _Reading(
+        strict_format=strict_format, syntax_only=syntax_only, tone=tone, prompting=prompting,
+        symptoms=symptoms,
+        contradictions=[Finding(code="contradiction", title="Contradictory answers",
+                                message=message, evidence=evidence)
+                        for message, evidence in found])
 
 
 def _behaviour_words(strict_format: bool, tone: bool, rules: bool) -> str:

@@ -135,7 +135,8 @@ def compare_costs(inputs: CostInputs) -> CostComparison:
     """
     price_in = inputs.price_input_per_m
     price_out = inputs.price_output_per_m
-    a_in = price_in if inputs.adapter_price_input_per_m is None else inputs.adapter_price_input_per_m
+    a_in = (price_in if inputs.adapter_price_input_per_m is None
+            else inputs.adapter_price_input_per_m)
     a_out = (price_out if inputs.adapter_price_output_per_m is None
              else inputs.adapter_price_output_per_m)
 
@@ -187,7 +188,8 @@ def _break_even(inputs: CostInputs, prompt_monthly: float, adapter_monthly: floa
     "Stays" matters: a retraining run can push the adapter back above the prompt for a while,
     so the first touch of the two lines is not yet a break-even.
     """
-    yearly_gain = (prompt_monthly - adapter_monthly) * 12 - inputs.training_cost * inputs.retrains_per_year
+    yearly_gain = ((prompt_monthly - adapter_monthly) * 12
+                   - inputs.training_cost * inputs.retrains_per_year)
     if prompt_monthly <= 0 or yearly_gain < 0:
         return None, None
     # Past the window, a positive yearly gain only widens the gap; two windows make sure a

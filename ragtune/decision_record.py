@@ -46,7 +46,8 @@ def share_query(answers: WizardAnswers) -> str:
     return "?" + urlencode(answers_to_params(answers, RESULT_STEP))
 
 
-def build_record(answers: WizardAnswers, rec: Recommendation, *, base_url: str = "") -> DecisionRecord:
+def build_record(answers: WizardAnswers, rec: Recommendation, *,
+                 base_url: str = "") -> DecisionRecord:
     """The record of one decision; ``base_url`` is the page's address without a query string."""
     return DecisionRecord(title=record_title(answers), link=base_url + share_query(answers),
                           answers=answers, recommendation=rec)

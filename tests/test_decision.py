@@ -186,6 +186,17 @@ def test_retrying_on_format_failures_means_fine_tune_the_format() -> None:
     assert any("post-processing repairs" in step for step in rec.try_first)
 
 
+def test_retries_alone_name_the_format_as_what_the_adapter_learns() -> None:
+    rec = recommend(WizardAnswers(retries=True))
+    assert rec.outcome == Outcome.FINE_TUNE
+    assert rec.parts[0].detail == "the format"
+
+
+def test_a_long_prompt_alone_is_baked_in_as_the_behaviour_in_the_prompt() -> None:
+    rec = recommend(WizardAnswers(prompt_tokens=9000, prompting="works"))
+    assert rec.headline == "Fine-tune: a LoRA adapter for the behaviour in your prompt"
+
+
 def test_the_behaviour_trap_with_documents_is_a_hybrid() -> None:
     rec = recommend(WizardAnswers(facts=True, strict_format=True, prompt_tokens=8000, few_shot=25))
     assert rec.outcome == Outcome.HYBRID
@@ -266,7 +277,8 @@ def test_everything_checked_on_a_labelling_task_is_rag_plus_classifiers() -> Non
 
 CONTRADICTIONS = {
     "syntactic but no strict format": dict(syntax_only=True),
-    "syntactic yet a tone": dict(strict_format=True, syntax_only=True, tone=True, prompting="fails"),
+    "syntactic yet a tone": dict(strict_format=True, syntax_only=True, tone=True,
+                                 prompting="fails"),
     "prompting works yet retries": dict(strict_format=True, prompting="works", retries=True),
     "few-shot in a 0-token prompt": dict(prompt_tokens=0, few_shot=5),
     "labels with a tone": dict(task="classify", tone=True),
@@ -360,7 +372,8 @@ def test_break_even_on_fixed_numbers(update: dict, break_even: int | None) -> No
 def test_a_cheaper_model_behind_the_adapter_saves_more() -> None:
     cheap = compare_costs(SEED.model_copy(update={"adapter_price_input_per_m": 0.06,
                                                   "adapter_price_output_per_m": 0.3}))
-    assert cheap.adapter_monthly == pytest.approx((200 * 0.03 + 500 * 0.06 + 300 * 0.3) / 1e6 * 30_000)
+    per_request = (200 * 0.03 + 500 * 0.06 + 300 * 0.3) / 1e6  # cached prompt at half price
+    assert cheap.adapter_monthly == pytest.approx(per_request * 30_000)
     assert cheap.monthly_savings > compare_costs(SEED).monthly_savings
 
 

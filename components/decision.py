@@ -1,0 +1,240 @@
+"""The decision wizard's pieces: one question, the progress, the recommendation, the
+break-even chart and the architecture diagram. They draw ragtune.decision objects; the
+figure and DOT builders are plain functions so tests can check them without a browser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from ragtune.decision import Part, Question, Recommendation, Step
+from ragtune.decision_economics import CostComparison
+
+PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+PROMPT_COLOUR = "#ef6c00"
+ADAPTER_COLOUR = "#1e88e5"
+RETRIEVAL_FILL = "#d6e6ff"
+TUNED_FILL = "#ffe0b2"
+PLAIN_FILL = "#eeeeee"
+
+
+def money(value: float) -> str:
+    """Dollars, with cents only for small amounts."""
+    return f"${value:,.0f}" if abs(value) >= 100 else f"${value:,.2f}"
+
+
+# --- the wizard ------------------------------------------------------------------------------
+
+
+def render_progress(step: Step, *, total: int, key: str) -> None:
+    """A progress bar with "Step n of total: title", and the step's introduction."""
+    st.progress(step.number / total, text=f"Step {step.number} of {total}: {step.title}")
+    st.subheader(step.title, anchor=False)
+    st.caption(step.intro)
+
+
+def render_question(question: Question, value: Any, *, key: str,
+                    on_change: Callable[..., None], args: tuple[Any, ...] = ()) -> Any:
+    """Draw one question with the widget its kind calls for; return the widget's value.
+
+    Numbers are bounded by the question's ``min_value``/``max_value`` (taken from the
+    answers model), so the widget cannot produce a value the logic would reject.
+    """
+    common: dict[str, Any] = {"key": key, "help": question.help or None,
+                              "on_change": on_change, "args": args}
+    if question.kind == "bool":
+        return st.checkbox(question.label, value=bool(value), **common)
+    if question.kind == "choice":
+        options = list(question.options)
+        index = options.index(str(value)) if str(value) in options else 0
+        widget = st.radio if len(options) <= 3 else st.selectbox
+        return widget(question.label, options, index=index,
+                      format_func=question.options.__getitem__, **common)
+    if question.kind == "text":
+        return st.text_input(question.label, value=str(value or ""),
+                             max_chars=question.max_chars, **common)
+    if question.kind == "int":
+        return st.number_input(
+            question.label, value=None if value is None else int(value),
+            min_value=int(question.min_value or 0),
+            max_value=None if question.max_value is None else int(question.max_value),
+            step=1, placeholder="not given" if question.optional else None, **common)
+    return st.number_input(
+        question.label, value=None if value is None else float(value),
+        min_value=float(question.min_value or 0.0),
+        max_value=None if question.max_value is None else float(question.max_value),
+        step=0.5, format="%.2f", placeholder="not given" if question.optional else None, **common)
+
+
+# --- the result ------------------------------------------------------------------------------
+
+
+def render_recommendation(rec: Recommendation, *, key: str) -> None:
+    """Headline, confidence, the parts and their jobs, why, warnings, what to try first."""
+    with st.container(border=True, key=f"{key}-box"):
+        st.markdown(f"### {rec.headline}")
+        left, right = st.columns([3, 1])
+        right.metric("Confidence", f"{rec.confidence:.0%}", rec.confidence_level,
+                     delta_color="off", help="Lowered by contradictions, untested prompting, "
+                     "too few examples and a cost case that does not pay back.")
+        with left:
+            for part in rec.parts:
+                st.markdown(f"- **{part.role.capitalize()}** ({part.part.value}): {part.does}")
+    st.markdown("#### Why")
+    st.markdown("\n".join(f"- {line}" for line in rec.rationale))
+    for warning in rec.warnings:
+        evidence = "".join(f"\n- {e}" for e in warning.evidence)
+        st.warning(f"**{warning.title}.** {warning.message}{evidence}", icon=":material/warning:")
+    st.markdown("#### What to try first")
+    steps = rec.try_first or ["Start with a base model and a clear prompt."]
+    st.markdown("\n".join(f"{n}. {s}" for n, s in enumerate(steps, 1)))
+    with st.expander("Alternatives considered and consequences", icon=":material/balance:"):
+        st.markdown("\n".join(f"- **{a.option}** ({a.verdict}): {a.reason}"
+                              for a in rec.alternatives))
+        st.markdown("\n".join(f"- {c}" for c in rec.consequences))
+
+
+def render_cost_summary(costs: CostComparison, *, key: str) -> None:
+    """Four metrics: both monthly costs, the training run, and the break-even month."""
+    with st.container(key=f"{key}-metrics", horizontal=True):
+        st.metric("Prompt approach / month", money(costs.prompt_monthly),
+                  help=f"{costs.inputs.prompt_tokens:,} prompt tokens on every request.")
+        st.metric("Adapter approach / month", money(costs.adapter_monthly),
+                  help=f"{costs.inputs.adapter_prompt_tokens:,} prompt tokens per request, "
+                       "plus hosting.")
+        st.metric("Training run", money(costs.adapter_upfront),
+                  help=f"Retraining: {money(costs.retraining_per_year)} a year.")
+        st.metric("Break-even", "never" if costs.break_even_month is None
+                  else f"month {costs.break_even_month}",
+                  help="First month the adapter's running total is at or below the prompt's.")
+
+
+def break_even_figure(costs: CostComparison) -> go.Figure:
+    """Cumulative cost of both approaches over months, the crossing point marked."""
+    fig = go.Figure()
+    fig.add_scatter(x=costs.months, y=costs.prompt_cumulative, name="Prompt approach",
+                    mode="lines", line=dict(color=PROMPT_COLOUR, width=3),
+                    hovertemplate="Month %{x}: $%{y:,.0f}<extra>Prompt approach</extra>")
+    fig.add_scatter(x=costs.months, y=costs.adapter_cumulative, name="Adapter approach",
+                    mode="lines", line=dict(color=ADAPTER_COLOUR, width=3),
+                    hovertemplate="Month %{x}: $%{y:,.0f}<extra>Adapter approach</extra>")
+    if costs.crossing is not None:
+        fig.add_scatter(x=[costs.crossing.month], y=[costs.crossing.cost], name="Break-even",
+                        mode="markers", marker=dict(size=14, color="#2e7d32", symbol="diamond"),
+                        hovertemplate="Break-even near month %{x:.1f}: $%{y:,.0f}<extra></extra>")
+        fig.add_annotation(x=costs.crossing.month, y=costs.crossing.cost,
+                           text=f"break-even: month {costs.break_even_month}",
+                           showarrow=True, arrowhead=2, ay=-40)
+    else:
+        fig.add_annotation(xref="paper", yref="paper", x=0.02, y=0.98, showarrow=False,
+                           xanchor="left", text="The adapter does not pay back in this range.")
+    fig.update_layout(height=360, margin=dict(l=10, r=10, t=30, b=10),
+                      xaxis_title="months", yaxis_title="cumulative cost ($)",
+                      legend=dict(orientation="h", y=-0.2), hovermode="x unified")
+    fig.update_yaxes(tickprefix="$", rangemode="tozero")
+    return fig
+
+
+def render_break_even_chart(costs: CostComparison, *, key: str) -> None:
+    """The break-even chart with a one-line reading of it."""
+    st.plotly_chart(break_even_figure(costs), config=PLOTLY_CONFIG, key=f"{key}-chart")
+    if costs.break_even_month is None:
+        st.caption("At these numbers the adapter never catches up: the prompt's monthly cost "
+                   f"is {money(costs.monthly_savings)} more than the adapter's, which does not "
+                   "cover training and retraining.")
+    else:
+        st.caption(f"The adapter pays back in month {costs.break_even_month}, then saves "
+                   f"{money(costs.monthly_savings)} a month on inference.")
+
+
+def architecture_dot(rec: Recommendation) -> str:
+    """The seed's combined pattern as Graphviz DOT, with only the parts this workload needs.
+
+    Orange boxes are fine-tuned, blue ones are retrieval, grey ones are used as they are.
+    """
+    have = {p.part for p in rec.parts}
+    detail = {p.part: p.detail for p in rec.parts}
+    nodes = ['user [label="User query", shape=oval, fillcolor=white]',
+             'response [label="Response", shape=oval, fillcolor=white]']
+    edges: list[str] = []
+
+    def node(name: str, label: str, fill: str, shape: str = "box") -> None:
+        nodes.append(f'{name} [label="{_dot_escape(label)}", fillcolor="{fill}", shape={shape}]')
+
+    entry = "user"
+    if Part.ROUTER in have:
+        node("router", "Intent classifier\n(small fine-tuned model)", TUNED_FILL)
+        edges.append("user -> router")
+        entry = "router"
+    if Part.RAG in have:
+        node("docs", "Documents\n(re-indexed on change)", RETRIEVAL_FILL, "cylinder")
+        node("retriever", "Retriever\n(vector / hybrid search)", RETRIEVAL_FILL)
+        edges.append("docs -> retriever [style=dashed]")
+        edge_label = "RAG route" if entry == "router" else "query"
+        edges.append(f'{entry} -> retriever [label="{edge_label}"]')
+    if Part.CLASSIFIER in have:
+        node("classifier", "Classifier\n(small purpose-built or fine-tuned)", TUNED_FILL)
+        if Part.RAG in have:
+            edges.append('retriever -> classifier [label="passages"]')
+        else:
+            edges.append(f"{entry} -> classifier")
+        edges.append('classifier -> response [label="label"]')
+    else:
+        node("model", "Model\n(reasoner, not fine-tuned)", PLAIN_FILL)
+        if Part.RAG in have:
+            edges.append('retriever -> model [label="passages"]')
+            if entry == "router":
+                edges.append('router -> model [label="direct route"]')
+        else:
+            edges.append(f"{entry} -> model")
+        if Part.PROMPT in have:
+            node("prompt", "Prompt\n(instructions, few examples)", PLAIN_FILL, "note")
+            edges.append("prompt -> model [style=dashed]")
+        if Part.ADAPTER in have:
+            node("adapter", f"LoRA adapter\n({_wrap(detail[Part.ADAPTER])})", TUNED_FILL)
+            edges.append('adapter -> model [style=dashed, label="applied to"]')
+        if Part.CONSTRAINED in have:
+            node("constrained", "Constrained decoding\n(JSON-schema grammar)", PLAIN_FILL)
+            edges.append("model -> constrained")
+            edges.append("constrained -> response")
+        else:
+            edges.append("model -> response")
+    body = "\n  ".join(nodes + edges)
+    return ("digraph architecture {\n  rankdir=TB;\n"
+            '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=11];\n'
+            '  edge [fontname="Helvetica", fontsize=9];\n'
+            f"  {body}\n}}\n")
+
+
+def _dot_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _wrap(text: str, width: int = 28) -> str:
+    words, lines, line = text.split(), [], ""
+    for word in words:
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    return "\n".join(lines + [line])
+
+
+def render_architecture(rec: Recommendation, *, key: str) -> None:
+    """The architecture to build as a diagram, with its colour legend."""
+    parts = ", ".join(f"{p.part.value} ({p.role})" for p in rec.parts)
+    with st.container(key=f"{key}-graph"):
+        st.graphviz_chart(architecture_dot(rec), alt=f"Architecture diagram: {parts}.")
+    st.caption("Orange: fine-tuned. Blue: retrieval. Grey: used as it is. "
+               "Only the parts this workload needs are drawn.")
+
+
+def render_lab_modes(modes: list[str], recommended: str, *, key: str) -> None:
+    """The Lab modes to compare, as inline code, the recommended one marked."""
+    shown = ", ".join(f"`{m}`" + (" (recommended)" if m == recommended else "") for m in modes)
+    st.markdown(f"Modes to compare in the Lab: {shown}")
