@@ -79,7 +79,7 @@ def render_recommendation(rec: Recommendation, *, key: str) -> None:
         st.markdown(f"### {rec.headline}")
         left, right = st.columns([3, 1])
         right.metric("Confidence", f"{rec.confidence:.0%}", rec.confidence_level,
-                     delta_color="off", help="Lowered by contradictions, untested prompting, "
+                     delta_color="off", delta_arrow="off", help="Lowered by contradictions, untested prompting, "
                      "too few examples and a cost case that does not pay back.")
         with left:
             for part in rec.parts:
