@@ -584,8 +584,8 @@ def recommend(answers: WizardAnswers) -> Recommendation:
             "with no training: cheaper than fine-tuning for the same result.")
     elif prompting == PromptingStatus.FAILS:
         adapter = True
-        because = behaviour_quotes + [_q(a, "prompting")] if a.prompting == PromptingStatus.FAILS \
-            else behaviour_quotes
+        stated = [_q(a, "prompting")] if a.prompting == PromptingStatus.FAILS else []
+        because = behaviour_quotes + stated
         rationale.append(
             "Q2, behaviour: yes. You need " + behaviour_words + " (" + "; ".join(because)
             + ") and prompting alone does not enforce it reliably: fine-tune the behaviour "
