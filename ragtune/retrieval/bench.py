@@ -94,7 +94,7 @@ def embedding_throughput(texts: Sequence[str], *, compare_shipped: bool = True) 
     from ragtune.retrieval.embeddings import OfflineMiniLM, default_model_files
 
     results: dict[str, float] = {}
-    candidates = {"ragtune (length-bucketed, dynamic padding)": OfflineMiniLM()}
+    candidates = {"ragtune (length-bucketed, dynamic padding)": OfflineMiniLM(cache_size=0)}
     if compare_shipped:
         model, tokenizer = default_model_files()
         candidates["chromadb ONNXMiniLM_L6_V2 (pads to 256)"] = _chromadb_default_minilm(model, tokenizer.parent)

@@ -120,6 +120,8 @@ def ensure_demo_workspace(
     A user who deletes the demo workspace does not get it back on the next start
     (the manifest remembers it was seeded); :func:`reset_demo_workspace` recreates it.
     """
+    if not name:  # RAGTUNE_DEMO_WORKSPACE="" turns the demo off
+        return None
     key = _SEEDED_KEY.format(name=name)
     if kb.manifest.get_meta(key) or kb.has_workspace(name):
         return None

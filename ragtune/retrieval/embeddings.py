@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,7 @@ class OfflineMiniLM(EmbeddingFunction[Documents]):
         max_tokens: longer texts are truncated (the model was trained with 256).
         threads: ONNX Runtime intra-op threads (0 lets it choose).
         verify_sha256: check the packaged model's checksum when it is first loaded.
+        cache_size: texts whose vectors are kept in memory (0 turns the cache off).
     """
 
     def __init__(
@@ -78,6 +80,7 @@ class OfflineMiniLM(EmbeddingFunction[Documents]):
         max_tokens: int = 256,
         threads: int = 0,
         verify_sha256: bool = True,
+        cache_size: int = 4096,
     ) -> None:
         if model_path is None or tokenizer_path is None:
             default_model, default_tokenizer = default_model_files()
@@ -89,6 +92,9 @@ class OfflineMiniLM(EmbeddingFunction[Documents]):
         self._max_tokens = max_tokens
         self.threads = threads
         self._verify = verify_sha256 and self.model_path.name == "model.onnx"
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
         self._lock = threading.Lock()
         self._session: Any = None
         self._tokenizer: Any = None
@@ -154,7 +160,33 @@ class OfflineMiniLM(EmbeddingFunction[Documents]):
         return self._tokenizer, self._session
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        """Embed ``texts``; returns a float32 array of shape ``(len(texts), 384)``."""
+        """Embed ``texts``; returns a float32 array of shape ``(len(texts), 384)``.
+
+        Recently embedded texts come from a small in-memory cache: re-ingesting a
+        folder or switching the demo between versions re-embeds only what changed.
+        """
+        out = np.empty((len(texts), EMBEDDING_DIM), dtype=np.float32)
+        missing: dict[str, list[int]] = {}
+        with self._cache_lock:
+            for i, text in enumerate(texts):
+                cached = self._cache.get(text)
+                if cached is None:
+                    missing.setdefault(text, []).append(i)
+                else:
+                    self._cache.move_to_end(text)
+                    out[i] = cached
+        if missing:
+            unique = list(missing)
+            vectors = self._embed_uncached(unique)
+            with self._cache_lock:
+                for text, vector in zip(unique, vectors):
+                    out[missing[text]] = vector
+                    self._cache[text] = vector
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        return out
+
+    def _embed_uncached(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
         tokenizer, session = self._load()
@@ -181,3 +213,17 @@ class OfflineMiniLM(EmbeddingFunction[Documents]):
             norms[norms == 0] = 1e-12
             out[batch] = pooled / norms
         return out
+
+
+_shared: OfflineMiniLM | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_embedding_function() -> OfflineMiniLM:
+    """One :class:`OfflineMiniLM` per process (the ONNX session is thread-safe), so every
+    knowledge base in the process shares one loaded model."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = OfflineMiniLM()
+        return _shared

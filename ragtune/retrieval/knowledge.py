@@ -126,11 +126,11 @@ class KnowledgeBase:
             ConfigError: the data directory is not writable.
             ModelError: the offline embedding model is missing.
         """
-        from ragtune.retrieval.embeddings import OfflineMiniLM
+        from ragtune.retrieval.embeddings import shared_embedding_function
         from ragtune.retrieval.store import ChromaVectorStore
 
         settings.ensure_data_dir()
-        ef = embedding_function or OfflineMiniLM()
+        ef = embedding_function or shared_embedding_function()
         kb = cls(
             ChromaVectorStore(settings.chroma_dir, ef),
             Manifest(settings.knowledge_manifest_file),
