@@ -12,6 +12,9 @@ import streamlit as st
 from ragtune.adapters import AdapterCatalog
 from ragtune.config import Settings, load_settings
 from ragtune.models import ModelRegistry
+from ragtune.retrieval.demo import ensure_demo_workspace
+from ragtune.retrieval.knowledge import KnowledgeBase
+from ragtune.retrieval.store import VectorStore
 from ragtune.runtime import Runtime, load_runtime
 
 
@@ -51,3 +54,23 @@ def get_runtime(model_id: str | None = None) -> Runtime:
         raise RuntimeError("no model configured")
     with st.spinner(f"Loading {model_id} (first use: checking the file, then loading it)..."):
         return _load_runtime(model_id)
+
+
+@st.cache_resource(show_spinner=False)
+def get_knowledge_base() -> KnowledgeBase:
+    """The knowledge base (chroma under the data directory), with the demo workspace
+    created and filled on first start (RAGTUNE_DEMO_WORKSPACE; empty turns that off).
+
+    Raises:
+        RagtuneError: the data directory or the embedding model is unusable.
+    """
+    settings = get_settings()
+    kb = KnowledgeBase.from_settings(settings)
+    if settings.demo_workspace:
+        ensure_demo_workspace(kb, settings.demo_workspace)
+    return kb
+
+
+def get_vector_store() -> VectorStore:
+    """The vector store behind the knowledge base (one per process)."""
+    return get_knowledge_base().store

@@ -1,0 +1,127 @@
+"""The Knowledge page, driven by Streamlit's AppTest on real chromadb in the test's data directory."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ragtune.config import PROJECT_ROOT, load_settings
+from ragtune.retrieval.knowledge import KnowledgeBase
+from tests.retrieval_fixtures import embedding_function  # noqa: F401
+
+PAGE = str(PROJECT_ROOT / "pages" / "knowledge.py")
+GUIDE = b"# Mower guide\n\nThe Zephyr mower costs $450.\n\n## Battery\n\nThe battery lasts 70 minutes.\n"
+
+
+def texts(at: AppTest) -> str:
+    return " ".join(str(t.value) for t in [*at.text, *at.markdown, *at.caption, *at.success])
+
+
+@pytest.fixture()
+def page(data_dir, monkeypatch, embedding_function) -> AppTest:
+    """The page with one empty workspace 'team' and the demo turned off (it has its own test)."""
+    monkeypatch.setenv("RAGTUNE_DEMO_WORKSPACE", "")
+    KnowledgeBase.from_settings(load_settings(), embedding_function).create_workspace("team")
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def documents(at: AppTest) -> list[str]:
+    """The document ids in the page's document table (the last table on the page)."""
+    return sorted(at.dataframe[-1].value["document"])
+
+
+def upload(at: AppTest, *files: tuple[str, bytes]) -> AppTest:
+    at.file_uploader(key="kn_upload").set_value([(name, data, "application/octet-stream") for name, data in files])
+    at.run()
+    at.button(key="kn_ingest").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_uploading_many_files_shows_per_file_results_and_lists_the_documents(page):
+    upload(page, ("guide.md", GUIDE), ("notes.txt", b"Team meeting every Friday at 10:00."))
+    assert "2 of 2 files ingested into 'team'" in page.success[0].value
+    assert documents(page) == ["guide", "notes"]
+    assert page.metric[0].value == "2"
+    assert not page.error
+
+
+def test_a_bad_file_is_shown_as_an_error_and_the_rest_is_ingested(page):
+    upload(page, ("guide.md", GUIDE), ("empty.txt", b""), ("photo.md", bytes(range(256))))
+    errors = [e.value for e in page.error]
+    assert any(e.startswith("empty.txt: the file is empty") for e in errors)
+    assert any(e.startswith("photo.md: contains binary data") for e in errors)
+    assert "1 of 3 files ingested" in page.warning[0].value
+    assert documents(page) == ["guide"]
+
+
+def test_editing_a_document_reindexes_it_and_search_finds_the_new_text(page):
+    upload(page, ("guide.md", GUIDE))
+    page.text_input(key="kn_query").set_value("how long does the battery last").run()
+    assert "70 minutes" in texts(page)
+    page.text_area(key="kn_edit_guide_v1").set_value(GUIDE.decode().replace("70 minutes", "95 minutes")).run()
+    page.button(key="kn_save").click().run()
+    assert not page.exception and not page.error
+    assert "re-indexed as version 2" in page.success[0].value
+    shown = texts(page)
+    assert "95 minutes" in shown and "70 minutes" not in shown
+    assert "guide#1" in shown
+
+
+def test_search_shows_ranked_chunks_with_scores_in_the_chosen_mode(page):
+    upload(page, ("guide.md", GUIDE))
+    page.text_input(key="kn_query").set_value("Zephyr price").run()
+    page.radio(key="kn_mode").set_value("keyword").run()
+    shown = texts(page)
+    assert "keyword search" in shown and "[1] Mower guide" in shown and "score " in shown
+
+
+def test_deleting_a_document_asks_for_confirmation_first(page):
+    upload(page, ("guide.md", GUIDE), ("notes.txt", b"Notes."))
+    page.button(key="kn_delete_doc").click().run()
+    assert "Delete 'Mower guide'" in page.warning[-1].value
+    assert documents(page) == ["guide", "notes"]
+    page.button(key="kn_delete_doc_yes").click().run()
+    assert not page.exception
+    assert documents(page) == ["notes"]
+
+
+def test_a_workspace_can_be_created_and_is_then_selected(page):
+    page.text_input(key="kn_new_name").set_value("legal").run()
+    page.button(key="kn_create").click().run()
+    assert not page.exception and page.selectbox(key="kn_workspace").value == "legal"
+    assert "No documents yet" in page.info[0].value
+
+
+def test_an_invalid_workspace_name_is_an_error_not_a_traceback(page):
+    page.text_input(key="kn_new_name").set_value("no spaces allowed").run()
+    page.button(key="kn_create").click().run()
+    assert not page.exception
+    assert "Invalid workspace name" in page.error[0].value
+
+
+def test_emptying_a_workspace_needs_confirmation(page):
+    upload(page, ("guide.md", GUIDE))
+    page.button(key="kn_empty").click().run()
+    page.button(key="kn_empty_cancel").click().run()
+    assert documents(page) == ["guide"]
+    page.button(key="kn_empty").click().run()
+    page.button(key="kn_empty_yes").click().run()
+    assert "No documents yet" in page.info[0].value
+
+
+def test_the_demo_workspace_exists_on_first_start_and_switches_to_v2(data_dir):
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="kn_workspace").value == "demo" and at.metric[0].value == "25"
+    at.text_input(key="kn_query").set_value("How much does the Mowbot M4 Pro cost?").run()
+    assert "$2,149" in texts(at)
+    at.radio(key="kn_demo_version").set_value("v2").run()
+    assert not at.exception and "Demo is now v2" in at.success[0].value
+    assert "$1,999" in texts(at) and "$2,149" not in texts(at)
+    at.run()
+    assert at.radio(key="kn_demo_version").value == "v2"
