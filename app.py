@@ -67,6 +67,7 @@ except RagtuneError as exc:
 
 pages = [
     st.Page(HERE / "pages" / "playground.py", title="Playground", icon=":material/chat:", default=True),
+    st.Page(HERE / "pages" / "decide.py", title="Decide", icon=":material/alt_route:", url_path="decide"),
 ]
 navigation = st.navigation(pages)
 with st.sidebar:

