@@ -18,6 +18,7 @@ from components.knowledge import (
 from ragtune.errors import RagtuneError
 from ragtune.retrieval import SEARCH_MODES, KnowledgeBase
 from ragtune.retrieval.demo import demo_version, set_demo_version
+from ragtune.retrieval.loaders import SUPPORTED_EXTENSIONS
 
 
 def flash(message: str) -> None:
@@ -80,10 +81,12 @@ def demo_panel(kb: KnowledgeBase, name: str) -> None:
 
 def upload_panel(kb: KnowledgeBase, name: str) -> None:
     """Upload many files at once; show per-file progress and results."""
-    files = st.file_uploader(
-        "Add documents (.md, .txt, .pdf, .html, .csv, .json); a file with the same name replaces its document",
-        accept_multiple_files=True, key="kn_upload",
-    )
+    label = "Add documents (.md, .txt, .pdf, .html, .csv, .json); a file with the same name replaces its document"
+    if st.toggle("Upload a whole folder", key="kn_folder_mode"):
+        files = st.file_uploader(label, accept_multiple_files="directory", key="kn_upload_folder",
+                                 type=[ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS])
+    else:
+        files = st.file_uploader(label, accept_multiple_files=True, key="kn_upload")
     if files and st.button(f"Ingest {len(files)} file(s)", key="kn_ingest", type="primary"):
         with st.status(f"Ingesting {len(files)} file(s)...", expanded=True) as status:
             bar = st.progress(0.0)

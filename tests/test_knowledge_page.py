@@ -49,6 +49,15 @@ def test_uploading_many_files_shows_per_file_results_and_lists_the_documents(pag
     assert not page.error
 
 
+def test_a_whole_folder_can_be_uploaded(page):
+    page.toggle(key="kn_folder_mode").set_value(True).run()
+    page.file_uploader(key="kn_upload_folder").set_value(
+        [("docs/a.md", b"# A\n\nAlpha.", "text/markdown"), ("docs/sub/b.txt", b"Beta.", "text/plain")])
+    page.run()
+    page.button(key="kn_ingest").click().run()
+    assert not page.exception and documents(page) == ["a", "b"]
+
+
 def test_a_bad_file_is_shown_as_an_error_and_the_rest_is_ingested(page):
     upload(page, ("guide.md", GUIDE), ("empty.txt", b""), ("photo.md", bytes(range(256))))
     errors = [e.value for e in page.error]
