@@ -16,7 +16,6 @@ from ragtune.retrieval.demo import (
     load_questions,
     set_demo_version,
 )
-from ragtune.retrieval.knowledge import KnowledgeBase
 from tests.retrieval_fixtures import demo_kb, embedding_function, kb  # noqa: F401
 
 # Floors set from measurement (hybrid 0.84 / 1.00 / 1.00; vector 0.74 / 0.94 / 0.98;
