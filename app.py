@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_resources import get_registry, get_runtime, get_settings
+from app_resources import get_knowledge_base, get_registry, get_runtime, get_settings
 from components.model_info import render_model_card
 from ragtune.errors import RagtuneError
 
@@ -60,13 +60,22 @@ def sidebar() -> None:
 
 
 try:
-    get_settings()
+    settings = get_settings()
 except RagtuneError as exc:
     st.error(str(exc))
     st.stop()
 
+if settings.demo_workspace:
+    # The demo workspace is there from the first start (cached: this runs once per process).
+    try:
+        with st.spinner("Setting up the demo knowledge base (first start only)…"):
+            get_knowledge_base()
+    except RagtuneError as exc:
+        st.warning(f"The demo knowledge base could not be set up: {exc}")
+
 pages = [
     st.Page(HERE / "pages" / "playground.py", title="Playground", icon=":material/chat:", default=True),
+    st.Page(HERE / "pages" / "knowledge.py", title="Knowledge", icon=":material/library_books:", url_path="knowledge"),
     st.Page(HERE / "pages" / "decide.py", title="Decide", icon=":material/alt_route:", url_path="decide"),
 ]
 navigation = st.navigation(pages)

@@ -13,6 +13,12 @@ APP = str(PROJECT_ROOT / "app.py")
 PAGE = str(PROJECT_ROOT / "pages" / "playground.py")
 
 
+@pytest.fixture(autouse=True)
+def no_demo_workspace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about the model, not the knowledge base: skip building the demo."""
+    monkeypatch.setenv("RAGTUNE_DEMO_WORKSPACE", "")
+
+
 @pytest.fixture()
 def app(tiny_env: Path) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
