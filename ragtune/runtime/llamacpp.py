@@ -250,6 +250,7 @@ class LlamaCppRuntime(Runtime):
             text = ""
             emitted = 0
             n_out = 0
+            n_eog = 0
             finish = "length"
             t_eval = time.perf_counter()
             t_first = t_last = None
@@ -269,6 +270,9 @@ class LlamaCppRuntime(Runtime):
                     t_last = now
                     n_out += 1
                     if self._llama_cpp.llama_vocab_is_eog(vocab, token):
+                        # Sampled and timed like any token, but not part of the answer
+                        # (llama-cpp-python's usage counts it the same way).
+                        n_eog = 1
                         finish = "stop"
                         break
                     text += decoder.decode(self._llm.detokenize([token]))
@@ -308,7 +312,7 @@ class LlamaCppRuntime(Runtime):
                 prompt_eval_ms=_ms(t_eval, t_first),
                 ttft_ms=_ms(start, t_first),
                 generation_ms=round(generation_s * 1000.0, 3),
-                completion_tokens=n_out,
+                completion_tokens=n_out - n_eog,
                 tokens_per_s=round((n_out - 1) / generation_s, 2) if n_out > 1 and generation_s > 0 else 0.0,
                 total_ms=_ms(start, end),
             )
@@ -319,6 +323,31 @@ class LlamaCppRuntime(Runtime):
                 adapters=adapters,
                 timings=timings,
             )
+        finally:
+            self._lock.release()
+
+    def last_token_logits(
+        self, messages: Sequence[ChatMessage], *, adapters: Sequence[AdapterUse] = ()
+    ) -> list[float]:
+        """The next-token logits after the prompt of ``messages``, with exactly ``adapters`` on.
+
+        Used to check an exported adapter against the framework that trained it: greedy
+        text hides small numeric errors that the logits show.
+        """
+        import numpy as np
+
+        messages = validate_messages(messages)
+        adapters = list(adapters)
+        for use in adapters:
+            self.load_adapter(use.path)
+        self._lock.acquire()
+        try:
+            self._apply_adapters(adapters)
+            tokens, _ = self._prompt_tokens(messages)
+            self._llm.reset()  # evaluate the whole prompt: no prefix from another request
+            self._llm.eval(tokens)
+            n_vocab = self._llm.n_vocab()
+            return np.ctypeslib.as_array(self._llm._ctx.get_logits(), shape=(n_vocab,)).astype(float).tolist()
         finally:
             self._lock.release()
 
