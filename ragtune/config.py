@@ -77,6 +77,16 @@ class Settings(BaseSettings):
     demo_workspace: str = Field(
         default="demo", description="Workspace holding the demo knowledge base (created on first start)."
     )
+    compute_dollars_per_hour: float = Field(
+        default=0.08925,
+        ge=0.0,
+        le=1000.0,
+        description=(
+            "What an hour of this machine costs, for the lab's local-compute cost. Default: AWS EC2 "
+            "c7i.large (2 vCPU, 4 GiB), on-demand Linux, us-east-1 list price (2025), a machine "
+            "like the 2-core one the default model is measured on."
+        ),
+    )
     verify_sha256: Literal["always", "cached", "never"] = Field(
         default="cached",
         description=(
@@ -119,6 +129,18 @@ class Settings(BaseSettings):
     @cached_property
     def knowledge_manifest_file(self) -> Path:
         return self.data_dir / "knowledge.sqlite3"
+
+    @cached_property
+    def query_log_file(self) -> Path:
+        return self.data_dir / "queries.sqlite3"
+
+    @cached_property
+    def modes_file(self) -> Path:
+        return self.data_dir / "modes.json"
+
+    @cached_property
+    def economics_file(self) -> Path:
+        return self.data_dir / "economics.json"
 
     @cached_property
     def hash_cache_file(self) -> Path:

@@ -186,8 +186,20 @@ class Runtime(ABC):
         """Run a chat completion to the end and return it."""
         return self.stream_chat(messages, adapters=adapters, options=options).consume()
 
+    def reset_cache(self) -> None:  # noqa: B027 - optional hook
+        """Forget any reusable prompt prefix (benchmarks measure cold prompts with it)."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Free the model."""
+
+    def is_busy(self) -> bool:
+        """Whether a request holds the model right now (a new one would wait). Never blocks.
+
+        Implementations that serialise requests through a :class:`ModelLock` kept in
+        ``self._lock`` get this for free.
+        """
+        lock = getattr(self, "_lock", None)
+        return isinstance(lock, ModelLock) and lock.locked()
 
 
 def validate_messages(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
@@ -221,3 +233,6 @@ class ModelLock:
 
     def release(self) -> None:
         self._lock.release()
+
+    def locked(self) -> bool:
+        return self._lock.locked()
