@@ -18,7 +18,9 @@ from ragtune.errors import RagtuneError
 # ``handler=`` on its parsers with ``parser.set_defaults(handler=...)``.
 COMMAND_MODULES: tuple[str, ...] = (
     "ragtune.commands.models",
+    "ragtune.commands.bench",
     "ragtune.commands.knowledge",
+    "ragtune.commands.training",
 )
 
 

@@ -351,6 +351,14 @@ class LlamaCppRuntime(Runtime):
         finally:
             self._lock.release()
 
+    def reset_cache(self) -> None:
+        """Forget the reusable prompt prefix, so the next request evaluates its whole prompt."""
+        self._lock.acquire()
+        try:
+            self._llm.reset()
+        finally:
+            self._lock.release()
+
     def close(self) -> None:
         """Free the model (and with it its adapters)."""
         self._lock.acquire()
