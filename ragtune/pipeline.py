@@ -1,0 +1,385 @@
+"""The pipeline: (query, mode, workspace) -> :class:`Answer`.
+
+One query goes through these steps (see ARCHITECTURE.md, "The data flow of one query"):
+
+1. retrieval, if the mode retrieves: the workspace's top-k chunks      [retrieval ms]
+2. the prompt of the mode's style, chunks numbered for citation (:mod:`ragtune.prompts`)
+3. the runtime: queue for the model, switch to exactly the mode's adapter set, stream tokens
+4. parsing: a JSON answer is checked against the schema; a failure is reported with its
+   reason (cut off by the token limit, not JSON, schema violation, unknown citation), never
+   hidden
+5. citations resolved to chunks: the ones shown in the prompt, real chunks of the workspace
+   the model never saw, or ids that exist nowhere
+6. costs (:mod:`ragtune.economics`)
+
+:meth:`Pipeline.stream` returns an :class:`AnswerStream` to iterate for the text as it is
+generated; :meth:`AnswerStream.answer` then gives the finished :class:`Answer`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ragtune.economics import CostBreakdown, EconomicsConfig, query_cost
+from ragtune.errors import AdapterError, InputError, RagtuneError, WorkspaceError
+from ragtune.fewshot import fewshot_messages
+from ragtune.modes import Mode
+from ragtune.prompts import (
+    CHUNK_ID_PATTERN,
+    ContextChunk,
+    GroundedAnswer,
+    grounded_json_schema,
+    grounded_messages,
+    parse_grounded,
+    plain_messages,
+)
+from ragtune.runtime.base import (
+    AdapterUse,
+    ChatMessage,
+    Completion,
+    CompletionResult,
+    GenerationOptions,
+    Timings,
+)
+
+if TYPE_CHECKING:
+    from ragtune.adapters import AdapterCatalog
+    from ragtune.config import Settings
+    from ragtune.retrieval.knowledge import KnowledgeBase
+    from ragtune.runtime.base import Runtime
+
+FormatStatus = Literal["ok", "truncated", "invalid_json", "schema_violation", "unknown_citation", "free_text"]
+CitationStatus = Literal["retrieved", "not_retrieved", "unknown"]
+
+
+class ModeUnavailableError(RagtuneError):
+    """A mode cannot run here (its adapter is missing or does not fit, or it needs a workspace)."""
+
+    code = "mode_unavailable"
+
+
+class RetrievedChunk(BaseModel):
+    """A chunk shown to the model, with its number in the prompt."""
+
+    model_config = ConfigDict(frozen=True)
+
+    number: int = Field(ge=1)
+    chunk_id: str
+    doc_id: str
+    title: str
+    section: str = ""
+    version: int
+    score: float
+    text: str
+
+
+class Citation(BaseModel):
+    """A chunk id the answer cites, resolved.
+
+    ``retrieved``: one of the chunks in the prompt; ``not_retrieved``: a real chunk of the
+    workspace that was not in the prompt (the model knew the id from training, e.g. a
+    knowledge adapter); ``unknown``: an id that exists nowhere (invented).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    chunk_id: str
+    status: CitationStatus
+    number: int | None = None
+    title: str = ""
+    text: str = ""
+
+
+class ParseReport(BaseModel):
+    """Whether the output has the requested format, and if not, why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: FormatStatus
+    detail: str = ""
+    parsed: GroundedAnswer | None = None
+
+    @property
+    def format_valid(self) -> bool | None:
+        """True/False for JSON answers; None when no format was asked for (free text)."""
+        return None if self.status == "free_text" else self.status == "ok"
+
+
+class AnswerTimings(Timings):
+    """The runtime's timings plus retrieval; ``ttft_ms`` and ``total_ms`` count from the start
+    of the query, retrieval included."""
+
+    retrieval_ms: float = 0.0
+
+    @property
+    def compute_ms(self) -> float:
+        """Time the query kept the machine busy (everything but waiting for the model)."""
+        return max(self.total_ms - self.queue_wait_ms, 0.0)
+
+
+class Answer(BaseModel):
+    """One mode's answer to one query, with the evidence."""
+
+    query: str
+    mode: Mode
+    workspace: str | None
+    model_id: str
+    adapter: str | None = Field(description="The adapter's catalog name, if the mode used one.")
+    adapters_applied: list[AdapterUse] = Field(description="What the runtime applied, as it reports.")
+    text: str = Field(description="The raw model output.")
+    finish_reason: Literal["stop", "length"]
+    parse: ParseReport
+    retrieved: list[RetrievedChunk]
+    citations: list[Citation]
+    timings: AnswerTimings
+    cost: CostBreakdown
+    created_at: datetime
+
+    @property
+    def display_text(self) -> str:
+        """The answer a person reads: the JSON's answer field when it parsed, else the raw text."""
+        if self.parse.parsed is not None:
+            return self.parse.parsed.answer
+        return self.text
+
+    @property
+    def retrieved_ids(self) -> list[str]:
+        return [c.chunk_id for c in self.retrieved]
+
+
+class PreparedQuery(BaseModel):
+    """Everything decided before generation: chunks, messages, adapter, options."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    query: str
+    mode: Mode
+    workspace: str | None
+    retrieved: list[RetrievedChunk]
+    retrieval_ms: float
+    messages: list[ChatMessage]
+    adapters: list[AdapterUse]
+    options: GenerationOptions
+
+
+class AnswerStream:
+    """Text pieces as they are generated; :meth:`answer` returns the finished answer."""
+
+    def __init__(self, pipeline: Pipeline, prepared: PreparedQuery, completion: Completion,
+                 started: float) -> None:
+        self.pipeline = pipeline
+        self.prepared = prepared
+        self._completion = completion
+        self._started = started
+        self._answer: Answer | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._completion
+
+    def answer(self) -> Answer:
+        """Finish the stream (if not yet read) and return the answer."""
+        if self._answer is None:
+            self._answer = self.pipeline.finish(self.prepared, self._completion.consume())
+        return self._answer
+
+    def close(self) -> None:
+        self._completion.close()
+
+
+def _loose_citations(text: str) -> list[str]:
+    """Citation ids from JSON that failed the schema (so they can still be checked)."""
+    try:
+        data = json.loads(text.strip())
+    except json.JSONDecodeError:
+        return []
+    cited = data.get("citations") if isinstance(data, dict) else None
+    if not isinstance(cited, list):
+        return []
+    return [c for c in cited if isinstance(c, str)][:20]
+
+
+class Pipeline:
+    """Runs modes on one runtime and knowledge base.
+
+    Args:
+        runtime: the loaded model.
+        kb: the knowledge base retrieval modes search (None: retrieval modes are unavailable).
+        catalog: where adapter names are resolved.
+        settings: defaults (answer length, temperature, seed, $/hour).
+        economics: the cost settings (defaults when None).
+    """
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        kb: KnowledgeBase | None,
+        catalog: AdapterCatalog,
+        settings: Settings,
+        economics: EconomicsConfig | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.kb = kb
+        self.catalog = catalog
+        self.settings = settings
+        self.economics = economics or EconomicsConfig()
+
+    # -- before generation ---------------------------------------------------------------
+    def adapter_for(self, mode: Mode) -> list[AdapterUse]:
+        """The adapter set the mode asks for, resolved and checked against the loaded model.
+
+        Raises:
+            ModeUnavailableError: the adapter is not installed or does not fit the model.
+        """
+        if not mode.adapter:
+            return []
+        try:
+            path = self.catalog.resolve(mode.adapter)
+        except AdapterError as exc:
+            raise ModeUnavailableError(
+                f"Mode '{mode.label}' needs the adapter '{mode.adapter}', which is not installed "
+                f"({exc}) Train it on the Adapters page or with `python -m ragtune train`, or "
+                "pick another mode."
+            ) from exc
+        try:
+            self.runtime.load_adapter(path, name=mode.adapter)
+        except AdapterError as exc:
+            raise ModeUnavailableError(
+                f"Mode '{mode.label}': the adapter '{mode.adapter}' does not fit the loaded model "
+                f"{self.runtime.model_id}: {exc}"
+            ) from exc
+        return [AdapterUse(path=path, scale=mode.adapter_scale)]
+
+    def retrieve(self, query: str, mode: Mode, workspace: str | None) -> tuple[list[RetrievedChunk], float]:
+        """The chunks the mode shows the model, and how long the search took (ms)."""
+        if not mode.retrieval:
+            return [], 0.0
+        if self.kb is None or not workspace:
+            raise ModeUnavailableError(
+                f"Mode '{mode.label}' retrieves, but no workspace is chosen: pick or create one "
+                "on the Knowledge page."
+            )
+        started = time.perf_counter()
+        result = self.kb.search(workspace, query, mode=mode.search, k=mode.k)
+        took = (time.perf_counter() - started) * 1000.0
+        chunks = [
+            RetrievedChunk(
+                number=i, chunk_id=hit.chunk.chunk_id, doc_id=hit.chunk.doc_id, title=hit.chunk.title,
+                section=hit.chunk.section, version=hit.chunk.version, score=hit.score, text=hit.chunk.text,
+            )
+            for i, hit in enumerate(result.hits, start=1)
+        ]
+        return chunks, round(took, 3)
+
+    def messages_for(self, query: str, mode: Mode, chunks: list[RetrievedChunk]) -> list[ChatMessage]:
+        """The conversation the mode sends (built by :mod:`ragtune.prompts`, as in training)."""
+        if mode.prompt == "plain":
+            return plain_messages(query)
+        try:
+            context = [ContextChunk(chunk_id=c.chunk_id, text=c.text, title=c.title) for c in chunks]
+        except ValidationError as exc:
+            raise InputError(f"A retrieved chunk id cannot be cited: {exc}") from exc
+        if mode.prompt == "fewshot":
+            return fewshot_messages(query, context)
+        return grounded_messages(query, context)
+
+    def prepare(self, query: str, mode: Mode, workspace: str | None) -> PreparedQuery:
+        """Retrieve, build the prompt, resolve the adapter (errors surface here, before streaming).
+
+        Raises:
+            InputError: empty query.
+            ModeUnavailableError: missing adapter or workspace.
+            WorkspaceError: the workspace does not exist.
+        """
+        query = query.strip()
+        if not query:
+            raise InputError("The question is empty: type a question first.")
+        adapters = self.adapter_for(mode)
+        try:
+            retrieved, retrieval_ms = self.retrieve(query, mode, workspace)
+        except WorkspaceError as exc:
+            raise WorkspaceError(f"Mode '{mode.label}' cannot retrieve: {exc}") from exc
+        options = GenerationOptions(
+            max_tokens=mode.max_tokens or self.settings.max_tokens,
+            temperature=self.settings.temperature,
+            seed=self.settings.seed,
+            json_schema=grounded_json_schema() if mode.constrained else None,
+        )
+        return PreparedQuery(
+            query=query, mode=mode, workspace=workspace or None, retrieved=retrieved,
+            retrieval_ms=retrieval_ms, messages=self.messages_for(query, mode, retrieved),
+            adapters=adapters, options=options,
+        )
+
+    # -- generation ----------------------------------------------------------------------
+    def stream(self, query: str, mode: Mode, workspace: str | None) -> AnswerStream:
+        """Start answering; iterate the result for text, then call ``answer()``."""
+        started = time.perf_counter()
+        prepared = self.prepare(query, mode, workspace)
+        completion = self.runtime.stream_chat(prepared.messages, adapters=prepared.adapters,
+                                              options=prepared.options)
+        return AnswerStream(self, prepared, completion, started)
+
+    def run(self, query: str, mode: Mode, workspace: str | None) -> Answer:
+        """Answer to the end."""
+        return self.stream(query, mode, workspace).answer()
+
+    # -- after generation ----------------------------------------------------------------
+    def finish(self, prepared: PreparedQuery, result: CompletionResult) -> Answer:
+        """The answer from a finished completion: parsed, citations resolved, costed."""
+        mode = prepared.mode
+        text, finish_reason, runtime_timings = result.text, result.finish_reason, result.timings
+        timings = AnswerTimings(
+            **{**runtime_timings.model_dump(),
+               "ttft_ms": runtime_timings.ttft_ms + prepared.retrieval_ms,
+               "total_ms": runtime_timings.total_ms + prepared.retrieval_ms},
+            retrieval_ms=prepared.retrieval_ms,
+        )
+        parse = self._parse(text, finish_reason, prepared)
+        cited = list(parse.parsed.citations) if parse.parsed is not None else _loose_citations(text)
+        citations = [self._resolve(cid, prepared) for cid in dict.fromkeys(cited)]
+        cost = query_cost(
+            compute_seconds=timings.compute_ms / 1000.0,
+            prompt_tokens=timings.prompt_tokens,
+            cached_prompt_tokens=timings.cached_prompt_tokens,
+            completion_tokens=timings.completion_tokens,
+            uses_adapter=bool(prepared.adapters),
+            config=self.economics,
+            default_dollars_per_hour=self.settings.compute_dollars_per_hour,
+        )
+        return Answer(
+            query=prepared.query, mode=mode, workspace=prepared.workspace, model_id=result.model_id,
+            adapter=mode.adapter if prepared.adapters else None, adapters_applied=list(result.adapters),
+            text=text, finish_reason=finish_reason, parse=parse, retrieved=prepared.retrieved,
+            citations=citations, timings=timings, cost=cost, created_at=datetime.now(timezone.utc),
+        )
+
+    @staticmethod
+    def _parse(text: str, finish_reason: Literal["stop", "length"], prepared: PreparedQuery) -> ParseReport:
+        if not prepared.mode.expects_json:
+            return ParseReport(status="free_text", detail="no format was asked for")
+        verdict = parse_grounded(text, finish_reason=finish_reason,
+                                 allowed_ids=[c.chunk_id for c in prepared.retrieved])
+        return ParseReport(status=verdict.status, detail=verdict.detail, parsed=verdict.answer)
+
+    def _resolve(self, chunk_id: str, prepared: PreparedQuery) -> Citation:
+        for chunk in prepared.retrieved:
+            if chunk.chunk_id == chunk_id:
+                return Citation(chunk_id=chunk_id, status="retrieved", number=chunk.number,
+                                title=chunk.title, text=chunk.text)
+        if self.kb is not None and prepared.workspace and re.match(CHUNK_ID_PATTERN, chunk_id):
+            doc_id, _, n = chunk_id.rpartition("#")
+            try:
+                for chunk in self.kb.chunks(prepared.workspace, doc_id):
+                    if chunk.n == int(n):
+                        return Citation(chunk_id=chunk_id, status="not_retrieved", title=chunk.title,
+                                        text=chunk.text)
+            except RagtuneError:
+                pass  # no such document: the id is invented
+        return Citation(chunk_id=chunk_id, status="unknown")

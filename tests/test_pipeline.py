@@ -1,0 +1,223 @@
+"""The pipeline on the tiny test model with a real chroma knowledge base.
+
+The tiny model's weights are random, so its text is noise: these tests check what the
+pipeline does around the model (retrieval, prompts, which adapter is on during generation,
+parsing, citations, timings, costs), not answer quality. The smoke test covers the real model.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ragtune.adapters import AdapterCatalog
+from ragtune.config import load_settings
+from ragtune.errors import WorkspaceError
+from ragtune.gguf_files import check_model_file
+from ragtune.modes import BUILTIN_MODES, Mode
+from ragtune.pipeline import ModeUnavailableError, Pipeline
+from ragtune.retrieval.knowledge import KnowledgeBase
+from ragtune.runtime import ChatMessage, CompletionResult, Timings
+from ragtune.runtime.llamacpp import LlamaCppRuntime
+from tests.retrieval_fixtures import embedding_function  # noqa: F401 - a fixture
+
+MODES = {m.id: m for m in BUILTIN_MODES}
+QUESTION = "How much does the Poolpilot P1 cost?"
+DOCS = [
+    ("poolpilot.md", b"# Poolpilot P1\n\nThe Poolpilot P1 pool robot costs $1,249 and cleans pools up to 12 m.\n"),
+    ("warranty.md", b"# Warranty\n\nEvery Tidewell robot has a two-year warranty on parts and labour.\n"),
+    ("shipping.md", b"# Shipping\n\nStandard shipping is free above $500; express costs $25.\n"),
+]
+
+
+@pytest.fixture(scope="module")
+def runtime(tiny_model: Path) -> Iterator[LlamaCppRuntime]:
+    """The tiny model with room for the few-shot prompt (n_ctx 2048). One thread: two threads
+    spin-wait on each other and crawl whenever another process is busy on a 2-core machine."""
+    rt = LlamaCppRuntime(tiny_model, summary=check_model_file(tiny_model), model_id="tiny", n_ctx=2048,
+                         n_threads=1)
+    yield rt
+    rt.close()
+
+
+@pytest.fixture(scope="module")
+def team_kb(tmp_path_factory, embedding_function):  # noqa: F811 - a fixture
+    """A real chroma knowledge base with workspace 'team' (three small documents), built once."""
+    settings = load_settings(data_dir=tmp_path_factory.mktemp("pipeline-kb"))
+    base = KnowledgeBase.from_settings(settings, embedding_function)
+    base.create_workspace("team")
+    assert base.ingest_bytes("team", DOCS).ok
+    yield base
+    base.manifest.close()
+
+
+@pytest.fixture(scope="module")
+def adapters_dir(tmp_path_factory, random_lora) -> Path:
+    """Adapters named like the shipped ones, with random weights: they change the output,
+    which is what "the adapter was on" needs. Module-wide, so each loads (and warms up) once."""
+    folder = tmp_path_factory.mktemp("adapters")
+    for name in ("grounded-json", "knowledge-baked"):
+        shutil.copy(random_lora, folder / f"{name}.gguf")
+    return folder
+
+
+@pytest.fixture()
+def pipeline(runtime, team_kb, adapters_dir):
+    settings = load_settings(max_tokens=24)
+    return Pipeline(runtime, team_kb, AdapterCatalog(settings, shipped_dir=adapters_dir), settings)
+
+
+def completion(text: str, finish: str = "stop") -> CompletionResult:
+    return CompletionResult(text=text, finish_reason=finish, model_id="tiny",  # type: ignore[arg-type]
+                            timings=Timings(total_ms=10.0, prompt_tokens=100, completion_tokens=20))
+
+
+@pytest.mark.parametrize("mode_id", ["rag", "rag+lora", "rag+fewshot", "rag+constrained"])
+def test_retrieval_modes_put_numbered_workspace_chunks_in_the_prompt(pipeline, team_kb, mode_id):
+    answer = pipeline.run(QUESTION, MODES[mode_id], "team")
+    live = {c.chunk_id for d in team_kb.list_documents("team") for c in team_kb.chunks("team", d.doc_id)}
+    assert answer.retrieved and set(answer.retrieved_ids) <= live
+    assert answer.retrieved[0].chunk_id == "poolpilot#0"
+    prompt = pipeline.prepare(QUESTION, MODES[mode_id], "team").messages[-1].content
+    assert "[1] (poolpilot#0) # Poolpilot P1 The Poolpilot P1 pool robot costs $1,249" in prompt
+    assert answer.timings.retrieval_ms > 0
+
+
+@pytest.mark.parametrize("mode_id", ["base", "lora", "knowledge-lora"])
+def test_modes_without_retrieval_retrieve_nothing(pipeline, mode_id):
+    answer = pipeline.run(QUESTION, MODES[mode_id], "team")
+    assert answer.retrieved == [] and answer.timings.retrieval_ms == 0
+    assert "$1,249" not in " ".join(m.content for m in pipeline.prepare(QUESTION, MODES[mode_id], "team").messages)
+
+
+@pytest.mark.parametrize("mode_id", ["lora", "rag+lora", "knowledge-lora"])
+def test_the_modes_adapter_is_on_during_generation_and_changes_the_output(pipeline, runtime, mode_id):
+    mode = MODES[mode_id]
+    prepared = pipeline.prepare(QUESTION, mode, "team")
+    stream = pipeline.stream(QUESTION, mode, "team")
+    seen = []
+    for _ in stream:
+        seen.append(runtime._active)  # the adapter set attached to the context right now
+    answer = stream.answer()
+    expected_path = pipeline.catalog.resolve(mode.adapter)
+    assert seen and all(active == ((expected_path, 1.0),) for active in seen)
+    assert answer.adapter == mode.adapter and [a.path for a in answer.adapters_applied] == [expected_path]
+    with_adapter = runtime.chat(prepared.messages, adapters=prepared.adapters, options=prepared.options)
+    without = runtime.chat(prepared.messages, options=prepared.options)
+    assert answer.text == with_adapter.text != without.text
+
+
+def test_a_base_answer_after_an_adapter_answer_runs_with_no_adapter(pipeline, runtime):
+    pipeline.run(QUESTION, MODES["rag+lora"], "team")
+    stream = pipeline.stream(QUESTION, MODES["rag"], "team")
+    seen = [runtime._active for _ in stream]
+    answer = stream.answer()
+    assert seen and all(active == () for active in seen)
+    assert answer.adapter is None and answer.adapters_applied == []
+
+
+def test_the_tiny_models_noise_is_reported_as_a_parse_failure_not_hidden(pipeline):
+    answer = pipeline.run(QUESTION, MODES["rag"], "team")
+    assert answer.finish_reason == "length"
+    assert answer.parse.status == "truncated" and answer.parse.format_valid is False
+    assert answer.parse.detail and answer.display_text == answer.text
+
+
+def test_constrained_output_is_json_from_the_first_character(pipeline):
+    answer = pipeline.run(QUESTION, MODES["rag+constrained"], "team")
+    assert answer.text.lstrip().startswith('{"') or answer.text.lstrip().startswith("{ ")
+    assert pipeline.prepare(QUESTION, MODES["rag+constrained"], "team").options.json_schema is not None
+
+
+def test_a_plain_prompt_answer_is_free_text_without_a_format_verdict(pipeline):
+    answer = pipeline.run(QUESTION, MODES["knowledge-lora"], "team")
+    assert answer.parse.status == "free_text" and answer.parse.format_valid is None
+
+
+def test_the_few_shot_prompt_pays_a_token_tax(pipeline):
+    rag = pipeline.run(QUESTION, MODES["rag"], "team")
+    fewshot = pipeline.run(QUESTION, MODES["rag+fewshot"], "team")
+    assert fewshot.timings.prompt_tokens > rag.timings.prompt_tokens + 500
+    assert fewshot.cost.api_reference_usd > rag.cost.api_reference_usd
+
+
+def test_citations_resolve_to_retrieved_real_or_unknown_chunks(pipeline):
+    prepared = pipeline.prepare(QUESTION, Mode(id="k1", label="k1", retrieval=True, k=1), "team")
+    text = '{"answer": "$1,249", "citations": ["poolpilot#0", "warranty#0", "made-up#7"], "confidence": "high"}'
+    answer = pipeline.finish(prepared, completion(text))
+    by_id = {c.chunk_id: c for c in answer.citations}
+    assert by_id["poolpilot#0"].status == "retrieved" and by_id["poolpilot#0"].number == 1
+    assert "$1,249" in by_id["poolpilot#0"].text
+    assert by_id["warranty#0"].status == "not_retrieved" and "two-year warranty" in by_id["warranty#0"].text
+    assert by_id["made-up#7"].status == "unknown"
+    assert answer.parse.status == "unknown_citation" and "warranty#0" in answer.parse.detail
+
+
+def test_a_valid_cited_answer_parses_and_shows_its_answer_field(pipeline):
+    prepared = pipeline.prepare(QUESTION, MODES["rag"], "team")
+    answer = pipeline.finish(prepared, completion(
+        '{"answer": "It costs $1,249.", "citations": ["poolpilot#0"], "confidence": "high"}'))
+    assert answer.parse.status == "ok" and answer.parse.format_valid is True
+    assert answer.display_text == "It costs $1,249."
+    assert [c.status for c in answer.citations] == ["retrieved"]
+
+
+@pytest.mark.parametrize(("text", "finish", "status"), [
+    ("The Poolpilot costs $1,249.", "stop", "invalid_json"),
+    ('{"answer": "It costs', "length", "truncated"),
+    ('{"answer": "It costs $1,249.", "citations": [], "confidence": "high"}', "stop", "schema_violation"),
+])
+def test_parse_failures_keep_their_reason(pipeline, text, finish, status):
+    answer = pipeline.finish(pipeline.prepare(QUESTION, MODES["rag"], "team"), completion(text, finish))
+    assert answer.parse.status == status and answer.parse.detail
+    assert answer.display_text == text
+
+
+def test_a_schema_violation_still_has_its_citations_checked(pipeline):
+    text = '{"answer": "x", "citations": ["made-up#1"], "confidence": "certain"}'
+    answer = pipeline.finish(pipeline.prepare(QUESTION, MODES["rag"], "team"), completion(text))
+    assert answer.parse.status == "schema_violation"
+    assert [(c.chunk_id, c.status) for c in answer.citations] == [("made-up#1", "unknown")]
+
+
+def test_timings_add_retrieval_and_costs_follow_the_measurements(pipeline):
+    answer = pipeline.run(QUESTION, MODES["rag+lora"], "team")
+    t = answer.timings
+    assert t.total_ms >= t.retrieval_ms + t.prompt_eval_ms + t.generation_ms
+    assert t.ttft_ms >= t.retrieval_ms and t.prompt_tokens > 0 and t.completion_tokens == 24
+    assert answer.cost.compute_seconds == pytest.approx(t.compute_ms / 1000)
+    assert answer.cost.local_compute_usd > 0 and answer.cost.amortized_usd > 0
+    assert pipeline.run(QUESTION, MODES["rag"], "team").cost.amortized_usd == 0
+
+
+def test_a_missing_adapter_makes_the_mode_unavailable_with_a_clear_message(pipeline):
+    mode = Mode(id="x", label="Router", adapter="ticket-router")
+    with pytest.raises(ModeUnavailableError, match="needs the adapter 'ticket-router'"):
+        pipeline.run(QUESTION, mode, "team")
+
+
+def test_an_adapter_for_another_model_makes_the_mode_unavailable(pipeline, tmp_path):
+    from tests.factories import write_lora
+
+    pipeline.settings.adapters_dir.mkdir(parents=True, exist_ok=True)
+    write_lora(pipeline.settings.adapters_dir / "qwen-style.gguf", architecture="qwen2")
+    with pytest.raises(ModeUnavailableError, match="does not fit the loaded model"):
+        pipeline.run(QUESTION, Mode(id="q", label="Q", adapter="qwen-style"), "team")
+
+
+def test_retrieval_needs_an_existing_workspace(pipeline):
+    with pytest.raises(ModeUnavailableError, match="no workspace"):
+        pipeline.run(QUESTION, MODES["rag"], None)
+    with pytest.raises(WorkspaceError):
+        pipeline.run(QUESTION, MODES["rag"], "nowhere")
+
+
+def test_the_fewshot_examples_are_not_about_the_demo_company():
+    from ragtune.fewshot import fewshot_messages
+
+    text = " ".join(m.content for m in fewshot_messages("q", []))
+    assert "Tidewell" not in text and "Mowbot" not in text
+    assert ChatMessage  # the messages are ChatMessage records
