@@ -325,3 +325,20 @@ class EconomicsStore:
         """Forget the saved settings; the defaults apply again."""
         self.path.unlink(missing_ok=True)
         return EconomicsConfig()
+
+
+def config_from_form(values: dict[str, Any]) -> EconomicsConfig:
+    """Cost settings from the Lab's form: rate, training cost, amortisation, reference, price rows.
+
+    Raises:
+        InputError: a value or a price row is invalid; the message says which.
+    """
+    table = price_table_from_rows(list(values.get("rows") or []), as_of=values["as_of"],
+                                  source=str(values.get("source") or ""))
+    return validate_config({
+        "prices": table.model_dump(),
+        "reference_model": values.get("reference_model"),
+        "compute_dollars_per_hour": values.get("compute_dollars_per_hour"),
+        "training_cost_usd": values.get("training_cost_usd"),
+        "amortize_over_queries": values.get("amortize_over_queries"),
+    })
