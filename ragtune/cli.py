@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ragtune.commands.bench",
     "ragtune.commands.knowledge",
     "ragtune.commands.training",
+    "ragtune.commands.evaluation",
 )
 
 

@@ -1,0 +1,242 @@
+"""``eval`` and ``report``: evaluation across modes, and the seed's claims measured."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ragtune.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from ragtune.evaluation import EvalRun, Progress
+    from ragtune.pipeline import Pipeline
+    from ragtune.retrieval.knowledge import KnowledgeBase
+
+REPORT_WORKSPACES = {"v1": "demo-eval-v1", "v2": "demo-eval-v2"}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    ev = subparsers.add_parser(
+        "eval", help="Run an eval set (JSONL) across modes; print the scoreboard, write per-question results."
+    )
+    ev.add_argument("--set", dest="eval_set", type=Path, default=None,
+                    help="Eval set, JSON Lines (default: the demo set data/eval/questions.jsonl).")
+    ev.add_argument("--workspace", "-w", default=None, help="Workspace to retrieve from (default: the demo one).")
+    ev.add_argument("--modes", default="base,rag,lora,rag+lora",
+                    help="Comma-separated mode ids (default: base,rag,lora,rag+lora).")
+    ev.add_argument("--version", choices=("v1", "v2"), default=None,
+                    help="Document version the answers are judged against (default: the workspace's demo "
+                    "version, else v1).")
+    ev.add_argument("--limit", type=int, default=None, help="Only the first N questions.")
+    ev.add_argument("--model", dest="model_id", default=None, help="Registry id (default: the configured model).")
+    ev.add_argument("--out", type=Path, default=None,
+                    help="Per-question results file, .csv or .json (default: <data dir>/evaluations/<run>.csv).")
+    ev.add_argument("--json", action="store_true", help="Print the run summary and scoreboard as JSON.")
+    ev.set_defaults(handler=cmd_eval)
+
+    rep = subparsers.add_parser(
+        "report", help="Run the demo evaluation across all modes and state each of the seed's claims with a verdict."
+    )
+    rep.add_argument("--limit", type=int, default=None,
+                     help="Only the first N questions of each kind (answerable, unanswerable, changed).")
+    rep.add_argument("--modes", default=None, help="Comma-separated mode ids (default: all built-in modes).")
+    rep.add_argument("--model", dest="model_id", default=None, help="Registry id (default: the configured model).")
+    rep.add_argument("--run", dest="run_id", default=None, help="Report on a stored run instead of running one.")
+    rep.add_argument("--markdown", action="store_true", help="Print the claims as a Markdown table.")
+    rep.add_argument("--json", action="store_true", help="Print the claims as JSON.")
+    rep.set_defaults(handler=cmd_report)
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _progress_printer() -> object:
+    tty = sys.stderr.isatty()
+    last = {"shown": -1}
+
+    def show(p: Progress) -> None:
+        step = max(p.total // 20, 1)
+        if tty:
+            print(f"\r  {p.text()} ({p.mode_id})   ", end="", file=sys.stderr, flush=True)
+            if p.done == p.total:
+                print(file=sys.stderr)
+        elif p.done == p.total or p.done // step != last["shown"]:
+            last["shown"] = p.done // step
+            print(f"  {p.text()} ({p.mode_id})", file=sys.stderr, flush=True)
+
+    return show
+
+
+def _pipeline(settings: Settings, kb: KnowledgeBase, model_id: str | None) -> Pipeline:
+    from ragtune.adapters import AdapterCatalog
+    from ragtune.economics import EconomicsStore
+    from ragtune.pipeline import Pipeline
+    from ragtune.runtime import load_runtime
+
+    runtime = load_runtime(settings, model_id=model_id,
+                           progress=lambda message: print(f"  {message}", file=sys.stderr))
+    economics = EconomicsStore(settings.economics_file).load()
+    return Pipeline(runtime, kb, AdapterCatalog(settings), settings, economics)
+
+
+def _write_results(run: EvalRun, out: Path | None, settings: Settings) -> Path:
+    if out is None:
+        out = settings.ensure_data_dir() / "evaluations" / f"{run.info.id}.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(run.to_json() if out.suffix.lower() == ".json" else run.to_csv(), encoding="utf-8")
+    return out
+
+
+# -- eval ------------------------------------------------------------------------------------
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from ragtune.evaluation import (
+        EvalStore,
+        deterministic_settings,
+        demo_eval_set,
+        load_eval_set,
+        plan_items,
+        run_evaluation,
+        scoreboard_markdown,
+    )
+    from ragtune.modes import ModeStore, parse_mode_ids
+    from ragtune.retrieval.demo import demo_version, ensure_demo_workspace
+    from ragtune.retrieval.knowledge import KnowledgeBase
+    from ragtune.errors import InputError
+
+    settings = deterministic_settings(load_settings())
+    # The set is validated first: an invalid file exits before any model loads.
+    eval_set = (load_eval_set(args.eval_set) if args.eval_set else demo_eval_set()).limited(args.limit)
+    store_modes = ModeStore(settings.modes_file)
+    mode_ids, unknown = parse_mode_ids(args.modes, store_modes.ids())
+    if unknown or not mode_ids:
+        raise InputError(f"Unknown mode(s): {', '.join(unknown) or '(none given)'}. "
+                         f"Known modes: {', '.join(store_modes.ids())}.")
+    modes = store_modes.resolve(mode_ids)
+
+    kb = KnowledgeBase.from_settings(settings)
+    workspace = args.workspace or settings.demo_workspace or None
+    if workspace and workspace == settings.demo_workspace:
+        ensure_demo_workspace(kb, workspace)
+    version = args.version
+    if workspace:
+        kb.workspace(workspace)  # raises WorkspaceError naming the problem
+        if version is None:
+            version = demo_version(kb, workspace) if kb.manifest.demo_version(kb.workspace(workspace).id) else "v1"
+    version = version or "v1"
+
+    pipeline = _pipeline(settings, kb, args.model_id)
+    try:
+        run = run_evaluation(
+            pipeline, plan_items(eval_set.cases, version), modes, workspaces={version: workspace},
+            store=EvalStore.from_settings(settings), set_name=eval_set.name, set_sha256=eval_set.sha256,
+            on_progress=_progress_printer(),  # type: ignore[arg-type]
+        )
+    finally:
+        pipeline.runtime.close()
+    out = _write_results(run, args.out, settings)
+    board = run.scoreboard()
+    if args.json:
+        print(json.dumps({"run": run.info.model_dump(mode="json"), "results_file": str(out),
+                          "scoreboard": [s.model_dump(mode="json") for s in board]}, indent=2))
+    else:
+        print(f"run {run.info.id}: {eval_set.name}, {len(eval_set.cases)} questions (documents {version}), "
+              f"model {run.info.model_id}, {run.info.status}")
+        print(scoreboard_markdown(board))
+        print(f"per-question results: {out}")
+    return 0 if run.info.status == "complete" else 1
+
+
+# -- report ----------------------------------------------------------------------------------
+
+
+def ensure_report_workspaces(kb: KnowledgeBase) -> dict[str, str | None]:
+    """Two private copies of the demo documents, one per version (created once, then reused).
+
+    The report does not use the demo workspace itself: a user may have switched or edited it.
+    """
+    from ragtune.retrieval.demo import demo_version, reset_demo_workspace, set_demo_version
+
+    for version, name in REPORT_WORKSPACES.items():
+        if not kb.has_workspace(name) or not kb.list_documents(name):
+            print(f"  building workspace {name} (demo documents, {version})", file=sys.stderr)
+            reset_demo_workspace(kb, name)
+        if demo_version(kb, name) != version:
+            set_demo_version(kb, version, name)  # type: ignore[arg-type]
+    return dict(REPORT_WORKSPACES)
+
+
+def limit_per_kind(cases: list, limit: int | None) -> list:
+    """The first ``limit`` cases of each kind, in the set's order."""
+    if limit is None:
+        return cases
+    seen: dict[str, int] = {}
+    kept = []
+    for case in cases:
+        seen[case.kind] = seen.get(case.kind, 0) + 1
+        if seen[case.kind] <= limit:
+            kept.append(case)
+    return kept
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ragtune.evaluation import (
+        EvalStore,
+        demo_eval_set,
+        demo_report_items,
+        deterministic_settings,
+        run_evaluation,
+        scoreboard_markdown,
+        unavailable_modes,
+    )
+    from ragtune.errors import InputError
+    from ragtune.modes import ModeStore, parse_mode_ids
+    from ragtune.report import REPORT_MODES, build_claims, claims_markdown, claims_text
+    from ragtune.retrieval.knowledge import KnowledgeBase
+
+    settings = deterministic_settings(load_settings())
+    store = EvalStore.from_settings(settings)
+    if args.run_id:
+        run = store.load(args.run_id)
+    else:
+        store_modes = ModeStore(settings.modes_file)
+        mode_ids, unknown = parse_mode_ids(args.modes or ",".join(REPORT_MODES), store_modes.ids())
+        if unknown or not mode_ids:
+            raise InputError(f"Unknown mode(s): {', '.join(unknown) or '(none given)'}.")
+        eval_set = demo_eval_set()
+        cases = limit_per_kind(eval_set.cases, args.limit)
+        kb = KnowledgeBase.from_settings(settings)
+        workspaces = ensure_report_workspaces(kb)
+        pipeline = _pipeline(settings, kb, args.model_id)
+        try:
+            modes = store_modes.resolve(mode_ids)
+            skipped = unavailable_modes(pipeline, modes, workspaces)
+            for mode_id, why in skipped.items():
+                print(f"note: mode {mode_id} is skipped: {why}", file=sys.stderr)
+            modes = [m for m in modes if m.id not in skipped]
+            if not modes:
+                raise InputError("None of the report's modes can run here.")
+            items = demo_report_items(cases)
+            print(f"  {len(items)} questions x {len(modes)} modes on {pipeline.runtime.model_id}", file=sys.stderr)
+            run = run_evaluation(
+                pipeline, items, modes, workspaces=workspaces, store=store, set_name=eval_set.name,
+                set_sha256=eval_set.sha256, kind="report", on_progress=_progress_printer(),  # type: ignore[arg-type]
+            )
+        finally:
+            pipeline.runtime.close()
+        _write_results(run, settings.data_dir / "evaluations" / f"report-{run.info.id}.json", settings)
+    claims = build_claims(run.results)
+    if args.json:
+        print(json.dumps({"run": run.info.model_dump(mode="json"),
+                          "claims": [c.model_dump(mode="json") for c in claims]}, indent=2))
+        return 0
+    print(f"run {run.info.id} ({run.info.status}): {run.info.n_items} questions x "
+          f"{', '.join(run.info.mode_ids)} on {run.info.model_id}\n")
+    print(scoreboard_markdown(run.scoreboard()))
+    print()
+    print(claims_markdown(claims) if args.markdown else claims_text(claims))
+    return 0 if run.info.status == "complete" else 1

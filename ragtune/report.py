@@ -1,0 +1,441 @@
+"""The seed's six claims, measured: numbers and a verdict for each, from an evaluation run.
+
+Everything here is pure: :func:`build_claims` takes scored results (:class:`EvalResult`) and
+returns :class:`Claim` records. The verdicts follow the numbers, with the sample size in mind:
+
+* Two modes are compared on the *same* questions (paired). For a yes/no metric (correct,
+  valid, stale, cites a supporting document) the test is McNemar's exact test on the questions
+  where the modes disagree, and the difference gets a 95% confidence interval (Agresti-Min,
+  which behaves with small counts).
+* A claim that mode A beats mode B **holds** when A is ahead and p < 0.05; it **does not hold
+  here** when A is significantly behind, or when the interval rules out a gain of
+  :data:`MARGIN` (10 percentage points) or more; otherwise it is **inconclusive** (the
+  difference is within the noise for this many questions).
+* A "no meaningful gain" claim (fine-tuning does not teach facts) holds when the interval
+  rules out a gain of :data:`MARGIN`, does not hold when A is significantly ahead.
+* For token counts and latency the test is an exact sign test over the questions.
+* A claim with several checks holds when all hold, does not hold when any does not, and is
+  inconclusive otherwise. A mode missing from the run makes its checks inconclusive
+  ("not measured").
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from ragtune.evaluation import EvalResult, percentile
+
+Verdict = Literal["holds", "does not hold here", "inconclusive"]
+HOLDS: Verdict = "holds"
+FAILS: Verdict = "does not hold here"
+UNSURE: Verdict = "inconclusive"
+
+ALPHA = 0.05
+MARGIN = 0.10
+Z95 = 1.959964
+
+#: The modes the report runs (all the built-in ones).
+REPORT_MODES: tuple[str, ...] = (
+    "base", "rag", "lora", "rag+lora", "rag+fewshot", "knowledge-lora", "rag+constrained",
+)
+
+
+# -- statistics (pure) -------------------------------------------------------------------------
+
+
+def exact_two_sided_p(k: int, m: int) -> float:
+    """Two-sided exact binomial p-value for ``k`` of ``m`` against p = 1/2 (McNemar / sign test).
+
+    Examples:
+        >>> exact_two_sided_p(0, 6)
+        0.03125
+        >>> exact_two_sided_p(0, 0)
+        1.0
+    """
+    if m <= 0:
+        return 1.0
+    low = min(k, m - k)
+    tail = sum(math.comb(m, i) for i in range(low + 1)) / 2**m
+    return min(1.0, 2 * tail)
+
+
+class Paired(BaseModel):
+    """Two modes' yes/no outcomes on the same questions."""
+
+    model_config = ConfigDict(frozen=True)
+
+    n: int
+    a_rate: float
+    b_rate: float
+    a_only: int
+    b_only: int
+    p_value: float
+    ci_low: float
+    ci_high: float
+
+    @property
+    def diff(self) -> float:
+        return self.a_rate - self.b_rate
+
+
+def paired_proportions(a: Sequence[bool], b: Sequence[bool]) -> Paired:
+    """Compare paired yes/no outcomes: rates, discordant counts, McNemar p, 95% CI of a - b.
+
+    Examples:
+        >>> p = paired_proportions([True] * 8 + [False] * 2, [False] * 10)
+        >>> p.a_only, p.b_only, round(p.p_value, 4)
+        (8, 0, 0.0078)
+    """
+    if len(a) != len(b):
+        raise ValueError("paired outcomes need the same number of questions")
+    n = len(a)
+    if n == 0:
+        return Paired(n=0, a_rate=0.0, b_rate=0.0, a_only=0, b_only=0, p_value=1.0, ci_low=-1.0, ci_high=1.0)
+    a_only = sum(1 for x, y in zip(a, b, strict=True) if x and not y)
+    b_only = sum(1 for x, y in zip(a, b, strict=True) if y and not x)
+    # Agresti-Min: add 1/2 to each of the four cells of the paired table.
+    at, bt, nt = a_only + 0.5, b_only + 0.5, n + 2
+    diff = (at - bt) / nt
+    se = math.sqrt(max((at + bt) - (at - bt) ** 2 / nt, 0.0)) / nt
+    return Paired(
+        n=n, a_rate=sum(map(bool, a)) / n, b_rate=sum(map(bool, b)) / n, a_only=a_only, b_only=b_only,
+        p_value=exact_two_sided_p(a_only, a_only + b_only),
+        ci_low=max(-1.0, diff - Z95 * se), ci_high=min(1.0, diff + Z95 * se),
+    )
+
+
+def verdict_better(p: Paired, *, margin: float = MARGIN, alpha: float = ALPHA) -> Verdict:
+    """Verdict on "A beats B" from a paired comparison (see the module docstring)."""
+    if p.n == 0:
+        return UNSURE
+    if p.diff > 0 and p.p_value < alpha:
+        return HOLDS
+    if p.diff < 0 and p.p_value < alpha:
+        return FAILS
+    if p.ci_high < margin:
+        return FAILS
+    return UNSURE
+
+
+def verdict_no_gain(p: Paired, *, margin: float = MARGIN, alpha: float = ALPHA) -> Verdict:
+    """Verdict on "A is not meaningfully better than B"."""
+    if p.n == 0:
+        return UNSURE
+    if p.diff > 0 and p.p_value < alpha:
+        return FAILS
+    if p.ci_high < margin:
+        return HOLDS
+    return UNSURE
+
+
+class PairedValues(BaseModel):
+    """Two modes' numbers (tokens, milliseconds) on the same questions, with a sign test."""
+
+    model_config = ConfigDict(frozen=True)
+
+    n: int
+    a_median: float | None
+    b_median: float | None
+    a_mean: float | None
+    b_mean: float | None
+    a_higher: int
+    b_higher: int
+    p_value: float
+
+    @property
+    def ratio(self) -> float | None:
+        """Mean of A over mean of B."""
+        if self.a_mean is None or not self.b_mean:
+            return None
+        return self.a_mean / self.b_mean
+
+
+def sign_test(a: Sequence[float], b: Sequence[float]) -> PairedValues:
+    """Paired numbers: medians, means, how often each is higher, exact sign-test p (ties dropped)."""
+    if len(a) != len(b):
+        raise ValueError("paired values need the same number of questions")
+    a_higher = sum(1 for x, y in zip(a, b, strict=True) if x > y)
+    b_higher = sum(1 for x, y in zip(a, b, strict=True) if y > x)
+    return PairedValues(
+        n=len(a), a_median=percentile(a, 50), b_median=percentile(b, 50),
+        a_mean=sum(a) / len(a) if a else None, b_mean=sum(b) / len(b) if b else None,
+        a_higher=a_higher, b_higher=b_higher, p_value=exact_two_sided_p(a_higher, a_higher + b_higher),
+    )
+
+
+def verdict_greater(v: PairedValues, *, alpha: float = ALPHA) -> Verdict:
+    """Verdict on "A's numbers are higher than B's"."""
+    if v.n == 0:
+        return UNSURE
+    if v.a_higher > v.b_higher and v.p_value < alpha:
+        return HOLDS
+    if v.b_higher > v.a_higher and v.p_value < alpha:
+        return FAILS
+    return UNSURE
+
+
+def combine(verdicts: Sequence[Verdict | None]) -> Verdict:
+    """All hold -> holds; any does not hold -> does not hold here; else inconclusive."""
+    counted = [v for v in verdicts if v is not None]
+    if not counted:
+        return UNSURE
+    if any(v == FAILS for v in counted):
+        return FAILS
+    if all(v == HOLDS for v in counted):
+        return HOLDS
+    return UNSURE
+
+
+# -- claims ----------------------------------------------------------------------------------
+
+
+class Check(BaseModel):
+    """One measured comparison behind a claim; ``verdict`` None for figures shown for context."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    numbers: str
+    verdict: Verdict | None = None
+    n: int = 0
+
+
+class Claim(BaseModel):
+    """One of the seed's claims with its checks and verdict."""
+
+    model_config = ConfigDict(frozen=True)
+
+    number: int
+    title: str
+    seed: str
+    verdict: Verdict
+    checks: list[Check]
+
+    def summary(self) -> str:
+        """The checks' numbers, one sentence each."""
+        return " ".join(f"{c.name}: {c.numbers}." for c in self.checks)
+
+
+Metric = Callable[[EvalResult], bool]
+Filter = Callable[[EvalResult], bool]
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+def _pp(x: float) -> str:
+    return f"{100 * x:+.0f}"
+
+
+def _p(p: float) -> str:
+    return "p<0.001" if p < 0.001 else f"p={p:.3f}" if p < 0.1 else f"p={p:.2f}"
+
+
+class _Results:
+    """Results indexed by mode and (case, version), for pairing."""
+
+    def __init__(self, results: Sequence[EvalResult]) -> None:
+        self.by_mode: dict[str, dict[tuple[str, str], EvalResult]] = {}
+        for r in results:
+            self.by_mode.setdefault(r.mode_id, {})[(r.case_id, r.version)] = r
+
+    def missing(self, *modes: str) -> list[str]:
+        return [m for m in modes if m not in self.by_mode]
+
+    def pairs(self, a: str, b: str, keep: Filter) -> list[tuple[EvalResult, EvalResult]]:
+        ra, rb = self.by_mode.get(a, {}), self.by_mode.get(b, {})
+        return [(ra[k], rb[k]) for k in ra if k in rb and keep(ra[k]) and keep(rb[k])]
+
+    def rows(self, mode: str, keep: Filter) -> list[EvalResult]:
+        return [r for r in self.by_mode.get(mode, {}).values() if keep(r)]
+
+
+def _not_measured(name: str, missing: list[str]) -> Check:
+    return Check(name=name, numbers=f"not measured (mode {', '.join(missing)} not in this run)",
+                 verdict=UNSURE)
+
+
+def compare_rates(
+    res: _Results, name: str, a: str, b: str, metric: Metric, keep: Filter, what: str,
+    *, expect: Literal["better", "no gain"] = "better",
+) -> Check:
+    """A check comparing a yes/no metric of modes ``a`` and ``b`` on the same items."""
+    missing = res.missing(a, b)
+    if missing:
+        return _not_measured(name, missing)
+    pairs = res.pairs(a, b, keep)
+    p = paired_proportions([metric(x) for x, _ in pairs], [metric(y) for _, y in pairs])
+    verdict = verdict_better(p) if expect == "better" else verdict_no_gain(p)
+    if p.n == 0:
+        return Check(name=name, numbers="no questions to compare", verdict=UNSURE)
+    numbers = (f"{a} {_pct(p.a_rate)} vs {b} {_pct(p.b_rate)} {what} (n={p.n}; {_pp(p.diff)} pp, "
+               f"95% CI {_pp(p.ci_low)}…{_pp(p.ci_high)}; {_p(p.p_value)})")
+    return Check(name=name, numbers=numbers, verdict=verdict, n=p.n)
+
+
+def compare_values(
+    res: _Results, name: str, a: str, b: str, value: Callable[[EvalResult], float], keep: Filter,
+    unit: str,
+) -> Check:
+    """A check that mode ``a``'s numbers are higher than ``b``'s on the same items."""
+    missing = res.missing(a, b)
+    if missing:
+        return _not_measured(name, missing)
+    pairs = res.pairs(a, b, lambda r: keep(r) and not r.error)
+    v = sign_test([value(x) for x, _ in pairs], [value(y) for _, y in pairs])
+    if v.n == 0:
+        return Check(name=name, numbers="no questions to compare", verdict=UNSURE)
+    ratio = f"{v.ratio:.2f}×" if v.ratio is not None else "n/a"
+    numbers = (f"{a} median {v.a_median:,.0f} vs {b} {v.b_median:,.0f} {unit} (mean ratio {ratio}; "
+               f"{a} higher on {v.a_higher}/{v.n}; sign test {_p(v.p_value)})")
+    return Check(name=name, numbers=numbers, verdict=verdict_greater(v), n=v.n)
+
+
+def _v1(r: EvalResult) -> bool:
+    return r.version == "v1"
+
+
+def _v1_answerable(r: EvalResult) -> bool:
+    return r.version == "v1" and not r.should_abstain
+
+
+def _v2_changed(r: EvalResult) -> bool:
+    return r.version == "v2" and r.stale is not None
+
+
+def _decides_abstention(r: EvalResult) -> bool:
+    """Abstained exactly when it should: the decision rule the adapter is trained on."""
+    return r.abstained == r.should_abstain
+
+
+def build_claims(results: Sequence[EvalResult]) -> list[Claim]:
+    """The six claims, each with its measured checks and verdict."""
+    res = _Results(results)
+    claims: list[tuple[int, str, str, list[Check]]] = []
+
+    claims.append((1, "RAG supplies facts the model does not know",
+                   "New facts the model doesn't know → RAG.", [
+        compare_rates(res, "correctness, RAG vs base", "rag", "base", lambda r: r.correct,
+                      _v1_answerable, "correct on answerable questions"),
+    ]))
+
+    facts = [
+        compare_rates(res, "format, LoRA vs base", "lora", "base", lambda r: bool(r.format_valid), _v1,
+                      "valid JSON answers"),
+        compare_rates(res, "facts, LoRA vs base (no gain expected)", "lora", "base", lambda r: r.correct,
+                      _v1_answerable, "correct on answerable questions", expect="no gain"),
+        compare_rates(res, "facts, knowledge LoRA vs base (no gain expected)", "knowledge-lora", "base",
+                      lambda r: r.correct, _v1_answerable, "correct on answerable questions",
+                      expect="no gain"),
+    ]
+    claims.append((2, "Fine-tuning teaches format, not facts",
+                   "The model learns patterns, not facts.", facts))
+
+    claims.append((3, "Combined beats either alone",
+                   "Fine-tune for behaviour; retrieve for knowledge. They combine well.", [
+        compare_rates(res, "correct and valid, RAG+LoRA vs RAG", "rag+lora", "rag", lambda r: r.usable, _v1,
+                      "correct and valid"),
+        compare_rates(res, "correct and valid, RAG+LoRA vs LoRA", "rag+lora", "lora", lambda r: r.usable, _v1,
+                      "correct and valid"),
+    ]))
+
+    stale_checks = [
+        compare_rates(res, "stale on version 2, knowledge LoRA vs RAG", "knowledge-lora", "rag",
+                      lambda r: bool(r.stale), _v2_changed, "give the version-1 fact"),
+        compare_rates(res, "cites a supporting document, RAG+LoRA vs knowledge LoRA", "rag+lora",
+                      "knowledge-lora", lambda r: r.cites_support, _v1_answerable, "cite a supporting document"),
+    ]
+    if not res.missing("knowledge-lora", "rag"):
+        baked = res.rows("knowledge-lora", lambda r: r.version == "v1" and r.kind == "changed")
+        now = res.rows("rag", _v2_changed)
+        if baked and now:
+            stale_checks.append(Check(
+                name="context", n=len(baked),
+                numbers=(f"knowledge LoRA knew {sum(r.correct for r in baked)}/{len(baked)} of the changed "
+                         f"facts in version 1; RAG gave {sum(r.correct for r in now)}/{len(now)} of the "
+                         "version-2 facts"),
+            ))
+    claims.append((4, "Knowledge baked into an adapter goes stale and is unaccountable",
+                   "Knowledge becomes stale immediately … A fine-tuned model doesn't cite its sources.",
+                   stale_checks))
+
+    tax = [
+        compare_values(res, "prompt tokens, few-shot vs LoRA", "rag+fewshot", "rag+lora",
+                       lambda r: float(r.prompt_tokens), _v1, "prompt tokens"),
+        compare_values(res, "latency, few-shot vs LoRA", "rag+fewshot", "rag+lora", lambda r: r.total_ms, _v1,
+                       "ms"),
+        compare_rates(res, "format, LoRA vs few-shot", "rag+lora", "rag+fewshot", lambda r: bool(r.format_valid),
+                      _v1, "valid JSON answers"),
+    ]
+    if not res.missing("rag+fewshot"):
+        rows = res.rows("rag+fewshot", _v1)
+        cached = sum(r.cached_prompt_tokens for r in rows)
+        total = sum(r.prompt_tokens for r in rows) or 1
+        tax.append(Check(name="prefix cache", n=len(rows),
+                         numbers=f"{_pct(cached / total)} of few-shot prompt tokens came from llama.cpp's "
+                         "prefix cache"))
+    claims.append((5, "Prompting for behaviour costs a token tax and fails more often on format",
+                   "Paying for thousands of tokens of few-shot examples on every request is paying "
+                   "interest forever.", tax))
+
+    constrained = [
+        compare_rates(res, "well-formed JSON, constrained vs RAG", "rag+constrained", "rag",
+                      lambda r: bool(r.json_valid), _v1, "well-formed JSON"),
+        compare_rates(res, "abstains exactly when it should, RAG+LoRA vs constrained", "rag+lora",
+                      "rag+constrained", _decides_abstention, _v1, "right abstention decisions"),
+    ]
+    if not res.missing("rag", "rag+constrained"):
+        pairs = res.pairs("rag+constrained", "rag", _v1)
+        if pairs and all(bool(y.json_valid) for _, y in pairs):
+            constrained[0] = constrained[0].model_copy(update={
+                "verdict": UNSURE, "numbers": constrained[0].numbers + " — plain RAG was already always "
+                "well-formed: nothing for the grammar to fix"})
+    if not res.missing("rag+constrained", "rag+lora"):
+        rows_c = [r.total_ms for r in res.rows("rag+constrained", _v1) if not r.error]
+        rows_l = [r.total_ms for r in res.rows("rag+lora", _v1) if not r.error]
+        valid_c = [r.format_valid for r in res.rows("rag+constrained", _v1)]
+        if rows_c and rows_l:
+            constrained.append(Check(name="cost and full validity", n=len(rows_c), numbers=(
+                f"p50 {percentile(rows_c, 50):,.0f} ms constrained vs {percentile(rows_l, 50):,.0f} ms "
+                f"RAG+LoRA; schema-valid (abstention and citation rules included) "
+                f"{_pct(sum(map(bool, valid_c)) / len(valid_c))} constrained")))
+    claims.append((6, "Constrained decoding fixes syntax, not behaviour",
+                   "Format can be forced by a grammar; decision rules (abstain, cite) cannot.", constrained))
+
+    return [Claim(number=n, title=t, seed=s, checks=c, verdict=combine([x.verdict for x in c]))
+            for n, t, s, c in claims]
+
+
+def claims_markdown(claims: Sequence[Claim]) -> str:
+    """The claims as a Markdown table: claim, measured numbers, verdict."""
+    lines = ["| # | claim | measured | verdict |", "|---|---|---|---|"]
+    for claim in claims:
+        numbers = "<br>".join(
+            f"{c.name}: {c.numbers}" + (f" → *{c.verdict}*" if c.verdict and len(claim.checks) > 1 else "")
+            for c in claim.checks
+        )
+        lines.append(f"| {claim.number} | {claim.title} | {numbers} | **{claim.verdict}** |")
+    return "\n".join(lines)
+
+
+def claims_text(claims: Sequence[Claim]) -> str:
+    """The claims as plain text for a terminal."""
+    out = []
+    for claim in claims:
+        out.append(f"{claim.number}. {claim.title}: {claim.verdict.upper()}")
+        for check in claim.checks:
+            tag = f" [{check.verdict}]" if check.verdict else ""
+            out.append(f"   - {check.name}: {check.numbers}{tag}")
+    return "\n".join(out)
+
+
+__all__ = [
+    "ALPHA", "MARGIN", "REPORT_MODES", "Check", "Claim", "Paired", "PairedValues", "build_claims", "claims_markdown",
+    "claims_text", "combine", "exact_two_sided_p", "paired_proportions", "sign_test", "verdict_better",
+    "verdict_greater", "verdict_no_gain",
+]

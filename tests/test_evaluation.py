@@ -1,0 +1,220 @@
+"""Eval sets and scorers: the schema, the upload validation, and each scorer on tricky cases."""
+
+from __future__ import annotations
+
+import pytest
+
+from ragtune.evaluation import (
+    EvalCase,
+    EvalItem,
+    EvalSetError,
+    abstained,
+    answer_field,
+    citation_scores,
+    contains_variant,
+    demo_eval_set,
+    format_valid,
+    is_correct,
+    is_stale,
+    json_valid,
+    normalise,
+    parse_eval_set,
+    percentile,
+    score_output,
+    scoreboard,
+    scoreboard_markdown,
+)
+from ragtune.modes import BUILTIN_MODES
+from ragtune.prompts import ABSTENTION
+
+MODES = {m.id: m for m in BUILTIN_MODES}
+PRICE = EvalCase(id="c01", question="How much does the M4 cost?", answer="$2,149", accepted=["2149"],
+                 answer_v2="$1,999", accepted_v2=["1999"], doc_ids=["m4-specs"])
+CFO = EvalCase(id="u01", question="Who is the CFO?")
+FEE = EvalCase(id="a01", question="Restocking fee?", answer="15%", accepted=["15 percent"], doc_ids=["returns"])
+
+
+# -- the schema ------------------------------------------------------------------------------
+
+
+def test_the_shipped_demo_set_is_a_valid_eval_set_with_its_three_kinds():
+    assert demo_eval_set().counts() == {"answerable": 40, "unanswerable": 10, "changed": 10}
+
+
+def test_kind_and_version_dependence_are_derived_from_the_fields():
+    assert PRICE.kind == "changed" and PRICE.version_matters
+    assert CFO.kind == "unanswerable" and CFO.should_abstain and CFO.gold() == []
+    assert FEE.kind == "answerable" and not FEE.version_matters
+
+
+def test_the_gold_answers_depend_on_the_document_version_only_when_the_version_matters():
+    assert PRICE.gold("v1") == ["$2,149", "2149"] and PRICE.gold("v2") == ["$1,999", "1999"]
+    assert FEE.gold("v2") == FEE.gold("v1")
+
+
+def test_tags_are_kept():
+    case = parse_eval_set('{"id": "q", "question": "?", "answer": "x", "doc_ids": ["d"], "tags": ["pricing"]}')
+    assert case.cases[0].tags == ["pricing"]
+
+
+def test_every_bad_line_is_reported_with_its_number_and_nothing_is_returned():
+    text = "\n".join([
+        '{"id": "ok", "question": "Who is the CFO?"}',
+        "",
+        "{not json",
+        '{"id": "a", "question": "Price?", "answer": "$5"}',
+        '["a list"]',
+        '{"id": "ok", "question": "again?"}',
+        '{"id": "k", "question": "?", "answer": "x", "doc_ids": ["d"], "kind": "unanswerable"}',
+        '{"id": "v", "question": "?", "answer": "x", "doc_ids": ["d"], "version_matters": true}',
+        '{"id": "e", "question": "?", "colour": "red"}',
+    ])
+    with pytest.raises(EvalSetError) as err:
+        parse_eval_set(text, name="mine.jsonl")
+    lines = [p.line for p in err.value.problems]
+    assert lines == [3, 4, 5, 6, 7, 8, 9]
+    messages = {p.line: p.message for p in err.value.problems}
+    assert "not JSON" in messages[3]
+    assert "doc_ids" in messages[4]
+    assert "duplicate id 'ok' (first on line 1)" in messages[6]
+    assert "kind is 'unanswerable'" in messages[7]
+    assert "answer_v2" in messages[8]
+    assert "colour" in messages[9]
+    assert "mine.jsonl is invalid; nothing was run" in str(err.value) and "line 3" in str(err.value)
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", b"\xff\xfe bad bytes"])
+def test_an_empty_or_undecodable_file_is_an_eval_set_error(text):
+    with pytest.raises(EvalSetError):
+        parse_eval_set(text)
+
+
+# -- answer correctness ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "variants", "expected"), [
+    ("It costs $2,149.", ["2149"], True),            # thousands separator
+    ("It costs $2149.00", ["$2,149"], True),         # whole-number decimals
+    ("The price is 2 149", ["2149"], False),         # a space is not a separator
+    ("A fee of 150 dollars", ["15"], False),         # whole tokens only
+    ("Since 2015", ["15"], False),
+    ("Someone will call", ["one"], False),
+    ("a 15% restocking fee", ["15 percent", "15%"], True),
+    ("15 % fee", ["15%"], True),                      # symbols are tokens of their own
+    ("TWO YEARS", ["two years"], True),              # case
+    ("two\u00a0years", ["two years"], True),          # non-breaking space
+    ("Marcus Oyelaran’s team", ["Marcus Oyelaran"], True),  # curly apostrophe
+    ("It runs until 31 December 2025.", ["December 31, 2025", "31 December 2025"], True),
+    ("Firmware 3.2 fixed it", ["3.2"], True),
+    ("Firmware 3.21 fixed it", ["3.2"], False),
+    ("anything", ["", "   "], False),              # empty variants never match
+])
+def test_contains_variant_matches_whole_normalised_tokens(text, variants, expected):
+    assert contains_variant(text, variants) is expected
+
+
+def test_normalise_is_the_documented_rule():
+    assert normalise("It costs $2,149.00 — “list price”!") == "it costs $ 2149 list price"
+    assert normalise("Tidewell's 15% fee; v3.2") == "tidewell s 15 % fee v3.2"
+
+
+def test_an_answerable_question_is_correct_only_with_an_accepted_variant_and_no_abstention():
+    item = EvalItem(case=FEE)
+    assert is_correct(item.case, "v1", "The fee is 15 percent.")
+    assert not is_correct(item.case, "v1", "The fee is 10%.")
+    assert not is_correct(item.case, "v1", "I don't know, maybe 15%.")  # a hedge is not an answer
+
+
+def test_an_unanswerable_question_is_correct_only_when_the_answer_abstains():
+    assert is_correct(CFO, "v1", ABSTENTION)
+    assert is_correct(CFO, "v1", "The context does not contain the CFO's name.")
+    assert not is_correct(CFO, "v1", "The CFO is Jane Doe.")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    (ABSTENTION, True),
+    ("I do not know.", True),
+    ("i DON’T know", True),
+    ("I dont know", True),
+    ("This is not mentioned in the documents.", True),
+    ("The warranty is two years.", False),
+    ("Known issues are listed in the notes.", False),  # "know" inside a word
+])
+def test_abstention_is_recognised_by_phrase(text, expected):
+    assert abstained(text) is expected
+
+
+def test_correctness_is_judged_on_the_answer_field_of_json_even_when_the_schema_fails():
+    raw = '{"answer": "It is 15%", "citations": [], "confidence": "high"}'  # no citation: schema fails
+    assert answer_field(raw) == "It is 15%"
+    assert answer_field(raw, parsed_answer="parsed") == "parsed"
+    assert answer_field("The answer is 15%") == "The answer is 15%"
+    assert answer_field('["15%"]') == '["15%"]'
+
+
+# -- staleness, citations, format, percentiles -------------------------------------------------
+
+
+def test_staleness_is_the_old_fact_without_the_new_one_on_version_2_only():
+    assert is_stale(PRICE, "v2", "It costs $2,149.") is True
+    assert is_stale(PRICE, "v2", "It was $2,149, now $1,999.") is False
+    assert is_stale(PRICE, "v2", "It costs $5.") is False
+    assert is_stale(PRICE, "v1", "It costs $2,149.") is None
+    assert is_stale(FEE, "v2", "15%") is None
+
+
+def test_citation_precision_and_recall_count_documents_not_chunks():
+    assert citation_scores(["returns#0", "returns#3"], ["returns"]) == (1.0, 1.0)
+    assert citation_scores(["returns#0", "shipping#1"], ["returns", "warranty"]) == (0.5, 0.5)
+    assert citation_scores([], ["returns"]) == (None, 0.0)
+    assert citation_scores(["returns#0"], []) == (0.0, None)  # citing on a question to abstain on
+    assert citation_scores([], []) == (None, None)
+
+
+@pytest.mark.parametrize(("status", "valid", "json_ok"), [
+    ("ok", True, True), ("schema_violation", False, True), ("unknown_citation", False, True),
+    ("invalid_json", False, False), ("truncated", False, False), ("free_text", None, None),
+])
+def test_format_and_json_validity_follow_the_parse_status(status, valid, json_ok):
+    assert format_valid(status) is valid and json_valid(status) is json_ok
+
+
+def test_percentiles_interpolate_between_ranks():
+    assert percentile([], 50) is None
+    assert percentile([5.0], 95) == 5.0
+    assert percentile([1, 2, 3, 4], 50) == 2.5
+    assert percentile(list(range(1, 101)), 95) == pytest.approx(95.05)
+
+
+# -- scored results and the scoreboard ---------------------------------------------------------
+
+
+def result(case, mode_id, text, status="ok", cited=(), version="v1", **measures):
+    parsed = text if status in ("ok", "unknown_citation") else None
+    return score_output(EvalItem(case=case, version=version), MODES[mode_id], text=text, parse_status=status,
+                        parsed_answer=parsed, cited=list(cited), **measures)
+
+
+def test_a_scored_result_carries_every_metric():
+    r = result(PRICE, "rag", "It costs $1,999.", cited=["m4-specs#0", "other#2"], version="v2",
+               total_ms=120.0, prompt_tokens=300)
+    assert r.correct and r.format_valid and not r.abstained and r.stale is False
+    assert (r.citation_precision, r.citation_recall) == (0.5, 1.0)
+    assert r.gold == ["$1,999", "1999"] and r.usable and r.cites_support
+
+
+def test_the_scoreboard_aggregates_per_mode():
+    rows = [
+        result(FEE, "rag", "15%", cited=["returns#0"], total_ms=100.0, prompt_tokens=400, local_usd=1e-4),
+        result(CFO, "rag", ABSTENTION, total_ms=300.0, prompt_tokens=420, local_usd=3e-4),
+        result(PRICE, "rag", "$2,149", status="invalid_json", version="v2", total_ms=200.0),
+        result(FEE, "base", "I don't know.", status="ok", total_ms=50.0),
+    ]
+    board = {s.mode_id: s for s in scoreboard(rows)}
+    rag = board["rag"]
+    assert rag.n == 3 and rag.correct == pytest.approx(2 / 3) and rag.format_valid == pytest.approx(2 / 3)
+    assert rag.abstain_recall == 1.0 and rag.false_abstain == 0.0 and rag.stale == 1.0
+    assert rag.p50_ms == 200.0 and rag.citation_recall == pytest.approx(0.5)
+    assert board["base"].false_abstain == 1.0 and board["base"].correct == 0.0
+    table = scoreboard_markdown(list(board.values()))
+    assert table.splitlines()[0].startswith("| mode | n | correct") and "| rag | 3 | 67% |" in table
