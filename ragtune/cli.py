@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ragtune.commands.knowledge",
     "ragtune.commands.training",
     "ragtune.commands.evaluation",
+    "ragtune.commands.lab",
 )
 
 

@@ -1,0 +1,127 @@
+"""``lab``: the Lab page's comparison from the command line; every answer is logged like the page's."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ragtune.adapters import AdapterCatalog
+from ragtune.config import load_settings
+from ragtune.errors import RagtuneError
+from ragtune.modes import DEFAULT_LAB_MODES, ModeStore, parse_mode_ids
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    lab = subparsers.add_parser(
+        "lab", help="Answer one question in several modes (base, rag, lora, rag+lora, ...) and compare.",
+    )
+    lab.add_argument("question")
+    lab.add_argument("--workspace", default=None,
+                     help="Knowledge workspace for the modes that retrieve (default: the demo workspace).")
+    lab.add_argument("--modes", default=",".join(DEFAULT_LAB_MODES),
+                     help=f"Comma list of mode ids (default: {','.join(DEFAULT_LAB_MODES)}).")
+    lab.add_argument("--model", dest="model_id", help="Registry id of the model (default: configured).")
+    lab.add_argument("--json", action="store_true", help="Print one JSON object per mode (JSON Lines).")
+    lab.add_argument("--no-log", action="store_true", help="Do not write the answers to the query log.")
+    lab.set_defaults(handler=cmd_lab)
+
+
+def _record(mode_id: str, answer: object | None, error: str | None) -> dict[str, object]:
+    from ragtune.pipeline import Answer
+
+    if not isinstance(answer, Answer):
+        return {"mode": mode_id, "error": error}
+    t, c = answer.timings, answer.cost
+    return {
+        "mode": mode_id,
+        "query": answer.query,
+        "workspace": answer.workspace,
+        "model": answer.model_id,
+        "adapter": answer.adapter,
+        "answer": answer.display_text,
+        "raw": answer.text,
+        "finish_reason": answer.finish_reason,
+        "parse": {"status": answer.parse.status, "detail": answer.parse.detail,
+                  "format_valid": answer.parse.format_valid},
+        "retrieved": answer.retrieved_ids,
+        "citations": [ci.model_dump(include={"chunk_id", "status", "number"}) for ci in answer.citations],
+        "timings": t.model_dump(),
+        "cost": {"local_compute_usd": c.local_compute_usd, "compute_seconds": c.compute_seconds,
+                 "dollars_per_hour": c.dollars_per_hour, "api_model": c.reference_model,
+                 "api_usd": c.api_reference_usd, "amortized_training_usd": c.amortized_usd,
+                 "api_all": {a.model: a.total_usd for a in c.api}},
+    }
+
+
+def _print_text(record: dict[str, object]) -> None:
+    print(f"== {record['mode']}")
+    if "error" in record:
+        print(f"   unavailable: {record['error']}")
+        return
+    parse = record["parse"]
+    t = record["timings"]
+    cost = record["cost"]
+    assert isinstance(parse, dict) and isinstance(t, dict) and isinstance(cost, dict)
+    print(f"   {record['answer']}")
+    print(f"   format: {parse['status']}" + (f" ({parse['detail']})" if parse["detail"] else ""))
+    cites = record["citations"]
+    assert isinstance(cites, list)
+    print("   citations: " + (", ".join(f"{c['chunk_id']} ({c['status']})" for c in cites) or "none"))
+    print(f"   retrieved: {', '.join(record['retrieved']) or 'nothing'}")  # type: ignore[arg-type]
+    print(f"   time: total {t['total_ms']:.0f} ms = queue {t['queue_wait_ms']:.0f} + retrieval "
+          f"{t['retrieval_ms']:.0f} + prompt eval {t['prompt_eval_ms']:.0f} + generation "
+          f"{t['generation_ms']:.0f}; {t['prompt_tokens']} prompt tokens ({t['cached_prompt_tokens']} "
+          f"cached), {t['completion_tokens']} answer tokens")
+    print(f"   cost: local ${cost['local_compute_usd']:.3g}, {cost['api_model']} ${cost['api_usd']:.3g}"
+          + (f", training ${cost['amortized_training_usd']:.3g} amortised" if cost["amortized_training_usd"] else ""))
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    from ragtune.economics import EconomicsStore
+    from ragtune.lab import new_run_id
+    from ragtune.pipeline import Pipeline
+    from ragtune.retrieval.demo import ensure_demo_workspace
+    from ragtune.retrieval.knowledge import KnowledgeBase
+    from ragtune.runtime import load_runtime
+    from ragtune.store import QueryLog
+
+    settings = load_settings()
+    settings.ensure_data_dir()
+    store = ModeStore(settings.modes_file)
+    chosen, unknown = parse_mode_ids(args.modes, store.ids())
+    if unknown:
+        print(f"warning: ignoring unknown modes: {', '.join(unknown)} (known: {', '.join(store.ids())})",
+              file=sys.stderr)
+    if not chosen:
+        print("error: no known mode chosen (--modes).", file=sys.stderr)
+        return 2
+    modes = store.resolve(chosen)
+    workspace = args.workspace or settings.demo_workspace or None
+    kb = None
+    if any(m.retrieval for m in modes):
+        kb = KnowledgeBase.from_settings(settings)
+        if workspace and workspace == settings.demo_workspace:
+            ensure_demo_workspace(kb, workspace)
+    runtime = load_runtime(settings, model_id=args.model_id)
+    log = None if args.no_log else QueryLog(settings.query_log_file)
+    pipeline = Pipeline(runtime, kb, AdapterCatalog(settings), settings, EconomicsStore(settings.economics_file).load())
+    run_id = new_run_id()
+    failures = 0
+    try:
+        for mode in modes:
+            answer, error = None, None
+            try:
+                answer = pipeline.run(args.question, mode, workspace)
+            except RagtuneError as exc:
+                error, failures = str(exc), failures + 1
+            if answer is not None and log is not None:
+                log.add(answer, source="cli", run_id=run_id)
+            record = _record(mode.id, answer, error)
+            if args.json:
+                print(json.dumps(record), flush=True)
+            else:
+                _print_text(record)
+    finally:
+        runtime.close()
+    return 1 if failures == len(modes) else 0
