@@ -371,7 +371,9 @@ def doc_of(chunk_id: str) -> str:
     return doc if sep else chunk_id
 
 
-def citation_scores(cited_chunk_ids: Sequence[str], supporting_docs: Sequence[str]) -> tuple[float | None, float | None]:
+def citation_scores(
+    cited_chunk_ids: Sequence[str], supporting_docs: Sequence[str]
+) -> tuple[float | None, float | None]:
     """(precision, recall) of the cited documents against the supporting ones.
 
     Chunk ids are reduced to their documents; repeats count once. Precision is the share of
@@ -936,7 +938,44 @@ def demo_report_items(cases: Sequence[EvalCase]) -> list[EvalItem]:
     return [*plan_items(cases, "v1"), *(EvalItem(case=c, version="v2") for c in cases if c.version_matters)]
 
 
-def unavailable_modes(pipeline: Pipeline, modes: Sequence[Mode], workspaces: dict[str, str | None]) -> dict[str, str]:
+REPORT_WORKSPACES: dict[str, str | None] = {"v1": "demo-eval-v1", "v2": "demo-eval-v2"}
+"""The report's own copies of the demo documents, one per version."""
+
+
+def ensure_report_workspaces(kb: Any, on_note: Callable[[str], None] | None = None) -> dict[str, str | None]:
+    """The report's two workspaces (demo documents v1 and v2), built once, then reused.
+
+    The report does not use the demo workspace itself: a user may have switched or edited it.
+    """
+    from ragtune.retrieval.demo import demo_version, reset_demo_workspace, set_demo_version
+
+    for version, name in REPORT_WORKSPACES.items():
+        assert name is not None
+        if not kb.has_workspace(name) or not kb.list_documents(name):
+            if on_note is not None:
+                on_note(f"building workspace {name} (demo documents {version})")
+            reset_demo_workspace(kb, name)
+        if demo_version(kb, name) != version:
+            set_demo_version(kb, version, name)  # type: ignore[arg-type]
+    return dict(REPORT_WORKSPACES)
+
+
+def limit_per_kind(cases: Sequence[EvalCase], limit: int | None) -> list[EvalCase]:
+    """The first ``limit`` cases of each kind, in the set's order (all when None)."""
+    if limit is None:
+        return list(cases)
+    seen: dict[str, int] = {}
+    kept = []
+    for case in cases:
+        seen[str(case.kind)] = seen.get(str(case.kind), 0) + 1
+        if seen[str(case.kind)] <= limit:
+            kept.append(case)
+    return kept
+
+
+def unavailable_modes(
+    pipeline: Pipeline, modes: Sequence[Mode], workspaces: dict[str, str | None]
+) -> dict[str, str]:
     """Mode id -> why it cannot run here (a missing adapter, no workspace to retrieve from)."""
     problems: dict[str, str] = {}
     for mode in modes:
@@ -1048,7 +1087,8 @@ def deterministic_settings(settings: Any, **overrides: Any) -> Any:
 __all__ = [
     "EvalCase", "EvalItem", "EvalResult", "EvalRun", "EvalRunInfo", "EvalSet", "EvalSetError", "EvalStore",
     "LineProblem", "ModeScore", "Progress", "abstained", "citation_scores", "contains_variant",
-    "demo_eval_set", "demo_report_items", "format_valid", "is_correct", "is_stale", "json_valid",
+    "demo_eval_set", "demo_report_items", "ensure_report_workspaces", "limit_per_kind", "format_valid",
+    "is_correct", "is_stale", "json_valid",
     "load_eval_set", "normalise", "parse_eval_set", "percentile", "plan_items", "run_evaluation",
     "scoreboard", "scoreboard_markdown", "score_answer", "score_output",
 ]

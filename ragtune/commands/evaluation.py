@@ -15,9 +15,6 @@ if TYPE_CHECKING:
     from ragtune.pipeline import Pipeline
     from ragtune.retrieval.knowledge import KnowledgeBase
 
-REPORT_WORKSPACES = {"v1": "demo-eval-v1", "v2": "demo-eval-v2"}
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     ev = subparsers.add_parser(
         "eval", help="Run an eval set (JSONL) across modes; print the scoreboard, write per-question results."
@@ -154,41 +151,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
 # -- report ----------------------------------------------------------------------------------
 
 
-def ensure_report_workspaces(kb: KnowledgeBase) -> dict[str, str | None]:
-    """Two private copies of the demo documents, one per version (created once, then reused).
-
-    The report does not use the demo workspace itself: a user may have switched or edited it.
-    """
-    from ragtune.retrieval.demo import demo_version, reset_demo_workspace, set_demo_version
-
-    for version, name in REPORT_WORKSPACES.items():
-        if not kb.has_workspace(name) or not kb.list_documents(name):
-            print(f"  building workspace {name} (demo documents, {version})", file=sys.stderr)
-            reset_demo_workspace(kb, name)
-        if demo_version(kb, name) != version:
-            set_demo_version(kb, version, name)  # type: ignore[arg-type]
-    return dict(REPORT_WORKSPACES)
-
-
-def limit_per_kind(cases: list, limit: int | None) -> list:
-    """The first ``limit`` cases of each kind, in the set's order."""
-    if limit is None:
-        return cases
-    seen: dict[str, int] = {}
-    kept = []
-    for case in cases:
-        seen[case.kind] = seen.get(case.kind, 0) + 1
-        if seen[case.kind] <= limit:
-            kept.append(case)
-    return kept
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     from ragtune.evaluation import (
         EvalStore,
         demo_eval_set,
         demo_report_items,
         deterministic_settings,
+        ensure_report_workspaces,
+        limit_per_kind,
         run_evaluation,
         scoreboard_markdown,
         unavailable_modes,
@@ -210,7 +180,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         eval_set = demo_eval_set()
         cases = limit_per_kind(eval_set.cases, args.limit)
         kb = KnowledgeBase.from_settings(settings)
-        workspaces = ensure_report_workspaces(kb)
+        workspaces = ensure_report_workspaces(
+            kb, on_note=lambda note: print(f"  {note}", file=sys.stderr))
         pipeline = _pipeline(settings, kb, args.model_id)
         try:
             modes = store_modes.resolve(mode_ids)
