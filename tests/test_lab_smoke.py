@@ -1,0 +1,79 @@
+"""Smoke test: every built-in mode on the real default model, with the shipped adapters.
+
+A mode whose shipped adapter file is not in ``models/adapters`` yet is skipped (and the skip
+says which file). What is asserted is the plumbing the lab relies on with a real model:
+retrieval finds the right document, the few-shot prompt costs its tokens, grammar-constrained
+output is JSON, every answer gets a format verdict, timings and costs. Answer quality is
+measured in the Lab and the benchmark, not asserted here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from ragtune.adapters import SHIPPED_ADAPTERS_DIR, AdapterCatalog
+from ragtune.config import load_settings
+from ragtune.modes import BUILTIN_MODES
+from ragtune.pipeline import Answer, Pipeline
+from ragtune.retrieval.demo import KB_V1_DIR
+from ragtune.retrieval.knowledge import KnowledgeBase
+from ragtune.runtime import load_runtime
+from tests.retrieval_fixtures import embedding_function  # noqa: F401 - a fixture
+
+pytestmark = pytest.mark.slow
+
+QUESTION = "What is the price of the Poolpilot P1 pool robot?"
+DEMO_DOCS = ("poolpilot-p1-specifications.md", "returns-policy.md", "mowbot-m4-pro-specifications.md")
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory, embedding_function) -> Iterator[Pipeline]:  # noqa: F811
+    # One thread: on a busy 2-core machine two spin-waiting threads are several times slower.
+    settings = load_settings(data_dir=tmp_path_factory.mktemp("lab-smoke"), n_ctx=2048, n_threads=1,
+                             max_tokens=64)
+    kb = KnowledgeBase.from_settings(settings, embedding_function)
+    kb.create_workspace("demo")
+    assert kb.ingest_paths("demo", [KB_V1_DIR / name for name in DEMO_DOCS]).ok
+    runtime = load_runtime(settings)
+    yield Pipeline(runtime, kb, AdapterCatalog(settings), settings)
+    runtime.close()
+    kb.manifest.close()
+
+
+@pytest.fixture(scope="module")
+def answers(pipeline: Pipeline) -> dict[str, Answer]:
+    """Each available mode's answer, computed once (the model is the expensive part)."""
+    results = {}
+    for mode in BUILTIN_MODES:
+        if mode.adapter and not (SHIPPED_ADAPTERS_DIR / f"{mode.adapter}.gguf").is_file():
+            continue
+        results[mode.id] = pipeline.run(QUESTION, mode, "demo")
+    return results
+
+
+@pytest.mark.parametrize("mode", BUILTIN_MODES, ids=[m.id for m in BUILTIN_MODES])
+def test_every_mode_answers_on_the_default_model(answers, mode):
+    if mode.id not in answers:
+        pytest.skip(f"the shipped adapter models/adapters/{mode.adapter}.gguf does not exist yet")
+    answer = answers[mode.id]
+    assert answer.model_id == "smollm2-135m-instruct-q4_1"
+    assert answer.timings.completion_tokens > 0 and answer.text.strip()
+    assert answer.parse.status in {"ok", "truncated", "invalid_json", "schema_violation", "unknown_citation",
+                                   "free_text"}
+    assert answer.cost.local_compute_usd > 0 and answer.cost.api_reference_usd > 0
+    assert bool(answer.retrieved) == mode.retrieval
+    if mode.retrieval:
+        assert any(c.doc_id == "poolpilot-p1-specifications" for c in answer.retrieved)
+    assert (answer.adapter is not None) == (mode.adapter is not None)
+
+
+def test_the_few_shot_prompt_carries_a_token_tax_on_the_real_tokenizer(answers):
+    assert answers["rag+fewshot"].timings.prompt_tokens > answers["rag"].timings.prompt_tokens + 800
+
+
+def test_grammar_constrained_output_is_json_on_the_real_model(answers):
+    answer = answers["rag+constrained"]
+    assert answer.text.lstrip().startswith("{")
+    assert answer.parse.status != "invalid_json"
