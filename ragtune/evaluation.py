@@ -734,6 +734,40 @@ class EvalRun(BaseModel):
         return results_csv(self.results)
 
 
+def combine_runs(runs: Sequence[EvalRun]) -> EvalRun:
+    """Several stored runs of one model and settings as one (for a report over runs made in parts).
+
+    A later run's answer replaces an earlier one's for the same (mode, question, version), so
+    modes compared with each other should come from the same run (latency depends on the load).
+
+    Raises:
+        InputError: no runs, or runs of different models or generation settings.
+    """
+    if not runs:
+        raise InputError("No runs to combine.")
+    first = runs[0].info
+    for run in runs[1:]:
+        if (run.info.model_id, run.info.settings) != (first.model_id, first.settings):
+            raise InputError(f"Run {run.info.id} used another model or other settings than {first.id}; "
+                             "only runs of the same model and settings can be combined.")
+    if len(runs) == 1:
+        return runs[0]
+    merged: dict[tuple[str, str, str], EvalResult] = {}
+    for run in runs:
+        for result in run.results:
+            merged[(result.mode_id, result.case_id, result.version)] = result
+    mode_ids = list(dict.fromkeys(m for run in runs for m in run.info.mode_ids))
+    cases = list({c.id: c for run in runs for c in run.cases}.values())
+    statuses = {run.info.status for run in runs}
+    info = first.model_copy(update={
+        "id": "+".join(run.info.id for run in runs), "mode_ids": mode_ids, "n_results": len(merged),
+        "status": "complete" if statuses == {"complete"} else sorted(statuses - {"complete"})[0],
+        "n_items": max(run.info.n_items for run in runs),
+    })
+    ordered = sorted(merged.values(), key=lambda r: (mode_ids.index(r.mode_id), r.version, r.case_id))
+    return EvalRun(info=info, cases=cases, results=ordered)
+
+
 CSV_FIELDS: tuple[str, ...] = (
     "case_id", "version", "mode_id", "kind", "question", "gold", "answer_text", "correct", "format_valid",
     "json_valid", "parse_status", "abstained", "should_abstain", "stale", "cited", "supporting_docs",
@@ -1086,7 +1120,7 @@ def deterministic_settings(settings: Any, **overrides: Any) -> Any:
 
 __all__ = [
     "EvalCase", "EvalItem", "EvalResult", "EvalRun", "EvalRunInfo", "EvalSet", "EvalSetError", "EvalStore",
-    "LineProblem", "ModeScore", "Progress", "abstained", "citation_scores", "contains_variant",
+    "LineProblem", "ModeScore", "Progress", "abstained", "citation_scores", "combine_runs", "contains_variant",
     "demo_eval_set", "demo_report_items", "ensure_report_workspaces", "limit_per_kind", "format_valid",
     "is_correct", "is_stale", "json_valid",
     "load_eval_set", "normalise", "parse_eval_set", "percentile", "plan_items", "run_evaluation",

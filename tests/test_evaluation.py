@@ -218,3 +218,13 @@ def test_the_scoreboard_aggregates_per_mode():
     assert board["base"].false_abstain == 1.0 and board["base"].correct == 0.0
     table = scoreboard_markdown(list(board.values()))
     assert table.splitlines()[0].startswith("| mode | n | correct") and "| rag | 3 | 67% |" in table
+
+
+def test_the_report_asks_every_case_against_v1_and_the_changed_ones_again_against_v2():
+    from ragtune.evaluation import demo_report_items, limit_per_kind
+
+    cases = limit_per_kind(demo_eval_set().cases, 2)
+    assert [c.id for c in cases] == ["a01", "a02", "c01", "c02", "u01", "u02"]
+    items = demo_report_items(cases)
+    assert [(i.case.id, i.version) for i in items if i.version == "v2"] == [("c01", "v2"), ("c02", "v2")]
+    assert len(items) == 8

@@ -175,3 +175,19 @@ def test_eval_rejects_unknown_modes(tmp_path, capsys):
     eval_set.write_text(SET_TEXT)
     assert main(["eval", "--set", str(eval_set), "--modes", "rag,telepathy"]) == 2
     assert "Unknown mode(s): telepathy" in capsys.readouterr().err
+
+
+def test_runs_of_one_model_combine_and_a_later_answer_replaces_an_earlier_one(pipeline, store):
+    from ragtune.errors import InputError
+    from ragtune.evaluation import combine_runs
+
+    first = run_evaluation(pipeline, plan_items(CASES[:2]), modes("base", "rag"), workspaces={"v1": "team"},
+                           store=store, set_name="s")
+    second = run_evaluation(pipeline, plan_items(CASES[:2]), modes("rag"), workspaces={"v1": "team"},
+                            store=store, set_name="s")
+    both = combine_runs([first, second])
+    assert both.info.mode_ids == ["base", "rag"] and len(both.results) == 4
+    assert [r for r in both.results if r.mode_id == "rag"] == second.results
+    other = second.model_copy(update={"info": second.info.model_copy(update={"model_id": "other"})})
+    with pytest.raises(InputError, match="same model"):
+        combine_runs([first, other])

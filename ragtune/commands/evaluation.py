@@ -41,7 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="Only the first N questions of each kind (answerable, unanswerable, changed).")
     rep.add_argument("--modes", default=None, help="Comma-separated mode ids (default: all built-in modes).")
     rep.add_argument("--model", dest="model_id", default=None, help="Registry id (default: the configured model).")
-    rep.add_argument("--run", dest="run_id", default=None, help="Report on a stored run instead of running one.")
+    rep.add_argument("--run", dest="run_ids", action="append", default=None, metavar="RUN_ID",
+                     help="Report on stored run(s) instead of running one; repeat to combine runs of the same "
+                     "model and settings (a later run's answers replace an earlier one's for the same mode).")
     rep.add_argument("--markdown", action="store_true", help="Print the claims as a Markdown table.")
     rep.add_argument("--json", action="store_true", help="Print the claims as JSON.")
     rep.set_defaults(handler=cmd_report)
@@ -154,6 +156,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from ragtune.evaluation import (
         EvalStore,
+        combine_runs,
         demo_eval_set,
         demo_report_items,
         deterministic_settings,
@@ -170,8 +173,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     settings = deterministic_settings(load_settings())
     store = EvalStore.from_settings(settings)
-    if args.run_id:
-        run = store.load(args.run_id)
+    if args.run_ids:
+        run = combine_runs([store.load(run_id) for run_id in args.run_ids])
     else:
         store_modes = ModeStore(settings.modes_file)
         mode_ids, unknown = parse_mode_ids(args.modes or ",".join(REPORT_MODES), store_modes.ids())
