@@ -112,9 +112,9 @@ def latency_figure(answers: list[Answer]) -> go.Figure:
         fig.add_bar(y=labels, x=[float(getattr(a.timings, field)) for a in answers], name=label,
                     orientation="h", marker_color=colour,
                     hovertemplate=f"{label}: %{{x:,.0f}} ms<extra>%{{y}}</extra>")
-    fig.update_layout(barmode="stack", height=90 + 45 * len(answers), margin=dict(l=10, r=10, t=30, b=10),
+    fig.update_layout(barmode="stack", height=160 + 45 * len(answers), margin=dict(l=10, r=10, t=30, b=10),
                       title="Latency per mode", xaxis_title="milliseconds",
-                      legend=dict(orientation="h", y=-0.25), yaxis=dict(autorange="reversed"))
+                      legend=dict(orientation="h", yanchor="top", y=-0.35), yaxis=dict(autorange="reversed"))
     return fig
 
 

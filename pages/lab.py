@@ -122,6 +122,27 @@ def show_results(results: list[tuple[str, Answer | str]], modes: ModeStore, kb: 
     render_comparison_charts(answers, key="lab_now")
 
 
+def controls(all_modes: list[Mode], workspaces: list[str], demo_workspace: str) -> tuple[str, list[str], str | None]:
+    """Demo question, question, modes and workspace; returns (question, mode ids, workspace)."""
+    demos = {q.id: f"{item.thesis}: “{q.question}”" for item, q in demo_questions()}
+    st.selectbox("Demo question", [OWN_QUESTION, *demos], key="lab_demo", on_change=use_demo_question,
+                 format_func=lambda i: demos.get(i, "(your own question)"))
+    question = st.text_area("Question", key="lab_question", max_chars=2000, height=80,
+                            placeholder="Ask something your documents answer…")
+    left, right = st.columns([2, 1])
+    labels = {m.id: m.label for m in all_modes}
+    chosen_ids = left.multiselect("Modes to compare", list(labels), key="lab_modes",
+                                  format_func=lambda i: labels.get(i, i))
+    default = workspaces.index(demo_workspace) if demo_workspace in workspaces else 0
+    workspace = right.selectbox("Workspace", workspaces, key="lab_workspace", index=default if workspaces else None)
+    if not workspaces:
+        right.caption("No workspace yet: create one on the Knowledge page.")
+    if st.session_state.get("lab_demo"):
+        prediction = next(item.prediction for item, q in demo_questions() if q.id == st.session_state["lab_demo"])
+        st.info(f"The seed predicts: {prediction}", icon=":material/lightbulb:")
+    return question, chosen_ids, workspace
+
+
 def lab() -> None:
     settings = get_settings()
     try:
@@ -141,32 +162,18 @@ def lab() -> None:
         st.warning(f"The knowledge base is unavailable, so modes that retrieve cannot run: {exc}")
 
     preselect_modes(known_ids)
-    settings_panels(modes, economics)
+    top = st.container()  # the controls sit above the panels but are drawn after them, so a
+    settings_panels(modes, economics)  # mode saved in a panel is listed on the same run
     try:
-        all_modes = modes.all()  # after the panels: a mode saved there is listed at once
+        all_modes = modes.all()
     except RagtuneError as exc:
         st.error(str(exc))
         return
-    demos = {q.id: f"{item.thesis}: “{q.question}”" for item, q in demo_questions()}
-    st.selectbox("Demo question", [OWN_QUESTION, *demos], key="lab_demo", on_change=use_demo_question,
-                 format_func=lambda i: demos.get(i, "(your own question)"))
-    question = st.text_area("Question", key="lab_question", max_chars=2000, height=80,
-                            placeholder="Ask something your documents answer…")
-    left, right = st.columns([2, 1])
-    labels = {m.id: m.label for m in all_modes}
-    chosen_ids = left.multiselect("Modes to compare", list(labels), key="lab_modes",
-                                  format_func=lambda i: labels.get(i, i))
-    default_ws = settings.demo_workspace if settings.demo_workspace in workspaces else None
-    workspace = right.selectbox("Workspace", workspaces, key="lab_workspace",
-                                index=workspaces.index(default_ws) if default_ws else 0 if workspaces else None)
-    if not workspaces:
-        right.caption("No workspace yet: create one on the Knowledge page.")
-    if st.session_state.get("lab_demo"):
-        prediction = next(item.prediction for item, q in demo_questions() if q.id == st.session_state["lab_demo"])
-        st.info(f"The seed predicts: {prediction}", icon=":material/lightbulb:")
-
-    if st.button("Compare", key="lab_run", type="primary", icon=":material/play_arrow:",
-                 disabled=not chosen_ids):
+    with top:
+        question, chosen_ids, workspace = controls(all_modes, workspaces, settings.demo_workspace)
+        clicked = st.button("Compare", key="lab_run", type="primary", icon=":material/play_arrow:",
+                            disabled=not chosen_ids)
+    if clicked:
         if not question.strip():
             st.error("Type a question (or pick a demo question) first.")
             return

@@ -89,6 +89,24 @@ def test_a_mode_whose_adapter_is_unusable_says_so_in_its_column(env):
     assert [m.label for m in at.metric].count("Total") == 1
 
 
+def test_an_answer_waits_while_another_session_holds_the_model_and_logs_the_wait(env):
+    import threading
+
+    from app_resources import _load_runtime
+
+    at = page()
+    runtime = _load_runtime("local:tiny")  # the process-wide model the page uses
+    runtime._lock.acquire()  # another session's request
+    releaser = threading.Timer(0.5, runtime._lock.release)
+    releaser.start()
+    try:
+        at = compare(at, ["base"])
+    finally:
+        releaser.join()
+    assert not at.exception and not at.error
+    assert QueryLog(load_settings().query_log_file).entries()[0].queue_wait_ms >= 400
+
+
 def test_a_demo_question_fills_the_question_box_and_states_the_prediction(env):
     at = page()
     at.selectbox(key="lab_demo").set_value("a13").run()

@@ -110,6 +110,13 @@ def test_the_modes_adapter_is_on_during_generation_and_changes_the_output(pipeli
     assert answer.text == with_adapter.text != without.text
 
 
+def test_the_runtime_reports_busy_while_an_answer_streams(pipeline, runtime):
+    stream = pipeline.stream(QUESTION, MODES["base"], "team")
+    busy = [runtime.is_busy() for _ in stream]
+    stream.answer()
+    assert busy and all(busy) and not runtime.is_busy()
+
+
 def test_a_base_answer_after_an_adapter_answer_runs_with_no_adapter(pipeline, runtime):
     pipeline.run(QUESTION, MODES["rag+lora"], "team")
     stream = pipeline.stream(QUESTION, MODES["rag"], "team")
