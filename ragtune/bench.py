@@ -41,7 +41,7 @@ class BenchConfig(BaseModel):
     @classmethod
     def quick_config(cls, **overrides: Any) -> BenchConfig:
         values: dict[str, Any] = dict(
-            quick=True, repeats=3, warmup=1, max_tokens=16, corpus_sizes=[100, 300], search_queries=10
+            quick=True, repeats=3, warmup=1, max_tokens=16, corpus_sizes=[50, 150], search_queries=10
         )
         values.update(overrides)
         return cls(**values)
@@ -318,6 +318,97 @@ def _bench_corpora(kb: Any, config: BenchConfig, progress: Progress) -> list[Fig
     return figures
 
 
+def _demo_pipeline(settings: Settings, runtime: Runtime, scratch: Path) -> tuple[Any, str]:
+    """A pipeline over a scratch copy of the demo knowledge base (version 1)."""
+    from ragtune.adapters import AdapterCatalog
+    from ragtune.pipeline import Pipeline
+    from ragtune.retrieval.demo import ensure_demo_workspace
+    from ragtune.retrieval.knowledge import KnowledgeBase
+
+    scratch_settings = Settings(**{**settings.model_dump(), "data_dir": scratch, "demo_workspace": "demo"})
+    kb = KnowledgeBase.from_settings(scratch_settings)
+    ensure_demo_workspace(kb, "demo")
+    return Pipeline(runtime, kb, AdapterCatalog(settings), scratch_settings), "demo"
+
+
+def bench_rag_and_tax(settings: Settings, runtime: Runtime, config: BenchConfig, progress: Progress) -> list[Figure]:
+    """RAG end to end for a 64-token answer; the token tax of few-shot prompting vs the adapter."""
+    import tempfile
+
+    from ragtune.errors import RagtuneError as _Error
+    from ragtune.modes import BUILTIN_MODES
+    from ragtune.retrieval.demo import load_questions
+
+    modes = {m.id: m for m in BUILTIN_MODES}
+    n_questions = 3 if config.quick else 10
+    questions = [q.question for q in load_questions() if q.kind == "answerable"][:n_questions]
+    figures: list[Figure] = []
+    with tempfile.TemporaryDirectory(prefix="ragtune-bench-") as scratch:
+        progress("RAG: building a scratch copy of the demo knowledge base")
+        pipeline, workspace = _demo_pipeline(settings, runtime, Path(scratch))
+
+        rag = modes["rag"].model_copy(update={"max_tokens": 64})
+        totals, ttfts, retrievals, prompt_evals = [], [], [], []
+        for i, question in enumerate([questions[0]] * config.warmup + questions * max(1, config.repeats // 3)):
+            progress(f"RAG end to end: query {i + 1}")
+            answer = pipeline.run(question, rag, workspace)
+            if i >= config.warmup:
+                t = answer.timings
+                totals.append(t.total_ms)
+                ttfts.append(t.ttft_ms)
+                retrievals.append(t.retrieval_ms)
+                prompt_evals.append(t.prompt_eval_ms)
+        n = len(totals)
+        figures += [
+            Figure(section="rag", name="end to end p50 (retrieval + prompt eval + ≤64 answer tokens)",
+                   value=median(totals), unit="ms", samples=n, target="≤ 1,000 (seed: < 1,500)"),
+            Figure(section="rag", name="end to end p95", value=p95(totals), unit="ms", samples=n),
+            Figure(section="rag", name="time to first token p50", value=median(ttfts), unit="ms", samples=n),
+            Figure(section="rag", name="retrieval p50", value=median(retrievals), unit="ms", samples=n),
+            Figure(section="rag", name="prompt eval p50", value=median(prompt_evals), unit="ms", samples=n),
+        ]
+
+        lora_id = "rag+lora"
+        try:
+            pipeline.adapter_for(modes[lora_id])
+            note = ""
+        except _Error:
+            lora_id = "rag"  # the prompt the adapter would get, without the adapter
+            note = "grounded-json adapter missing: grounded prompt without it"
+        for cache in ("cold", "warm"):
+            for mode_id in ("rag+fewshot", lora_id):
+                mode = modes[mode_id].model_copy(update={"max_tokens": 64})
+                prompt_tokens, evaluated, latency = [], [], []
+                for i, question in enumerate([questions[0]] * config.warmup + questions):
+                    progress(f"token tax ({cache} cache, {mode_id}): query {i + 1}")
+                    if cache == "cold":
+                        runtime.reset_cache()
+                    else:
+                        pipeline.run(questions[-1], mode, workspace)  # the previous request, same mode
+                    t = pipeline.run(question, mode, workspace).timings
+                    if i >= config.warmup:
+                        prompt_tokens.append(t.prompt_tokens)
+                        evaluated.append(t.prompt_tokens - t.cached_prompt_tokens)
+                        latency.append(t.ttft_ms)
+                label = "few-shot" if mode_id == "rag+fewshot" else "LoRA" if mode_id == "rag+lora" else "grounded"
+                n = len(latency)
+                figures += [
+                    Figure(section="tax", name=f"{label} ({mode_id}): prompt tokens", value=median(prompt_tokens),
+                           unit="tokens", samples=n, note=note if label == "grounded" else ""),
+                    Figure(section="tax", name=f"{label}: tokens evaluated, {cache} prefix cache",
+                           value=median(evaluated), unit="tokens", samples=n),
+                    Figure(section="tax", name=f"{label}: time to first token, {cache} prefix cache",
+                           value=median(latency), unit="ms", samples=n),
+                ]
+        for cache in ("cold", "warm"):
+            other = "LoRA" if lora_id == "rag+lora" else "grounded"
+            few = next(f for f in figures if f.name == f"few-shot: time to first token, {cache} prefix cache")
+            alt = next(f for f in figures if f.name == f"{other}: time to first token, {cache} prefix cache")
+            figures.append(Figure(section="tax", name=f"few-shot / {other} time to first token, {cache} cache",
+                                  value=few.value / alt.value if alt.value else 0.0, unit="ratio", samples=few.samples))
+    return figures
+
+
 SECTIONS: dict[str, str] = {
     "runtime": "The app's runtime vs raw llama-cpp-python (same prompt, settings and Llama object)",
     "adapter": "Speed with the adapter applied vs none",
@@ -344,6 +435,7 @@ def run_bench(
     figures += bench_runtime_vs_raw(runtime, config, say)
     figures += bench_adapter_overhead(runtime, config, say)
     figures += bench_adapter_switch(runtime, config, say)
+    figures += bench_rag_and_tax(settings, runtime, config, say)
     for section in extra_sections or []:
         figures += section(settings, runtime, config, say)
     figures += bench_retrieval(settings, config, say)
