@@ -84,17 +84,17 @@ def run_comparison(pipeline: Pipeline, question: str, chosen: list[Mode], worksp
                     slot.info("Waiting for the model: another session is using it. "
                               "The wait counts in this answer's latency.", icon=":material/hourglass:")
                 stream = pipeline.stream(question, mode, workspace)
-                slot.write_stream(stream)
+                try:
+                    slot.write_stream(stream)
+                finally:
+                    stream.close()  # a stopped run (rerun, page left) must free the model at once
                 answer = stream.answer()
             except RagtuneError as exc:
                 slot.error(str(exc))
                 results.append((mode.id, str(exc)))
                 continue
             slot.empty()
-            try:
-                log.add(answer, source="lab", run_id=run_id)
-            except RagtuneError as exc:  # pragma: no cover - a broken data dir shows at page start
-                st.warning(f"Not logged: {exc}")
+            log.add(answer, source="lab", run_id=run_id)
             results.append((mode.id, answer))
     return results
 
@@ -146,7 +146,6 @@ def controls(all_modes: list[Mode], workspaces: list[str], demo_workspace: str) 
 def lab() -> None:
     settings = get_settings()
     try:
-        runtime = get_runtime()
         modes = ModeStore(settings.modes_file)
         known_ids = modes.ids()
         economics = EconomicsStore(settings.economics_file)
@@ -178,7 +177,7 @@ def lab() -> None:
             st.error("Type a question (or pick a demo question) first.")
             return
         try:
-            pipeline = Pipeline(runtime, kb, get_catalog(), settings, economics.load())
+            pipeline = Pipeline(get_runtime(), kb, get_catalog(), settings, economics.load())
             chosen = modes.resolve(chosen_ids)
         except RagtuneError as exc:
             st.error(str(exc))

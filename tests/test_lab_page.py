@@ -151,4 +151,6 @@ def test_the_page_shows_an_error_when_the_model_is_missing(monkeypatch):
     monkeypatch.setenv("RAGTUNE_DEMO_WORKSPACE", "")
     monkeypatch.setenv("RAGTUNE_MODEL", "no-such-model")
     at = AppTest.from_file(PAGE, default_timeout=120).run()
+    at.text_area(key="lab_question").set_value("Anyone there?")
+    at.button(key="lab_run").click().run()
     assert not at.exception and "Unknown model 'no-such-model'" in at.error[0].value
