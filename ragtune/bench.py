@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -37,6 +37,10 @@ class BenchConfig(BaseModel):
     adapter: Path | None = Field(default=None, description="Adapter for the overhead figures.")
     corpus_sizes: list[int] = Field(default_factory=lambda: [1000, 10000])
     search_queries: int = Field(default=50, ge=1, le=1000)
+    sections: list[Literal["runtime", "adapter", "switch", "rag", "tax", "retrieval"]] = Field(
+        default_factory=lambda: ["runtime", "adapter", "switch", "rag", "tax", "retrieval"],
+        description="Which sections to run ('rag' and 'tax' run together).",
+    )
 
     @classmethod
     def quick_config(cls, **overrides: Any) -> BenchConfig:
@@ -432,13 +436,19 @@ def run_bench(
     started = datetime.now(UTC)
     start = time.perf_counter()
     figures: list[Figure] = []
-    figures += bench_runtime_vs_raw(runtime, config, say)
-    figures += bench_adapter_overhead(runtime, config, say)
-    figures += bench_adapter_switch(runtime, config, say)
-    figures += bench_rag_and_tax(settings, runtime, config, say)
+    wanted = set(config.sections)
+    if "runtime" in wanted:
+        figures += bench_runtime_vs_raw(runtime, config, say)
+    if "adapter" in wanted:
+        figures += bench_adapter_overhead(runtime, config, say)
+    if "switch" in wanted:
+        figures += bench_adapter_switch(runtime, config, say)
+    if wanted & {"rag", "tax"}:
+        figures += bench_rag_and_tax(settings, runtime, config, say)
     for section in extra_sections or []:
         figures += section(settings, runtime, config, say)
-    figures += bench_retrieval(settings, config, say)
+    if "retrieval" in wanted:
+        figures += bench_retrieval(settings, config, say)
     return BenchReport(
         machine=machine_info(),
         model_id=runtime.model_id,

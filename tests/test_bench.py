@@ -41,8 +41,13 @@ def test_quick_bench_measures_every_section_on_the_tiny_model(tiny_model, random
 
 def test_the_bench_command_prints_a_table_and_writes_json(tiny_env, tmp_path: Path, capsys):
     out = tmp_path / "bench.json"
-    assert main(["bench", "--quick", "--repeats", "1", "--out", str(out)]) == 0
+    assert main(["bench", "--quick", "--repeats", "1", "--only", "runtime,switch", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "| section | measure | value | unit | target |" in printed
     report = json.loads(out.read_text())
     assert report["model_id"] == "local:tiny" and report["figures"]
+
+
+def test_an_unknown_bench_section_is_a_clear_error(tiny_env, capsys):
+    assert main(["bench", "--quick", "--only", "runtime,speed"]) == 2
+    assert "Invalid bench options" in capsys.readouterr().err

@@ -8,7 +8,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ragtune.adapters import AdapterCatalog
+from pydantic import ValidationError
+
 from ragtune.config import load_settings
+from ragtune.errors import InputError
 
 DEFAULT_ADAPTER = "grounded-json"
 
@@ -22,6 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--model", dest="model_id", help="Registry id (default: the configured model).")
     bench.add_argument(
         "--adapter", help=f"Adapter for the overhead figures (default: {DEFAULT_ADAPTER} when present)."
+    )
+    bench.add_argument(
+        "--only", help="Comma list of sections: runtime, adapter, switch, rag, tax, retrieval (default: all)."
     )
     bench.add_argument("--out", type=Path, help="JSON file to write (default: <data dir>/bench/).")
     bench.set_defaults(handler=cmd_bench)
@@ -43,7 +49,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     overrides: dict[str, object] = {"adapter": adapter}
     if args.repeats:
         overrides["repeats"] = args.repeats
-    config = BenchConfig.quick_config(**overrides) if args.quick else BenchConfig(**overrides)
+    if args.only:
+        overrides["sections"] = [part.strip() for part in args.only.split(",") if part.strip()]
+    try:
+        config = BenchConfig.quick_config(**overrides) if args.quick else BenchConfig(**overrides)
+    except ValidationError as exc:
+        raise InputError(f"Invalid bench options: {exc.errors()[0]['msg']} (see --help).") from exc
     runtime = load_runtime(settings, model_id=args.model_id)
     try:
         report = run_bench(
