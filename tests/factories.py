@@ -47,6 +47,10 @@ class TinyConfig:
         return shapes
 
 
+#: A tiny qwen2 model (NEOX rope, q/k/v biases), for architecture-dependent tests.
+TINY_QWEN2 = TinyConfig(architecture="qwen2")
+
+
 def default_model_path() -> Path:
     registry = ModelRegistry(load_settings())
     status = registry.locate(registry.get("smollm2-135m-instruct-q4_1"))
@@ -110,6 +114,11 @@ def write_tiny_model(
     for name, shape in config.weight_shapes().items():
         weight = rng.normal(0.0, 0.3, size=shape).astype(np.float16)
         writer.add_tensor(name, weight)
+    if config.architecture == "qwen2":  # qwen2 has biases on q, k and v (llama has none)
+        for name, (n_out, _n_in) in config.weight_shapes().items():
+            if name.split(".")[2] in ("attn_q", "attn_k", "attn_v"):
+                bias = rng.normal(0.0, 0.1, size=n_out).astype(np.float32)
+                writer.add_tensor(name.removesuffix(".weight") + ".bias", bias)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()

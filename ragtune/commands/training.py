@@ -1,0 +1,199 @@
+"""``train`` and ``adapters``: LoRA training from a JSONL file, and the shipped adapters."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from ragtune.config import load_settings
+from ragtune.training.options import ALL_TARGETS, TrainOptions
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    train = subparsers.add_parser(
+        "train",
+        help="Train a LoRA adapter from a JSONL of chat examples (needs requirements-train.txt).",
+        description=(
+            'Each JSONL line: {"messages": [{"role": "system"|"user"|"assistant", "content": ...}, ...]}; '
+            "the loss covers the assistant turns. The adapter (GGUF, f16) and its card go to the data "
+            "directory's adapters folder (or --out)."
+        ),
+    )
+    train.add_argument("--base", dest="base_model_id", help="Registry id of the base model (default: configured).")
+    train.add_argument("--data", type=Path, help="The JSONL file of examples.")
+    train.add_argument("--name", help="Adapter name (file name without .gguf).")
+    train.add_argument("--out", type=Path, help="Output folder (default: <data dir>/adapters).")
+    defaults = TrainOptions()
+    train.add_argument("--rank", type=int, default=defaults.rank)
+    train.add_argument("--alpha", type=float, default=defaults.alpha)
+    train.add_argument("--dropout", type=float, default=defaults.dropout)
+    train.add_argument(
+        "--targets", default=",".join(defaults.target_modules),
+        help=f"Comma-separated modules among {','.join(ALL_TARGETS)} (default: all).",
+    )
+    train.add_argument("--steps", type=int, help="Optimizer steps (default: 3 epochs).")
+    train.add_argument("--epochs", type=float, help="Epochs, when --steps is not given.")
+    train.add_argument("--lr", type=float, default=defaults.learning_rate, help="Learning rate.")
+    train.add_argument("--batch", type=int, default=defaults.batch_size, help="Examples per step.")
+    train.add_argument("--max-length", type=int, default=defaults.max_length, help="Longer examples are skipped.")
+    train.add_argument("--seed", type=int, default=defaults.seed)
+    train.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    train.add_argument("--threads", type=int, help="torch CPU threads (default: all cores).")
+    train.add_argument("--job-dir", type=Path, help=argparse.SUPPRESS)  # the Adapters page's worker
+    train.set_defaults(handler=cmd_train)
+
+    adapters = subparsers.add_parser("adapters", help="Build the shipped adapters (`make adapters`).")
+    inner = adapters.add_subparsers(dest="adapters_command", metavar="ACTION")
+    inner.required = True
+    build = inner.add_parser("build", help="Generate data, train, evaluate and write the shipped adapters.")
+    build.add_argument("--only", action="append", help="Build only this adapter (repeatable).")
+    build.add_argument("--out", type=Path, help="Output folder (default: models/adapters).")
+    build.add_argument("--seed", type=int, default=42)
+    build.add_argument("--no-speed-table", action="store_true", help="Skip the speed measurement of LoRA shapes.")
+    build.set_defaults(handler=cmd_adapters_build)
+    data = inner.add_parser("data", help="Only (re)generate the shipped adapters' training and eval data.")
+    data.add_argument("--seed", type=int, default=42)
+    data.set_defaults(handler=cmd_adapters_data)
+
+
+def _options(args: argparse.Namespace) -> TrainOptions:
+    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    return TrainOptions.model_validate(
+        {
+            "rank": args.rank,
+            "alpha": args.alpha,
+            "dropout": args.dropout,
+            "target_modules": targets,
+            "steps": args.steps,
+            "epochs": args.epochs,
+            "learning_rate": args.lr,
+            "batch_size": args.batch,
+            "max_length": args.max_length,
+            "seed": args.seed,
+            "device": args.device,
+            "threads": args.threads,
+        }
+    )
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from ragtune.errors import InputError
+
+    settings = load_settings()
+    if args.job_dir:
+        from ragtune.training.jobs import run_job
+
+        return run_job(args.job_dir, settings)
+    if not args.data or not args.name:
+        raise InputError("Give --data FILE.jsonl and --name NAME (and optionally --base MODEL_ID).")
+    try:
+        options = _options(args)
+    except ValidationError as exc:
+        raise InputError(f"Invalid hyperparameters: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from exc
+
+    from ragtune.adapters import AdapterCatalog
+    from ragtune.errors import AdapterError
+    from ragtune.models import ModelRegistry
+    from ragtune.training.data import load_examples
+    from ragtune.training.deps import require_training_packages
+
+    require_training_packages()
+    dataset = load_examples(args.data)
+    registry = ModelRegistry(settings)
+    spec = registry.get(args.base_model_id or registry.default_id())
+    base = registry.verify(spec)
+    out_dir = args.out or settings.adapters_dir
+    out_path = Path(out_dir) / f"{args.name}.gguf"
+    if out_path.exists() or (args.out is None and any(e.name == args.name for e in AdapterCatalog(settings).list())):
+        raise AdapterError(f"An adapter named '{args.name}' exists already; choose another --name.")
+    settings.ensure_data_dir()
+    total = options.total_steps(len(dataset.examples))
+    print(f"training '{args.name}' on {spec.id}: {len(dataset.examples)} examples, {total} steps", file=sys.stderr)
+    last = [0.0]
+
+    from ragtune.training.trainer import TrainProgress, train_adapter
+
+    def progress(p: TrainProgress) -> None:
+        now = time.monotonic()
+        if p.phase == "training" and now - last[0] < 5 and p.step != p.total_steps:
+            return
+        last[0] = now
+        if p.phase == "training":
+            print(
+                f"  step {p.step}/{p.total_steps}  loss {p.loss:.4f}  elapsed {p.elapsed_s:.0f}s  "
+                f"left ~{(p.eta_s or 0):.0f}s",
+                file=sys.stderr,
+            )
+        else:
+            print(f"  {p.phase} {p.message}", file=sys.stderr)
+
+    outcome = train_adapter(
+        base_path=base.path,
+        base_model_id=spec.id,
+        base_sha256=spec.sha256,
+        dataset=dataset,
+        options=options,
+        out_path=out_path,
+        name=args.name,
+        description=f"Trained from {args.data.name} with `python -m ragtune train`.",
+        progress=progress,
+    )
+    card = outcome.card
+    print(
+        json.dumps(
+            {
+                "adapter": str(outcome.adapter_path),
+                "examples": card.n_examples,
+                "skipped": card.n_skipped,
+                "steps": len(card.loss_curve),
+                "final_loss": card.loss_curve[-1].loss if card.loss_curve else None,
+                "training_seconds": card.training_seconds,
+            }
+        )
+    )
+    return 0
+
+
+def cmd_adapters_data(args: argparse.Namespace) -> int:
+    from ragtune.training.recipes import RECIPES, write_recipe_data
+
+    for recipe in RECIPES.values():
+        train, cases = write_recipe_data(recipe, args.seed)
+        print(f"{recipe.name}: {train} and {cases}")
+    return 0
+
+
+def cmd_adapters_build(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from ragtune.adapters import SHIPPED_ADAPTERS_DIR
+    from ragtune.errors import InputError
+    from ragtune.runtime import load_runtime
+    from ragtune.training.deps import require_training_packages
+    from ragtune.training.recipes import RECIPES
+    from ragtune.training.shipped import DEFAULT_BASE, build_shipped, measure_speed_costs
+
+    require_training_packages()
+    names = args.only or list(RECIPES)
+    unknown = [n for n in names if n not in RECIPES]
+    if unknown:
+        raise InputError(f"Unknown adapter(s) {unknown}; the shipped ones are {', '.join(RECIPES)}.")
+    settings = load_settings()
+    out_dir = args.out or SHIPPED_ADAPTERS_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runtime = load_runtime(settings, model_id=DEFAULT_BASE)
+    rows = None
+    if not args.no_speed_table:
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = measure_speed_costs(runtime, Path(tmp))
+        print(json.dumps(rows), file=sys.stderr)
+    for name in names:
+        build_shipped(name, settings=settings, runtime=runtime, out_dir=out_dir, seed=args.seed, speed_rows=rows,
+                      log=lambda m: print(m, file=sys.stderr, flush=True))
+    runtime.close()
+    return 0

@@ -1,0 +1,307 @@
+"""Training jobs that run in a background process and survive a page reload.
+
+A job is a folder under ``<data dir>/training-jobs/<id>/``:
+
+* ``request.json`` - what to train (name, base model, options); ``data.jsonl`` - the examples;
+* ``state.json`` - status, step, loss curve, time left: rewritten atomically by the worker,
+  read by the page on every refresh;
+* ``cancel`` - a flag file: the worker checks it before every step and stops;
+* ``log.txt`` - the worker's output, for when something goes wrong.
+
+The worker is ``python -m ragtune train --job-dir <folder>``, started in its own session
+so it outlives the Streamlit script run (and the browser tab) that started it. When it
+finishes, the adapter and its card move into the data directory's adapters folder and
+appear in the catalog, the Adapters page and the lab.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from ragtune.adapters import AdapterCatalog
+from ragtune.config import PROJECT_ROOT, Settings
+from ragtune.errors import AdapterError, InputError, RagtuneError
+from ragtune.training.card import LossPoint, card_paths
+from ragtune.training.data import parse_examples
+from ragtune.training.deps import require_training_packages
+from ragtune.training.options import TrainOptions
+
+JobStatus = Literal["starting", "loading", "training", "exporting", "done", "failed", "cancelled"]
+ACTIVE: frozenset[str] = frozenset({"starting", "loading", "training", "exporting"})
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class JobRequest(BaseModel):
+    name: str
+    base_model_id: str
+    data_name: str
+    options: TrainOptions
+
+
+class JobState(BaseModel):
+    """What the page shows about a job."""
+
+    id: str
+    name: str
+    base_model_id: str
+    status: JobStatus = "starting"
+    step: int = 0
+    total_steps: int = 0
+    loss: float | None = None
+    elapsed_s: float = 0.0
+    eta_s: float | None = None
+    losses: list[LossPoint] = Field(default_factory=list)
+    message: str = ""
+    error: str | None = None
+    adapter_path: str | None = None
+    pid: int | None = None
+    created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    updated_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    @property
+    def fraction(self) -> float:
+        return self.step / self.total_steps if self.total_steps else 0.0
+
+
+def _write_state(folder: Path, state: JobState) -> None:
+    state.updated_at = datetime.now(timezone.utc)
+    tmp = folder / f".state.json.tmp{os.getpid()}"
+    tmp.write_text(state.model_dump_json(indent=1), encoding="utf-8")
+    os.replace(tmp, folder / "state.json")
+
+
+def _read_state(folder: Path) -> JobState | None:
+    try:
+        return JobState.model_validate_json((folder / "state.json").read_text(encoding="utf-8"))
+    except (OSError, ValidationError):
+        return None
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        # Reap it if it is our own finished child (otherwise it lingers as a zombie that "exists").
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    except ChildProcessError:
+        pass
+    except OSError:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class TrainingJobs:
+    """Start, list, cancel and forget background training jobs."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @property
+    def root(self) -> Path:
+        return self.settings.data_dir / "training-jobs"
+
+    def start(self, *, name: str, base_model_id: str, data: bytes, data_name: str, options: TrainOptions) -> JobState:
+        """Validate everything that can be checked now, then start the worker process.
+
+        Raises:
+            TrainingUnavailable: the training extras are not installed.
+            TrainingDataError: the JSONL has invalid lines (reported by number).
+            AdapterError: the adapter name is invalid or taken.
+            InputError: a job with that name is already running.
+        """
+        require_training_packages()
+        stem = name.removesuffix(".gguf").strip()
+        if not _NAME.match(stem):
+            raise AdapterError(
+                f"'{name}' is not a valid adapter name: use letters, digits, '.', '_' or '-' "
+                "(up to 64 characters, starting with a letter or digit)."
+            )
+        if any(entry.name == stem for entry in AdapterCatalog(self.settings).list()):
+            raise AdapterError(f"An adapter named '{stem}' exists already; choose another name.")
+        if any(job.name == stem and job.active for job in self.list()):
+            raise InputError(f"A job training '{stem}' is already running.")
+        dataset = parse_examples(data, source=data_name)
+        self.settings.ensure_data_dir()
+        job_id = f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{stem}"
+        folder = self.root / job_id
+        folder.mkdir(parents=True, exist_ok=False)
+        (folder / "data.jsonl").write_bytes(data)
+        request = JobRequest(name=stem, base_model_id=base_model_id, data_name=data_name, options=options)
+        (folder / "request.json").write_text(request.model_dump_json(indent=1), encoding="utf-8")
+        state = JobState(
+            id=job_id,
+            name=stem,
+            base_model_id=base_model_id,
+            total_steps=options.total_steps(len(dataset.examples)),
+            message=f"Starting: {len(dataset.examples)} examples",
+        )
+        _write_state(folder, state)
+        with (folder / "log.txt").open("ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "ragtune", "train", "--job-dir", str(folder)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=str(PROJECT_ROOT),
+                start_new_session=True,  # outlive the script run that started it
+            )
+        state.pid = process.pid
+        current = _read_state(folder)
+        if current is not None and current.status == "starting":  # the worker may have written already
+            current.pid = process.pid
+            _write_state(folder, current)
+            state = current
+        return state
+
+    def list(self) -> list[JobState]:
+        """Every job, newest first; a job whose worker died is reported as failed."""
+        if not self.root.is_dir():
+            return []
+        jobs = []
+        for folder in sorted(self.root.iterdir(), reverse=True):
+            state = _read_state(folder) if folder.is_dir() else None
+            if state is None:
+                continue
+            if state.active and state.pid and not _alive(state.pid):
+                state = _read_state(folder) or state  # it may have finished between the two reads
+                if state.active:
+                    state.status = "failed"
+                    state.error = "The training process ended unexpectedly; see log.txt in the job folder."
+                    _write_state(folder, state)
+            jobs.append(state)
+        return jobs
+
+    def get(self, job_id: str) -> JobState:
+        state = _read_state(self.root / job_id)
+        if state is None:
+            raise InputError(f"No training job '{job_id}'.")
+        return state
+
+    def cancel(self, job_id: str) -> None:
+        """Ask a running job to stop (it stops before its next step; nothing is written)."""
+        folder = self.root / job_id
+        if not folder.is_dir():
+            raise InputError(f"No training job '{job_id}'.")
+        (folder / "cancel").touch()
+
+    def forget(self, job_id: str) -> None:
+        """Delete a finished job's folder (the adapter it produced stays)."""
+        state = self.get(job_id)
+        if state.active:
+            raise InputError("Cancel the job before removing it.")
+        shutil.rmtree(self.root / job_id, ignore_errors=True)
+
+    def log_tail(self, job_id: str, lines: int = 20) -> str:
+        try:
+            text = (self.root / job_id / "log.txt").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def run_job(folder: Path, settings: Settings) -> int:
+    """The worker: train the job in ``folder``, keeping ``state.json`` current. Returns an exit code."""
+    from ragtune.models import ModelRegistry
+    from ragtune.training.trainer import TrainingCancelled, TrainProgress, train_adapter
+
+    folder = Path(folder)
+    request = JobRequest.model_validate_json((folder / "request.json").read_text(encoding="utf-8"))
+    state = _read_state(folder) or JobState(id=folder.name, name=request.name, base_model_id=request.base_model_id)
+    state.pid = os.getpid()
+    state.status = "loading"
+    state.message = "Checking the base model"
+    _write_state(folder, state)
+    last_write = [0.0]
+
+    def progress(p: TrainProgress) -> None:
+        state.status = p.phase if p.phase != "done" else "exporting"
+        state.step, state.total_steps = p.step, p.total_steps or state.total_steps
+        state.elapsed_s, state.eta_s = p.elapsed_s, p.eta_s
+        state.message = p.message
+        if p.loss is not None:
+            state.loss = p.loss
+            state.losses.append(LossPoint(step=p.step, loss=round(p.loss, 5), elapsed_s=round(p.elapsed_s, 2)))
+        now = time.monotonic()
+        if p.phase != "training" or now - last_write[0] > 0.5 or p.step == p.total_steps:
+            last_write[0] = now
+            _write_state(folder, state)
+
+    try:
+        registry = ModelRegistry(settings)
+        spec = registry.get(request.base_model_id)
+        base = registry.verify(spec)
+        dataset = parse_examples((folder / "data.jsonl").read_bytes(), source=request.data_name)
+        staged = folder / f"{request.name}.gguf"
+        train_adapter(
+            base_path=base.path,
+            base_model_id=spec.id,
+            base_sha256=spec.sha256,
+            dataset=dataset,
+            options=request.options,
+            out_path=staged,
+            name=request.name,
+            description=f"Trained from {request.data_name} on the Adapters page or with `python -m ragtune train`.",
+            progress=progress,
+            should_stop=lambda: (folder / "cancel").exists(),
+        )
+        target = _install(staged, settings, base)
+        state.status = "done"
+        state.adapter_path = str(target)
+        state.message = f"Saved as {target.name}"
+        _write_state(folder, state)
+        return 0
+    except TrainingCancelled as exc:
+        state.status = "cancelled"
+        state.message = str(exc)
+        _write_state(folder, state)
+        return 130
+    except RagtuneError as exc:
+        state.status = "failed"
+        state.error = str(exc)
+        _write_state(folder, state)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # the page must learn about any failure, not see a stale "training"
+        state.status = "failed"
+        state.error = f"{type(exc).__name__}: {exc}"
+        _write_state(folder, state)
+        raise
+
+
+def _install(staged: Path, settings: Settings, base: object) -> Path:
+    """Check the trained adapter against its base and move it (and its card) into the catalog."""
+    from ragtune.gguf_files import check_adapter_file
+
+    check_adapter_file(staged, base)  # type: ignore[arg-type]
+    target_dir = settings.adapters_dir
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / staged.name
+    if target.exists() or any(e.name == staged.stem for e in AdapterCatalog(settings).list()):
+        raise AdapterError(f"An adapter named '{staged.stem}' appeared meanwhile; the result stays in {staged.parent}.")
+    for source, dest in zip(card_paths(staged), card_paths(target)):
+        if source.exists():
+            shutil.copyfile(source, dest)
+    os.replace(staged, target)  # last: the adapter appears with its card already in place
+    return target

@@ -1,0 +1,345 @@
+"""LoRA training with PEFT on a GGUF base model, on a CPU by default.
+
+The base model is the very GGUF file the app runs: transformers reads it with
+``gguf_file=`` (dequantized to float32), so the adapter is trained against the
+same weights and the same tokenizer llama.cpp uses. Conversations are rendered with
+the file's own chat template, and the loss covers the assistant turns only
+(their text and the end-of-turn token).
+
+torch, transformers and peft are imported inside the functions: the rest of ragtune
+(and the app) works without them.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from ragtune.errors import RagtuneError
+from ragtune.gguf_files import read_summary, sha256_of
+from ragtune.training.card import AdapterCard, LossPoint, save_card
+from ragtune.training.data import ChatExample, Dataset
+from ragtune.training.deps import require_training_packages
+from ragtune.training.export import architecture_rule, export_peft_model
+from ragtune.training.options import TrainOptions
+
+IGNORE = -100
+
+
+class TrainingCancelled(RagtuneError):
+    """The user cancelled a training run; nothing was written."""
+
+    code = "training_cancelled"
+
+
+class TrainProgress(BaseModel):
+    """One progress report: where the run is, its latest loss and the time left."""
+
+    phase: Literal["loading", "training", "exporting", "done"]
+    step: int = 0
+    total_steps: int = 0
+    loss: float | None = None
+    elapsed_s: float = 0.0
+    eta_s: float | None = None
+    message: str = ""
+
+
+ProgressFn = Callable[[TrainProgress], None]
+
+
+@dataclass
+class EncodedExample:
+    input_ids: list[int]
+    labels: list[int]
+
+
+@dataclass
+class TrainOutcome:
+    adapter_path: Path
+    card: AdapterCard
+    model: Any = None  # the PEFT model, when keep_model=True (tests compare its logits)
+    tokenizer: Any = None
+
+
+def load_base(base_path: Path) -> tuple[Any, Any]:
+    """Load a GGUF model and its tokenizer into transformers (float32, eval mode).
+
+    Raises:
+        TrainingUnavailable: the training packages are missing.
+    """
+    require_training_packages()
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    base_path = Path(base_path)
+    tokenizer = AutoTokenizer.from_pretrained(str(base_path.parent), gguf_file=base_path.name)
+    model = AutoModelForCausalLM.from_pretrained(
+        str(base_path.parent), gguf_file=base_path.name, dtype=torch.float32
+    )
+    model.eval()
+    return model, tokenizer
+
+
+def render(tokenizer: Any, messages: list[dict[str, str]], *, add_generation_prompt: bool) -> str:
+    """The chat template's text for ``messages`` (the template inside the GGUF file)."""
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+
+
+def encode_example(tokenizer: Any, example: ChatExample, *, max_length: int) -> EncodedExample | None:
+    """Token ids with labels on the assistant turns only; None when over ``max_length``.
+
+    The text is split where the template switches between prompt and answer, and each
+    piece is tokenized on its own: every split falls next to a special token, so the
+    pieces tokenize exactly as the whole prompt does at inference.
+    """
+    messages = [m.model_dump() for m in example.messages]
+    ids: list[int] = []
+    labels: list[int] = []
+    rendered = ""
+    for i, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        prompt = render(tokenizer, messages[:i], add_generation_prompt=True)
+        full = render(tokenizer, messages[: i + 1], add_generation_prompt=False)
+        if not prompt.startswith(rendered) or not full.startswith(prompt):
+            raise RagtuneError(
+                "The model's chat template does not render conversations incrementally; "
+                "training on it would put the loss on the wrong tokens."
+            )
+        for text, trainable in ((prompt[len(rendered):], False), (full[len(prompt):], True)):
+            piece = tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+            ids.extend(piece)
+            labels.extend(piece if trainable else [IGNORE] * len(piece))
+        rendered = full
+    if len(ids) > max_length:
+        return None
+    return EncodedExample(input_ids=ids, labels=labels)
+
+
+def prompt_token_ids(tokenizer: Any, messages: list[dict[str, str]]) -> list[int]:
+    """The token ids of a prompt (up to the assistant's turn), as training sees them."""
+    return tokenizer(render(tokenizer, messages, add_generation_prompt=True), add_special_tokens=False)["input_ids"]
+
+
+def _lr_factor(step: int, total: int, warmup: int) -> float:
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in ("torch", "transformers", "peft", "gguf"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+def train_adapter(
+    *,
+    base_path: Path,
+    base_model_id: str,
+    dataset: Dataset,
+    options: TrainOptions,
+    out_path: Path,
+    name: str | None = None,
+    description: str = "",
+    prompt_builder: str = "",
+    base_sha256: str | None = None,
+    progress: ProgressFn | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    keep_model: bool = False,
+    loaded: tuple[Any, Any] | None = None,
+) -> TrainOutcome:
+    """Train a LoRA on ``dataset`` and write ``out_path`` (GGUF, f16) with its card.
+
+    Args:
+        base_path: The base model's GGUF file.
+        base_model_id: Its registry id (recorded in the card).
+        dataset: Validated examples (see :func:`ragtune.training.data.load_examples`).
+        options: Hyperparameters.
+        out_path: Where the adapter goes; the card is written next to it.
+        progress: Called after loading, after every step and at the end.
+        should_stop: Polled every step; True cancels the run.
+        keep_model: Return the trained PEFT model and tokenizer (for tests).
+        loaded: An already loaded ``(model, tokenizer)`` to reuse (it gets modified).
+
+    Raises:
+        TrainingUnavailable: the training packages are missing.
+        AdapterError: the architecture cannot be exported.
+        TrainingDataError: every example is longer than ``options.max_length``.
+        TrainingCancelled: ``should_stop`` returned True.
+    """
+    from ragtune.training.data import TrainingDataError
+
+    require_training_packages()
+    start = time.perf_counter()
+    report = progress or (lambda _p: None)
+    summary = read_summary(base_path)
+    rule_arch = summary.architecture
+    architecture_rule(rule_arch)  # refuse unknown architectures before the long part
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    torch.manual_seed(options.seed)
+    report(TrainProgress(phase="loading", message=f"Loading {Path(base_path).name} into transformers"))
+    model, tokenizer = loaded or load_base(base_path)
+    if model.config.model_type != rule_arch:
+        raise RagtuneError(
+            f"transformers read {Path(base_path).name} as '{model.config.model_type}', the GGUF says "
+            f"'{rule_arch}'; refusing to train an adapter whose layout may not match."
+        )
+
+    encoded = [encode_example(tokenizer, ex, max_length=options.max_length) for ex in dataset.examples]
+    usable = [e for e in encoded if e is not None]
+    skipped = len(encoded) - len(usable)
+    if not usable:
+        raise TrainingDataError(
+            f"All {len(encoded)} examples are longer than max_length={options.max_length} tokens; "
+            "raise max_length or shorten the examples."
+        )
+
+    device = "cuda" if options.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu"
+    n_layers = int(model.config.num_hidden_layers)
+    layers = None
+    if options.last_layers is not None and options.last_layers < n_layers:
+        layers = list(range(n_layers - options.last_layers, n_layers))
+    lora = LoraConfig(
+        r=options.rank,
+        lora_alpha=options.alpha,
+        lora_dropout=options.dropout,
+        target_modules=options.hf_target_modules(),
+        layers_to_transform=layers,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    model = get_peft_model(model, lora)
+    model.to(device)
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=options.learning_rate, weight_decay=0.0)
+    total = options.total_steps(len(usable))
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    rng = random.Random(options.seed)
+    order: list[int] = []
+    curve: list[LossPoint] = []
+    tokens_seen = 0
+    # bf16 autocast only where asked or on a GPU: on a CPU whose torch build has no native bf16
+    # matmul (this machine's: AVX2 only) a bf16 matmul was measured 35x slower than float32.
+    use_bf16 = options.precision == "bf16" or (options.precision == "auto" and device == "cuda")
+    train_start = time.perf_counter()
+
+    for step in range(total):
+        if should_stop is not None and should_stop():
+            raise TrainingCancelled(f"Training cancelled at step {step} of {total}; no adapter was written.")
+        if len(order) < options.batch_size:
+            more = list(range(len(usable)))
+            rng.shuffle(more)
+            order.extend(more)
+        batch = [usable[i] for i in order[: options.batch_size]]
+        del order[: options.batch_size]
+        width = max(len(e.input_ids) for e in batch)
+        ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+        labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, example in enumerate(batch):
+            n = len(example.input_ids)
+            ids[row, :n] = torch.tensor(example.input_ids)
+            labels[row, :n] = torch.tensor(example.labels)
+            mask[row, :n] = 1
+        tokens_seen += int(mask.sum())
+        for group in optimizer.param_groups:
+            group["lr"] = options.learning_rate * _lr_factor(step, total, options.warmup_steps)
+        # Project to the vocabulary only from the first position that predicts an answer token:
+        # with ~49k tokens in the vocabulary, the output layer over the whole prompt is a large
+        # share of a CPU step, spent on positions the loss ignores.
+        _, answer_cols = (labels != IGNORE).nonzero(as_tuple=True)
+        first = int(answer_cols.min()) if len(answer_cols) else 1
+        keep_from = max(0, first - 1)
+        with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=use_bf16):
+            out = model(input_ids=ids.to(device), attention_mask=mask.to(device), logits_to_keep=width - keep_from)
+        logits = out.logits[:, :-1].float()
+        targets = labels[:, keep_from + 1 :].to(device)
+        loss = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE
+        )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        elapsed = time.perf_counter() - train_start
+        value = float(loss.detach())
+        curve.append(LossPoint(step=step + 1, loss=round(value, 5), elapsed_s=round(elapsed, 2)))
+        report(
+            TrainProgress(
+                phase="training",
+                step=step + 1,
+                total_steps=total,
+                loss=value,
+                elapsed_s=elapsed,
+                eta_s=elapsed / (step + 1) * (total - step - 1),
+            )
+        )
+
+    model.eval()
+    report(TrainProgress(phase="exporting", step=total, total_steps=total, message="Writing the GGUF adapter"))
+    out_path = Path(out_path)
+    adapter_name = name or out_path.stem
+    base_digest = base_sha256 or sha256_of(base_path)
+    export_peft_model(
+        model,
+        out_path,
+        architecture=rule_arch,
+        name=adapter_name,
+        metadata={"base_model": base_model_id, "base_sha256": base_digest},
+    )
+    card = AdapterCard(
+        name=adapter_name,
+        description=description,
+        base_model_id=base_model_id,
+        base_model_file=Path(base_path).name,
+        base_sha256=base_digest,
+        architecture=rule_arch,
+        data_file=dataset.source,
+        data_sha256=dataset.sha256,
+        n_examples=len(usable),
+        n_skipped=skipped,
+        n_tokens_trained=tokens_seen,
+        prompt_builder=prompt_builder,
+        options=options,
+        loss_curve=curve,
+        training_seconds=round(time.perf_counter() - start, 1),
+        device=device,
+        threads=torch.get_num_threads() if device == "cpu" else None,
+        versions=_versions(),
+    )
+    save_card(card, out_path)
+    report(TrainProgress(phase="done", step=total, total_steps=total, elapsed_s=time.perf_counter() - start))
+    return TrainOutcome(
+        adapter_path=out_path,
+        card=card,
+        model=model if keep_model else None,
+        tokenizer=tokenizer if keep_model else None,
+    )
+
+
+def default_threads() -> int:
+    return max(1, os.cpu_count() or 1)
