@@ -2,7 +2,8 @@
 and compare next-token logits with Hugging Face + PEFT.
 
 The tolerance comes from the same comparison without an adapter (the two engines'
-numeric noise on the same weights); a wrong q/k permutation must land far outside it.
+numeric noise on the same weights) plus 0.1% of the adapter's own effect; a wrong q/k
+permutation must land more than ten times outside it.
 """
 
 from __future__ import annotations
@@ -42,10 +43,11 @@ class Trained:
 
 
 @pytest.fixture(scope="module", params=["llama", "qwen2"])
-def trained(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trained]:
+def trained(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Iterator[Trained]:
     architecture = request.param
     folder = tmp_path_factory.mktemp(f"export-{architecture}")
-    base = tiny_base(folder, architecture)
+    # llama: the session's tiny model (its transformers copy is then reused by the job tests)
+    base = tiny_model if architecture == "llama" else tiny_base(folder, architecture)
     model, tokenizer = load_base(base)
     hf_base = [hf_last_logits(model, tokenizer, p) for p in PROBE_PROMPTS]
     # A high learning rate so that a few steps give an adapter that clearly moves the logits.
@@ -55,6 +57,14 @@ def trained(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         out_path=folder / "right.gguf", keep_model=True, loaded=(model, tokenizer),
     )
     peft_model = outcome.model
+    # The GGUF stores the factors in f16: round PEFT's copies the same way, so the comparison
+    # below measures the export (names, layout, permutation, scale), not f16 rounding.
+    import torch
+
+    with torch.no_grad():
+        for param_name, param in peft_model.named_parameters():
+            if "lora_" in param_name:
+                param.copy_(param.half().float())
     right_rule = architecture == "llama"
     wrong = export_peft_model(
         peft_model, folder / "wrong.gguf", architecture=architecture, name="wrong", permute_qk=not right_rule
@@ -66,11 +76,17 @@ def trained(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     runtime.close()
 
 
-def tolerance(noise: list[float]) -> float:
-    # Without an adapter the engines differ only by arithmetic (f16 weights, op order). With one
-    # they also differ by the f16 rounding of the exported factors: allow 5x the base noise,
-    # with a floor for when the base noise is ~0.
-    return max(5 * max(noise), 1e-4)
+def tolerance(trained: Trained, i: int) -> float:
+    """How far llama.cpp + adapter may be from HF + PEFT on probe prompt ``i`` (KL, nats).
+
+    Without an adapter the two engines differ by arithmetic alone (f16 weights, op order):
+    that is the noise floor, and 5x its largest value is allowed. With an adapter,
+    llama.cpp also rounds the activations entering the f16 LoRA factors to f16, an error
+    that grows with the adapter's own effect, so 0.1% of that effect (KL base -> adapter
+    under HF) is added. A wrong layout is off by the same order as the effect itself.
+    """
+    moved = kl(trained.hf_adapter_logits[i], trained.hf_base_logits[i])
+    return 5 * max(trained.noise) + 1e-3 * moved
 
 
 def test_the_training_tokens_are_the_runtime_tokens(trained: Trained) -> None:
@@ -88,7 +104,7 @@ def test_the_exported_adapter_fits_its_base(trained: Trained) -> None:
 
 def test_the_adapter_changes_the_logits_well_beyond_the_noise(trained: Trained) -> None:
     moved = [kl(a, b) for a, b in zip(trained.hf_adapter_logits, trained.hf_base_logits)]
-    assert min(moved) > 20 * tolerance(trained.noise), (moved, trained.noise)
+    assert min(moved) > 1000 * max(trained.noise), (moved, trained.noise)
 
 
 def test_llama_cpp_with_the_adapter_matches_hf_with_peft(trained: Trained) -> None:
@@ -97,7 +113,7 @@ def test_llama_cpp_with_the_adapter_matches_hf_with_peft(trained: Trained) -> No
         kl(hf, np.array(trained.runtime.last_token_logits(prompt, adapters=use)))
         for hf, prompt in zip(trained.hf_adapter_logits, PROBE_PROMPTS)
     ]
-    assert max(diffs) <= tolerance(trained.noise), (diffs, trained.noise)
+    assert all(d <= tolerance(trained, i) for i, d in enumerate(diffs)), (diffs, trained.noise)
 
 
 def test_a_wrong_rope_permutation_is_detected(trained: Trained) -> None:
@@ -106,14 +122,14 @@ def test_a_wrong_rope_permutation_is_detected(trained: Trained) -> None:
         kl(hf, np.array(trained.runtime.last_token_logits(prompt, adapters=use)))
         for hf, prompt in zip(trained.hf_adapter_logits, PROBE_PROMPTS)
     ]
-    assert max(diffs) > tolerance(trained.noise), (diffs, trained.noise)
+    assert all(d > 10 * tolerance(trained, i) for i, d in enumerate(diffs)), (diffs, trained.noise)
 
 
 def test_a_base_answer_after_an_adapter_request_has_no_adapter_left(trained: Trained) -> None:
     prompt = PROBE_PROMPTS[0]
     trained.runtime.last_token_logits(prompt, adapters=[AdapterUse(path=trained.adapter)])
     base_again = np.array(trained.runtime.last_token_logits(prompt))
-    assert kl(trained.hf_base_logits[0], base_again) <= tolerance(trained.noise)
+    assert kl(trained.hf_base_logits[0], base_again) <= 5 * max(trained.noise)
 
 
 def test_unknown_architectures_are_refused_before_training(tmp_path: Path) -> None:

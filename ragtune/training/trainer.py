@@ -24,7 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from ragtune.errors import RagtuneError
-from ragtune.gguf_files import read_summary, sha256_of
+from ragtune.gguf_files import sha256_of
 from ragtune.training.card import AdapterCard, LossPoint, save_card
 from ragtune.training.data import ChatExample, Dataset
 from ragtune.training.deps import require_training_packages
@@ -69,25 +69,88 @@ class TrainOutcome:
     tokenizer: Any = None
 
 
+# Reading a GGUF into transformers parses its whole header in Python (seconds, even for a
+# tiny model). A process that trains more than once on the same base (a sweep, the tests)
+# loads it once and trains on copies; the app never trains in process (jobs are workers).
+_BASE_CACHE: dict[tuple[str, int, int], tuple[Any, Any]] = {}
+_BASE_CACHE_SIZE = 2
+
+
 def load_base(base_path: Path) -> tuple[Any, Any]:
     """Load a GGUF model and its tokenizer into transformers (float32, eval mode).
+
+    Returns a fresh copy of the model each call (training modifies it in place).
 
     Raises:
         TrainingUnavailable: the training packages are missing.
     """
     require_training_packages()
+    import copy
+
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-    base_path = Path(base_path)
-    tokenizer = AutoTokenizer.from_pretrained(str(base_path.parent), gguf_file=base_path.name)
-    model = AutoModelForCausalLM.from_pretrained(
-        str(base_path.parent), gguf_file=base_path.name, dtype=torch.float32
-    )
-    model.eval()
-    return model, tokenizer
+    base_path = Path(base_path).resolve()
+    stat = base_path.stat()
+    key = (str(base_path), stat.st_size, stat.st_mtime_ns)
+    if key not in _BASE_CACHE:
+        tokenizer = AutoTokenizer.from_pretrained(str(base_path.parent), gguf_file=base_path.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(base_path.parent), gguf_file=base_path.name, dtype=torch.float32
+        )
+        model.eval()
+        while len(_BASE_CACHE) >= _BASE_CACHE_SIZE:
+            _BASE_CACHE.pop(next(iter(_BASE_CACHE)))
+        _BASE_CACHE[key] = (model, tokenizer)
+    model, tokenizer = _BASE_CACHE[key]
+    return copy.deepcopy(model), tokenizer
+
+
+_SCALAR_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+_STRING, _ARRAY = 8, 9
+
+
+def gguf_architecture(path: Path) -> str:
+    """``general.architecture`` of a GGUF file, read from the start of its header.
+
+    The full header parse (``gguf.GGUFReader``) walks a 49k-token vocabulary in Python and
+    takes seconds; the architecture is one of the first keys.
+
+    Raises:
+        ModelError: not a GGUF file, or no architecture key.
+    """
+    import struct
+
+    from ragtune.errors import ModelError
+
+    with Path(path).open("rb") as handle:
+        if handle.read(4) != b"GGUF":
+            raise ModelError(f"{Path(path).name} is not a GGUF file.")
+        _version, _n_tensors, n_kv = struct.unpack("<IQQ", handle.read(20))
+
+        def read_string() -> bytes:
+            (length,) = struct.unpack("<Q", handle.read(8))
+            return handle.read(length)
+
+        def skip(kind: int) -> None:
+            if kind == _STRING:
+                read_string()
+            elif kind == _ARRAY:
+                item, count = struct.unpack("<IQ", handle.read(12))
+                for _ in range(count):
+                    skip(item)
+            else:
+                handle.seek(_SCALAR_SIZES[kind], 1)
+
+        for _ in range(n_kv):
+            key = read_string()
+            (kind,) = struct.unpack("<I", handle.read(4))
+            if key == b"general.architecture" and kind == _STRING:
+                return read_string().decode("utf-8")
+            skip(kind)
+    raise ModelError(f"{Path(path).name} has no general.architecture key.")
 
 
 def render(tokenizer: Any, messages: list[dict[str, str]], *, add_generation_prompt: bool) -> str:
@@ -190,8 +253,7 @@ def train_adapter(
     require_training_packages()
     start = time.perf_counter()
     report = progress or (lambda _p: None)
-    summary = read_summary(base_path)
-    rule_arch = summary.architecture
+    rule_arch = gguf_architecture(base_path)
     architecture_rule(rule_arch)  # refuse unknown architectures before the long part
 
     import torch
