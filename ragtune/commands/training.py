@@ -52,8 +52,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--only", action="append", help="Build only this adapter (repeatable).")
     build.add_argument("--out", type=Path, help="Output folder (default: models/adapters).")
     build.add_argument("--seed", type=int, default=42)
-    build.add_argument("--no-speed-table", action="store_true", help="Skip the speed measurement of LoRA shapes.")
+    build.add_argument("--no-speed-table", action="store_true", help="Skip the speed measurement (`adapters measure`).")
     build.set_defaults(handler=cmd_adapters_build)
+    measure = inner.add_parser("measure", help="Re-measure the shipped adapters' speed cost into their cards.")
+    measure.add_argument("--rounds", type=int, default=5)
+    measure.add_argument("--out", type=Path, help="Adapters folder (default: models/adapters).")
+    measure.set_defaults(handler=cmd_adapters_measure)
     data = inner.add_parser("data", help="Only (re)generate the shipped adapters' training and eval data.")
     data.add_argument("--seed", type=int, default=42)
     data.set_defaults(handler=cmd_adapters_data)
@@ -176,7 +180,7 @@ def cmd_adapters_build(args: argparse.Namespace) -> int:
     from ragtune.runtime import load_runtime
     from ragtune.training.deps import require_training_packages
     from ragtune.training.recipes import RECIPES
-    from ragtune.training.shipped import DEFAULT_BASE, build_shipped, measure_speed_costs
+    from ragtune.training.shipped import DEFAULT_BASE, build_shipped, remeasure_shipped
 
     require_training_packages()
     names = args.only or list(RECIPES)
@@ -187,13 +191,28 @@ def cmd_adapters_build(args: argparse.Namespace) -> int:
     out_dir = args.out or SHIPPED_ADAPTERS_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     runtime = load_runtime(settings, model_id=DEFAULT_BASE)
-    rows = None
+    for name in names:
+        build_shipped(name, settings=settings, runtime=runtime, out_dir=out_dir, seed=args.seed,
+                      log=lambda m: print(m, file=sys.stderr, flush=True))
     if not args.no_speed_table:
         with tempfile.TemporaryDirectory() as tmp:
-            rows = measure_speed_costs(runtime, Path(tmp))
+            rows = remeasure_shipped(runtime, out_dir, Path(tmp))
         print(json.dumps(rows), file=sys.stderr)
-    for name in names:
-        build_shipped(name, settings=settings, runtime=runtime, out_dir=out_dir, seed=args.seed, speed_rows=rows,
-                      log=lambda m: print(m, file=sys.stderr, flush=True))
     runtime.close()
+    return 0
+
+
+def cmd_adapters_measure(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from ragtune.adapters import SHIPPED_ADAPTERS_DIR
+    from ragtune.runtime import load_runtime
+    from ragtune.training.shipped import DEFAULT_BASE, remeasure_shipped
+
+    runtime = load_runtime(load_settings(), model_id=DEFAULT_BASE)
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = remeasure_shipped(runtime, args.out or SHIPPED_ADAPTERS_DIR, Path(tmp), rounds=args.rounds)
+    runtime.close()
+    for row in rows:
+        print(f"{row['config']:<32} {row['tokens_per_s']:>7} tok/s  cost {row['cost_pct']:>6}%")
     return 0

@@ -88,7 +88,8 @@ class AdapterCard(BaseModel):
             f"- Data: `{self.data_file}`, {self.n_examples} examples ({self.n_skipped} skipped as too long), "
             f"sha256 `{self.data_sha256}`",
             f"- Prompt: rendered with `{self.prompt_builder or 'the examples as given'}`",
-            f"- LoRA: rank {o.rank}, alpha {o.alpha:g}, dropout {o.dropout:g}, modules {', '.join(o.target_modules)}",
+            f"- LoRA: rank {o.rank}, alpha {o.alpha:g}, dropout {o.dropout:g}, modules {', '.join(o.target_modules)}, "
+            + (f"last {o.last_layers} layers" if o.last_layers else "all layers"),
             f"- Optimisation: {len(self.loss_curve) and self.loss_curve[-1].step} steps, batch {o.batch_size}, "
             f"learning rate {o.learning_rate:g} ({o.warmup_steps} warm-up steps, cosine decay), "
             f"max length {o.max_length} tokens, seed {o.seed}",

@@ -1,0 +1,257 @@
+"""Build the shipped adapters end to end: data, training, evaluation, speed, card.
+
+``python -m ragtune adapters build`` (and ``make adapters``) runs this; the results
+are committed under ``models/adapters/``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from ragtune.adapters import SHIPPED_ADAPTERS_DIR
+from ragtune.config import PROJECT_ROOT, Settings
+from ragtune.gguf_files import GGUFSummary
+from ragtune.models import ModelRegistry
+from ragtune.prompts import plain_messages
+from ragtune.runtime.base import AdapterUse, GenerationOptions, Runtime
+from ragtune.training.card import AdapterCard, SpeedCost, save_card
+from ragtune.training.data import load_examples
+from ragtune.training.export import ExportSpec, write_gguf_adapter
+from ragtune.training.options import ALL_TARGETS, TrainOptions
+from ragtune.training.recipes import (
+    RECIPES,
+    evaluate_grounded,
+    metrics_from,
+    read_eval_cases,
+    speed_cost,
+    write_recipe_data,
+)
+
+DEFAULT_BASE = "smollm2-135m-instruct-q4_1"
+_GGUF_KIND = {"q": "attn_q", "k": "attn_k", "v": "attn_v", "o": "attn_output", "gate": "ffn_gate", "up": "ffn_up", "down": "ffn_down"}
+
+SPEED_CONFIGS: list[tuple[int, tuple[str, ...]]] = [
+    (16, ALL_TARGETS),
+    (8, ALL_TARGETS),
+    (8, ("q", "k", "v", "o")),
+    (8, ("q", "v")),
+]
+
+
+def random_adapter_for(base: GGUFSummary, path: Path, *, rank: int, targets: tuple[str, ...], seed: int = 0) -> Path:
+    """A random-weight LoRA with the shapes of a real one (for speed measurements: speed
+    depends on shapes, not values)."""
+    rng = np.random.default_rng(seed)
+    kinds = {_GGUF_KIND[t] for t in targets}
+    tensors = {}
+    n_layers = 0
+    for name, shape in base.tensors.items():
+        parts = name.split(".")
+        if len(parts) == 4 and parts[0] == "blk" and parts[2] in kinds and parts[3] == "weight":
+            n_in, n_out = shape
+            tensors[f"{name}.lora_a"] = rng.normal(0, 0.01, size=(rank, n_in)).astype(np.float32)
+            tensors[f"{name}.lora_b"] = rng.normal(0, 0.01, size=(n_out, rank)).astype(np.float32)
+            n_layers = max(n_layers, int(parts[1]) + 1)
+    spec = ExportSpec(architecture=base.architecture, n_layers=n_layers, n_head=1, n_head_kv=1, rank=rank, alpha=rank)
+    return write_gguf_adapter(path, tensors, spec, name=path.stem)
+
+
+def shape_twin(adapter: Path, path: Path, *, seed: int = 0) -> Path:
+    """A LoRA with exactly the tensors and shapes of ``adapter`` but tiny random values.
+
+    Generation speed depends on the adapter's shapes, not its values; a twin leaves the
+    output (nearly) the base model's, so base and adapter generate the same tokens and
+    their speeds compare fairly, whatever the real adapter makes the model say.
+    """
+    from ragtune.gguf_files import read_summary
+
+    summary = read_summary(adapter)
+    rng = np.random.default_rng(seed)
+    tensors = {
+        name: rng.normal(0, 1e-3, size=tuple(reversed(shape))).astype(np.float32)
+        for name, shape in summary.tensors.items()
+    }
+    spec = ExportSpec(architecture=summary.architecture, n_layers=0, n_head=1, n_head_kv=1, rank=1, alpha=1.0)
+    return write_gguf_adapter(path, tensors, spec, name=path.stem)
+
+
+def measure_speeds(
+    runtime: Runtime, adapters: dict[str, Path | None], *, rounds: int = 5, max_tokens: int = 96
+) -> dict[str, float]:
+    """Median generation tok/s per label, the labels interleaved round by round so that load
+    from other processes hits them all alike (``None``: the base model)."""
+    messages = plain_messages("Write a long, detailed paragraph about caring for a lawn in spring.")
+    options = GenerationOptions(max_tokens=max_tokens)
+    speeds: dict[str, list[float]] = {label: [] for label in adapters}
+    for _ in range(rounds):
+        for label, path in adapters.items():
+            result = runtime.chat(messages, adapters=[AdapterUse(path=path)] if path else [], options=options)
+            if result.timings.completion_tokens >= 16:
+                speeds[label].append(result.timings.tokens_per_s)
+    return {label: float(np.median(values)) if values else 0.0 for label, values in speeds.items()}
+
+
+def measure_speed_costs(runtime: Runtime, workdir: Path, *, rounds: int = 5) -> list[dict[str, float | str]]:
+    """Speed of the base model vs random adapters of each shape in :data:`SPEED_CONFIGS`."""
+    paths: dict[str, Path | None] = {"base": None}
+    for rank, targets in SPEED_CONFIGS:
+        label = f"r{rank} {'+'.join(targets)}"
+        paths[label] = random_adapter_for(runtime.summary, workdir / f"speed-{len(paths)}.gguf", rank=rank, targets=targets)
+    speeds = measure_speeds(runtime, paths, rounds=rounds)
+    base = speeds["base"]
+    rows: list[dict[str, float | str]] = []
+    for label, path in paths.items():
+        row: dict[str, float | str] = {
+            "config": label,
+            "tokens_per_s": round(speeds[label], 1),
+            "cost_pct": round(100 * (1 - speeds[label] / base), 1) if base else 0.0,
+        }
+        if path is not None:
+            row["size_mb"] = round(path.stat().st_size / 1e6, 2)
+        rows.append(row)
+    return rows
+
+
+def remeasure_shipped(runtime: Runtime, out_dir: Path, workdir: Path, *, rounds: int = 5) -> list[dict[str, float | str]]:
+    """Measure every shipped adapter's speed cost (through its shape twin) and the LoRA-shape
+    table, interleaved, and write both into the adapters' cards."""
+    from ragtune.training.card import load_card
+
+    rows = measure_speed_costs(runtime, workdir, rounds=rounds)
+    cards = {p: load_card(p) for p in sorted(Path(out_dir).glob("*.gguf"))}
+    twins: dict[str, Path | None] = {"base": None}
+    for path in cards:
+        twins[path.stem] = shape_twin(path, workdir / f"twin-{path.stem}.gguf")
+    speeds = measure_speeds(runtime, twins, rounds=rounds)
+    for path, card in cards.items():
+        if card is None:
+            continue
+        card.speed = SpeedCost(
+            base_tokens_per_s=round(speeds["base"], 1), adapter_tokens_per_s=round(speeds[path.stem], 1), prompts=rounds
+        )
+        card.rationale = RATIONALES.get(card.name, card.rationale.split("\n\n")[0]) + (
+            "\n\nGeneration speed of the default model with random adapters of each shape (speed "
+            f"depends on shapes, not values), one 96-token prompt, median of {rounds} interleaved rounds, "
+            "on a shared 2-core machine:\n\n" + speed_table(rows)
+        )
+        save_card(card, path)
+    return rows
+
+
+def speed_table(rows: list[dict[str, float | str]]) -> str:
+    lines = ["| LoRA config | generation tok/s | cost | file size |", "|---|---|---|---|"]
+    for row in rows:
+        size = f"{row['size_mb']} MB" if "size_mb" in row else "-"
+        lines.append(f"| {row['config']} | {row['tokens_per_s']} | {row['cost_pct']}% | {size} |")
+    return "\n".join(lines)
+
+
+RATIONALES = {
+    "grounded-json": (
+        "A format-and-behaviour adapter changes how the model writes, so it gets LoRA on attention "
+        "and MLP at rank 16. It covers the last 16 of the 30 layers only: on this CPU (torch sees AVX2 "
+        "only: no fast bf16) a training step costs ~40 s, and stopping backpropagation half-way "
+        "roughly halves it; fewer adapted layers also cost less at generation time (table below). "
+        "Quality was measured for this one configuration only (see Evaluation): a rank/module sweep "
+        "did not fit the CPU budget and is left for a faster machine."
+    ),
+    "knowledge-baked": (
+        "Memorising facts is what MLP weights do, so this adapter gets rank 16 on attention and MLP "
+        "(last 16 layers) and a high learning rate: the anti-pattern is shown at its strongest, not "
+        "handicapped."
+    ),
+    "ticket-router": (
+        "A classifier emits one short label: rank 8 on the attention projections of the last 12 layers "
+        "is enough capacity for 8 classes and is the cheapest shape at generation time (table below), "
+        "which matters for a router in front of every request."
+    ),
+}
+
+
+def build_shipped(
+    name: str,
+    *,
+    settings: Settings,
+    runtime: Runtime,
+    out_dir: Path = SHIPPED_ADAPTERS_DIR,
+    seed: int = 42,
+    speed_rows: list[dict[str, float | str]] | None = None,
+    log: Callable[[str], None] = print,
+    options: TrainOptions | None = None,
+) -> AdapterCard:
+    """Generate one recipe's data, train it on the default model, evaluate it and write its card."""
+    from ragtune.training.trainer import TrainProgress, train_adapter
+
+    recipe = RECIPES[name]
+    registry = ModelRegistry(settings)
+    spec = registry.get(DEFAULT_BASE)
+    base = registry.verify(spec)
+    train_path, eval_path = write_recipe_data(recipe, seed)
+    dataset = load_examples(train_path)
+    try:
+        dataset.source = str(train_path.relative_to(PROJECT_ROOT))
+    except ValueError:
+        dataset.source = train_path.name
+    log(f"[{name}] {len(dataset.examples)} training examples -> {train_path}")
+    last = [0.0]
+
+    def progress(p: TrainProgress) -> None:
+        now = time.time()
+        if p.phase != "training" or now - last[0] > 30 or p.step == p.total_steps:
+            last[0] = now
+            loss = f" loss {p.loss:.3f}" if p.loss is not None else ""
+            eta = f" eta {p.eta_s / 60:.1f} min" if p.eta_s is not None else ""
+            log(f"[{name}] {p.phase} {p.step}/{p.total_steps}{loss}{eta} {p.message}")
+
+    out_path = Path(out_dir) / f"{name}.gguf"
+    outcome = train_adapter(
+        base_path=base.path,
+        base_model_id=spec.id,
+        base_sha256=spec.sha256,
+        dataset=dataset,
+        options=options or recipe.options,
+        out_path=out_path,
+        name=name,
+        description=recipe.description,
+        prompt_builder=recipe.prompt_builder,
+        progress=progress,
+    )
+    card = outcome.card
+    cases = read_eval_cases(eval_path)
+    log(f"[{name}] evaluating on {len(cases)} held-out cases (base, then adapter)")
+    use = AdapterUse(path=out_path)
+    base_scores, base_speeds = recipe.evaluate(runtime, cases, None)
+    adapter_scores, adapter_speeds = recipe.evaluate(runtime, cases, use)
+    card.evaluation = metrics_from(adapter_scores, base_scores, len(cases))
+    if name == "grounded-json":
+        base_c, _ = evaluate_grounded(runtime, cases, None, constrained=True)
+        adapter_c, _ = evaluate_grounded(runtime, cases, use, constrained=True)
+        for metric in metrics_from(
+            {k: adapter_c[k] for k in ("valid_pct", "truncated_pct", "correct_pct")},
+            {k: base_c[k] for k in ("valid_pct", "truncated_pct", "correct_pct")},
+            len(cases),
+        ):
+            metric.name += ", grammar-constrained"
+            card.evaluation.append(metric)
+    card.speed = speed_cost(base_speeds, adapter_speeds)
+    rationale = RATIONALES.get(name, "")
+    if speed_rows:
+        rationale += (
+            "\n\nMeasured generation speed of the default model with random adapters of each shape "
+            "(speed depends on the shapes, not the values), same prompt, 96 tokens, median of 3:\n\n"
+            + speed_table(speed_rows)
+        )
+    card.rationale = rationale
+    card.notes = (
+        "Evaluation runs through ragtune's llama.cpp runtime on the Q4_1 default model, greedy decoding. "
+        f"Held-out cases: {eval_path.name} next to the training data; `make adapters` regenerates both."
+    )
+    save_card(card, out_path)
+    log(f"[{name}] done: {out_path} ({out_path.stat().st_size / 1e6:.1f} MB), {card.training_seconds / 60:.1f} min")
+    for metric in card.evaluation:
+        log(f"[{name}]   {metric.name}: {metric.value}{metric.unit} (base {metric.baseline}{metric.unit})")
+    return card
