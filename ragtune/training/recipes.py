@@ -505,7 +505,7 @@ RECIPES: dict[str, Recipe] = {
         ),
         prompt_builder="ragtune.prompts.router_messages",
         options=TrainOptions(rank=8, alpha=16, target_modules=["q", "k", "v", "o"],
-                             last_layers=12, steps=36, batch_size=4, learning_rate=2e-3, warmup_steps=4,
+                             last_layers=12, steps=120, batch_size=4, learning_rate=2e-3, warmup_steps=4,
                              max_length=256, seed=42, threads=2),
         rationale="",
         build=build_router,
