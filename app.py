@@ -73,11 +73,24 @@ if settings.demo_workspace:
     except RagtuneError as exc:
         st.warning(f"The demo knowledge base could not be set up: {exc}")
 
-pages = [
-    st.Page(HERE / "pages" / "playground.py", title="Playground", icon=":material/chat:", default=True),
-    st.Page(HERE / "pages" / "knowledge.py", title="Knowledge", icon=":material/library_books:", url_path="knowledge"),
-    st.Page(HERE / "pages" / "decide.py", title="Decide", icon=":material/alt_route:", url_path="decide"),
-]
+PAGES = HERE / "app_pages"
+pages = {
+    "Try": [
+        st.Page(PAGES / "playground.py", title="Playground", icon=":material/chat:", default=True),
+        st.Page(PAGES / "lab.py", title="Lab", icon=":material/science:", url_path="lab"),
+    ],
+    "Build": [
+        st.Page(PAGES / "knowledge.py", title="Knowledge", icon=":material/library_books:", url_path="knowledge"),
+        st.Page(PAGES / "adapters.py", title="Adapters", icon=":material/layers:", url_path="adapters"),
+    ],
+    "Measure": [
+        st.Page(PAGES / "benchmark.py", title="Benchmark", icon=":material/leaderboard:", url_path="benchmark"),
+        st.Page(PAGES / "history.py", title="History", icon=":material/history:", url_path="history"),
+    ],
+    "Decide": [
+        st.Page(PAGES / "decide.py", title="Decide", icon=":material/alt_route:", url_path="decide"),
+    ],
+}
 navigation = st.navigation(pages)
 with st.sidebar:
     sidebar()

@@ -12,7 +12,7 @@ from ragtune.config import PROJECT_ROOT, load_settings
 from ragtune.training.card import AdapterCard, LossPoint, Metric, SpeedCost, save_card
 from ragtune.training.options import TrainOptions
 
-PAGE = str(PROJECT_ROOT / "pages" / "adapters.py")
+PAGE = str(PROJECT_ROOT / "app_pages" / "adapters.py")
 
 
 @pytest.fixture(autouse=True)

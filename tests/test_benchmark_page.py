@@ -12,7 +12,7 @@ from ragtune.evaluation import EvalStore
 from ragtune.retrieval.knowledge import KnowledgeBase
 from tests.retrieval_fixtures import embedding_function  # noqa: F401 - a fixture
 
-PAGE = str(PROJECT_ROOT / "pages" / "benchmark.py")
+PAGE = str(PROJECT_ROOT / "app_pages" / "benchmark.py")
 DOCS = [
     ("poolpilot.md", b"# Poolpilot P1\n\nThe Poolpilot P1 pool robot costs $1,249.\n"),
     ("warranty.md", b"# Warranty\n\nEvery robot has a two-year warranty.\n"),

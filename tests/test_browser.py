@@ -88,3 +88,23 @@ def test_the_playground_answers_in_the_browser_with_timings(served_app: str, tmp
         browser.close()
     assert len(answer.split()) >= 2
     assert "Traceback" not in answer
+
+
+def test_a_deep_link_on_a_fresh_server_gets_the_whole_app(served_app: str):
+    """The first request of a new server process may be a shared link (e.g. /decide?...).
+
+    Streamlit runs a folder named ``pages/`` as old-style pages until the first
+    st.navigation call of the process, bypassing app.py; our pages live in ``app_pages/``.
+    """
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{served_app}/decide?facts=1")
+        expect(page.get_by_role("heading", name="Decide: RAG, fine-tuning, or both?")).to_be_visible(timeout=120_000)
+        nav = page.get_by_test_id("stSidebarNav")
+        expect(nav.get_by_text("Playground")).to_be_visible(timeout=60_000)
+        expect(nav.get_by_text("Benchmark")).to_be_visible()
+        expect(page.get_by_text("smollm2-135m-instruct-q4_1")).to_be_visible(timeout=120_000)
+        browser.close()

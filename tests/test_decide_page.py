@@ -15,8 +15,7 @@ from components.decision import architecture_dot, break_even_figure
 from ragtune.decision import WizardAnswers, recommend
 from ragtune.decision_economics import CostInputs, compare_costs
 
-PAGE = Path(__file__).resolve().parent.parent / "pages" / "decide.py"
-LAB_PAGE = PAGE.parent / "lab.py"
+PAGE = Path(__file__).resolve().parent.parent / "app_pages" / "decide.py"
 
 
 @pytest.fixture
@@ -184,16 +183,24 @@ def test_an_impossible_step_starts_the_wizard_from_the_beginning(step: str) -> N
     assert any("step" in w.value for w in at.warning)
 
 
-def test_the_lab_modes_are_offered_even_before_the_lab_page_exists() -> None:
+def test_standalone_the_lab_modes_are_listed_with_how_to_reach_the_lab() -> None:
     at = ok(new_page(step="6", facts="1", tone="1", prompting="fails"))
     markdown = " ".join(m.value for m in at.markdown)
     assert "`rag+lora` (recommended)" in markdown
     captions = " ".join(c.value for c in at.caption)
-    if LAB_PAGE.exists():
-        # Standalone, the Lab is not a registered page: the caption says how to get there.
-        assert at.get("page_link") or "through app.py" in captions
-    else:
-        assert "The Lab arrives with the lab page" in captions
+    assert "through app.py" in captions
+
+
+def test_in_the_app_the_result_links_to_the_lab_with_the_modes(monkeypatch) -> None:
+    monkeypatch.setenv("RAGTUNE_DEMO_WORKSPACE", "")
+    app = AppTest.from_file(str(PAGE.parent.parent / "app.py"), default_timeout=120)
+    app.query_params.update({"step": "6", "facts": "1", "tone": "1", "prompting": "fails"})
+    app.switch_page("app_pages/decide.py").run()
+    assert not app.exception
+    links = app.get("page_link")
+    assert links, "no link to the Lab"
+    link = links[0].proto
+    assert "lab" in link.page and "rag" in link.query_string
 
 
 # --- the pieces, without a browser ---------------------------------------------------------

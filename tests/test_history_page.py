@@ -12,7 +12,7 @@ from ragtune.config import PROJECT_ROOT, load_settings
 from ragtune.store import LogFilter, QueryLog
 from tests.test_store import answer
 
-PAGE = str(PROJECT_ROOT / "pages" / "history.py")
+PAGE = str(PROJECT_ROOT / "app_pages" / "history.py")
 
 
 @pytest.fixture()

@@ -9,7 +9,7 @@ from ragtune.config import PROJECT_ROOT, load_settings
 from ragtune.retrieval.knowledge import KnowledgeBase
 from tests.retrieval_fixtures import embedding_function  # noqa: F401
 
-PAGE = str(PROJECT_ROOT / "pages" / "knowledge.py")
+PAGE = str(PROJECT_ROOT / "app_pages" / "knowledge.py")
 GUIDE = b"# Mower guide\n\nThe Zephyr mower costs $450.\n\n## Battery\n\nThe battery lasts 70 minutes.\n"
 
 

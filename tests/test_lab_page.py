@@ -14,7 +14,7 @@ from ragtune.retrieval.knowledge import KnowledgeBase
 from ragtune.store import QueryLog
 from tests.retrieval_fixtures import embedding_function  # noqa: F401 - a fixture
 
-PAGE = str(PROJECT_ROOT / "pages" / "lab.py")
+PAGE = str(PROJECT_ROOT / "app_pages" / "lab.py")
 FOUR = ["base", "rag", "rag+fewshot", "rag+constrained"]
 DOCS = [
     ("poolpilot.md", b"# Poolpilot P1\n\nThe Poolpilot P1 pool robot costs $1,249.\n"),

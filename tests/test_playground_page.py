@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from ragtune.config import PROJECT_ROOT
 
 APP = str(PROJECT_ROOT / "app.py")
-PAGE = str(PROJECT_ROOT / "pages" / "playground.py")
+PAGE = str(PROJECT_ROOT / "app_pages" / "playground.py")
 
 
 @pytest.fixture(autouse=True)

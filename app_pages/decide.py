@@ -95,16 +95,12 @@ def wizard_step(parsed: ParsedParams) -> None:
 
 def lab_link(rec: Recommendation) -> None:
     render_lab_modes(rec.lab_modes, rec.recommended_mode, key="decide.modes")
-    if LAB_PAGE.exists():
-        try:
-            st.page_link("pages/lab.py", label="Open the Lab with these modes",
-                         icon=":material/science:", query_params=lab_query(rec))
-            return
-        except StreamlitAPIException:
-            pass  # run standalone (not through app.py): the Lab is not a registered page here
+    try:
+        st.page_link(LAB_PAGE, label="Open the Lab with these modes",
+                     icon=":material/science:", query_params=lab_query(rec))
+    except StreamlitAPIException:
+        # Run standalone (not through app.py): the Lab is not a registered page here.
         st.caption("Open the app through app.py to jump to the Lab with these modes.")
-    else:
-        st.caption("The Lab arrives with the lab page; these are the modes it will open with.")
 
 
 def base_url() -> str:
