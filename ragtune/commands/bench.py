@@ -11,7 +11,7 @@ from ragtune.adapters import AdapterCatalog
 from pydantic import ValidationError
 
 from ragtune.config import load_settings
-from ragtune.errors import InputError
+from ragtune.errors import AdapterError, InputError
 
 DEFAULT_ADAPTER = "grounded-json"
 
@@ -56,6 +56,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         raise InputError(f"Invalid bench options: {exc.errors()[0]['msg']} (see --help).") from exc
     runtime = load_runtime(settings, model_id=args.model_id)
+    if adapter is not None and not args.adapter:
+        try:  # the shipped adapter fits the default model only: skip it for another model
+            runtime.load_adapter(adapter)
+        except AdapterError as exc:
+            print(f"note: {exc} The adapter figures are skipped.", file=sys.stderr)
+            config = config.model_copy(update={"adapter": None})
     try:
         report = run_bench(
             settings, runtime, config, progress=lambda message: print(f"  {message}", file=sys.stderr)
