@@ -36,16 +36,16 @@ import sqlite3
 import time
 import unicodedata
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ragtune.errors import ConfigError, InputError, RagtuneError
+from ragtune.errors import InputError, RagtuneError
 from ragtune.prompts import ABSTENTION
+from ragtune.sqlite_file import SQLiteFile
 
 if TYPE_CHECKING:
     from ragtune.modes import Mode
@@ -822,40 +822,16 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class EvalStore:
+class EvalStore(SQLiteFile):
     """Runs and per-question results in ``evaluations.sqlite3`` (WAL; a connection per call)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connect() as db:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise ConfigError(
-                f"The evaluation store {self.path} cannot be opened ({exc}). Check that "
-                "RAGTUNE_DATA_DIR is writable."
-            ) from exc
+    schema = _SCHEMA
+    what = "evaluation store"
 
     @classmethod
     def from_settings(cls, settings: Any) -> EvalStore:
         return cls(settings.ensure_data_dir() / "evaluations.sqlite3")
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=10.0)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA foreign_keys=ON")
-        try:
-            with db:
-                yield db
-        finally:
-            db.close()
-
-    def journal_mode(self) -> str:
-        with self._connect() as db:
-            return str(db.execute("PRAGMA journal_mode").fetchone()[0])
 
     def create_run(self, info: EvalRunInfo, cases: Sequence[EvalCase]) -> None:
         with self._connect() as db:

@@ -18,15 +18,13 @@ import csv
 import io
 import json
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ragtune.errors import ConfigError, InputError
+from ragtune.errors import InputError
+from ragtune.sqlite_file import SQLiteFile
 
 if TYPE_CHECKING:
     from ragtune.pipeline import Answer
@@ -148,35 +146,11 @@ def _utc(value: datetime) -> str:
     return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
-class QueryLog:
+class QueryLog(SQLiteFile):
     """The SQLite query log (``queries.sqlite3`` in the data directory)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connect() as db:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise ConfigError(
-                f"The query log {self.path} cannot be opened ({exc}). Check that RAGTUNE_DATA_DIR "
-                "is writable."
-            ) from exc
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=10.0)
-        db.row_factory = sqlite3.Row
-        try:
-            with db:  # commits, or rolls back on error
-                yield db
-        finally:
-            db.close()
-
-    def journal_mode(self) -> str:
-        with self._connect() as db:
-            return str(db.execute("PRAGMA journal_mode").fetchone()[0])
+    schema = _SCHEMA
+    what = "query log"
 
     def add(self, answer: Answer, *, source: Source = "lab", run_id: str = "") -> int:
         """Log one answer; returns its id."""
