@@ -94,6 +94,13 @@ class Settings(BaseSettings):
             "its size or modification time changes."
         ),
     )
+    allow_server_paths: bool = Field(
+        default=False,
+        description=(
+            "Let web users type paths of files on this server (add a local GGUF model, load an adapter "
+            "from a path). Off by default: on a shared server those inputs would let anyone probe its files."
+        ),
+    )
 
     @field_validator("data_dir", "model_path", mode="after")
     @classmethod
