@@ -1,0 +1,264 @@
+"""``doctor``: check settings, the data directory, the stores, the models and the adapters.
+
+Each check returns :class:`Check` results (OK / WARN / FAIL, what is wrong, the fix) and
+never raises: a corrupt store, a missing model or a broken adapter is a FAIL line, not a
+crash. Nothing is created or changed: SQLite files are opened read-only, chroma only when
+its own SQLite file passed its check.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel
+
+from ragtune.config import Settings, load_settings
+
+Status = Literal["OK", "WARN", "FAIL"]
+LOW_DISK_BYTES = 1024**3  # under 1 GiB free: models, adapters and indexes may not fit
+
+
+class Check(BaseModel):
+    """One finding: its area, the thing checked, the status, what is wrong and the fix."""
+
+    area: Literal["settings", "data", "stores", "models", "adapters"]
+    name: str
+    status: Status
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        text = f"{self.status:<4} {self.area}: {self.name}: {self.detail}"
+        return text + (f" Fix: {self.fix}" if self.fix and self.status != "OK" else "")
+
+
+class Report(BaseModel):
+    checks: list[Check]
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed (warnings allowed)."""
+        return all(c.status != "FAIL" for c in self.checks)
+
+
+def _guarded(area: str, name: str, run: Callable[[], Iterator[Check]]) -> list[Check]:
+    """Run one check; whatever it raises becomes a FAIL line (a check must never crash doctor)."""
+    found: list[Check] = []
+    try:
+        for check in run():
+            found.append(check)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - pyo3 panics from chroma derive from BaseException
+        detail = " ".join(str(exc).split())[:300] or type(exc).__name__
+        found.append(Check(area=area, name=name, status="FAIL",  # type: ignore[arg-type]
+                           detail=f"the check itself failed ({type(exc).__name__}: {detail}).",
+                           fix="Run with RAGTUNE_DEBUG=1 and report it."))
+    return found
+
+
+# -- settings and the data directory ---------------------------------------------------------
+
+
+def check_data_dir(settings: Settings) -> Iterator[Check]:
+    path = settings.data_dir
+    fix = "Set RAGTUNE_DATA_DIR to a writable directory."
+    if path.exists() and not path.is_dir():
+        yield Check(area="data", name=str(path), status="FAIL", detail="is a file, not a directory.", fix=fix)
+        return
+    if not path.exists():
+        parent = path.parent
+        while not parent.exists():
+            parent = parent.parent
+        if parent.is_dir() and os.access(parent, os.W_OK | os.X_OK):
+            yield Check(area="data", name=str(path), status="OK", detail="does not exist yet; created on first use.")
+        else:
+            yield Check(area="data", name=str(path), status="FAIL",
+                        detail=f"does not exist and cannot be created ({parent} is not a writable folder).", fix=fix)
+        return
+    if not os.access(path, os.W_OK | os.X_OK):
+        yield Check(area="data", name=str(path), status="FAIL", detail="is not writable.", fix=fix)
+        return
+    free = shutil.disk_usage(path).free
+    if free < LOW_DISK_BYTES:
+        yield Check(area="data", name=str(path), status="WARN", detail=f"only {free / 1024**2:.0f} MB free.",
+                    fix="Free some disk space or move RAGTUNE_DATA_DIR to a larger disk.")
+    else:
+        yield Check(area="data", name=str(path), status="OK", detail=f"writable, {free / 1024**3:.1f} GB free.")
+
+
+# -- stores ----------------------------------------------------------------------------------
+
+
+def sqlite_problem(path: Path) -> str | None:
+    """None when ``path`` opens read-only and passes ``PRAGMA quick_check``; else what is wrong."""
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
+    except sqlite3.Error as exc:
+        return f"cannot be opened ({exc})"
+    try:
+        rows = db.execute("PRAGMA quick_check").fetchall()
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error as exc:
+        return f"is not a readable SQLite database ({exc})"
+    finally:
+        db.close()
+    verdict = "; ".join(str(r[0]) for r in rows[:3])
+    return None if verdict == "ok" else f"fails its integrity check ({verdict[:200]})"
+
+
+def _check_sqlite(path: Path, what: str, recover: str) -> Iterator[Check]:
+    if not path.exists():
+        yield Check(area="stores", name=path.name, status="OK", detail=f"no {what} yet ({path}).")
+        return
+    if path.is_dir():
+        yield Check(area="stores", name=path.name, status="FAIL", detail=f"{path} is a directory, not the {what}.",
+                    fix=f"Move it aside: mv '{path}' '{path}.moved'.")
+        return
+    problem = sqlite_problem(path)
+    if problem is None:
+        yield Check(area="stores", name=path.name, status="OK", detail=f"{what} opens and passes quick_check.")
+    else:
+        yield Check(area="stores", name=path.name, status="FAIL", detail=f"the {what} {path} {problem}.",
+                    fix=f"Restore {path.name} from a backup, or move it aside (mv '{path}' '{path}.broken'): {recover}")
+
+
+def check_stores(settings: Settings) -> Iterator[Check]:
+    yield from _check_sqlite(
+        settings.knowledge_manifest_file, "knowledge manifest",
+        "a new one starts empty; re-ingest your documents with `python -m ragtune ingest --workspace NAME PATH`.")
+    yield from _check_sqlite(settings.query_log_file, "query log", "a new empty log is started (the history is lost).")
+    yield from _check_sqlite(settings.data_dir / "evaluations.sqlite3", "evaluation store",
+                             "a new empty store is started (the stored runs are lost).")
+    chroma_file = settings.chroma_dir / "chroma.sqlite3"
+    checks = list(_check_sqlite(
+        chroma_file, "chroma database",
+        f"then remove '{settings.chroma_dir}' and re-ingest your documents with "
+        "`python -m ragtune ingest --workspace NAME PATH`."))
+    yield from checks
+    if chroma_file.exists() and all(c.status == "OK" for c in checks):
+        yield from _guarded("stores", "workspaces", lambda: _check_workspaces(settings))
+
+
+def _check_workspaces(settings: Settings) -> Iterator[Check]:
+    from ragtune.retrieval.embeddings import shared_embedding_function
+    from ragtune.retrieval.store import ChromaVectorStore
+
+    store = ChromaVectorStore(settings.chroma_dir, shared_embedding_function())
+    refs = store.list_workspaces()
+    if not refs:
+        yield Check(area="stores", name="workspaces", status="OK", detail="no workspaces yet.")
+    for ref in refs:
+        try:
+            count = store.count(ref)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - one broken collection must not hide the others
+            yield Check(area="stores", name=f"workspace {ref.name}", status="FAIL",
+                        detail=f"its chunks cannot be counted ({type(exc).__name__}: {str(exc)[:200]}).",
+                        fix=f"Delete and re-ingest it: `python -m ragtune workspaces delete {ref.name} --yes`, "
+                        f"then `python -m ragtune ingest --workspace {ref.name} PATH`.")
+            continue
+        yield Check(area="stores", name=f"workspace {ref.name}", status="OK", detail=f"{count} chunks.")
+
+
+# -- models and adapters ---------------------------------------------------------------------
+
+
+def check_models(settings: Settings) -> tuple[list[Check], object | None]:
+    """The registry's models, and the default model's verified header (None if it failed)."""
+    from ragtune.models import ModelRegistry
+
+    checks: list[Check] = []
+    registry = ModelRegistry(settings)
+    default = registry.default_id()
+    summary = None
+    for status in registry.statuses():
+        spec = status.spec
+        if spec.id == default:
+            continue
+        if status.available:
+            checks.append(Check(area="models", name=spec.id, status="OK", detail=f"found at {status.path}."))
+        else:
+            checks.append(Check(area="models", name=spec.id, status="WARN", detail="not installed.",
+                                fix=status.hint or f"`python -m ragtune models assemble {spec.id}`."))
+    try:
+        spec = registry.get(default)
+        summary = registry.verify(spec)
+        checks.insert(0, Check(area="models", name=f"{default} (default)", status="OK",
+                               detail=f"{summary.architecture}, {summary.quantization}, header and checksum verified."))
+    except Exception as exc:  # noqa: BLE001 - ModelError, or anything the file provokes
+        checks.insert(0, Check(area="models", name=f"{default} (default)", status="FAIL",
+                               detail=" ".join(str(exc).split())[:400],
+                               fix="Install or assemble it (`python -m ragtune models`), or set RAGTUNE_MODEL / "
+                               "RAGTUNE_MODEL_PATH to a model that is present."))
+    return checks, summary
+
+
+def check_adapters(settings: Settings, base: object | None) -> Iterator[Check]:
+    from ragtune.adapters import AdapterCatalog
+    from ragtune.gguf_files import check_adapter_file
+
+    entries = AdapterCatalog(settings).list()
+    if not entries:
+        yield Check(area="adapters", name="catalog", status="OK", detail="no adapters.")
+        return
+    if base is None:
+        yield Check(area="adapters", name="catalog", status="WARN",
+                    detail=f"{len(entries)} adapters not checked: the default model did not pass its check.",
+                    fix="Fix the default model first (see above).")
+        return
+    own_default = settings.model_path is None and settings.model == Settings.model_fields["model"].default
+    for entry in entries:
+        try:
+            check_adapter_file(entry.path, base)  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001 - AdapterError, or anything the file provokes
+            detail = " ".join(str(exc).split())[:400]
+            if entry.origin == "shipped" and not own_default:
+                yield Check(area="adapters", name=entry.name, status="WARN",
+                            detail=f"does not fit the configured model: {detail}",
+                            fix="Use it with the model it was trained for, or train one for this model.")
+            else:
+                yield Check(area="adapters", name=entry.name, status="FAIL", detail=f"{entry.path}: {detail}",
+                            fix=f"Delete or replace it (rm '{entry.path}').")
+            continue
+        yield Check(area="adapters", name=entry.name, status="OK", detail=f"fits the default model ({entry.origin}).")
+
+
+# -- all of it -------------------------------------------------------------------------------
+
+
+def run_doctor() -> Report:
+    """Every check, in order: settings, data directory, stores, models, adapters."""
+    from ragtune.errors import RagtuneError
+
+    checks: list[Check] = []
+    try:
+        settings = load_settings()
+    except RagtuneError as exc:
+        checks.append(Check(area="settings", name="RAGTUNE_*", status="FAIL", detail=str(exc),
+                            fix="Correct or unset the variable (environment or .env)."))
+        return Report(checks=checks)
+    checks.append(Check(area="settings", name="RAGTUNE_*", status="OK", detail="all settings valid."))
+    data = _guarded("data", str(settings.data_dir), lambda: check_data_dir(settings))
+    checks.extend(data)
+    if settings.data_dir.is_dir():
+        checks.extend(_guarded("stores", "stores", lambda: check_stores(settings)))
+    found: dict[str, object | None] = {"base": None}
+
+    def models() -> Iterator[Check]:
+        model_checks, found["base"] = check_models(settings)
+        yield from model_checks
+
+    checks.extend(_guarded("models", "registry", models))
+    checks.extend(_guarded("adapters", "catalog", lambda: check_adapters(settings, found["base"])))
+    return Report(checks=checks)
+
+
+__all__ = ["Check", "Report", "check_adapters", "check_data_dir", "check_models", "check_stores",
+           "run_doctor", "sqlite_problem"]
