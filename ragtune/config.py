@@ -102,6 +102,14 @@ class Settings(BaseSettings):
         ),
     )
 
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _not_empty(cls, value: object) -> object:
+        # Path("") is the current directory: an empty variable would silently write there.
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must not be empty; set it to a writable directory or unset it")
+        return value
+
     @field_validator("data_dir", "model_path", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
@@ -159,6 +167,9 @@ class Settings(BaseSettings):
         Raises:
             ConfigError: the directory cannot be created or written to.
         """
+        fix = "Point RAGTUNE_DATA_DIR at a writable directory."
+        if self.data_dir.exists() and not self.data_dir.is_dir():
+            raise ConfigError(f"RAGTUNE_DATA_DIR: {self.data_dir} is a file, not a directory. {fix}")
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             ignore = self.data_dir / ".gitignore"
@@ -166,9 +177,10 @@ class Settings(BaseSettings):
                 ignore.write_text("# Written by ragtune: nothing in the data directory is source.\n*\n")
         except OSError as exc:
             raise ConfigError(
-                f"RAGTUNE_DATA_DIR: cannot create or write {self.data_dir} ({exc.strerror}). "
-                "Point RAGTUNE_DATA_DIR at a writable directory."
+                f"RAGTUNE_DATA_DIR: cannot create or write {self.data_dir} ({exc.strerror}). {fix}"
             ) from exc
+        if not os.access(self.data_dir, os.W_OK | os.X_OK):
+            raise ConfigError(f"RAGTUNE_DATA_DIR: {self.data_dir} is not writable. {fix}")
         return self.data_dir
 
 
@@ -181,9 +193,8 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            field = ".".join(str(part) for part in error["loc"]) or "?"
-            variable = f"{ENV_PREFIX}{field.upper()}"
-            problems.append(f"{variable}: {error['msg']} (got {error.get('input')!r})")
-        raise ConfigError("Invalid setting. " + "; ".join(problems)) from exc
+        raise ConfigError.from_validation(
+            exc,
+            what="Invalid setting (fix the variable in the environment or .env)",
+            label=lambda field: f"{ENV_PREFIX}{(field or '?').upper()}",
+        ) from exc

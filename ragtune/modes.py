@@ -26,17 +26,16 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from ragtune.errors import InputError
+from ragtune.names import name_validator
 from ragtune.retrieval.types import SearchMode
 
 PromptStyle = Literal["plain", "grounded", "fewshot"]
 PROMPT_STYLES: tuple[PromptStyle, ...] = ("plain", "grounded", "fewshot")
-MODE_ID_PATTERN = r"^[a-z0-9][a-z0-9+._-]{0,39}$"
-ADAPTER_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 MAX_USER_MODES = 50
 
 
@@ -51,14 +50,16 @@ class Mode(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str = Field(pattern=MODE_ID_PATTERN, description="Short id used in URLs and the CLI.")
+    id: Annotated[str, AfterValidator(name_validator("mode"))] = Field(
+        description="Short id used in URLs and the CLI (the name rule of ragtune.names)."
+    )
     label: str = Field(min_length=1, max_length=60)
     description: str = Field(default="", max_length=400)
     retrieval: bool = Field(default=False, description="Search the workspace and show the chunks.")
     k: int = Field(default=4, ge=1, le=20, description="Chunks retrieved (when retrieval is on).")
     search: SearchMode | None = Field(default=None, description="Search mode; None: the configured one.")
-    adapter: str | None = Field(
-        default=None, pattern=ADAPTER_NAME_PATTERN, description="Adapter catalog name, or none."
+    adapter: Annotated[str, AfterValidator(name_validator("adapter"))] | None = Field(
+        default=None, description="Adapter catalog name, or none."
     )
     adapter_scale: float = Field(default=1.0, ge=0.0, le=2.0)
     prompt: PromptStyle = "grounded"
@@ -153,9 +154,13 @@ class ModeStore:
             return []
         try:
             return _USER_MODES.validate_json(self.path.read_bytes())
-        except (OSError, ValidationError) as exc:
+        except OSError as exc:
             raise ModeError(
-                f"The saved modes in {self.path} are unreadable ({exc}). Fix the file or delete it."
+                f"The saved modes in {self.path} are unreadable ({exc.strerror}). Fix the file or delete it."
+            ) from exc
+        except ValidationError as exc:
+            raise ModeError.from_validation(
+                exc, what=f"The saved modes in {self.path} are invalid (fix the file or delete it)"
             ) from exc
 
     def all(self) -> list[Mode]:
@@ -233,11 +238,7 @@ def mode_from_form(data: dict[str, object]) -> Mode:
     try:
         return Mode.model_validate(values)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'mode'}: {str(err['msg']).removeprefix('Value error, ')}"
-            for err in exc.errors()
-        )
-        raise ModeError(f"Invalid mode: {problems}.") from exc
+        raise ModeError.from_validation(exc, what="Invalid mode") from exc
 
 
 __all__ = [

@@ -8,12 +8,16 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ragtune.commands._args import int_range, writable_file
 from ragtune.config import Settings, load_settings
 
 if TYPE_CHECKING:
     from ragtune.evaluation import EvalRun, Progress
     from ragtune.pipeline import Pipeline
     from ragtune.retrieval.knowledge import KnowledgeBase
+
+MAX_LIMIT = 1_000_000
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     ev = subparsers.add_parser(
@@ -27,9 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--version", choices=("v1", "v2"), default=None,
                     help="Document version the answers are judged against (default: the workspace's demo "
                     "version, else v1).")
-    ev.add_argument("--limit", type=int, default=None, help="Only the first N questions.")
+    ev.add_argument("--limit", type=int_range(1, MAX_LIMIT), default=None, help="Only the first N questions.")
     ev.add_argument("--model", dest="model_id", default=None, help="Registry id (default: the configured model).")
-    ev.add_argument("--out", type=Path, default=None,
+    ev.add_argument("--out", type=writable_file, default=None,
                     help="Per-question results file, .csv or .json (default: <data dir>/evaluations/<run>.csv).")
     ev.add_argument("--json", action="store_true", help="Print the run summary and scoreboard as JSON.")
     ev.set_defaults(handler=cmd_eval)
@@ -37,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rep = subparsers.add_parser(
         "report", help="Run the demo evaluation across all modes and state each of the seed's claims with a verdict."
     )
-    rep.add_argument("--limit", type=int, default=None,
+    rep.add_argument("--limit", type=int_range(1, MAX_LIMIT), default=None,
                      help="Only the first N questions of each kind (answerable, unanswerable, changed).")
     rep.add_argument("--modes", default=None, help="Comma-separated mode ids (default: all built-in modes).")
     rep.add_argument("--model", dest="model_id", default=None, help="Registry id (default: the configured model).")

@@ -8,7 +8,7 @@ import sys
 
 from ragtune.adapters import AdapterCatalog
 from ragtune.config import load_settings
-from ragtune.errors import RagtuneError
+from ragtune.errors import InputError, RagtuneError
 from ragtune.modes import DEFAULT_LAB_MODES, ModeStore, parse_mode_ids
 
 
@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lab.add_argument("--model", dest="model_id", help="Registry id of the model (default: configured).")
     lab.add_argument("--json", action="store_true", help="Print one JSON object per mode (JSON Lines).")
     lab.add_argument("--no-log", action="store_true", help="Do not write the answers to the query log.")
-    lab.set_defaults(handler=cmd_lab)
+    lab.set_defaults(handler=cmd_lab, check=check_lab)
 
 
 def _record(mode_id: str, answer: object | None, error: str | None) -> dict[str, object]:
@@ -77,7 +77,18 @@ def _print_text(record: dict[str, object]) -> None:
           + (f", training ${cost['amortized_training_usd']:.3g} amortised" if cost["amortized_training_usd"] else ""))
 
 
+def check_lab(args: argparse.Namespace) -> None:
+    """What can be refused before anything loads: an empty question, no known mode."""
+    if not args.question.strip():
+        raise InputError("The question is empty: give a question to answer.")
+    store = ModeStore(load_settings().modes_file)
+    chosen, unknown = parse_mode_ids(args.modes, store.ids())
+    if not chosen:
+        raise InputError(f"No known mode chosen (--modes {args.modes!r}). Known modes: {', '.join(store.ids())}.")
+
+
 def cmd_lab(args: argparse.Namespace) -> int:
+    """Answer in each mode. A mode that fails is reported (stderr, and in its record); all failing: exit 2."""
     from ragtune.economics import EconomicsStore
     from ragtune.lab import new_run_id
     from ragtune.pipeline import Pipeline
@@ -94,8 +105,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
         print(f"warning: ignoring unknown modes: {', '.join(unknown)} (known: {', '.join(store.ids())})",
               file=sys.stderr)
     if not chosen:
-        print("error: no known mode chosen (--modes).", file=sys.stderr)
-        return 2
+        raise InputError(f"No known mode chosen (--modes). Known modes: {', '.join(store.ids())}.")
     modes = store.resolve(chosen)
     workspace = args.workspace or settings.demo_workspace or None
     kb = None
@@ -103,6 +113,8 @@ def cmd_lab(args: argparse.Namespace) -> int:
         kb = KnowledgeBase.from_settings(settings)
         if workspace and workspace == settings.demo_workspace:
             ensure_demo_workspace(kb, workspace)
+        if workspace:
+            kb.workspace(workspace)  # an unknown workspace is an error before the model loads
     runtime = load_runtime(settings, model_id=args.model_id)
     log = None if args.no_log else QueryLog(settings.query_log_file)
     pipeline = Pipeline(runtime, kb, AdapterCatalog(settings), settings, EconomicsStore(settings.economics_file).load())
@@ -115,6 +127,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
                 answer = pipeline.run(args.question, mode, workspace)
             except RagtuneError as exc:
                 error, failures = str(exc), failures + 1
+                print(f"error: mode {mode.id}: {exc}", file=sys.stderr)
             if answer is not None and log is not None:
                 log.add(answer, source="cli", run_id=run_id)
             record = _record(mode.id, answer, error)
@@ -124,4 +137,4 @@ def cmd_lab(args: argparse.Namespace) -> int:
                 _print_text(record)
     finally:
         runtime.close()
-    return 1 if failures == len(modes) else 0
+    return 2 if failures == len(modes) else 0

@@ -8,8 +8,12 @@ import sys
 from pathlib import Path
 
 from ragtune.adapters import AdapterCatalog
+from ragtune.commands._args import field_float, field_int
 from ragtune.config import load_settings
+from ragtune.errors import InputError
 from ragtune.models import ModelRegistry
+from ragtune.names import check_name
+from ragtune.runtime.base import AdapterUse, GenerationOptions
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,11 +39,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ask.add_argument("question")
     ask.add_argument("--model", dest="model_id", help="Registry id of the model (default: configured).")
     ask.add_argument("--adapter", help="Adapter name (see `models`) or path to a LoRA GGUF.")
-    ask.add_argument("--scale", type=float, default=1.0, help="Adapter scale (default 1.0).")
-    ask.add_argument("--max-tokens", type=int, default=None, help="Answer length cap.")
+    ask.add_argument("--scale", type=field_float(AdapterUse, "scale"), default=None,
+                     help="Adapter scale (default 1.0; needs --adapter).")
+    ask.add_argument("--max-tokens", type=field_int(GenerationOptions, "max_tokens"), default=None,
+                     help="Answer length cap (default: RAGTUNE_MAX_TOKENS).")
     ask.add_argument("--system", default=None, help="A system message to send first.")
     ask.add_argument("--json", action="store_true", help="Print one JSON object instead of streaming.")
-    ask.set_defaults(handler=cmd_ask)
+    ask.set_defaults(handler=cmd_ask, check=check_ask)
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
@@ -74,6 +80,8 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 
 
 def cmd_models_add(args: argparse.Namespace) -> int:
+    if args.model_id is not None:
+        args.model_id = check_name("model id", args.model_id)
     spec = ModelRegistry(load_settings()).add_local(args.path, model_id=args.model_id)
     print(f"added {spec.id} ({spec.architecture}, {spec.quantization}) from {args.path}")
     return 0
@@ -103,15 +111,23 @@ def cmd_models_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_ask(args: argparse.Namespace) -> None:
+    """What can be refused before the model loads."""
+    if not args.question.strip():
+        raise InputError("The question is empty; ask something.")
+    if args.scale is not None and not args.adapter:
+        raise InputError("--scale applies to an adapter: give --adapter NAME too, or leave --scale out.")
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
-    from ragtune.runtime import AdapterUse, ChatMessage, GenerationOptions, load_runtime
+    from ragtune.runtime import ChatMessage, load_runtime
 
     settings = load_settings()
-    runtime = load_runtime(settings, model_id=args.model_id)
     adapters = []
-    if args.adapter:
+    if args.adapter:  # resolved before the model loads: a wrong name costs no load
         path = AdapterCatalog(settings).resolve(args.adapter)
-        adapters.append(AdapterUse(path=path, scale=args.scale))
+        adapters.append(AdapterUse(path=path, scale=1.0 if args.scale is None else args.scale))
+    runtime = load_runtime(settings, model_id=args.model_id)
     messages = [ChatMessage(role="user", content=args.question)]
     if args.system:
         messages.insert(0, ChatMessage(role="system", content=args.system))

@@ -8,7 +8,10 @@ import sys
 import time
 from pathlib import Path
 
+from ragtune.commands._args import field_float, field_int, int_range
 from ragtune.config import load_settings
+from ragtune.errors import InputError
+from ragtune.names import check_name, inside
 from ragtune.training.options import ALL_TARGETS, TrainOptions
 
 
@@ -27,23 +30,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--name", help="Adapter name (file name without .gguf).")
     train.add_argument("--out", type=Path, help="Output folder (default: <data dir>/adapters).")
     defaults = TrainOptions()
-    train.add_argument("--rank", type=int, default=defaults.rank)
-    train.add_argument("--alpha", type=float, default=defaults.alpha)
-    train.add_argument("--dropout", type=float, default=defaults.dropout)
+    train.add_argument("--rank", type=field_int(TrainOptions, "rank"), default=defaults.rank)
+    train.add_argument("--alpha", type=field_float(TrainOptions, "alpha"), default=defaults.alpha)
+    train.add_argument("--dropout", type=field_float(TrainOptions, "dropout"), default=defaults.dropout)
     train.add_argument(
         "--targets", default=",".join(defaults.target_modules),
         help=f"Comma-separated modules among {','.join(ALL_TARGETS)} (default: all).",
     )
-    train.add_argument("--steps", type=int, help="Optimizer steps (default: 3 epochs).")
-    train.add_argument("--epochs", type=float, help="Epochs, when --steps is not given.")
-    train.add_argument("--lr", type=float, default=defaults.learning_rate, help="Learning rate.")
-    train.add_argument("--batch", type=int, default=defaults.batch_size, help="Examples per step.")
-    train.add_argument("--max-length", type=int, default=defaults.max_length, help="Longer examples are skipped.")
-    train.add_argument("--seed", type=int, default=defaults.seed)
+    train.add_argument("--steps", type=field_int(TrainOptions, "steps"), help="Optimizer steps (default: 3 epochs).")
+    train.add_argument("--epochs", type=field_float(TrainOptions, "epochs"), help="Epochs, when --steps is not given.")
+    train.add_argument("--lr", type=field_float(TrainOptions, "learning_rate"), default=defaults.learning_rate,
+                       help="Learning rate.")
+    train.add_argument("--batch", type=field_int(TrainOptions, "batch_size"), default=defaults.batch_size,
+                       help="Examples per step.")
+    train.add_argument("--max-length", type=field_int(TrainOptions, "max_length"), default=defaults.max_length,
+                       help="Longer examples are skipped.")
+    train.add_argument("--seed", type=field_int(TrainOptions, "seed"), default=defaults.seed)
     train.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    train.add_argument("--threads", type=int, help="torch CPU threads (default: all cores).")
+    train.add_argument("--threads", type=field_int(TrainOptions, "threads"),
+                       help="torch CPU threads (default: all cores).")
     train.add_argument("--job-dir", type=Path, help=argparse.SUPPRESS)  # the Adapters page's worker
-    train.set_defaults(handler=cmd_train)
+    train.set_defaults(handler=cmd_train, check=check_train)
 
     adapters = subparsers.add_parser("adapters", help="Build the shipped adapters (`make adapters`).")
     inner = adapters.add_subparsers(dest="adapters_command", metavar="ACTION")
@@ -51,21 +58,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build = inner.add_parser("build", help="Generate data, train, evaluate and write the shipped adapters.")
     build.add_argument("--only", action="append", help="Build only this adapter (repeatable).")
     build.add_argument("--out", type=Path, help="Output folder (default: models/adapters).")
-    build.add_argument("--seed", type=int, default=42)
+    build.add_argument("--seed", type=field_int(TrainOptions, "seed"), default=42)
     build.add_argument("--no-speed-table", action="store_true", help="Skip the speed measurement (`adapters measure`).")
     build.set_defaults(handler=cmd_adapters_build)
     measure = inner.add_parser("measure", help="Re-measure the shipped adapters' speed cost into their cards.")
-    measure.add_argument("--rounds", type=int, default=5)
+    measure.add_argument("--rounds", type=int_range(1, 100), default=5)
     measure.add_argument("--out", type=Path, help="Adapters folder (default: models/adapters).")
     measure.set_defaults(handler=cmd_adapters_measure)
     data = inner.add_parser("data", help="Only (re)generate the shipped adapters' training and eval data.")
-    data.add_argument("--seed", type=int, default=42)
+    data.add_argument("--seed", type=field_int(TrainOptions, "seed"), default=42)
     data.set_defaults(handler=cmd_adapters_data)
 
 
 def _options(args: argparse.Namespace) -> TrainOptions:
+    """The hyperparameters; raises InputError naming the option and the rule."""
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
-    return TrainOptions.model_validate(
+    return TrainOptions.checked(
         {
             "rank": args.rank,
             "alpha": args.alpha,
@@ -83,22 +91,24 @@ def _options(args: argparse.Namespace) -> TrainOptions:
     )
 
 
+def check_train(args: argparse.Namespace) -> None:
+    """What can be refused before anything loads: the name (a file name: never a path) and the options."""
+    if args.job_dir:
+        return
+    if not args.data or not args.name:
+        raise InputError("Give --data FILE.jsonl and --name NAME (and optionally --base MODEL_ID).")
+    args.name = check_name("adapter", args.name.removesuffix(".gguf"))
+    _options(args)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
-    from ragtune.errors import InputError
-
     settings = load_settings()
     if args.job_dir:
         from ragtune.training.jobs import run_job
 
         return run_job(args.job_dir, settings)
-    if not args.data or not args.name:
-        raise InputError("Give --data FILE.jsonl and --name NAME (and optionally --base MODEL_ID).")
-    try:
-        options = _options(args)
-    except ValidationError as exc:
-        raise InputError(f"Invalid hyperparameters: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from exc
+    check_train(args)
+    options = _options(args)
 
     from ragtune.adapters import AdapterCatalog
     from ragtune.errors import AdapterError
@@ -111,8 +121,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     registry = ModelRegistry(settings)
     spec = registry.get(args.base_model_id or registry.default_id())
     base = registry.verify(spec)
-    out_dir = args.out or settings.adapters_dir
-    out_path = Path(out_dir) / f"{args.name}.gguf"
+    out_dir = Path(args.out or settings.adapters_dir)
+    out_path = inside(out_dir, out_dir / f"{args.name}.gguf")
     if out_path.exists() or (args.out is None and any(e.name == args.name for e in AdapterCatalog(settings).list())):
         raise AdapterError(f"An adapter named '{args.name}' exists already; choose another --name.")
     settings.ensure_data_dir()

@@ -17,7 +17,6 @@ appear in the catalog, the Adapters page and the lab.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -30,7 +29,8 @@ from pydantic import BaseModel, Field, ValidationError
 
 from ragtune.adapters import AdapterCatalog
 from ragtune.config import PROJECT_ROOT, Settings
-from ragtune.errors import AdapterError, InputError, RagtuneError
+from ragtune.errors import AdapterError, InputError, RagtuneError, shown_input
+from ragtune.names import RULES, check_name, inside
 from ragtune.training.card import LossPoint, card_paths
 from ragtune.training.data import parse_examples
 from ragtune.training.deps import require_training_packages
@@ -38,7 +38,6 @@ from ragtune.training.options import TrainOptions
 
 JobStatus = Literal["starting", "loading", "training", "exporting", "done", "failed", "cancelled"]
 ACTIVE: frozenset[str] = frozenset({"starting", "loading", "training", "exporting"})
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 class JobRequest(BaseModel):
@@ -132,12 +131,12 @@ class TrainingJobs:
             InputError: a job with that name is already running.
         """
         require_training_packages()
-        stem = name.removesuffix(".gguf").strip()
-        if not _NAME.match(stem):
+        try:
+            stem = check_name("adapter", name.removesuffix(".gguf"))
+        except InputError:
             raise AdapterError(
-                f"'{name}' is not a valid adapter name: use letters, digits, '.', '_' or '-' "
-                "(up to 64 characters, starting with a letter or digit)."
-            )
+                f"{shown_input(name)} is not a valid adapter name: {RULES['adapter'].describe()}."
+            ) from None
         if any(entry.name == stem for entry in AdapterCatalog(self.settings).list()):
             raise AdapterError(f"An adapter named '{stem}' exists already; choose another name.")
         if any(job.name == stem and job.active for job in self.list()):
@@ -145,7 +144,7 @@ class TrainingJobs:
         dataset = parse_examples(data, source=data_name)
         self.settings.ensure_data_dir()
         job_id = f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{stem}"
-        folder = self.root / job_id
+        folder = self._folder(job_id)
         folder.mkdir(parents=True, exist_ok=False)
         (folder / "data.jsonl").write_bytes(data)
         request = JobRequest(name=stem, base_model_id=base_model_id, data_name=data_name, options=options)
@@ -193,15 +192,19 @@ class TrainingJobs:
             jobs.append(state)
         return jobs
 
+    def _folder(self, job_id: str) -> Path:
+        """A job's folder; the id follows the name rule and the folder stays under ``root``."""
+        return inside(self.root, self.root / check_name("training job", job_id))
+
     def get(self, job_id: str) -> JobState:
-        state = _read_state(self.root / job_id)
+        state = _read_state(self._folder(job_id))
         if state is None:
             raise InputError(f"No training job '{job_id}'.")
         return state
 
     def cancel(self, job_id: str) -> None:
         """Ask a running job to stop (it stops before its next step; nothing is written)."""
-        folder = self.root / job_id
+        folder = self._folder(job_id)
         if not folder.is_dir():
             raise InputError(f"No training job '{job_id}'.")
         (folder / "cancel").touch()
@@ -211,12 +214,12 @@ class TrainingJobs:
         state = self.get(job_id)
         if state.active:
             raise InputError("Cancel the job before removing it.")
-        shutil.rmtree(self.root / job_id, ignore_errors=True)
+        shutil.rmtree(self._folder(job_id), ignore_errors=True)
 
     def log_tail(self, job_id: str, lines: int = 20) -> str:
         try:
-            text = (self.root / job_id / "log.txt").read_text(encoding="utf-8", errors="replace")
-        except OSError:
+            text = (self._folder(job_id) / "log.txt").read_text(encoding="utf-8", errors="replace")
+        except (OSError, InputError):
             return ""
         return "\n".join(text.splitlines()[-lines:])
 
@@ -253,7 +256,7 @@ def run_job(folder: Path, settings: Settings) -> int:
         spec = registry.get(request.base_model_id)
         base = registry.verify(spec)
         dataset = parse_examples((folder / "data.jsonl").read_bytes(), source=request.data_name)
-        staged = folder / f"{request.name}.gguf"
+        staged = inside(folder, folder / f"{check_name('adapter', request.name)}.gguf")
         train_adapter(
             base_path=base.path,
             base_model_id=spec.id,
@@ -297,7 +300,7 @@ def _install(staged: Path, settings: Settings, base: object) -> Path:
     check_adapter_file(staged, base)  # type: ignore[arg-type]
     target_dir = settings.adapters_dir
     target_dir.mkdir(parents=True, exist_ok=True)
-    target = target_dir / staged.name
+    target = inside(target_dir, target_dir / staged.name)
     if target.exists() or any(e.name == staged.stem for e in AdapterCatalog(settings).list()):
         raise AdapterError(f"An adapter named '{staged.stem}' appeared meanwhile; the result stays in {staged.parent}.")
     for source, dest in zip(card_paths(staged), card_paths(target)):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ragtune.errors import InputError
 
 TargetModule = Literal["q", "k", "v", "o", "gate", "up", "down"]
 ALL_TARGETS: tuple[TargetModule, ...] = ("q", "k", "v", "o", "gate", "up", "down")
@@ -58,6 +60,18 @@ class TrainOptions(BaseModel):
         ),
     )
     threads: int | None = Field(default=None, ge=1, le=512, description="torch CPU threads (default: all).")
+
+    @classmethod
+    def checked(cls, values: dict[str, object]) -> TrainOptions:
+        """Validated options.
+
+        Raises:
+            InputError: a value is out of range; the message names the field and the rule.
+        """
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise InputError.from_validation(exc, what="Invalid hyperparameters") from exc
 
     @model_validator(mode="after")
     def _unique_targets(self) -> TrainOptions:
