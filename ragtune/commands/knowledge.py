@@ -8,7 +8,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ragtune.config import load_settings
+from ragtune.commands import _args
+from ragtune.config import Settings, load_settings
 from ragtune.retrieval.knowledge import KnowledgeBase
 from ragtune.retrieval.types import SEARCH_MODES, FileResult
 
@@ -26,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     search.add_argument("query")
     search.add_argument("--workspace", "-w", default=None, help="Workspace (default: the demo workspace).")
     search.add_argument("--mode", choices=SEARCH_MODES, default=None, help="Default: RAGTUNE_SEARCH_MODE.")
-    search.add_argument("-k", type=int, default=None, help="Number of chunks (default: RAGTUNE_TOP_K).")
+    search.add_argument("-k", type=_args.field_int(Settings, "top_k"), default=None, help="Number of chunks (default: RAGTUNE_TOP_K).")
     search.add_argument("--json", action="store_true", help="Print JSON.")
     search.set_defaults(handler=cmd_search)
 
@@ -51,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "search-bench", help="Measure hit@k per search mode on the demo eval set, and embedding speed."
     )
     bench.add_argument("--no-throughput", action="store_true", help="Skip the embedding speed test.")
-    bench.add_argument("--texts", type=int, default=100, help="Texts per throughput run (default 100).")
+    bench.add_argument("--texts", type=_args.int_range(4, 100_000), default=100, help="Texts per throughput run (default 100).")
     bench.set_defaults(handler=cmd_search_bench)
 
 
