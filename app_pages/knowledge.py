@@ -17,8 +17,15 @@ from components.knowledge import (
 )
 from ragtune.errors import RagtuneError
 from ragtune.retrieval import SEARCH_MODES, KnowledgeBase
-from ragtune.retrieval.demo import demo_version, set_demo_version
+from ragtune.retrieval.demo import demo_version, restore_demo_workspace, set_demo_version
+from ragtune.retrieval.knowledge import strip_common_folder
 from ragtune.retrieval.loaders import SUPPORTED_EXTENSIONS
+
+UPLOAD_HELP = (
+    "A document is its file's path: the path inside the uploaded folder, or the file name for single files. "
+    "Uploading the same path again replaces that document (unchanged content is skipped); files with the "
+    "same name in different folders, or with different extensions, stay separate documents."
+)
 
 
 def flash(message: str) -> None:
@@ -39,8 +46,8 @@ def act(action: Callable[[], object], message: str, *, select: str | None = None
     st.rerun()
 
 
-def workspace_panel(kb: KnowledgeBase) -> str | None:
-    """Pick a workspace; create, rename, empty or delete one. Returns the chosen name."""
+def workspace_panel(kb: KnowledgeBase, demo: str) -> str | None:
+    """Pick a workspace; create, rename, empty or delete one; restore a deleted demo. Returns the chosen name."""
     names = [w.name for w in kb.list_workspaces()]
     if st.session_state.get("kn_select") in names:
         st.session_state["kn_workspace"] = st.session_state.pop("kn_select")
@@ -49,6 +56,9 @@ def workspace_panel(kb: KnowledgeBase) -> str | None:
         new = st.text_input("New workspace", key="kn_new_name", placeholder="team-docs")
         if st.button("Create workspace", key="kn_create"):
             act(lambda: kb.create_workspace(new), f"Created workspace '{new.strip()}'.", select=new.strip())
+        if demo and demo not in names and st.button("Restore the demo workspace", key="kn_restore_demo"):
+            with st.spinner("Restoring the demo documents..."):
+                act(lambda: restore_demo_workspace(kb, demo), f"Restored workspace '{demo}'.", select=demo)
         if name is None:
             return None
         target = st.text_input(f"Rename '{name}' to", key="kn_rename_to")
@@ -79,23 +89,41 @@ def demo_panel(kb: KnowledgeBase, name: str) -> None:
         st.success(f"Demo is now {chosen}; re-indexed: {', '.join(changed) or 'nothing'}.")
 
 
-def upload_panel(kb: KnowledgeBase, name: str) -> None:
-    """Upload many files at once; show per-file progress and results."""
-    label = "Add documents (.md, .txt, .pdf, .html, .csv, .json); a file with the same name replaces its document"
-    if st.toggle("Upload a whole folder", key="kn_folder_mode"):
-        files = st.file_uploader(label, accept_multiple_files="directory", key="kn_upload_folder",
-                                 type=[ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS])
-    else:
-        files = st.file_uploader(label, accept_multiple_files=True, key="kn_upload")
+def upload_limit_mb(setting_mb: int) -> int:
+    """The per-file limit the uploader enforces: RAGTUNE_MAX_UPLOAD_MB, unless the server's own cap
+    (server.maxUploadSize, which `make run` sets from the same setting) is lower; then say so."""
+    server_mb = int(st.get_option("server.maxUploadSize"))
+    if server_mb < setting_mb:
+        st.warning(f"This server accepts uploads up to {server_mb} MB (server.maxUploadSize), below "
+                   f"RAGTUNE_MAX_UPLOAD_MB ({setting_mb} MB): start the app with `make run`, which passes the setting.")
+    return min(server_mb, setting_mb)
+
+
+def upload_panel(kb: KnowledgeBase, name: str, limit_mb: int) -> None:
+    """Upload many files at once; show per-file progress and results. Files stay in the uploader
+    after ingestion, so each is ingested once (by its upload id), not again on every click."""
+    label = "Add documents (.md, .txt, .pdf, .html, .csv, .json)"
+    folder = st.toggle("Upload a whole folder", key="kn_folder_mode")
+    files = st.file_uploader(
+        label, accept_multiple_files="directory" if folder else True, help=UPLOAD_HELP,
+        key="kn_upload_folder" if folder else "kn_upload", max_upload_size=limit_mb,
+        type=[ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS] if folder else None,
+    ) or []
+    done: set[str] = st.session_state.setdefault("kn_ingested_uploads", set())
+    files = [f for f in files if f"{name}:{f.file_id}" not in done]
+    if not files and st.session_state.get(f"kn_upload{'_folder' if folder else ''}"):
+        st.caption("The files in the uploader are ingested; add new ones to ingest them.")
     if files and st.button(f"Ingest {len(files)} file(s)", key="kn_ingest", type="primary"):
+        paths = strip_common_folder([f.name for f in files]) if folder else [f.name for f in files]
         with st.status(f"Ingesting {len(files)} file(s)...", expanded=True) as status:
             bar = st.progress(0.0)
 
             def progress(done: int, total: int, result) -> None:  # noqa: ANN001 (FileResult)
                 bar.progress(done / total, text=f"{done}/{total}: {result.name} — {result.status}")
 
-            report = kb.ingest_bytes(name, [(f.name, f.getvalue()) for f in files], on_progress=progress)
+            report = kb.ingest_bytes(name, [(p, f.getvalue()) for p, f in zip(paths, files)], on_progress=progress)
             status.update(label="Ingestion finished", state="error" if report.failed else "complete")
+        done.update(f"{name}:{f.file_id}" for f in files)
         st.session_state["kn_report"] = report
         st.rerun()  # redraw the counts and the document list with the new documents
     report = st.session_state.get("kn_report")
@@ -156,7 +184,7 @@ def knowledge() -> None:
     if message := st.session_state.pop("kn_flash", None):
         st.success(message)
     try:
-        name = workspace_panel(kb)
+        name = workspace_panel(kb, settings.demo_workspace)
         if name is None:
             st.info("Create a workspace to add documents.")
             return
@@ -165,7 +193,7 @@ def knowledge() -> None:
         if name == settings.demo_workspace:
             demo_panel(kb, name)
         st.subheader("Documents")
-        upload_panel(kb, name)
+        upload_panel(kb, name, upload_limit_mb(settings.max_upload_mb))
         documents_panel(kb, name)
         st.subheader("Search")
         search_panel(kb, name, settings.search_mode)

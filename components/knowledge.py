@@ -27,7 +27,7 @@ def render_ingest_report(report: IngestReport, *, key: str) -> None:
         st.dataframe(
             [
                 {
-                    "file": f.name,
+                    "file": f.path or f.name,
                     "result": f.status,
                     "document": f.doc_id or "",
                     "version": f.version,

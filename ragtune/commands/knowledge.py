@@ -42,6 +42,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rename.add_argument("name")
     rename.add_argument("new_name")
     rename.set_defaults(handler=cmd_workspace_rename)
+    restore = actions.add_parser(
+        "restore-demo", help="Bring back a deleted demo workspace (RAGTUNE_DEMO_WORKSPACE) with its documents."
+    )
+    restore.set_defaults(handler=cmd_workspace_restore_demo)
     for action, help_text in (("empty", "Remove every document."), ("delete", "Delete the workspace.")):
         parser = actions.add_parser(action, help=help_text)
         parser.add_argument("name")
@@ -70,21 +74,23 @@ def _print_file(done: int, total: int, result: FileResult) -> None:
         detail = f"{result.status} {result.doc_id} v{result.version} ({result.n_chunks} chunks)"
     else:
         detail = f"FAILED: {result.error}"
-    print(f"[{done}/{total}] {result.name}: {detail}", file=sys.stderr if not result.ok else sys.stdout)
+    print(f"[{done}/{total}] {result.path or result.name}: {detail}",
+          file=sys.stderr if not result.ok else sys.stdout)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     kb, _ = _open()
-    if not kb.has_workspace(args.workspace):
-        kb.create_workspace(args.workspace)
-        print(f"created workspace {args.workspace}")
+    if kb.ensure_workspace(args.workspace):  # idempotent: another ingest may create it at the same moment
+        print(f"created workspace {args.workspace.strip()}")
     report = kb.ingest_paths(args.workspace, args.paths, on_progress=None if args.json else _print_file)
     if args.json:
         print(report.model_dump_json(indent=2))
     else:
         ok = len(report.files) - len(report.failed)
         print(f"{ok} of {len(report.files)} files ingested into {report.workspace}"
-              + (f"; {len(report.failed)} failed" if report.failed else ""))
+              + (f"; {len(report.failed)} failed:" if report.failed else ""))
+        for failed in report.failed:  # every failed path with its reason, also after a long batch
+            print(f"  {failed.path or failed.name}: {failed.error}", file=sys.stderr)
     return 1 if report.failed else 0
 
 
@@ -120,6 +126,15 @@ def cmd_workspace_create(args: argparse.Namespace) -> int:
     kb, _ = _open()
     print(f"created workspace {kb.create_workspace(args.name).name}")
     return 0
+
+
+def cmd_workspace_restore_demo(args: argparse.Namespace) -> int:
+    from ragtune.retrieval.demo import restore_demo_workspace
+
+    kb, demo = _open()
+    report = restore_demo_workspace(kb, demo)
+    print(f"restored workspace {demo}: {len(report.files) - len(report.failed)} documents")
+    return 1 if report.failed else 0
 
 
 def cmd_workspace_rename(args: argparse.Namespace) -> int:

@@ -20,8 +20,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ragtune.config import PROJECT_ROOT
-from ragtune.errors import InputError
-from ragtune.retrieval.knowledge import KnowledgeBase, ProgressCallback
+from ragtune.errors import InputError, WorkspaceError
+from ragtune.retrieval.knowledge import KnowledgeBase, ProgressCallback, is_internal_workspace
 from ragtune.retrieval.types import IngestReport
 
 DATA_DIR = PROJECT_ROOT / "data"
@@ -118,7 +118,9 @@ def ensure_demo_workspace(
     """Create and fill the demo workspace the first time; later calls do nothing.
 
     A user who deletes the demo workspace does not get it back on the next start
-    (the manifest remembers it was seeded); :func:`reset_demo_workspace` recreates it.
+    (the manifest remembers it was seeded); :func:`restore_demo_workspace` (the Knowledge
+    page's "Restore the demo workspace", ``python -m ragtune workspaces restore-demo``) brings
+    it back.
     """
     if not name:  # RAGTUNE_DEMO_WORKSPACE="" turns the demo off
         return None
@@ -133,12 +135,34 @@ def ensure_demo_workspace(
 def reset_demo_workspace(
     kb: KnowledgeBase, name: str = "demo", *, on_progress: ProgressCallback | None = None
 ) -> IngestReport:
-    """(Re)create the demo workspace with version 1 of the demo documents."""
+    """(Re)create the demo workspace with version 1 of the demo documents (the claims
+    report's own copies too: their names are internal)."""
     if kb.has_workspace(name):
         kb.delete_workspace(name)
-    kb.create_workspace(name)
+    kb.create_workspace(name, internal=is_internal_workspace(name))
     report = kb.ingest_paths(name, demo_files("v1"), on_progress=on_progress)
     kb.manifest.set_demo_version(kb.workspace(name).id, "v1")
+    return report
+
+
+def restore_demo_workspace(
+    kb: KnowledgeBase, name: str = "demo", *, on_progress: ProgressCallback | None = None
+) -> IngestReport:
+    """Bring a deleted demo workspace back with its documents (version 1).
+
+    Raises:
+        WorkspaceError: the demo is turned off (``RAGTUNE_DEMO_WORKSPACE=""``), or a workspace of
+            that name exists (delete it first: restoring never replaces what is there).
+    """
+    if not name:
+        raise WorkspaceError("The demo is turned off (RAGTUNE_DEMO_WORKSPACE is empty); set it to a name first.")
+    if kb.has_workspace(name):
+        raise WorkspaceError(
+            f"A workspace named {name!r} exists, so there is nothing to restore. To start it over, delete it "
+            f"first (`python -m ragtune workspaces delete {name} --yes`)."
+        )
+    report = reset_demo_workspace(kb, name, on_progress=on_progress)
+    kb.manifest.set_meta(_SEEDED_KEY.format(name=name), "1")
     return report
 
 

@@ -7,16 +7,19 @@ so that every document change is atomic (see :mod:`ragtune.retrieval.manifest`).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import os
+import stat
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from ragtune.errors import IngestError, InputError, RagtuneError
+from ragtune.errors import ConfigError, IngestError, InputError, RagtuneError, WorkspaceError
 from ragtune.retrieval.chunking import chunk_spans
 from ragtune.retrieval.keyword import BM25, reciprocal_rank_fusion
 from ragtune.retrieval.loaders import (
@@ -24,8 +27,10 @@ from ragtune.retrieval.loaders import (
     _markdown_title,
     doc_id_for,
     parse_document,
+    source_path,
+    unique_doc_id_for,
 )
-from ragtune.retrieval.manifest import DocumentRow, Manifest, utcnow
+from ragtune.retrieval.manifest import DocumentRow, Manifest, ManifestConflict, utcnow
 from ragtune.retrieval.store import StoredRecord, VectorStore, WorkspaceRef
 from ragtune.retrieval.types import (
     SEARCH_MODES,
@@ -49,6 +54,46 @@ RRF_K = 60
 # Leftover chunk records younger than this may belong to an ingest still running in
 # another process, so garbage collection leaves them alone (readers ignore them anyway).
 GC_MIN_AGE_S = 600.0
+MIB = 1024 * 1024
+"""RAGTUNE_MAX_UPLOAD_MB counts in MiB (as Streamlit's maxUploadSize does); every size shown uses it."""
+INTERNAL_WORKSPACE_PREFIX = "demo-eval-"
+"""Workspaces the claims report builds for itself (``evaluation.REPORT_WORKSPACES``): not listed to
+users, and the prefix is reserved, so no user workspace is ever hidden by it."""
+_WRITE_ATTEMPTS = 3
+
+
+def is_internal_workspace(name: str) -> bool:
+    return name.startswith(INTERNAL_WORKSPACE_PREFIX)
+
+
+def format_mb(size: int, limit: int | None = None) -> str:
+    """``size`` bytes in MB (MiB), with one decimal, or more where one decimal would not show
+    that ``size`` is over ``limit`` (21,000,000 bytes -> ``20.0`` would read as under 20)."""
+    for digits in range(1, 7):
+        text = f"{size / MIB:.{digits}f}"
+        if limit is None or float(text) > limit / MIB:
+            return text
+    return f"{size / MIB:.6f}"
+
+
+def too_large_error(name: str, size: int, limit: int) -> IngestError:
+    return IngestError(
+        f"{name}: {format_mb(size, limit)} MB is over the {limit / MIB:g} MB limit (RAGTUNE_MAX_UPLOAD_MB)."
+    )
+
+
+def strip_common_folder(names: Sequence[str]) -> list[str]:
+    """Paths relative to the folder they share: a browser's folder upload names each file
+    ``<chosen folder>/<path inside it>``; without the folder's own name, a file gets the same
+    identity as when that folder is ingested from the CLI."""
+    parts = [PurePosixPath(source_path(n)).parts for n in names]
+    if not parts or any(len(p) < 2 for p in parts) or len({p[0] for p in parts}) != 1:
+        return [source_path(n) for n in names]
+    return ["/".join(p[1:]) for p in parts]
+
+
+class _IdTaken(Exception):
+    """The document's id or source was taken by another writer mid-write (retry with a fresh look)."""
 
 
 def _embedding_input(title: str, section: str, text: str) -> str:
@@ -105,6 +150,7 @@ class KnowledgeBase:
         default_mode: SearchMode = "hybrid",
         top_k: int = 5,
     ) -> None:
+        self._check_chunking(chunk_size, chunk_overlap)
         self.store = store
         self.manifest = manifest
         self.chunk_size = chunk_size
@@ -118,6 +164,14 @@ class KnowledgeBase:
         # can stop the write between steps (raise, or kill the process) and inspect.
         self.step_hook: Callable[[str], None] | None = None
 
+    @staticmethod
+    def _check_chunking(chunk_size: int, chunk_overlap: int) -> None:
+        if chunk_overlap >= chunk_size:
+            raise ConfigError(
+                f"RAGTUNE_CHUNK_OVERLAP ({chunk_overlap}) must be smaller than RAGTUNE_CHUNK_SIZE ({chunk_size}): "
+                "a chunk cannot repeat all of the previous one. Lower the overlap (default 120) or raise the size."
+            )
+
     @classmethod
     def from_settings(cls, settings: Settings, embedding_function: object | None = None) -> KnowledgeBase:
         """The knowledge base under ``settings.data_dir`` (chroma in ``chroma/``), cleaned up.
@@ -130,13 +184,14 @@ class KnowledgeBase:
         from ragtune.retrieval.store import ChromaVectorStore
 
         settings.ensure_data_dir()
+        cls._check_chunking(settings.chunk_size, settings.chunk_overlap)  # before anything is opened
         ef = embedding_function or shared_embedding_function()
         kb = cls(
             ChromaVectorStore(settings.chroma_dir, ef),
             Manifest(settings.knowledge_manifest_file),
             chunk_size=settings.chunk_size,
             chunk_overlap=settings.chunk_overlap,
-            max_upload_bytes=settings.max_upload_mb * 1024 * 1024,
+            max_upload_bytes=settings.max_upload_mb * MIB,
             default_mode=settings.search_mode,
             top_k=settings.top_k,
         )
@@ -151,25 +206,47 @@ class KnowledgeBase:
     def has_workspace(self, name: str) -> bool:
         return any(ref.name == name for ref in self.store.list_workspaces())
 
-    def list_workspaces(self) -> list[WorkspaceInfo]:
-        """Every workspace with its live document and chunk counts."""
+    def list_workspaces(self, *, include_internal: bool = False) -> list[WorkspaceInfo]:
+        """Every workspace with its live document and chunk counts (the claims report's own
+        workspaces only with ``include_internal``)."""
         infos = []
         for ref in self.store.list_workspaces():
+            if is_internal_workspace(ref.name) and not include_internal:
+                continue
             docs = self.manifest.documents(ref.id)
             infos.append(
                 WorkspaceInfo(name=ref.name, n_documents=len(docs), n_chunks=sum(d.n_chunks for d in docs))
             )
         return infos
 
-    def create_workspace(self, name: str) -> WorkspaceInfo:
+    @staticmethod
+    def _check_user_name(name: str, internal: bool) -> None:
+        if is_internal_workspace(name.strip()) and not internal:
+            raise WorkspaceError(
+                f"Invalid workspace name {name.strip()!r}: names starting with {INTERNAL_WORKSPACE_PREFIX!r} are "
+                "reserved for the claims report's own workspaces. Choose another name."
+            )
+
+    def create_workspace(self, name: str, *, internal: bool = False) -> WorkspaceInfo:
+        """Create an empty workspace (raises WorkspaceError if the name is invalid or taken)."""
+        self._check_user_name(name, internal)
         ref = self.store.create_workspace(name)
         return WorkspaceInfo(name=ref.name, n_documents=0, n_chunks=0)
 
+    def ensure_workspace(self, name: str) -> bool:
+        """Create the workspace unless it exists; idempotent, also when another process creates
+        it at the same moment. Returns whether this call created it."""
+        self._check_user_name(name, False)
+        existed = self.has_workspace(name.strip())
+        self.store.ensure_workspace(name)
+        return not existed
+
     def rename_workspace(self, name: str, new_name: str) -> WorkspaceInfo:
         """Rename in one step (the manifest is keyed by the workspace's stable id)."""
+        self._check_user_name(new_name, is_internal_workspace(name.strip()))
         with self._write_lock:
             self.store.rename_workspace(name, new_name)
-        return next(w for w in self.list_workspaces() if w.name == new_name.strip())
+        return next(w for w in self.list_workspaces(include_internal=True) if w.name == new_name.strip())
 
     def empty_workspace(self, name: str) -> None:
         """Remove every document from the workspace; the workspace stays."""
@@ -236,7 +313,13 @@ class KnowledgeBase:
         if row.source.lower().endswith((".md", ".markdown")):
             title = _markdown_title(text) or title
         parsed = ParsedDocument(doc_id=doc_id, title=title, source=row.source, text=text)
-        return self._write(self.workspace(workspace), parsed)
+        try:
+            return self._write(self.workspace(workspace), parsed)
+        except _IdTaken as exc:
+            raise InputError(
+                f"{row.source}: the document was changed by someone else while you edited it. "
+                "Reload it and make your edit again."
+            ) from exc
 
     def ingest_bytes(
         self,
@@ -249,14 +332,17 @@ class KnowledgeBase:
 
         Args:
             workspace: an existing workspace's name.
-            files: (file name, content) pairs.
+            files: (file name, content) pairs. A name may be a relative path (``docs/a.md``, as a
+                folder upload gives): the path is the document's identity in the workspace.
             on_progress: called after each file (for a progress bar).
 
         Raises:
             WorkspaceError: no such workspace (nothing is read).
         """
         items = list(files)
-        return self._ingest(workspace, [(name, (lambda d=data: d)) for name, data in items], on_progress)
+        return self._ingest(
+            workspace, [(name, source_path(name), (lambda d=data: d)) for name, data in items], on_progress
+        )
 
     def ingest_paths(
         self,
@@ -265,53 +351,103 @@ class KnowledgeBase:
         *,
         on_progress: ProgressCallback | None = None,
     ) -> IngestReport:
-        """Ingest files and folders (recursively; hidden files are skipped)."""
-        files: list[Path] = []
-        missing: list[FileResult] = []
+        """Ingest files and folders (recursively; hidden files are skipped).
+
+        A file's identity is its path relative to the folder given (its name when the file
+        itself is given). Whatever cannot be read (a missing path, a FIFO, socket or device, a
+        broken link) is reported by its path, in order with the rest; nothing ever blocks on it.
+        """
+        entries: list[tuple[str, str, Callable[[], bytes]]] = []
         for path in map(Path, paths):
             if path.is_dir():
-                files.extend(
-                    sorted(
-                        p for p in path.rglob("*")
-                        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
-                    )
-                )
-            elif path.is_file():
-                files.append(path)
+                for p in sorted(path.rglob("*")):
+                    rel = p.relative_to(path)
+                    if any(part.startswith(".") for part in rel.parts) or p.is_dir():
+                        continue
+                    entries.append((p.name, rel.as_posix(), self._reader(p)))
             else:
-                missing.append(FileResult(name=str(path), status="failed", error=f"{path}: no such file or folder."))
+                entries.append((path.name if path.is_file() else str(path), path.name, self._reader(path)))
+        return self._ingest(workspace, entries, on_progress)
 
-        def reader(path: Path) -> Callable[[], bytes]:
-            def read() -> bytes:
-                size = path.stat().st_size
-                if size > self.max_upload_bytes:  # refuse before reading it into memory
-                    raise IngestError(
-                        f"{path.name}: {size / 1e6:.1f} MB is over the {self.max_upload_bytes / 1e6:.0f} MB "
-                        "limit (RAGTUNE_MAX_UPLOAD_MB)."
-                    )
-                return path.read_bytes()
+    def _reader(self, path: Path) -> Callable[[], bytes]:
+        def read() -> bytes:
+            try:
+                # O_NONBLOCK: opening a FIFO must not wait for a writer; then only regular files are read.
+                fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+            except FileNotFoundError:
+                kind = "a broken link" if path.is_symlink() else "no such file or folder"
+                raise IngestError(f"{path}: {kind}.") from None
+            with os.fdopen(fd, "rb") as handle:
+                info = os.fstat(handle.fileno())
+                if not stat.S_ISREG(info.st_mode):
+                    raise IngestError(f"{path}: not a regular file ({_file_kind(info.st_mode)}); only files are read.")
+                if info.st_size > self.max_upload_bytes:  # refuse before reading it into memory
+                    raise too_large_error(str(path), info.st_size, self.max_upload_bytes)
+                return handle.read()
 
-            return read
+        return read
 
-        report = self._ingest(workspace, [(p.name, reader(p)) for p in files], on_progress)
-        return IngestReport(workspace=report.workspace, files=missing + report.files)
+    def _resolve_id(self, ref: WorkspaceRef, source: str, batch_sources: set[str]) -> str:
+        """The id of the document whose identity is ``source``: its own if stored, else the
+        preferred slug if free, else the slug of the whole path with a hash (never another file's)."""
+        row = self.manifest.document_by_source(ref.id, source)
+        if row is not None:
+            return row.doc_id
+        preferred = doc_id_for(source)
+        holder = self.manifest.document(ref.id, preferred)
+        if holder is None:
+            return preferred
+        name = PurePosixPath(source).name
+        if (name != source and holder.source == name and name not in batch_sources
+                and self.manifest.is_legacy(ref.id, preferred)):
+            # Stored before paths were kept (as its bare name): the same file, now under its path.
+            return preferred
+        unique = unique_doc_id_for(source)
+        other = self.manifest.document(ref.id, unique)
+        if other is not None and other.source != source:
+            raise IngestError(f"{source}: its document id {unique!r} is taken by {other.source}; rename the file.")
+        return unique
 
     def _ingest(
         self,
         workspace: str,
-        files: list[tuple[str, Callable[[], bytes]]],
+        files: list[tuple[str, str, Callable[[], bytes]]],
         on_progress: ProgressCallback | None,
     ) -> IngestReport:
         ref = self.workspace(workspace)
+        batch_sources = {source for _, source, _ in files}
+        first_of: dict[str, str] = {}
         results: list[FileResult] = []
-        for i, (name, read) in enumerate(files, start=1):
+        for i, (name, source, read) in enumerate(files, start=1):
             try:
-                parsed = parse_document(name, read(), max_bytes=self.max_upload_bytes)
-                result = self._write(ref, parsed)
+                if source in first_of:
+                    raise IngestError(
+                        f"{name}: this batch holds {source!r} twice, so it was ingested once (the first); "
+                        "rename one of the two files, or ingest them separately."
+                    )
+                first_of[source] = name
+                data = read()
+                if len(data) > self.max_upload_bytes:
+                    raise too_large_error(name, len(data), self.max_upload_bytes)
+                parsed = parse_document(PurePosixPath(source).name or name, data, max_bytes=self.max_upload_bytes)
+                for attempt in range(_WRITE_ATTEMPTS):
+                    doc = dataclasses.replace(
+                        parsed, doc_id=self._resolve_id(ref, source, batch_sources), source=source
+                    )
+                    try:
+                        result = self._write(ref, doc)
+                        break
+                    except _IdTaken:
+                        if attempt == _WRITE_ATTEMPTS - 1:
+                            raise IngestError(
+                                f"{name}: other writers kept changing this document; try again."
+                            ) from None
+                result = result.model_copy(update={"name": name, "path": source})
             except RagtuneError as exc:
-                result = FileResult(name=name, status="failed", doc_id=doc_id_for(name), error=str(exc))
+                result = FileResult(name=name, path=source, status="failed", error=str(exc))
             except OSError as exc:
-                result = FileResult(name=name, status="failed", error=f"{name}: cannot read ({exc.strerror}).")
+                result = FileResult(name=name, path=source, status="failed",
+                                    error=f"{source}: cannot read ({exc.strerror or exc}).")
             results.append(result)
             if on_progress is not None:
                 on_progress(i, len(files), result)
@@ -347,11 +483,15 @@ class KnowledgeBase:
                 })
             self.store.upsert(ref, ids, texts, metas, embeddings=self.store.embed(inputs))
             self._step("chunks_written")
-            self.manifest.put_document(DocumentRow(
-                workspace_id=ref.id, doc_id=doc.doc_id, title=doc.title, source=doc.source,
-                version=version, generation=generation, updated_at=now, n_chunks=len(ids),
-                sha256=sha, text=doc.text,
-            ))
+            try:
+                self.manifest.put_document(DocumentRow(
+                    workspace_id=ref.id, doc_id=doc.doc_id, title=doc.title, source=doc.source,
+                    version=version, generation=generation, updated_at=now, n_chunks=len(ids),
+                    sha256=sha, text=doc.text,
+                ), replaces=old.generation if old else None)
+            except ManifestConflict as exc:
+                self.store.delete(ref, ids=ids)  # ours, never live; another writer won
+                raise _IdTaken(str(exc)) from exc
             self._step("committed")
             if old is not None:
                 self.store.delete(ref, ids=[f"{old.doc_id}#{n}@{old.generation}" for n in range(old.n_chunks)])
@@ -362,8 +502,10 @@ class KnowledgeBase:
     def collect_garbage(self, *, min_age_s: float = GC_MIN_AGE_S) -> int:
         """Delete chunk records no live document version owns (left by an interrupted
         write) and manifest rows of workspaces that no longer exist. Returns records deleted."""
+        # The manifest first: a workspace created after this read cannot be mistaken for a gone one.
+        known = self.manifest.workspace_ids()
         refs = self.store.list_workspaces()
-        for stale in self.manifest.workspace_ids() - {ref.id for ref in refs}:
+        for stale in known - {ref.id for ref in refs}:
             self.manifest.forget_workspace(stale)
         deleted = 0
         cutoff = time.time() - min_age_s
@@ -465,3 +607,10 @@ class KnowledgeBase:
         took = (time.perf_counter() - started) * 1000
         return SearchResult(workspace=ref.name, query=query, mode=mode, k=k, hits=hits, took_ms=took)
 
+
+def _file_kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return kind
+    return "not a file"

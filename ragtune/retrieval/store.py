@@ -9,29 +9,30 @@ manifest) never has to change when a workspace is renamed.
 
 from __future__ import annotations
 
-import re
+import sqlite3
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ragtune.errors import WorkspaceError
+from ragtune.errors import InputError, RagtuneError, StoreError, WorkspaceError
+from ragtune.names import check_name
 
 Metadata = Mapping[str, str | int | float | bool]
 COLLECTION_PREFIX = "ws-"
-_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,58}[A-Za-z0-9])?")
 
 
 def validate_workspace_name(name: str) -> str:
-    """Return ``name`` stripped, or raise :class:`WorkspaceError` saying what is allowed."""
-    name = name.strip()
-    if not _NAME.fullmatch(name) or ".." in name:
-        raise WorkspaceError(
-            f"Invalid workspace name {name!r}: use 1-60 letters, digits, '.', '_' or '-', "
-            "starting and ending with a letter or digit."
-        )
-    return name
+    """Return ``name`` stripped, or raise :class:`WorkspaceError` saying what is allowed
+    (the one name rule of :mod:`ragtune.names`)."""
+    try:
+        return check_name("workspace", name)
+    except WorkspaceError:
+        raise
+    except InputError as exc:
+        raise WorkspaceError(str(exc)) from exc
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,11 @@ class VectorStore(ABC):
     @abstractmethod
     def create_workspace(self, name: str) -> WorkspaceRef:
         """Raises WorkspaceError when the name is invalid or taken."""
+
+    @abstractmethod
+    def ensure_workspace(self, name: str) -> WorkspaceRef:
+        """The workspace named ``name``, created if missing: idempotent, also when two
+        processes create it at the same moment. Raises WorkspaceError for an invalid name."""
 
     @abstractmethod
     def rename_workspace(self, name: str, new_name: str) -> WorkspaceRef:
@@ -111,6 +117,24 @@ def _where(filters: Metadata | None) -> dict[str, Any] | None:
     return items[0] if len(items) == 1 else {"$and": items}
 
 
+def _register_with_chroma(embedding_function: Any) -> None:
+    """Make chroma know our embedding function's class by its ``name()``.
+
+    Every collection stores that name in its schema; whenever chroma reads a collection's
+    schema (listing, validating a request) it rebuilds the function by name from its registry,
+    and warns "Could not reconstruct embedding function ..." for a name it does not know.
+    """
+    from chromadb.utils.embedding_functions import known_embedding_functions, register_embedding_function
+
+    cls = type(embedding_function)
+    try:
+        name = cls.name()
+    except Exception:  # not a chroma-style embedding function (a test double): nothing to register
+        return
+    if known_embedding_functions.get(name) is not cls:
+        register_embedding_function(cls)
+
+
 class ChromaVectorStore(VectorStore):
     """A :class:`VectorStore` on a chroma ``PersistentClient`` in ``path``.
 
@@ -127,33 +151,83 @@ class ChromaVectorStore(VectorStore):
         path.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.embedding_function = embedding_function
-        self._client = chromadb.PersistentClient(
-            path=str(path),
-            settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
-        )
+        _register_with_chroma(embedding_function)
+        with self._guard():
+            self._client = chromadb.PersistentClient(
+                path=str(path),
+                settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
+            )
+            self._client.list_collections()  # the first read: a damaged database shows here
+
+    @property
+    def database_file(self) -> Path:
+        return self.path / "chroma.sqlite3"
+
+    def _index_dirs(self, collection_id: str) -> list[Path]:
+        """The folders holding a collection's vector index (HNSW files), read from chroma's database."""
+        try:
+            conn = sqlite3.connect(f"file:{self.database_file}?mode=ro", uri=True)
+            try:
+                rows = conn.execute(
+                    "SELECT id FROM segments WHERE collection=? AND scope='VECTOR'", (collection_id,)
+                ).fetchall()
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            return []
+        return [self.path / str(r[0]) for r in rows]
+
+    @contextmanager
+    def _guard(self, workspace: WorkspaceRef | None = None) -> Iterator[None]:
+        """Turn chroma's and SQLite's failures on a damaged store into a :class:`StoreError`
+        that names the file and the way back (ragtune's own errors pass through)."""
+        try:
+            yield
+        except RagtuneError:
+            raise
+        except Exception as exc:  # chroma raises many kinds here (rust errors, sqlite, OSError)
+            from chromadb.errors import NotFoundError
+
+            if workspace is not None and (isinstance(exc, NotFoundError) or "does not exist" in str(exc)):
+                raise WorkspaceError(f"Workspace {workspace.name!r} no longer exists.") from exc
+            detail = f"{exc.__class__.__name__}: {str(exc)[:300]}"
+            if workspace is None:
+                raise StoreError(
+                    f"The vector store {self.database_file} cannot be opened ({detail}). Stop ragtune, move "
+                    f"the folder aside (`mv {self.path} {self.path}.broken`) and restore it from a backup, or "
+                    "start empty and re-ingest your documents (`python -m ragtune ingest -w WORKSPACE PATH`)."
+                ) from exc
+            where = ", ".join(str(d) for d in self._index_dirs(workspace.id)) or str(self.database_file)
+            raise StoreError(
+                f"Workspace {workspace.name!r} cannot be read: its index ({where}) is damaged ({detail}). "
+                f"Delete the workspace and ingest its documents again: `python -m ragtune workspaces delete "
+                f"{workspace.name} --yes`, then `python -m ragtune ingest -w {workspace.name} PATH`."
+            ) from exc
 
     # -- workspaces -----------------------------------------------------------------
+    def _get(self, name: str) -> Any:
+        # embedding_function is given, so chroma does not rebuild one from the stored config.
+        return self._client.get_collection(COLLECTION_PREFIX + name, embedding_function=self.embedding_function)
+
     def _collection(self, name: str) -> Any:
         from chromadb.errors import NotFoundError
 
         name = validate_workspace_name(name)
-        try:
-            return self._client.get_collection(
-                COLLECTION_PREFIX + name, embedding_function=self.embedding_function
-            )
-        except (NotFoundError, ValueError) as exc:
-            if "does not exist" in str(exc) or isinstance(exc, NotFoundError):
-                raise WorkspaceError(f"No workspace named {name!r}. Create it first.") from exc
-            raise
+        with self._guard():
+            try:
+                return self._get(name)
+            except (NotFoundError, ValueError) as exc:
+                if "does not exist" in str(exc) or isinstance(exc, NotFoundError):
+                    raise WorkspaceError(f"No workspace named {name!r}. Create it first.") from exc
+                raise
 
     def _by_id(self, workspace: WorkspaceRef) -> Any:
         from chromadb.errors import NotFoundError
 
         try:
             # Look up by name, then check the id: a workspace renamed under us is an error.
-            collection = self._client.get_collection(
-                COLLECTION_PREFIX + workspace.name, embedding_function=self.embedding_function
-            )
+            with self._guard(workspace):
+                collection = self._get(workspace.name)
         except (NotFoundError, ValueError) as exc:
             raise WorkspaceError(f"Workspace {workspace.name!r} no longer exists.") from exc
         if str(collection.id) != workspace.id:
@@ -161,9 +235,11 @@ class ChromaVectorStore(VectorStore):
         return collection
 
     def list_workspaces(self) -> list[WorkspaceRef]:
+        with self._guard():
+            collections = self._client.list_collections()
         refs = [
             WorkspaceRef(str(c.id), c.name[len(COLLECTION_PREFIX):])
-            for c in self._client.list_collections()
+            for c in collections
             if c.name.startswith(COLLECTION_PREFIX)
         ]
         return sorted(refs, key=lambda ref: ref.name.lower())
@@ -172,16 +248,36 @@ class ChromaVectorStore(VectorStore):
         collection = self._collection(name)
         return WorkspaceRef(str(collection.id), name.strip())
 
+    def _create(self, name: str, *, get_or_create: bool) -> Any:
+        with self._guard():
+            try:
+                return self._client.create_collection(
+                    COLLECTION_PREFIX + name,
+                    embedding_function=self.embedding_function,
+                    configuration={"hnsw": {"space": "cosine"}},
+                    metadata={"ragtune_workspace": name},
+                )
+            except Exception as exc:
+                # Another process created it between our look and our create.
+                if "already exists" not in str(exc):
+                    raise
+                if not get_or_create:
+                    raise WorkspaceError(f"A workspace named {name!r} already exists.") from exc
+                return self._get(name)
+
     def create_workspace(self, name: str) -> WorkspaceRef:
         name = validate_workspace_name(name)
         if any(ref.name == name for ref in self.list_workspaces()):
             raise WorkspaceError(f"A workspace named {name!r} already exists.")
-        collection = self._client.create_collection(
-            COLLECTION_PREFIX + name,
-            embedding_function=self.embedding_function,
-            configuration={"hnsw": {"space": "cosine"}},
-            metadata={"ragtune_workspace": name},
-        )
+        collection = self._create(name, get_or_create=False)
+        return WorkspaceRef(str(collection.id), name)
+
+    def ensure_workspace(self, name: str) -> WorkspaceRef:
+        name = validate_workspace_name(name)
+        for ref in self.list_workspaces():
+            if ref.name == name:
+                return ref
+        collection = self._create(name, get_or_create=True)
         return WorkspaceRef(str(collection.id), name)
 
     def rename_workspace(self, name: str, new_name: str) -> WorkspaceRef:
@@ -191,12 +287,14 @@ class ChromaVectorStore(VectorStore):
             return WorkspaceRef(str(collection.id), new_name)
         if any(ref.name == new_name for ref in self.list_workspaces()):
             raise WorkspaceError(f"A workspace named {new_name!r} already exists.")
-        collection.modify(name=COLLECTION_PREFIX + new_name)
+        with self._guard():
+            collection.modify(name=COLLECTION_PREFIX + new_name)
         return WorkspaceRef(str(collection.id), new_name)
 
     def delete_workspace(self, name: str) -> None:
         self._collection(name)  # raises a clear error when missing
-        self._client.delete_collection(COLLECTION_PREFIX + validate_workspace_name(name))
+        with self._guard():
+            self._client.delete_collection(COLLECTION_PREFIX + validate_workspace_name(name))
 
     # -- records --------------------------------------------------------------------
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
@@ -209,21 +307,23 @@ class ChromaVectorStore(VectorStore):
         # chroma caps one write at max_batch_size records.
         step = max(1, int(self._client.get_max_batch_size()))
         for i in range(0, len(ids), step):
-            collection.upsert(
-                ids=list(ids[i : i + step]),
-                documents=list(texts[i : i + step]),
-                metadatas=[dict(m) for m in metadatas[i : i + step]],
-                embeddings=None if embeddings is None else [list(e) for e in embeddings[i : i + step]],
-            )
+            with self._guard(workspace):
+                collection.upsert(
+                    ids=list(ids[i : i + step]),
+                    documents=list(texts[i : i + step]),
+                    metadatas=[dict(m) for m in metadatas[i : i + step]],
+                    embeddings=None if embeddings is None else [list(e) for e in embeddings[i : i + step]],
+                )
 
     def query(self, workspace: WorkspaceRef, text: str, n: int) -> list[StoredRecord]:
         collection = self._by_id(workspace)
-        n = min(n, collection.count())
-        if n <= 0:
-            return []
-        found = collection.query(
-            query_texts=[text], n_results=n, include=["documents", "metadatas", "distances"]
-        )
+        with self._guard(workspace):
+            n = min(n, collection.count())
+            if n <= 0:
+                return []
+            found = collection.query(
+                query_texts=[text], n_results=n, include=["documents", "metadatas", "distances"]
+            )
         return [
             StoredRecord(id_, doc or "", dict(meta or {}), float(dist))
             for id_, doc, meta, dist in zip(
@@ -233,7 +333,8 @@ class ChromaVectorStore(VectorStore):
 
     def get_all(self, workspace: WorkspaceRef, where: Metadata | None = None) -> list[StoredRecord]:
         collection = self._by_id(workspace)
-        found = collection.get(where=_where(where), include=["documents", "metadatas"])
+        with self._guard(workspace):
+            found = collection.get(where=_where(where), include=["documents", "metadatas"])
         return [
             StoredRecord(id_, doc or "", dict(meta or {}))
             for id_, doc, meta in zip(found["ids"], found["documents"], found["metadatas"])
@@ -242,11 +343,14 @@ class ChromaVectorStore(VectorStore):
     def delete(self, workspace: WorkspaceRef, *, ids: Sequence[str] | None = None,
                where: Metadata | None = None) -> None:
         collection = self._by_id(workspace)
-        if ids is not None:
-            if ids:
-                collection.delete(ids=list(ids))
-        elif where:
-            collection.delete(where=_where(where))
+        with self._guard(workspace):
+            if ids is not None:
+                if ids:
+                    collection.delete(ids=list(ids))
+            elif where:
+                collection.delete(where=_where(where))
 
     def count(self, workspace: WorkspaceRef) -> int:
-        return int(self._by_id(workspace).count())
+        collection = self._by_id(workspace)
+        with self._guard(workspace):
+            return int(collection.count())

@@ -22,7 +22,7 @@ class Chunk(_Record):
     doc_id: str
     n: int = Field(ge=0, description="Position of the chunk in its document.")
     title: str
-    source: str = Field(description="File name the document came from.")
+    source: str = Field(description="Path of the file it came from, relative to the folder ingested.")
     section: str = Field(default="", description="Heading path above the chunk, if any.")
     version: int = Field(ge=1)
     updated_at: datetime
@@ -56,6 +56,10 @@ class FileResult(_Record):
     """What happened to one file of an ingestion batch."""
 
     name: str
+    path: str | None = Field(
+        default=None,
+        description="The file's identity: its path relative to the folder ingested (its name for a single file).",
+    )
     status: Literal["added", "replaced", "unchanged", "failed"]
     doc_id: str | None = None
     version: int | None = None
