@@ -160,7 +160,7 @@ class ModeStore:
             ) from exc
         except ValidationError as exc:
             raise ModeError.from_validation(
-                exc, what=f"The saved modes in {self.path} are invalid (fix the file or delete it)"
+                exc, what=f"The saved modes in {self.path} are unreadable (fix the file or delete it)"
             ) from exc
 
     def all(self) -> list[Mode]:
