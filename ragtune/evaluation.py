@@ -26,9 +26,7 @@ default (temperature 0, a fixed seed), and recorded with the run.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import math
 import re
@@ -43,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ragtune.csvsafe import csv_text
 from ragtune.errors import InputError, RagtuneError
 from ragtune.prompts import ABSTENTION
 from ragtune.sqlite_file import SQLiteFile
@@ -777,14 +776,12 @@ CSV_FIELDS: tuple[str, ...] = (
 
 
 def results_csv(results: Sequence[EvalResult]) -> str:
-    """Per-question results as CSV (lists joined with ``|``)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_FIELDS)
+    """Per-question results as CSV (lists joined with ``|``; formula-like cells neutralised)."""
+    rows = []
     for result in results:
         data = result.model_dump()
-        writer.writerow(["|".join(data[f]) if isinstance(data[f], list) else data[f] for f in CSV_FIELDS])
-    return out.getvalue()
+        rows.append(["|".join(data[f]) if isinstance(data[f], list) else data[f] for f in CSV_FIELDS])
+    return csv_text(CSV_FIELDS, rows)
 
 
 _SCHEMA = """

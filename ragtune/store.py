@@ -14,8 +14,6 @@ Examples:
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sqlite3
 from datetime import datetime, timezone
@@ -23,6 +21,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ragtune.csvsafe import csv_text
 from ragtune.errors import InputError
 from ragtune.sqlite_file import SQLiteFile
 
@@ -263,15 +262,13 @@ class QueryLog(SQLiteFile):
 
     def export_csv(self, flt: LogFilter | None = None) -> str:
         """The matching entries as CSV text (one row per answer, header first)."""
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(CSV_COLUMNS)
+        rows = []
         for entry in self.entries(flt):
             data = entry.model_dump()
             data["retrieved_ids"] = " ".join(entry.retrieved_ids)
             data["created_at"] = entry.created_at.isoformat()
-            writer.writerow([data[column] for column in CSV_COLUMNS])
-        return out.getvalue()
+            rows.append([data[column] for column in CSV_COLUMNS])
+        return csv_text(CSV_COLUMNS, rows)  # formula-like cells neutralised: queries are user text
 
     def clear(self) -> int:
         """Delete every entry; returns how many were deleted."""
