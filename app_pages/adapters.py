@@ -5,8 +5,11 @@ from __future__ import annotations
 import streamlit as st
 
 from app_resources import get_catalog, get_runtime, get_settings
+from pydantic import ValidationError
+
 from components.adapters import render_adapter_card, render_job, render_try
-from ragtune.errors import RagtuneError
+from components.safe import error_message, errors_shown, escape_markdown
+from ragtune.errors import InputError, RagtuneError
 from ragtune.gguf_files import check_adapter_file
 from ragtune.runtime import AdapterUse
 from ragtune.training.card import delete_card, load_card
@@ -36,7 +39,8 @@ def library(runtime) -> None:
         if entry.origin != "user":
             continue
         if st.session_state.get("ad_confirm") == entry.name:
-            st.warning(f"Delete '{entry.name}' and its card? This cannot be undone.", icon=":material/warning:")
+            st.warning(f"Delete '{escape_markdown(entry.name)}' and its card? This cannot be undone.",
+                       icon=":material/warning:")
             yes, no = st.columns(2)
             if yes.button("Yes, delete it", key=f"ad_yes_{entry.name}", type="primary"):
                 try:
@@ -86,11 +90,11 @@ def upload(runtime) -> None:
     file = st.file_uploader("A GGUF LoRA adapter", type=["gguf"], key="ad_upload")
     name = st.text_input("Name", value=file.name.removesuffix(".gguf") if file else "", key="ad_upload_name")
     if st.button("Check and add", key="ad_upload_save", disabled=file is None):
-        try:
+        try:  # the catalog stores the file only once every check has passed
             entry = get_catalog().add(name or file.name, file.getvalue(), base=runtime.summary)
-            st.success(f"Added '{entry.name}': it fits {runtime.model_id}.")
-        except RagtuneError as exc:
-            st.error(f"Rejected: {exc}")
+            st.success(f"Added '{escape_markdown(entry.name)}': it fits {escape_markdown(runtime.model_id)}.")
+        except (RagtuneError, ValidationError) as exc:  # nothing is stored: the file failed a check
+            st.error(f"Rejected: {error_message(exc)}")
 
 
 def train_form(runtime) -> None:
@@ -120,12 +124,19 @@ def train_form(runtime) -> None:
                                    max_length=max_length, target_modules=targets or list(ALL_TARGETS), seed=seed)
             job = TrainingJobs(get_settings()).start(name=name, base_model_id=runtime.model_id, data=data.getvalue(),
                                                     data_name=data.name, options=options)
-            st.success(f"Started '{job.name}': {job.total_steps} steps. Progress shows below.")
+            st.success(f"Started '{escape_markdown(job.name)}': {job.total_steps} steps. Progress shows below.")
+        except ValidationError as exc:  # the field and the rule, never pydantic's own text
+            st.error(str(InputError.from_validation(exc, what="Invalid hyperparameters")))
         except (RagtuneError, ValueError) as exc:
-            st.error(str(exc))
+            st.error(escape_markdown(str(exc)))
 
 
 def jobs_panel() -> None:
+    with errors_shown("the training jobs panel"):  # a fragment reruns on its own, outside the page's guard
+        _jobs_panel()
+
+
+def _jobs_panel() -> None:
     jobs = TrainingJobs(get_settings())
     states = jobs.list()
     if not states:
@@ -163,4 +174,5 @@ def adapters_page() -> None:
 st.title("Adapters")
 st.caption("LoRA adapters change how the model behaves: their cards say what each was trained on, how well it "
            "works and what it costs in speed. Try one, add one, or train one from your own examples.")
-adapters_page()
+with errors_shown("the Adapters page"):
+    adapters_page()

@@ -7,6 +7,7 @@ import streamlit as st
 from app_resources import get_catalog, get_knowledge_base, get_runtime, get_settings
 from components.evaluation import (COST_AXES, question_choices, render_charts, render_claims, render_comparison,
                                    render_drilldown, render_problems, render_scoreboard)
+from components.safe import errors_shown
 from ragtune.economics import EconomicsStore
 from ragtune.errors import RagtuneError
 from ragtune.evaluation import (EvalItem, EvalSet, EvalSetError, EvalStore, demo_eval_set, demo_report_items,
@@ -188,4 +189,5 @@ def benchmark() -> None:
 st.title("Benchmark")
 st.caption("Evaluation across modes: correctness, format, citations, abstention, staleness, latency and cost "
            "over many questions, stored so runs can be compared; and the seed's claims with verdicts.")
-benchmark()
+with errors_shown("the Benchmark page"):
+    benchmark()

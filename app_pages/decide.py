@@ -20,6 +20,7 @@ from components.decision import (
     render_question,
     render_recommendation,
 )
+from components.safe import errors_shown
 from ragtune.decision import (
     RESULT_STEP,
     STEP_PARAM,
@@ -162,7 +163,5 @@ st.title("Decide: RAG, fine-tuning, or both?")
 st.caption("Answer a few questions about your workload and leave with a recommendation, its "
            "reasons, its costs and a decision record to share. RAG is about what the model "
            "knows; fine-tuning is about how it behaves.")
-try:
+with errors_shown("the Decide page"):
     decide()
-except RagtuneError as exc:
-    st.error(str(exc))

@@ -9,6 +9,7 @@ import streamlit as st
 from app_resources import get_settings
 from components.history import render_entry, render_history_charts, render_log_table
 from components.knowledge import confirm_button
+from components.safe import errors_shown
 from ragtune.errors import RagtuneError
 from ragtune.store import LogFilter, QueryLog
 
@@ -72,4 +73,5 @@ if "hist_cleared" in st.session_state:
     st.toast(f"Deleted {st.session_state.pop('hist_cleared')} queries from the log.")
 st.title("History")
 st.caption("Every lab query: latency and cost over time by mode, each answer one click away.")
-history()
+with errors_shown("the History page"):
+    history()

@@ -13,6 +13,7 @@ from components.lab import (
     render_mode_form,
     render_mode_header,
 )
+from components.safe import errors_shown, write_untrusted_stream
 from ragtune.economics import EconomicsStore, config_from_form
 from ragtune.errors import RagtuneError
 from ragtune.lab import demo_questions, find_eval_question, judge, new_run_id
@@ -85,7 +86,7 @@ def run_comparison(pipeline: Pipeline, question: str, chosen: list[Mode], worksp
                               "The wait counts in this answer's latency.", icon=":material/hourglass:")
                 stream = pipeline.stream(question, mode, workspace)
                 try:
-                    slot.write_stream(stream)
+                    write_untrusted_stream(stream, container=slot)  # the model's text: rendered inert
                 finally:
                     stream.close()  # a stopped run (rerun, page left) must free the model at once
                 answer = stream.answer()
@@ -194,4 +195,5 @@ def lab() -> None:
 st.title("Lab")
 st.caption("One question, several ways of answering it: the model alone, with retrieval, with a LoRA "
            "adapter, with both, and the baselines. Answers, format, citations, latency and cost.")
-lab()
+with errors_shown("the Lab"):
+    lab()

@@ -8,10 +8,13 @@ import streamlit as st
 
 from app_resources import get_catalog, get_runtime, get_settings
 from components.chat import render_answer_footer, render_exchange
+from components.safe import errors_shown, escape_markdown, render_untrusted_text, write_untrusted_stream
 from ragtune.errors import RagtuneError
 from ragtune.runtime import AdapterUse, ChatMessage, GenerationOptions
 
 NO_ADAPTER = "(none: base model)"
+SERVER_PATHS_OFF = ("Loading an adapter from a path on the server is off: upload it above. An admin can turn "
+                    "path inputs on with `RAGTUNE_ALLOW_SERVER_PATHS=true` (for a server only trusted users reach).")
 
 
 def adapter_choices(extra: list[str]) -> dict[str, Path | None]:
@@ -25,7 +28,8 @@ def adapter_choices(extra: list[str]) -> dict[str, Path | None]:
 
 
 def add_adapter_panel() -> None:
-    """Upload a LoRA GGUF into the data directory, or load one from a path on the server."""
+    """Upload a LoRA GGUF into the data directory, or (when an admin allows it) load one from a
+    path on the server."""
     runtime = get_runtime()
     with st.expander("Add a LoRA adapter", icon=":material/add:"):
         upload = st.file_uploader("Upload a GGUF LoRA adapter", type=["gguf"], key="pg_upload")
@@ -33,9 +37,13 @@ def add_adapter_panel() -> None:
             try:
                 entry = get_catalog().add(upload.name, upload.getvalue(), base=runtime.summary)
                 runtime.load_adapter(entry.path)
-                st.success(f"Saved and loaded '{entry.name}'.")
+                st.success(f"Saved and loaded '{escape_markdown(entry.name)}'.")
             except RagtuneError as exc:
                 st.error(str(exc))
+        if not get_settings().allow_server_paths:
+            # A path input would let any web user probe the server's files.
+            st.caption(SERVER_PATHS_OFF)
+            return
         path = st.text_input("…or the path of an adapter file on this server", key="pg_adapter_path")
         if st.button("Load from path", key="pg_load_path"):
             try:
@@ -43,7 +51,7 @@ def add_adapter_panel() -> None:
                 extra = st.session_state.setdefault("pg_extra_adapters", [])
                 if str(info.path) not in extra:
                     extra.append(str(info.path))
-                st.success(f"Loaded '{info.name}' (rank {info.rank}, {info.load_ms:.1f} ms).")
+                st.success(f"Loaded '{escape_markdown(info.name)}' (rank {info.rank}, {info.load_ms:.1f} ms).")
             except RagtuneError as exc:
                 st.error(str(exc))
 
@@ -88,13 +96,13 @@ def playground() -> None:
     adapters = [AdapterUse(path=path, scale=scale)] if path is not None else []
     options = GenerationOptions(max_tokens=int(max_tokens), temperature=temperature, seed=settings.seed)
     with st.chat_message("user"):
-        st.markdown(question)
+        render_untrusted_text(question)
     with st.chat_message("assistant"):
         try:
             completion = runtime.stream_chat(
                 [ChatMessage(role="user", content=question)], adapters=adapters, options=options
             )
-            st.write_stream(completion)
+            write_untrusted_stream(completion)  # the model's text may carry images or HTML: never loaded
             result = completion.consume()
         except RagtuneError as exc:
             st.error(str(exc))
@@ -105,4 +113,5 @@ def playground() -> None:
 
 st.title("Playground")
 st.caption("One question, the model alone or with a LoRA adapter: see the answer stream in and where the time went.")
-playground()
+with errors_shown("the Playground"):
+    playground()

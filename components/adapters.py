@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import plotly.graph_objects as go
 import streamlit as st
 
+from components.safe import escape_markdown, inline_code
 from components.timings import PLOTLY_CONFIG
 
 if TYPE_CHECKING:
@@ -36,16 +37,16 @@ def render_adapter_card(entry: AdapterFile, card: AdapterCard | None, *, fits: s
     """One adapter: origin, size, fit with the loaded model and, when it has a card, how it
     was trained (base, data, hyperparameters, loss curve), how well it works and what it costs."""
     with st.container(border=True, key=key):
-        st.markdown(f"**{entry.name}** · {entry.origin} · {entry.size_bytes / 1e6:.1f} MB on disk")
+        st.markdown(f"**{escape_markdown(entry.name)}** · {entry.origin} · {entry.size_bytes / 1e6:.1f} MB on disk")
         if fits is None:
             st.caption(":material/check_circle: fits the loaded model")
         else:
-            st.warning(f"Does not fit the loaded model: {fits}", icon=":material/block:")
+            st.warning(f"Does not fit the loaded model: {escape_markdown(fits)}", icon=":material/block:")
         if card is None:
             st.caption("No model card (an uploaded file): nothing is known about how it was trained.")
             return
         if card.description:
-            st.caption(card.description)
+            st.caption(escape_markdown(card.description))
         o = card.options
         cols = st.columns(4)
         cols[0].metric("Examples", card.n_examples, help=f"{card.data_file}, sha256 {card.data_sha256[:12]}…")
@@ -85,17 +86,19 @@ def render_adapter_card(entry: AdapterFile, card: AdapterCard | None, *, fits: s
 def render_job(job: JobState, *, key: str) -> None:
     """A training job: status, progress with loss and time left, the live loss curve, errors."""
     with st.container(border=True, key=key):
-        st.markdown(f"**{job.name}** on `{job.base_model_id}` · {job.status}")
+        st.markdown(f"**{escape_markdown(job.name)}** on {inline_code(job.base_model_id)} · {job.status}")
         if job.active:
             eta = f", about {job.eta_s / 60:.1f} min left" if job.eta_s is not None else ""
             loss = f", loss {job.loss:.3f}" if job.loss is not None else ""
-            st.progress(job.fraction, text=f"Step {job.step} of {job.total_steps}{loss}{eta}. {job.message}")
+            st.progress(job.fraction, text=escape_markdown(f"Step {job.step} of {job.total_steps}{loss}{eta}. "
+                                                           f"{job.message}"))
         elif job.status == "done":
-            st.success(f"Done: {job.message}. It is in the list above and in the lab.", icon=":material/check:")
+            st.success(f"Done: {escape_markdown(job.message)}. It is in the list above and in the lab.",
+                       icon=":material/check:")
         elif job.status == "cancelled":
-            st.info(job.message or "Cancelled.", icon=":material/cancel:")
+            st.info(escape_markdown(job.message) or "Cancelled.", icon=":material/cancel:")
         else:
-            st.error(job.error or "Failed.")
+            st.error(escape_markdown(job.error or "Failed."))
         if job.losses:
             st.plotly_chart(loss_figure(job.losses, height=180), config=PLOTLY_CONFIG, key=f"{key}-loss")
 

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
+from components.safe import escape_markdown, render_untrusted_text
 from components.timings import render_timings
 
 if TYPE_CHECKING:
@@ -21,14 +22,14 @@ def adapter_label(result: CompletionResult) -> str:
 def render_exchange(question: str, result: CompletionResult, *, key: str) -> None:
     """Draw a finished question and answer, with the adapter used and the timing breakdown."""
     with st.chat_message("user"):
-        st.markdown(question)
+        render_untrusted_text(question)
     with st.chat_message("assistant"):
-        st.markdown(result.text or "_(empty answer)_")
+        render_untrusted_text(result.text)
         render_answer_footer(result, key=key)
 
 
 def render_answer_footer(result: CompletionResult, *, key: str) -> None:
     """The caption and timing breakdown under an answer."""
     note = " · stopped at the token limit" if result.finish_reason == "length" else ""
-    st.caption(f"{result.model_id} · {adapter_label(result)}{note}")
+    st.caption(escape_markdown(f"{result.model_id} · {adapter_label(result)}{note}"))
     render_timings(result.timings, key=key)

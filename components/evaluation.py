@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from components.lab import FORMAT_BADGES
+from components.safe import escape_markdown, render_untrusted_text
 from components.timings import PLOTLY_CONFIG
 from ragtune.evaluation import SCOREBOARD_COLUMNS, format_value
 
@@ -97,24 +98,26 @@ def render_drilldown(run: EvalRun, choice: str, *, key: str) -> None:
         st.info("No answers to this question in the run.")
         return
     gold = rows[0].gold
-    st.markdown(f"**{rows[0].question}**  \nAccepted: {', '.join(gold) if gold else '*abstain* (no document has it)'}"
-                f" · supporting documents: {', '.join(rows[0].supporting_docs) or 'none'}")
+    # An uploaded eval set's questions and answers, and the model's answers: rendered inert.
+    accepted = escape_markdown(", ".join(gold)) if gold else "*abstain* (no document has it)"
+    st.markdown(f"**{escape_markdown(rows[0].question)}**  \nAccepted: {accepted}"
+                f" · supporting documents: {escape_markdown(', '.join(rows[0].supporting_docs)) or 'none'}")
     columns = st.columns(min(len(rows), 4))
     for i, result in enumerate(rows):
         with columns[i % len(columns)], st.container(border=True, key=f"{key}-{result.mode_id}"):
-            st.markdown(f"**{result.mode_label}**")
+            st.markdown(f"**{escape_markdown(result.mode_label)}**")
             st.badge("correct" if result.correct else "wrong", color="green" if result.correct else "red")
             label, colour, icon = FORMAT_BADGES.get(result.parse_status, (result.parse_status, "gray", None))
             st.badge(label, color=colour, icon=icon)
             if result.stale:
                 st.badge("stale: the version-1 fact", color="orange")
             if result.error:
-                st.error(result.error)
-            st.write(result.answer_text or "(no answer)")
-            st.caption(f"cites: {', '.join(result.cited) or 'nothing'} · {result.total_ms:,.0f} ms · "
-                       f"{result.prompt_tokens} + {result.completion_tokens} tokens")
+                st.error(escape_markdown(result.error))
+            render_untrusted_text(result.answer_text, empty="(no answer)")
+            st.caption(escape_markdown(f"cites: {', '.join(result.cited) or 'nothing'} · {result.total_ms:,.0f} ms · "
+                                       f"{result.prompt_tokens} + {result.completion_tokens} tokens"))
             if result.parse_detail:
-                st.caption(f"parse: {result.parse_detail}")
+                st.caption(escape_markdown(f"parse: {result.parse_detail}"))
 
 
 def render_comparison(a: EvalRun, b: EvalRun, *, key: str) -> None:

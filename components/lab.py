@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import plotly.graph_objects as go
 import streamlit as st
 
+from components.safe import escape_markdown, inline_code, render_untrusted_text
 from components.timings import PLOTLY_CONFIG
 
 if TYPE_CHECKING:
@@ -53,8 +54,8 @@ def usd(value: float) -> str:
 def render_mode_header(mode: Mode, *, key: str) -> None:
     """The mode's name and what it does."""
     with st.container(key=key):
-        st.subheader(mode.label, anchor=False)
-        st.caption(mode.summary(), help=mode.description or None)
+        st.subheader(escape_markdown(mode.label), anchor=False)  # a user's own mode: their text
+        st.caption(escape_markdown(mode.summary()), help=escape_markdown(mode.description) or None)
 
 
 def render_answer_card(answer: Answer, *, judgement: Judgement | None = None, key: str) -> None:
@@ -68,13 +69,13 @@ def render_answer_card(answer: Answer, *, judgement: Judgement | None = None, ke
                 st.badge(text, color=vcolour, help=judgement.note)  # type: ignore[arg-type]
             if answer.parse.parsed is not None:
                 st.badge(f"confidence {answer.parse.parsed.confidence}", color="blue")
-        st.markdown(answer.display_text or "_(empty answer)_")
+        render_untrusted_text(answer.display_text)  # the model's text: images and HTML never load
         if answer.parse.status not in ("ok", "free_text"):
-            st.caption(f"Format: {answer.parse.detail}")
+            st.caption(escape_markdown(f"Format: {answer.parse.detail}"))
         for citation in answer.citations:
             title = f"[{citation.number}] " if citation.number else ""
-            with st.expander(f"{title}`{citation.chunk_id}` — {CITATION_NOTES[citation.status]}"):
-                st.caption(citation.title)
+            with st.expander(f"{title}{inline_code(citation.chunk_id)} — {CITATION_NOTES[citation.status]}"):
+                st.caption(escape_markdown(citation.title))
                 st.text(citation.text or "This id matches no chunk of the workspace.")
         t = answer.timings
         with st.container(horizontal=True):
@@ -97,7 +98,8 @@ def render_answer_card(answer: Answer, *, judgement: Judgement | None = None, ke
             st.caption("Stopped at the answer-length limit.")
         with st.expander("Retrieved chunks and raw output"):
             for chunk in answer.retrieved:
-                st.caption(f"[{chunk.number}] `{chunk.chunk_id}` · {chunk.title} · score {chunk.score:.3f}")
+                st.caption(f"[{chunk.number}] {inline_code(chunk.chunk_id)} · {escape_markdown(chunk.title)} · "
+                           f"score {chunk.score:.3f}")
             if not answer.retrieved:
                 st.caption("This mode does not retrieve.")
             st.code(answer.text or " ", language="json" if answer.mode.expects_json else None,

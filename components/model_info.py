@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
+from components.safe import escape_markdown, inline_code
+
 if TYPE_CHECKING:
     from ragtune.gguf_files import GGUFSummary
     from ragtune.models import ModelSpec
@@ -15,12 +17,13 @@ def render_model_card(spec: ModelSpec, summary: GGUFSummary, *, n_ctx: int, key:
     """Name, size, quantization, context and licence of the model in use."""
     licence = spec.license if spec.license != "unknown" else (summary.license or "unknown")
     with st.container(border=True, key=key):
-        st.markdown(f"**{spec.name}**  \n`{spec.id}`")
-        st.caption(
+        # Name, licence and origin come from the file's own metadata: text its author chose.
+        st.markdown(f"**{escape_markdown(spec.name)}**  \n{inline_code(spec.id)}")
+        st.caption(escape_markdown(
             f"{summary.size_bytes / 1e6:.0f} MB · {summary.quantization or spec.quantization or '?'} · "
             f"{summary.architecture} · context {n_ctx} of {summary.context_length or '?'} · "
             f"licence {licence}"
-        )
+        ))
         if spec.origin:
             with st.expander("Where it comes from"):
-                st.caption(spec.origin)
+                st.caption(escape_markdown(spec.origin))

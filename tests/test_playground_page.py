@@ -27,6 +27,16 @@ def app(tiny_env: Path) -> AppTest:
     return at
 
 
+@pytest.fixture()
+def paths_app(tiny_env: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    """The app on a server whose admin allows server-path inputs (RAGTUNE_ALLOW_SERVER_PATHS)."""
+    monkeypatch.setenv("RAGTUNE_ALLOW_SERVER_PATHS", "true")
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
 def test_the_app_starts_on_the_playground_with_the_model_card(app):
     assert app.title[0].value == "Playground"
     sidebar_text = " ".join(m.value for m in app.sidebar.markdown)
@@ -56,30 +66,30 @@ def test_the_answer_uses_the_chosen_adapter(app, data_dir, random_lora):
     assert any("style × 1" in c.value for c in app.caption)
 
 
-def test_an_invalid_adapter_path_shows_an_error_not_an_exception(app, tmp_path):
+def test_an_invalid_adapter_path_shows_an_error_not_an_exception(paths_app, tmp_path):
     fake = tmp_path / "fake.gguf"
     fake.write_text("plain text")
-    app.text_input(key="pg_adapter_path").set_value(str(fake)).run()
-    app.button(key="pg_load_path").click().run()
-    assert not app.exception
-    assert "not a GGUF file" in app.error[0].value
+    paths_app.text_input(key="pg_adapter_path").set_value(str(fake)).run()
+    paths_app.button(key="pg_load_path").click().run()
+    assert not paths_app.exception
+    assert "not a GGUF file" in paths_app.error[0].value
 
 
-def test_an_adapter_for_another_model_shows_an_error(app, tmp_path):
+def test_an_adapter_for_another_model_shows_an_error(paths_app, tmp_path):
     from tests.factories import write_lora
 
     other = write_lora(tmp_path / "qwen.gguf", architecture="qwen2")
-    app.text_input(key="pg_adapter_path").set_value(str(other)).run()
-    app.button(key="pg_load_path").click().run()
-    assert not app.exception
-    assert "'qwen2' model" in app.error[0].value
+    paths_app.text_input(key="pg_adapter_path").set_value(str(other)).run()
+    paths_app.button(key="pg_load_path").click().run()
+    assert not paths_app.exception
+    assert "'qwen2' model" in paths_app.error[0].value
 
 
-def test_a_loaded_path_adapter_becomes_selectable(app, random_lora):
-    app.text_input(key="pg_adapter_path").set_value(str(random_lora)).run()
-    app.button(key="pg_load_path").click().run()
-    assert app.success
-    assert "random (from path)" in app.selectbox(key="pg_adapter").options
+def test_a_loaded_path_adapter_becomes_selectable(paths_app, random_lora):
+    paths_app.text_input(key="pg_adapter_path").set_value(str(random_lora)).run()
+    paths_app.button(key="pg_load_path").click().run()
+    assert paths_app.success
+    assert "random (from path)" in paths_app.selectbox(key="pg_adapter").options
 
 
 def test_the_page_runs_on_its_own(tiny_env):
@@ -99,3 +109,23 @@ def test_invalid_settings_show_an_error_naming_the_variable(monkeypatch):
     at = AppTest.from_file(APP, default_timeout=120).run()
     assert not at.exception
     assert "RAGTUNE_N_THREADS" in at.error[0].value
+
+
+def test_server_path_inputs_are_off_by_default(app):
+    keys = {t.key for t in app.text_input} | {t.key for t in app.sidebar.text_input}
+    assert "pg_adapter_path" not in keys and "add_model_path" not in keys
+    assert not [b for b in app.button if b.key in ("pg_load_path", "add_model_button")]
+    # A note says how an admin turns them on, in the sidebar and in the adapter panel.
+    assert any("RAGTUNE_ALLOW_SERVER_PATHS=true" in c.value for c in app.sidebar.caption)
+    assert any("RAGTUNE_ALLOW_SERVER_PATHS=true" in c.value for c in app.main.caption)
+
+
+def test_server_path_inputs_appear_when_the_admin_allows_them(paths_app):
+    assert paths_app.text_input(key="pg_adapter_path") is not None
+    assert paths_app.sidebar.text_input(key="add_model_path") is not None
+
+
+def test_a_local_model_can_be_added_by_path_when_allowed(paths_app, tiny_model):
+    paths_app.sidebar.text_input(key="add_model_path").set_value(str(tiny_model)).run()
+    paths_app.sidebar.button(key="add_model_button").click().run()
+    assert not paths_app.exception and paths_app.sidebar.success
