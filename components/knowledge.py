@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
+from components.safe import escape_markdown, inline_code
+
 if TYPE_CHECKING:
     from ragtune.retrieval.types import Chunk, DocumentInfo, IngestReport, SearchResult, WorkspaceInfo
 
@@ -70,8 +72,10 @@ def render_chunks(chunks: list[Chunk], *, key: str) -> None:
     with st.container(key=key):
         for chunk in chunks:
             with st.container(border=True):
+                # Titles, sections and file names are the documents' own text: rendered inert
+                # (the chunk text itself is drawn as plain text).
                 st.caption(
-                    f"`{chunk.chunk_id}` · {chunk.section or chunk.title} · "
+                    f"{inline_code(chunk.chunk_id)} · {escape_markdown(chunk.section or chunk.title)} · "
                     f"chars {chunk.start}–{chunk.end} · v{chunk.version}"
                 )
                 st.text(chunk.text)
@@ -93,8 +97,10 @@ def render_search_result(result: SearchResult, *, key: str) -> None:
             if hit.keyword_score is not None and result.mode == "hybrid":
                 parts.append(f"BM25 {hit.keyword_score:.2f}")
             with st.container(border=True):
-                st.markdown(f"**[{hit.rank}] {hit.chunk.title}** — `{hit.chunk_id}` (v{hit.chunk.version})")
-                st.caption(" · ".join(parts) + f" · {hit.chunk.source}, chars {hit.chunk.start}–{hit.chunk.end}")
+                st.markdown(f"**[{hit.rank}] {escape_markdown(hit.chunk.title)}** — {inline_code(hit.chunk_id)} "
+                            f"(v{hit.chunk.version})")
+                st.caption(" · ".join(parts) + f" · {escape_markdown(hit.chunk.source)}, "
+                           f"chars {hit.chunk.start}–{hit.chunk.end}")
                 st.text(hit.chunk.text)
 
 

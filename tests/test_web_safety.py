@@ -295,3 +295,28 @@ def test_an_unexpected_error_in_a_page_run_through_the_app_is_contained(
 def test_streamlit_itself_shows_no_error_details() -> None:
     config = tomllib.loads((PROJECT_ROOT / ".streamlit" / "config.toml").read_text(encoding="utf-8"))
     assert config["client"]["showErrorDetails"] == "none"
+
+
+def test_document_titles_sections_and_sources_render_inert_in_the_knowledge_views() -> None:
+    def script() -> None:
+        from datetime import datetime, timezone
+
+        from components.knowledge import render_chunks, render_search_result
+        from ragtune.retrieval.types import Chunk, SearchHit, SearchResult
+
+        beacon = "![x](http://evil.example/?q=title)"
+        chunk = Chunk(chunk_id="doc#0", doc_id="doc", n=0, title=f"Title {beacon}", source="<img src=x>.md",
+                      section=f"<iframe src=http://evil.example/> {beacon}", version=1,
+                      updated_at=datetime(2026, 1, 1, tzinfo=timezone.utc), start=0, end=10,
+                      text=f"Body {beacon}")
+        render_chunks([chunk], key="chunks")
+        render_search_result(SearchResult(workspace="w", query="q", mode="vector", k=1, took_ms=1.0,
+                                          hits=[SearchHit(rank=1, score=0.5, chunk=chunk)]), key="hits")
+
+    at = AppTest.from_function(script).run()
+    assert not at.exception
+    shown = visible_markdown(at)
+    assert any("Title !\\[x]" in m for m in shown)
+    for markdown in shown:
+        assert loading_tokens(markdown) == [], markdown
+    assert all(t.value.startswith("Body ![x]") for t in at.text)  # the chunk text: plain text, as written
