@@ -165,3 +165,97 @@ def write_lora(
     writer.write_tensors_to_file()
     writer.close()
     return path
+
+
+# --- GGUF files described as data, for the validation and fuzz tests --------------------
+
+
+@dataclass
+class GGUFDescription:
+    """A GGUF file as plain data: ordered header keys ``key -> (value, type, sub_type)`` and
+    tensors ``(name, data, raw_dtype)`` (``data`` as the ``gguf`` reader gives it: values for
+    F32/F16, bytes in the byte shape for quantized types).
+
+    Tests change the keys (any value, any GGUF type) and write the result with
+    :func:`write_description`; the architecture key is written like any other, so it too
+    can be retyped or dropped.
+    """
+
+    kv: dict[str, tuple[object, gguf.GGUFValueType, gguf.GGUFValueType | None]]
+    tensors: list[tuple[str, np.ndarray, gguf.GGMLQuantizationType]]
+
+    def copy(self) -> GGUFDescription:
+        return GGUFDescription(dict(self.kv), list(self.tensors))
+
+
+def describe_gguf(path: Path) -> GGUFDescription:
+    """Read a GGUF file into a :class:`GGUFDescription` (tensor data copied into memory)."""
+    reader = gguf.GGUFReader(path)
+    kv: dict[str, tuple[object, gguf.GGUFValueType, gguf.GGUFValueType | None]] = {}
+    for key, field in reader.fields.items():
+        if key.startswith("GGUF."):
+            continue
+        types = field.types
+        if types[0] == gguf.GGUFValueType.ARRAY:
+            kv[key] = (field.contents(), types[0], types[-1])
+        else:
+            kv[key] = (field.contents(), types[0], None)
+    tensors = [(t.name, np.array(t.data), t.tensor_type) for t in reader.tensors]
+    return GGUFDescription(kv, tensors)
+
+
+def write_description(path: Path, desc: GGUFDescription) -> Path:
+    """Write ``desc`` as a GGUF file, every key with exactly its given type."""
+    writer = gguf.GGUFWriter(path, "placeholder")
+    writer.kv_data[0].clear()  # drop the architecture the constructor adds: desc says it
+    for key, (value, vtype, sub_type) in desc.kv.items():
+        writer.kv_data[0][key] = gguf.GGUFValue(value=value, type=vtype, sub_type=sub_type)
+    for name, data, raw_dtype in desc.tensors:
+        quantized = raw_dtype not in (gguf.GGMLQuantizationType.F32, gguf.GGMLQuantizationType.F16)
+        writer.add_tensor(name, data, raw_dtype=raw_dtype if quantized else None)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def tensor_info_offsets(path: Path) -> list[dict[str, int]]:
+    """Byte positions of each tensor's ``n_dims``, first dim, type and offset fields in the
+    tensor table, for tests that damage the table in place."""
+    reader = gguf.GGUFReader(path)
+    positions = []
+    for tensor in reader.tensors:
+        field = tensor.field
+        pos = field.offset
+        spots = {}
+        for name, part in zip(("name_len", "name", "n_dims", "dims", "type", "offset"), field.parts, strict=True):
+            spots[name] = pos
+            pos += int(part.nbytes)
+        positions.append(spots)
+    return positions
+
+
+def small_vocab_source(path: Path, *, n_tokens: int = 400, source: Path | None = None) -> Path:
+    """A tokenizer-only GGUF with the default model's first ``n_tokens`` tokens (its special
+    tokens and byte tokens) and the merges among them, for :func:`write_tiny_model`'s
+    ``source``: a model with it parses in milliseconds instead of seconds, so a fuzz test
+    can check hundreds of variants."""
+    desc = describe_gguf(source or default_model_path())
+    tokens = list(desc.kv["tokenizer.ggml.tokens"][0])[:n_tokens]  # type: ignore[call-overload]
+    kept = set(tokens)
+    kv: dict[str, tuple[object, gguf.GGUFValueType, gguf.GGUFValueType | None]] = {}
+    for key, (value, vtype, sub_type) in desc.kv.items():
+        if not key.startswith("tokenizer."):
+            continue
+        if key == "tokenizer.ggml.tokens":
+            value = tokens
+        elif key in ("tokenizer.ggml.scores", "tokenizer.ggml.token_type"):
+            value = list(value)[:n_tokens]  # type: ignore[call-overload]
+        elif key == "tokenizer.ggml.merges":
+            value = [m for m in value if "".join(m.split(" ", 1)) in kept and all(p in kept for p in m.split(" ", 1))]  # type: ignore[union-attr]
+        elif key.endswith("_token_id") and isinstance(value, int) and value >= n_tokens:
+            continue
+        kv[key] = (value, vtype, sub_type)
+    kv["general.architecture"] = ("llama", gguf.GGUFValueType.STRING, None)
+    return write_description(path, GGUFDescription(kv, []))

@@ -87,26 +87,37 @@ class LlamaCppRuntime(Runtime):
                 seed=seed,
                 verbose=False,
             )
-        except Exception as exc:  # llama-cpp-python raises ValueError on load failures
+        except Exception as exc:  # ValueError "Failed to load model from file", or a template error
+            # llama.cpp's own reason went to the silenced stderr; the exception text names
+            # at most the path, never the file's content
             raise RuntimeBackendError(
-                f"llama.cpp could not load {Path(model_path).name}: {exc}. Check that the file is "
-                "a complete GGUF model and that RAGTUNE_N_CTX fits in memory."
+                f"llama.cpp could not load {Path(model_path).name} ({type(exc).__name__}). Check that "
+                "the file is a complete GGUF chat model and that RAGTUNE_N_CTX fits in memory."
             ) from exc
-        self.n_ctx = self._llm.n_ctx()
-        template = self._llm.metadata.get("tokenizer.chat_template")
-        if not template:
-            raise RuntimeBackendError(
-                f"{Path(model_path).name} has no chat template (tokenizer.chat_template); "
-                "ragtune needs an instruct/chat model."
+        try:
+            self.n_ctx = self._llm.n_ctx()
+            template = self._llm.metadata.get("tokenizer.chat_template")
+            if not template:
+                raise RuntimeBackendError(
+                    f"{Path(model_path).name} has no chat template (tokenizer.chat_template); "
+                    "ragtune needs an instruct/chat model."
+                )
+            eos_id, bos_id = self._llm.token_eos(), self._llm.token_bos()
+            model = self._llm._model
+            self._formatter = Jinja2ChatFormatter(
+                template=template,
+                eos_token=model.token_get_text(eos_id) if eos_id != -1 else "",
+                bos_token=model.token_get_text(bos_id) if bos_id != -1 else "",
+                stop_token_ids=[eos_id],
             )
-        eos_id, bos_id = self._llm.token_eos(), self._llm.token_bos()
-        model = self._llm._model
-        self._formatter = Jinja2ChatFormatter(
-            template=template,
-            eos_token=model.token_get_text(eos_id) if eos_id != -1 else "",
-            bos_token=model.token_get_text(bos_id) if bos_id != -1 else "",
-            stop_token_ids=[eos_id],
-        )
+        except Exception as exc:
+            self._llm.close()
+            if isinstance(exc, RuntimeBackendError):
+                raise
+            raise RuntimeBackendError(
+                f"{Path(model_path).name} loaded, but its chat template or special tokens cannot be "
+                f"used ({type(exc).__name__}). Pick another model file."
+            ) from exc
         self._lock = ModelLock()
         self._adapters_lock = threading.Lock()
         self._loaded: dict[Path, tuple[AdapterInfo, object]] = {}
@@ -176,7 +187,13 @@ class LlamaCppRuntime(Runtime):
 
     # -- generation ------------------------------------------------------------------------
     def _prompt_tokens(self, messages: Sequence[ChatMessage]) -> tuple[list[int], list[str]]:
-        formatted = self._formatter(messages=[m.model_dump() for m in messages])
+        try:
+            formatted = self._formatter(messages=[m.model_dump() for m in messages])
+        except Exception as exc:  # the template comes from the file: it may raise anything
+            raise RuntimeBackendError(
+                f"The chat template of {self.model_path.name} failed on this conversation "
+                f"({type(exc).__name__}). Pick another model file."
+            ) from exc
         tokens = self._llm.tokenize(
             formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
         )
