@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
@@ -112,7 +113,7 @@ def sqlite_problem(path: Path) -> str | None:
     return None if verdict == "ok" else f"fails its integrity check ({verdict[:200]})"
 
 
-def _check_sqlite(path: Path, what: str, recover: str) -> Iterator[Check]:
+def _check_sqlite(path: Path, what: str, recover: str, *, fix: str | None = None) -> Iterator[Check]:
     if not path.exists():
         yield Check(area="stores", name=path.name, status="OK", detail=f"no {what} yet ({path}).")
         return
@@ -125,7 +126,8 @@ def _check_sqlite(path: Path, what: str, recover: str) -> Iterator[Check]:
         yield Check(area="stores", name=path.name, status="OK", detail=f"{what} opens and passes quick_check.")
     else:
         yield Check(area="stores", name=path.name, status="FAIL", detail=f"the {what} {path} {problem}.",
-                    fix=f"Restore {path.name} from a backup, or move it aside (mv '{path}' '{path}.broken'): {recover}")
+                    fix=fix or f"Restore {path.name} from a backup, or move it aside "
+                    f"(mv '{path}' '{path}.broken'): {recover}")
 
 
 def check_stores(settings: Settings) -> Iterator[Check]:
@@ -136,10 +138,11 @@ def check_stores(settings: Settings) -> Iterator[Check]:
     yield from _check_sqlite(settings.data_dir / "evaluations.sqlite3", "evaluation store",
                              "a new empty store is started (the stored runs are lost).")
     chroma_file = settings.chroma_dir / "chroma.sqlite3"
+    chroma = settings.chroma_dir
     checks = list(_check_sqlite(
-        chroma_file, "chroma database",
-        f"then remove '{settings.chroma_dir}' and re-ingest your documents with "
-        "`python -m ragtune ingest --workspace NAME PATH`."))
+        chroma_file, "chroma database", "",
+        fix=f"Restore the folder {chroma} from a backup, or move it aside (mv '{chroma}' '{chroma}.broken') "
+        "and re-ingest your documents with `python -m ragtune ingest --workspace NAME PATH`."))
     yield from checks
     if chroma_file.exists() and all(c.status == "OK" for c in checks):
         yield from _guarded("stores", "workspaces", lambda: _check_workspaces(settings))
@@ -187,6 +190,12 @@ def check_models(settings: Settings) -> tuple[list[Check], object | None]:
         else:
             checks.append(Check(area="models", name=spec.id, status="WARN", detail="not installed.",
                                 fix=status.hint or f"`python -m ragtune models assemble {spec.id}`."))
+    scratch = None
+    if not settings.data_dir.exists():  # the checksum cache must not create the data directory
+        from ragtune.gguf_files import HashCache
+
+        scratch = tempfile.TemporaryDirectory(prefix="ragtune-doctor-")
+        registry.hashes = HashCache(Path(scratch.name) / "sha256-cache.json")
     try:
         spec = registry.get(default)
         summary = registry.verify(spec)
@@ -197,6 +206,9 @@ def check_models(settings: Settings) -> tuple[list[Check], object | None]:
                                detail=" ".join(str(exc).split())[:400],
                                fix="Install or assemble it (`python -m ragtune models`), or set RAGTUNE_MODEL / "
                                "RAGTUNE_MODEL_PATH to a model that is present."))
+    finally:
+        if scratch is not None:
+            scratch.cleanup()
     return checks, summary
 
 
