@@ -20,7 +20,7 @@ from components.decision import (
     render_question,
     render_recommendation,
 )
-from components.safe import errors_shown
+from components.safe import errors_shown, escape_markdown
 from ragtune.decision import (
     RESULT_STEP,
     STEP_PARAM,
@@ -146,13 +146,13 @@ def result(parsed: ParsedParams) -> None:
 
 def decide() -> None:
     parsed = answers_from_params(st.query_params.to_dict())
-    for problem in parsed.problems:
-        st.warning(problem, icon=":material/link_off:")
+    for problem in parsed.problems:  # about the link's own values, anyone's text: shown inert
+        st.warning(escape_markdown(problem), icon=":material/link_off:")
     if parsed.problems:
         # Drop what was ignored, so the link a user copies from now on is clean.
         st.query_params.from_dict(answers_to_params(parsed.answers, parsed.step))
     if problem := st.session_state.pop(PROBLEM_KEY, None):
-        st.warning(problem)
+        st.warning(escape_markdown(problem))
     if parsed.step == RESULT_STEP:
         result(parsed)
     else:

@@ -13,7 +13,7 @@ from components.lab import (
     render_mode_form,
     render_mode_header,
 )
-from components.safe import errors_shown, write_untrusted_stream
+from components.safe import errors_shown, escape_markdown, write_untrusted_stream
 from ragtune.economics import EconomicsStore, config_from_form
 from ragtune.errors import RagtuneError
 from ragtune.lab import demo_questions, find_eval_question, judge, new_run_id
@@ -30,7 +30,9 @@ def preselect_modes(known: list[str]) -> None:
     """Modes from the link (?modes=rag,rag+lora) on the first run; unknown ids are reported."""
     chosen, unknown = parse_mode_ids(st.query_params.get("modes"), known)
     if unknown:
-        st.warning(f"Ignored unknown modes in the link: {', '.join(unknown)}. Known: {', '.join(known)}.")
+        # The link is anyone's text: shown inert, so a crafted link cannot load anything.
+        st.warning(escape_markdown(f"Ignored unknown modes in the link: {', '.join(unknown)}. "
+                                   f"Known: {', '.join(known)}."))
     if "lab_modes" not in st.session_state:
         st.session_state["lab_modes"] = chosen or [m for m in DEFAULT_LAB_MODES if m in known]
 

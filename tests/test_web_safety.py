@@ -320,3 +320,25 @@ def test_document_titles_sections_and_sources_render_inert_in_the_knowledge_view
     for markdown in shown:
         assert loading_tokens(markdown) == [], markdown
     assert all(t.value.startswith("Body ![x]") for t in at.text)  # the chunk text: plain text, as written
+
+
+def test_a_crafted_decide_link_cannot_load_anything() -> None:
+    at = AppTest.from_file(str(PAGES / "decide.py"), default_timeout=60)
+    at.query_params.update({BEACON: "1", "step": "<img src=http://evil.example/s.png>"})
+    at.run()
+    assert not at.exception
+    warnings = [w.value for w in at.warning]
+    assert len(warnings) == 2  # both parameters are reported, inert
+    for markdown in visible_markdown(at):
+        assert loading_tokens(markdown) == [], markdown
+
+
+def test_a_crafted_lab_link_cannot_load_anything(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAGTUNE_DEMO_WORKSPACE", "")
+    at = AppTest.from_file(str(PAGES / "lab.py"), default_timeout=60)
+    at.query_params["modes"] = f"rag,{BEACON}"
+    at.run()
+    assert not at.exception
+    assert any("Ignored unknown modes" in w.value for w in at.warning)
+    for markdown in visible_markdown(at):
+        assert loading_tokens(markdown) == [], markdown
