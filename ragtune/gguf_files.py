@@ -595,12 +595,10 @@ def read_summary(path: Path, *, error: type[RagtuneError] = ModelError) -> GGUFS
 
 def _summarize(path: Path, size: int, reader: gguf.GGUFReader, error: type[RagtuneError]) -> GGUFSummary:
     fields = reader.fields
-    arch_field = fields.get("general.architecture")
-    architecture = _scalar(arch_field) if arch_field is not None else None
-    if not isinstance(architecture, str) or not architecture:
-        raise error(
-            f"{path.name} has no general.architecture key (a string); it is not a usable GGUF model."
-        )
+    _Checker(path, fields, "", error).check_one(GENERAL_KEYS[0])  # general.architecture: a string
+    architecture = _scalar(fields["general.architecture"])
+    if not architecture:
+        raise error(f"{path.name}: the header key 'general.architecture' is empty; it is not a usable GGUF model.")
     checker = _Checker(path, fields, architecture, error)
     checker.check(GENERAL_KEYS)
     try:
