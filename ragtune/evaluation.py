@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ragtune.csvsafe import csv_text
-from ragtune.errors import InputError, RagtuneError
+from ragtune.errors import InputError, RagtuneError, validation_problems
 from ragtune.prompts import ABSTENTION
 from ragtune.sqlite_file import SQLiteFile
 
@@ -177,12 +177,7 @@ class EvalSet(BaseModel):
 
 
 def _problem_text(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"])
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        parts.append(f"{where}: {msg}" if where else msg)
-    return "; ".join(parts)
+    return "; ".join(validation_problems(exc))  # the one translation of pydantic's errors
 
 
 def parse_eval_set(text: str | bytes, name: str = "eval set") -> EvalSet:
