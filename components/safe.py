@@ -60,7 +60,8 @@ def inline_code(text: str) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
-def render_untrusted_text(text: str, *, empty: str = "_(empty answer)_", container: DeltaGenerator | None = None) -> None:
+def render_untrusted_text(text: str, *, empty: str = "_(empty answer)_",
+                          container: DeltaGenerator | None = None) -> None:
     """Draw text a user, a document or the model wrote, as Markdown that loads nothing."""
     target = container if container is not None else st
     target.markdown(escape_markdown(text) if text else empty)

@@ -71,6 +71,33 @@ def test_a_bad_upload_is_rejected_with_its_reason(tiny_env: Path) -> None:
     assert any("Rejected" in e.value and "not a GGUF file" in e.value for e in at.error)
 
 
+def test_an_upload_whose_check_fails_in_pydantic_is_rejected_in_words_and_not_stored(
+    tiny_env: Path, data_dir: Path, random_lora: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ragtune.adapters
+    from pydantic import BaseModel, Field, ValidationError
+
+    class Header(BaseModel):
+        rank: int = Field(ge=1)
+
+    def check(path, base):  # type: ignore[no-untyped-def]
+        try:
+            Header(rank=0)
+        except ValidationError as exc:
+            raise exc from None
+
+    monkeypatch.setattr(ragtune.adapters, "check_adapter_file", check)
+    at = page()
+    at.file_uploader(key="ad_upload").set_value(("odd.gguf", random_lora.read_bytes(), "application/octet-stream"))
+    at.run()
+    at.button(key="ad_upload_save").click().run()
+    assert not at.exception
+    (shown,) = [e.value for e in at.error]
+    assert shown.startswith("Rejected:") and "rank" in shown
+    assert "validation error for" not in shown and "pydantic.dev" not in shown
+    assert not list((data_dir / "adapters").glob("*.gguf"))  # nothing stored
+
+
 def test_an_adapter_for_another_model_size_is_rejected(tiny_env: Path, tmp_path: Path) -> None:
     from tests.factories import write_lora
 
