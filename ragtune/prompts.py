@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ragtune.errors import validation_problems
 from ragtune.runtime.base import ChatMessage
 
 # -- the grounded answer schema --------------------------------------------------------------
@@ -228,10 +229,7 @@ def parse_grounded(
     try:
         answer = GroundedAnswer.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'answer'}: {err['msg']}" for err in exc.errors()
-        )
-        return ParsedAnswer(status="schema_violation", detail=problems)
+        return ParsedAnswer(status="schema_violation", detail="; ".join(validation_problems(exc)))
     if allowed_ids is not None:
         allowed = set(allowed_ids)
         unknown = [cid for cid in answer.citations if cid not in allowed]

@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ragtune.errors import InputError
+from ragtune.errors import InputError, validation_problems
 from ragtune.runtime.base import ChatMessage
 
 MAX_CHARS_PER_EXAMPLE = 16_000
@@ -105,10 +105,7 @@ def parse_examples(data: bytes, *, source: str = "data.jsonl", max_chars: int = 
         try:
             example = ChatExample.model_validate(obj)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"])
-            msg = err["msg"].removeprefix("Value error, ")
-            problems.append((number, f"{where + ': ' if where else ''}{msg}"))
+            problems.append((number, validation_problems(exc)[0]))  # the one translation of pydantic errors
             continue
         size = sum(len(m.content) for m in example.messages)
         if size > max_chars:
