@@ -134,6 +134,13 @@ def test_an_unwritable_out_file_is_refused_before_the_run(command, tmp_path, not
     assert "argument --out" in err and "is a file, not a folder" in err
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+def test_an_out_folder_that_cannot_be_created_is_refused_even_for_root(nothing_loads, capsys):
+    with pytest.raises(SystemExit) as exited:  # /proc lets root pass every permission check, then refuses
+        main(["eval", "--out", "/proc/nowhere/results.csv"])
+    assert exited.value.code == 2 and "cannot create /proc/nowhere/results.csv" in capsys.readouterr().err
+
+
 def test_an_out_path_that_is_a_directory_is_refused(tmp_path, nothing_loads, capsys):
     with pytest.raises(SystemExit):
         main(["eval", "--out", str(tmp_path)])

@@ -120,7 +120,7 @@ def writable_file(text: str) -> Path:
     The file need not exist; its folder must exist or be creatable, and nothing there may be
     in the way (a directory at the path, a file where a folder should be, no write permission).
     """
-    import os
+    import tempfile
 
     if not text.strip():
         raise argparse.ArgumentTypeError("must be a file path (got an empty string)")
@@ -128,16 +128,26 @@ def writable_file(text: str) -> Path:
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{path} is a directory; give a file path")
     if path.exists():
-        if not os.access(path, os.W_OK):
-            raise argparse.ArgumentTypeError(f"{path} is not writable (permission denied)")
+        try:
+            with path.open("ab"):  # append mode: opening changes nothing in the file
+                pass
+        except OSError as exc:
+            raise argparse.ArgumentTypeError(
+                f"{path} is not writable ({exc.strerror or type(exc).__name__})"
+            ) from None
         return path
     folder = path.parent
     while not folder.exists():  # the nearest existing ancestor decides whether it can be created
         folder = folder.parent
     if not folder.is_dir():
         raise argparse.ArgumentTypeError(f"cannot create {path}: {folder} is a file, not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise argparse.ArgumentTypeError(f"cannot create {path}: {folder} is not writable (permission denied)")
+    try:  # a real probe: permission bits say nothing for root, or on /proc and read-only mounts
+        with tempfile.TemporaryFile(dir=folder, prefix=".ragtune-probe-"):
+            pass
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(
+            f"cannot create {path}: {folder} is not writable ({exc.strerror or type(exc).__name__})"
+        ) from None
     return path
 
 
