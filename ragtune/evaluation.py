@@ -43,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ragtune.csvsafe import csv_text
 from ragtune.errors import InputError, RagtuneError, validation_problems
+from ragtune.jsonio import JSONInputError, loads_bounded
 from ragtune.prompts import ABSTENTION
 from ragtune.sqlite_file import SQLiteFile
 
@@ -207,9 +208,9 @@ def parse_eval_set(text: str | bytes, name: str = "eval set") -> EvalSet:
         if not line.strip():
             continue
         try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(LineProblem(line=number, message=f"not JSON ({exc.msg} at column {exc.colno})"))
+            data = loads_bounded(line, what=f"line {number}")
+        except JSONInputError as exc:  # malformed, nested too deep, or an over-long integer
+            problems.append(LineProblem(line=number, message=exc.reason))
             continue
         if not isinstance(data, dict):
             problems.append(LineProblem(line=number, message="not a JSON object"))

@@ -20,6 +20,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ragtune.errors import InputError, validation_problems
+from ragtune.jsonio import JSONInputError, loads_bounded
 from ragtune.runtime.base import ChatMessage
 
 MAX_CHARS_PER_EXAMPLE = 16_000
@@ -98,9 +99,9 @@ def parse_examples(data: bytes, *, source: str = "data.jsonl", max_chars: int = 
             problems.append((number, f"not UTF-8 text (byte {exc.start}); save the file as UTF-8"))
             continue
         try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            problems.append((number, f"not JSON ({exc.msg} at column {exc.colno})"))
+            obj = loads_bounded(text, what=f"line {number}")
+        except JSONInputError as exc:  # malformed, nested too deep, or an over-long integer
+            problems.append((number, exc.reason))
             continue
         try:
             example = ChatExample.model_validate(obj)
