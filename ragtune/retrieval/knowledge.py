@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
-from ragtune.errors import ConfigError, IngestError, InputError, RagtuneError, WorkspaceError
+from ragtune.errors import ConfigError, IngestError, InputError, RagtuneError, StoreError, WorkspaceError
 from ragtune.retrieval.chunking import chunk_spans
 from ragtune.retrieval.keyword import BM25, reciprocal_rank_fusion
 from ragtune.retrieval.loaders import (
@@ -511,14 +511,19 @@ class KnowledgeBase:
         cutoff = time.time() - min_age_s
         for ref in refs:
             live = self.manifest.live_generations(ref.id)
-            if self.store.count(ref) == sum(d.n_chunks for d in self.manifest.documents(ref.id)):
-                continue  # the common case: nothing left over
-            orphans = [
-                r.id for r in self.store.get_all(ref)
-                if live.get(str(r.metadata.get("doc_id"))) != r.metadata.get("generation")
-                and float(r.metadata.get("written_at", 0)) <= cutoff
-            ]
-            self.store.delete(ref, ids=orphans)
+            try:
+                if self.store.count(ref) == sum(d.n_chunks for d in self.manifest.documents(ref.id)):
+                    continue  # the common case: nothing left over
+                orphans = [
+                    r.id for r in self.store.get_all(ref)
+                    if live.get(str(r.metadata.get("doc_id"))) != r.metadata.get("generation")
+                    and float(r.metadata.get("written_at", 0)) <= cutoff
+                ]
+                self.store.delete(ref, ids=orphans)
+            except StoreError:
+                # A damaged workspace is reported when it is used; opening the knowledge base must
+                # still work, or the command that deletes or rebuilds it could not run.
+                continue
             deleted += len(orphans)
         return deleted
 
