@@ -100,13 +100,21 @@ class KeyRule:
     low_open: bool = False
     choices: frozenset[str] | None = None
     max_len: int | None = None
+    # item types of a per-layer array, when they differ from the scalar's (llama.cpp reads
+    # a scalar with its exact type, but an array of UINT32 or INT32 alike)
+    item_types: tuple[gguf.GGUFValueType, ...] | None = None
+
+    @property
+    def array_types(self) -> tuple[gguf.GGUFValueType, ...]:
+        return self.item_types or self.types
 
     def describe(self) -> str:
         names = " or ".join(t.name for t in self.types)
         if self.shape == "array":
             text = f"an array of {names}"
         elif self.shape == "per_layer":
-            text = f"a {names} (or an array of them, one per layer)"
+            items = " or ".join(t.name for t in self.array_types)
+            text = f"a {names} (or an array of {items}, one per layer)"
         else:
             text = f"a {names}"
         if self.low is not None or self.high is not None:
@@ -161,9 +169,9 @@ MODEL_KEYS: tuple[KeyRule, ...] = (
     _u32(f"{_ALL_ARCH}.embedding_length", high=1 << 16, required=True),
     _u32(f"{_ALL_ARCH}.embedding_length_out", high=1 << 16),
     _u32(f"{_ALL_ARCH}.block_count", high=MAX_LAYERS, required=True),
-    KeyRule(f"{_ALL_ARCH}.feed_forward_length", U32 + (V.INT32,), "per_layer", True, 1, 1 << 20),
-    KeyRule(f"{_ALL_ARCH}.attention.head_count", U32 + (V.INT32,), "per_layer", True, 1, 1024),
-    KeyRule(f"{_ALL_ARCH}.attention.head_count_kv", U32 + (V.INT32,), "per_layer", False, 1, 1024),
+    KeyRule(f"{_ALL_ARCH}.feed_forward_length", U32, "per_layer", True, 1, 1 << 20, item_types=U32 + (V.INT32,)),
+    KeyRule(f"{_ALL_ARCH}.attention.head_count", U32, "per_layer", True, 1, 1024, item_types=U32 + (V.INT32,)),
+    KeyRule(f"{_ALL_ARCH}.attention.head_count_kv", U32, "per_layer", False, 1, 1024, item_types=U32 + (V.INT32,)),
     _u32(f"{_ALL_ARCH}.attention.key_length", high=1 << 14),
     _u32(f"{_ALL_ARCH}.attention.value_length", high=1 << 14),
     _u32(f"{_ALL_ARCH}.attention.key_length_swa", high=1 << 14),
@@ -174,7 +182,7 @@ MODEL_KEYS: tuple[KeyRule, ...] = (
     _u32(f"{_ALL_ARCH}.pooling_type", low=0, high=4),
     # dense models only: the experts' asserts (n_expert_used <= n_expert ...) never apply
     _u32(f"{_ALL_ARCH}.expert_count", low=0, high=0),
-    KeyRule(f"{_ALL_ARCH}.expert_used_count", U32 + (V.INT32,), "per_layer", False, 0, 0),
+    KeyRule(f"{_ALL_ARCH}.expert_used_count", U32, "per_layer", False, 0, 0, item_types=U32 + (V.INT32,)),
     _u32(f"{_ALL_ARCH}.expert_group_count", low=0, high=0),
     _u32(f"{_ALL_ARCH}.expert_group_used_count", low=0, high=0),
     _u32(f"{_ALL_ARCH}.nextn_predict_layers", low=0, high=0),
@@ -196,7 +204,10 @@ MODEL_KEYS: tuple[KeyRule, ...] = (
 
 _SWA_KEYS: tuple[KeyRule, ...] = (
     _u32(f"{_ALL_ARCH}.attention.sliding_window", low=0, high=MAX_CONTEXT),
-    KeyRule(f"{_ALL_ARCH}.attention.sliding_window_pattern", U32 + (V.INT32, V.BOOL), "per_layer", False, 0, 1024),
+    KeyRule(
+        f"{_ALL_ARCH}.attention.sliding_window_pattern", U32, "per_layer", False, 0, 1024,
+        item_types=U32 + (V.INT32, V.BOOL),
+    ),
     _f32(f"{_ALL_ARCH}.rope.freq_base_swa", high=1e12),
 )
 
@@ -249,6 +260,24 @@ TOKENIZER_KEYS: tuple[KeyRule, ...] = (
     KeyRule("tokenizer.ggml.precompiled_charsmap", (V.UINT8, V.INT8), "array", max_len=0),
     KeyRule("tokenizer.ggml.suppress_tokens", (V.INT32,), "array", low=0, high=MAX_VOCAB - 1, max_len=MAX_VOCAB),
     KeyRule("tokenizer.chat_template", STR, max_len=1 << 20),
+)
+
+#: The BPE pre-tokenizers llama-vocab.cpp (0.3.36) knows; any other name makes it refuse the model.
+BPE_PRE_TOKENIZERS = frozenset(
+    {
+        "a.x-4.0", "afmoe", "bailingmoe", "bailingmoe2", "bloom", "chameleon", "chatglm-bpe", "codeshell",
+        "cohere2moe", "command-r", "dbrx", "deepseek-coder", "deepseek-llm", "deepseek-r1-qwen", "deepseek-v3",
+        "default", "exaone", "exaone-moe", "exaone4", "f2llmv2", "falcon", "falcon-h1", "falcon3", "gemma4",
+        "gigachat", "glm4", "glm5", "gpt-2", "gpt-4o", "gpt3-finnish", "granite-docling",
+        "granite-embed-multi-311m", "granite-embed-multi-97m", "grok-2", "hunyuan", "hunyuan-dense", "hy_v4",
+        "jais", "jais-2", "jina-de", "jina-es", "jina-v1-en", "jina-v2-code", "jina-v2-de", "jina-v2-es",
+        "jina-v5-nano", "joyai-llm", "kanana2", "kimi-k2", "kormo", "laguna", "lfm2", "llada-moe", "llama-bpe",
+        "llama-v3", "llama3", "llama4", "megrez", "mellum", "mellum2", "midm-2.0", "minerva-7b", "minicpm5",
+        "minimax-m2", "modern-bert", "mpt", "olmo", "phi-2", "pixtral", "poro-chat", "qwen2", "qwen35", "refact",
+        "roberta-bpe", "sarvam-moe", "seed-coder", "smaug-bpe", "smollm", "solar-open", "spark2_5", "stablelm2",
+        "starcoder", "superbpe", "talkie", "tekken", "tiny_aya", "trillion", "ufakzeka", "viking", "whitespace",
+        "youtu",
+    }
 )
 
 #: The keys llama-adapter.cpp reads, all with untyped getters (a wrong type aborts).
@@ -315,7 +344,7 @@ class _Checker:
         types = list(field.types)
         is_array = bool(types) and types[0] == V.ARRAY
         if is_array:
-            if rule.shape == "scalar" or len(types) != 2 or types[1] not in rule.types:
+            if rule.shape == "scalar" or len(types) != 2 or types[1] not in rule.array_types:
                 raise self.fail(f"{broken}, but it is stored as an array of {_type_name(types[1:])}.")
             n_items = len(field.data)
             if rule.shape == "per_layer" and n_layer is not None and n_items != n_layer:
@@ -488,6 +517,10 @@ def _check_model_header(checker: _Checker, tensors: dict[str, tuple[int, ...]]) 
                 f"'{arch}.attention.head_count' must be a multiple of '{arch}.attention.head_count_kv'."
             )
     head_dim = int(key_length) if key_length is not None else n_embd // max(heads[0], 1)
+    value_length = checker.value(f"{arch}.attention.value_length")
+    head_dim_v = int(value_length) if value_length is not None else head_dim
+    n_ff = checker.per_layer(f"{_ALL_ARCH}.feed_forward_length", n_layer) or []
+    _check_block_shapes(checker, tensors, n_embd, heads, heads_kv, n_ff, head_dim, head_dim_v)
     n_rot = checker.value(f"{arch}.rope.dimension_count")
     if n_rot is not None and (n_rot > head_dim or n_rot % 2):
         raise checker.fail(f"'{arch}.rope.dimension_count' must be even and at most the head size ({head_dim}).")
@@ -507,8 +540,12 @@ def _check_model_header(checker: _Checker, tensors: dict[str, tuple[int, ...]]) 
         field = checker.fields.get(key)
         if field is not None and len(field.data) != n_vocab:
             raise checker.fail(f"'{key}' must have one entry per token ({n_vocab}).")
-    if checker.value("tokenizer.ggml.model") == "gpt2" and "tokenizer.ggml.merges" not in checker.fields:
-        raise checker.fail("'tokenizer.ggml.merges' is missing; a gpt2 (BPE) tokenizer needs it.")
+    if checker.value("tokenizer.ggml.model") == "gpt2":
+        if "tokenizer.ggml.merges" not in checker.fields:
+            raise checker.fail("'tokenizer.ggml.merges' is missing; a gpt2 (BPE) tokenizer needs it.")
+        pre = checker.value("tokenizer.ggml.pre")
+        if pre is not None and pre not in BPE_PRE_TOKENIZERS:
+            raise checker.fail("'tokenizer.ggml.pre' names a pre-tokenizer llama.cpp does not know.")
     for name in _TOKEN_ID_KEYS:
         key = f"tokenizer.ggml.{name}_token_id"
         token_id = checker.value(key)
@@ -534,6 +571,42 @@ def _check_model_header(checker: _Checker, tensors: dict[str, tuple[int, ...]]) 
     for key in [k for k in checker.fields if k.startswith("tokenizer.chat_template")]:
         _check_template(checker, key, checker.value(key))
     return n_vocab
+
+
+def _check_block_shapes(
+    checker: _Checker,
+    tensors: Mapping[str, tuple[int, ...]],
+    n_embd: int,
+    heads: list[int],
+    heads_kv: list[int],
+    n_ff: list[int],
+    head_dim: int,
+    head_dim_v: int,
+) -> None:
+    """The standard block weights (where present) must have the shapes the header implies.
+
+    llama.cpp refuses a mismatch itself; checking here names the key to fix. Fused weights
+    (phi3's attn_qkv and doubled ffn_up) are left to llama.cpp.
+    """
+    expected: dict[str, tuple[int, ...]] = {"output_norm.weight": (n_embd,)}
+    for layer, (n_head, n_head_kv, ff) in enumerate(zip(heads, heads_kv, n_ff, strict=True)):
+        blk = f"blk.{layer}."
+        expected[blk + "attn_norm.weight"] = (n_embd,)
+        expected[blk + "attn_q.weight"] = (n_embd, n_head * head_dim)
+        expected[blk + "attn_k.weight"] = (n_embd, n_head_kv * head_dim)
+        expected[blk + "attn_v.weight"] = (n_embd, n_head_kv * head_dim_v)
+        expected[blk + "attn_output.weight"] = (n_head * head_dim_v, n_embd)
+        if checker.arch != "phi3":
+            expected[blk + "ffn_gate.weight"] = (n_embd, ff)
+            expected[blk + "ffn_up.weight"] = (n_embd, ff)
+        expected[blk + "ffn_down.weight"] = (ff, n_embd)
+    for name, shape in expected.items():
+        if name in tensors and tensors[name] != shape:
+            raise checker.fail(
+                f"the tensor '{name}' has shape {tensors[name]}, but the header (embedding_length, "
+                "head counts, feed_forward_length) implies "
+                f"{shape}. The header or the tensors are damaged."
+            )
 
 
 def _check_template(checker: _Checker, key: str, template: str | None) -> None:

@@ -380,6 +380,35 @@ def test_no_mutant_of_a_real_adapter_or_model_crashes_the_process(fuzz_files):
     assert outcome["ok"] > 0 and math.isfinite(len(statuses))
 
 
+def test_mutants_of_the_full_tokenizer_are_refused_or_load(tiny_model: Path, tmp_path: Path):
+    """A few seeded mutants of the tiny model with the default model's whole 49k vocabulary
+    (slow to parse, so only a few): the same rules hold at full size."""
+    from ragtune.errors import RagtuneError
+    from ragtune.gguf_files import check_model_file
+    from tests.factories import describe_gguf, write_description
+
+    rng = random.Random(SEED + 1)
+    desc = describe_gguf(tiny_model)
+    keys = ["tokenizer.ggml.tokens", "tokenizer.ggml.token_type", "tokenizer.ggml.merges", "tokenizer.ggml.eos_token_id"]
+    tasks = []
+    for i in range(4):
+        path = tmp_path / f"full{i}.gguf"
+        mutated = _kv_mutant(rng, desc, keys)
+        try:
+            write_description(path, mutated)
+        except (ValueError, TypeError, OverflowError, AssertionError, UnicodeError, struct.error):
+            continue
+        try:
+            check_model_file(path)
+        except RagtuneError:
+            continue
+        tasks.append({"label": f"full-vocab#{i}", "model": str(path), "adapter": None})
+    tasks.append({"label": "unmutated", "model": str(tiny_model), "adapter": None})
+    statuses, crashes = load_all(tasks, tmp_path)
+    assert not crashes, "\n".join(crashes)
+    assert statuses[-1] == "ok" and not [s for s in statuses if s.startswith("raised")]
+
+
 if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[1] == "worker":
     sys.path.insert(0, str(ROOT))
     _worker(sys.argv[2])

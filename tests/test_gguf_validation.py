@@ -101,6 +101,7 @@ def test_a_float_context_length_is_a_model_error_not_a_validation_traceback(tmp_
     ("key", "value", "vtype", "rule"),
     [
         ("llama.embedding_length", -64, V.INT32, "must be a UINT32"),
+        ("llama.feed_forward_length", 128, V.INT32, "must be a UINT32 (or an array of UINT32 or INT32"),
         ("llama.attention.head_count", 0, V.UINT32, ">= 1"),
         ("llama.attention.head_count_kv", "2", V.STRING, "must be a UINT32"),
         ("llama.attention.layer_norm_rms_epsilon", float("nan"), V.FLOAT32, "finite"),
@@ -142,10 +143,14 @@ def test_a_per_layer_array_must_have_one_value_per_layer(tmp_path, model_desc):
         ("llama.vocab_size", 999, "must equal the number of tokens"),
         ("llama.rope.dimension_count", 17, "must be even and at most the head size"),
         ("tokenizer.ggml.eos_token_id", 400, r"must name a token \(0..399\)"),
+        ("llama.feed_forward_length", 127, r"'blk\.0\.ffn_gate\.weight' has shape \(64, 128\).*implies \(64, 127\)"),
+        ("llama.attention.key_length", 8, r"'blk\.0\.attn_q\.weight' has shape"),
+        ("tokenizer.ggml.pre", "cubic", "names a pre-tokenizer llama.cpp does not know"),
     ],
 )
 def test_header_values_must_agree_with_each_other_and_the_tensors(tmp_path, model_desc, key, value, match):
-    bad = _variant(model_desc, tmp_path / "bad.gguf", _set(key, value, V.UINT32))
+    vtype = V.STRING if isinstance(value, str) else V.UINT32
+    bad = _variant(model_desc, tmp_path / "bad.gguf", _set(key, value, vtype))
     with pytest.raises(ModelError, match=match):
         check_model_file(bad)
 
