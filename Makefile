@@ -36,7 +36,7 @@ help:
 	@echo "make clean-venv  remove .venv (the next run sets it up again)"
 
 run: setup
-	$(PY) -m streamlit run app.py --server.address $(HOST) --server.port $(PORT) --server.headless true
+	$(PY) -m streamlit run app.py --server.address $(HOST) --server.port $(PORT) --server.headless true --server.maxUploadSize "$$($(PY) -c 'from ragtune.config import load_settings; print(load_settings().max_upload_mb)' 2>/dev/null || echo 20)"
 
 # pytest exits 5 when it collects no tests: that must fail, not pass quietly.
 test: test-setup

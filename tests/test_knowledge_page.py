@@ -134,3 +134,74 @@ def test_the_demo_workspace_exists_on_first_start_and_switches_to_v2(data_dir):
     assert "$1,999" in texts(at) and "$2,149" not in texts(at)
     at.run()
     assert at.radio(key="kn_demo_version").value == "v2"
+
+
+def test_files_still_in_the_uploader_are_not_ingested_again(page):
+    upload(page, ("guide.md", GUIDE), ("notes.txt", b"Notes."))
+    page.run()  # any later rerun (another click) with the files still sitting in the uploader
+    assert not _has_button(page, "kn_ingest")
+    assert "The files in the uploader are ingested" in " ".join(c.value for c in page.caption)
+    # Uploaded anew (new upload ids), unchanged content is recognised by its hash: no new version.
+    upload(page, ("guide.md", GUIDE), ("notes.txt", b"Notes."), ("more.md", b"# More\n\nA new file."))
+    assert list(page.dataframe[0].value["result"]) == ["unchanged", "unchanged", "added"]
+    assert [d.version for d in KnowledgeBase.from_settings(load_settings()).list_documents("team")] == [1, 1, 1]
+
+
+def _has_button(at: AppTest, key: str) -> bool:
+    return any(b.key == key for b in at.button)
+
+
+def test_the_uploader_states_the_identity_rule_and_the_size_limit_of_the_settings(data_dir, monkeypatch,
+                                                                                   embedding_function):
+    monkeypatch.setenv("RAGTUNE_DEMO_WORKSPACE", "")
+    monkeypatch.setenv("RAGTUNE_MAX_UPLOAD_MB", "7")
+    KnowledgeBase.from_settings(load_settings(), embedding_function).create_workspace("team")
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.run()
+    uploader = at.file_uploader(key="kn_upload")
+    assert uploader.proto.max_upload_size_mb == 7
+    assert "same path again replaces that document" in uploader.proto.help
+    at.toggle(key="kn_folder_mode").set_value(True).run()
+    assert at.file_uploader(key="kn_upload_folder").proto.max_upload_size_mb == 7
+
+
+def test_a_folder_upload_keeps_same_named_files_apart(page):
+    page.toggle(key="kn_folder_mode").set_value(True).run()
+    page.file_uploader(key="kn_upload_folder").set_value(
+        [("docs/a/README.md", b"Alpha readme.", "text/markdown"),
+         ("docs/b/README.md", b"Beta readme.", "text/markdown")])
+    page.run()
+    page.button(key="kn_ingest").click().run()
+    assert not page.exception and "2 of 2 files ingested" in page.success[0].value
+    sources = sorted(page.dataframe[-1].value["file"])
+    assert sources == ["a/README.md", "b/README.md"]
+
+
+def test_a_deleted_demo_workspace_can_be_restored_from_the_page(data_dir, embedding_function):
+    at = AppTest.from_file(PAGE, default_timeout=180)  # the first start builds the demo
+    at.run()
+    at.button(key="kn_delete_ws").click().run()
+    at.button(key="kn_delete_ws_yes").click().run()
+    assert not at.exception and "Create a workspace to add documents." in at.info[0].value
+    at.button(key="kn_restore_demo").click().run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="kn_workspace").value == "demo" and at.metric[0].value == "25"
+    assert not _has_button(at, "kn_restore_demo")
+
+
+def test_make_run_gives_streamlit_the_upload_limit_of_the_settings(monkeypatch):
+    import os
+    import re
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.skip("needs make")
+    dry = subprocess.run(["make", "-n", "run"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    line = next(line for line in dry.stdout.splitlines() if "streamlit run app.py" in line)
+    value = re.search(r'--server\.maxUploadSize "(\$\(.*\))"', line)
+    assert value, line
+    env = {**os.environ, "RAGTUNE_MAX_UPLOAD_MB": "7"}
+    shown = subprocess.run(["bash", "-c", f"echo {value.group(1)}"], cwd=PROJECT_ROOT, env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert shown.stdout.strip() == "7", shown

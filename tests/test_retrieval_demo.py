@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ragtune.config import load_settings
-from ragtune.errors import InputError
+from ragtune.errors import InputError, WorkspaceError
 from ragtune.retrieval.bench import hit_rates
 from ragtune.retrieval.demo import (
     KB_V1_DIR,
@@ -89,3 +89,29 @@ def test_switching_the_demo_to_v2_and_back_changes_the_facts_search_finds(kb, qu
     set_demo_version(kb, "v1", "demo")
     assert price.is_answered_by(top_text(), "v1")
     assert {d.version for d in kb.list_documents("demo")} == {1, 3}
+
+
+def test_a_deleted_demo_workspace_can_be_restored_with_its_documents(kb):
+    from ragtune.retrieval.demo import restore_demo_workspace
+
+    ensure_demo_workspace(kb, "demo")
+    kb.delete_workspace("demo")
+    report = restore_demo_workspace(kb, "demo")
+    assert report.ok and [w.n_documents for w in kb.list_workspaces() if w.name == "demo"] == [25]
+    assert demo_version(kb, "demo") == "v1"
+    assert ensure_demo_workspace(kb, "demo") is None  # still seeded: nothing recreated on the next start
+    with pytest.raises(WorkspaceError, match="exists, so there is nothing to restore"):
+        restore_demo_workspace(kb, "demo")
+
+
+def test_the_claims_reports_own_workspaces_are_not_listed_to_users(kb):
+    from ragtune.evaluation import REPORT_WORKSPACES
+    from ragtune.retrieval.demo import reset_demo_workspace
+
+    name = REPORT_WORKSPACES["v1"]
+    reset_demo_workspace(kb, name)  # what the claims report does
+    assert kb.has_workspace(name)
+    assert name not in [w.name for w in kb.list_workspaces()]
+    assert name in [w.name for w in kb.list_workspaces(include_internal=True)]
+    with pytest.raises(WorkspaceError, match="reserved for the claims report"):
+        kb.create_workspace(f"{name}-mine")

@@ -246,3 +246,44 @@ def test_the_default_mode_and_k_come_from_the_settings(data_dir, embedding_funct
     result = base.search("w", "battery")
     assert (result.mode, len(result.hits)) == ("keyword", 1)
     assert isinstance(Path(load_settings().chroma_dir), Path)
+
+
+@pytest.mark.parametrize(("size", "overlap"), [(400, 400), (400, 500)])
+def test_an_overlap_not_smaller_than_the_chunk_size_is_a_settings_error(data_dir, embedding_function, size, overlap):
+    from ragtune.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="RAGTUNE_CHUNK_OVERLAP .* must be smaller than RAGTUNE_CHUNK_SIZE"):
+        KnowledgeBase.from_settings(load_settings(chunk_size=size, chunk_overlap=overlap), embedding_function)
+
+
+def test_sizes_are_reported_in_the_unit_of_the_limit(kb):
+    kb.max_upload_bytes = 20 * 1024 * 1024
+    just_over = kb.max_upload_bytes + 1000  # 20.001 MiB: "20.0 MB is over the 20 MB limit" would be absurd
+    report = kb.ingest_bytes("team", [("big.txt", b"a" * just_over), ("bigger.txt", b"a" * (21 * 1024 * 1024))])
+    assert [f.error for f in report.files] == [
+        "big.txt: 20.001 MB is over the 20 MB limit (RAGTUNE_MAX_UPLOAD_MB).",
+        "bigger.txt: 21.0 MB is over the 20 MB limit (RAGTUNE_MAX_UPLOAD_MB).",
+    ]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_fifos_sockets_and_missing_paths_are_each_named_and_never_block(kb, tmp_path):
+    import socket
+
+    (tmp_path / "a.md").write_text("# A\n\nAlpha.")
+    os.mkfifo(tmp_path / "pipe.md")  # opening it for reading would wait for a writer forever
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(tmp_path / "sock.txt"))
+    (tmp_path / "dangling.md").symlink_to(tmp_path / "nowhere.md")
+    try:
+        report = kb.ingest_paths("team", [tmp_path, tmp_path / "missing.md", tmp_path / "pipe.md"])
+    finally:
+        server.close()
+    failed = {f.path: f.error for f in report.failed}
+    given = str(tmp_path / "pipe.md")
+    assert set(failed) == {"pipe.md", "sock.txt", "dangling.md", str(tmp_path / "missing.md"), given}
+    assert "not a regular file (a FIFO)" in failed["pipe.md"] and given in failed["pipe.md"]
+    assert "not a regular file (a FIFO)" in failed[given]
+    assert "not a regular file (a socket)" in failed["sock.txt"]
+    assert "broken link" in failed["dangling.md"] and "no such file" in failed[str(tmp_path / "missing.md")]
+    assert [d.source for d in kb.list_documents("team")] == ["a.md"]

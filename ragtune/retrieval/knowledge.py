@@ -365,14 +365,18 @@ class KnowledgeBase:
                     if any(part.startswith(".") for part in rel.parts) or p.is_dir():
                         continue
                     entries.append((p.name, rel.as_posix(), self._reader(p)))
-            else:
-                entries.append((path.name if path.is_file() else str(path), path.name, self._reader(path)))
+            elif path.is_file():
+                entries.append((path.name, path.name, self._reader(path)))
+            else:  # missing, a FIFO, a socket ...: never stored, so shown by the path as given
+                entries.append((str(path), str(path), self._reader(path)))
         return self._ingest(workspace, entries, on_progress)
 
     def _reader(self, path: Path) -> Callable[[], bytes]:
         def read() -> bytes:
             try:
-                # O_NONBLOCK: opening a FIFO must not wait for a writer; then only regular files are read.
+                if not stat.S_ISREG(mode := os.stat(path).st_mode):  # a socket cannot even be opened
+                    raise IngestError(f"{path}: not a regular file ({_file_kind(mode)}); only files are read.")
+                # O_NONBLOCK: should it have become a FIFO since, opening must not wait for a writer.
                 fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
             except FileNotFoundError:
                 kind = "a broken link" if path.is_symlink() else "no such file or folder"

@@ -13,6 +13,7 @@ quadratic on inputs like ``<a<a<a...``), and JSON goes through the bounded reade
 from __future__ import annotations
 
 import csv
+import hashlib
 import html
 import io
 import json
@@ -31,7 +32,11 @@ SUPPORTED_EXTENSIONS = (*TEXT_EXTENSIONS, ".pdf", ".html", ".htm", ".csv", ".jso
 
 @dataclass(frozen=True)
 class ParsedDocument:
-    """A file's extracted text, with the id and title it will be stored under."""
+    """A file's extracted text, with the id and title it will be stored under.
+
+    ``source`` is the document's identity in its workspace: the file's path relative to
+    the folder it was ingested from (its name for single files and uploads).
+    """
 
     doc_id: str
     title: str
@@ -39,13 +44,52 @@ class ParsedDocument:
     text: str
 
 
+MAX_DOC_ID_CHARS = 64
+"""Longest document id: a chunk id ``<doc_id>#<n>`` stays within prompts.MAX_CHUNK_ID_CHARS (80)."""
+_SHORT_ID = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
+def _slug(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+
+
+def source_path(name: str) -> str:
+    """The identity of an uploaded or ingested file: its relative path, POSIX-style, without
+    empty, ``.`` or leading-slash parts (``./docs\\a.md`` -> ``docs/a.md``)."""
+    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+    return "/".join(parts) or name
+
+
+def unique_doc_id_for(path: str) -> str:
+    """The collision-free id of a relative path: a slug of the whole path, extension
+    included, plus a hash of the exact path (``a/README.md`` -> ``a-readme-md_3f9a1c2b7d``).
+
+    The ``_`` never occurs in a :func:`doc_id_for` slug, so the two kinds of id cannot meet.
+    """
+    path = source_path(path)
+    digest = hashlib.sha256(path.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    suffix = PurePath(path).suffix
+    ext = _slug(suffix)[:10]
+    body = _slug(path[: len(path) - len(suffix)] if suffix else path) or "doc"
+    body = body[: MAX_DOC_ID_CHARS - len(digest) - len(ext) - 2].strip("-")
+    return f"{body}-{ext}_{digest}" if ext else f"{body}_{digest}"
+
+
 def doc_id_for(name: str) -> str:
-    """The document id of a file name: its stem as a lowercase slug (``Warranty Policy.md`` ->
-    ``warranty-policy``). Uploading a file with the same stem replaces that document."""
-    stem = PurePath(name).stem
-    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_stem.lower()).strip("-")
-    return slug[:80] or "document"
+    """The preferred id of a file: its stem as a lowercase slug (``Warranty Policy.md`` ->
+    ``warranty-policy``).
+
+    A stem with nothing left to slug (``日本語.md``) or a slug longer than
+    :data:`MAX_DOC_ID_CHARS` gets :func:`unique_doc_id_for` instead, so such names never
+    share an id. When the preferred id already belongs to another file of the workspace
+    (``notes.md`` and ``notes.txt``, ``a/README.md`` and ``b/README.md``), the knowledge base
+    gives the newcomer its :func:`unique_doc_id_for` (see ``KnowledgeBase``).
+    """
+    slug = _slug(PurePath(source_path(name)).stem)
+    if not slug or len(slug) > MAX_DOC_ID_CHARS or not _SHORT_ID.fullmatch(slug):
+        return unique_doc_id_for(name)
+    return slug
 
 
 def _title_from_stem(name: str) -> str:
