@@ -31,6 +31,7 @@ class Case:
     argv: tuple[str, ...]
     exit: tuple[int, ...]
     message: tuple[str, ...]  # every regex must match (re.search, case-insensitive)
+    message_if_failed: tuple[str, ...] = ()  # must match too when the exit code is not 0
     files: Files | None = None
     env: Mapping[str, str | None] = field(default_factory=dict)
     where: str = "stderr"  # "stderr" or "output" (stdout + stderr)
@@ -45,6 +46,7 @@ class Case:
     outside_untouched: bool = False  # nothing new in work outside work/data (name rules)
     root_skips: bool = False  # a permission check that root bypasses
     slow: bool = False  # documents a case that loads a model or trains (longer timeout)
+    seed: str = "small"  # "big": a workspace of 1,300 chunks, so chroma persists its vector index
 
 
 def _fill(text: str, values: Mapping[str, str]) -> str:
@@ -122,9 +124,11 @@ def ingest_case(ident: str, name: str, make: Callable[[Path, Path], object], *re
     document. Exit 0 (where listed): the hostile file was legitimately ingested too.
     """
     label = re.escape(Path(name).name)
+    named = label + (r".*(" + "|".join(reason) + ")" if reason else "")
     add(Case(
         id=f"file-{ident}", argv=("ingest", "-w", "incoming", "{work}/in/good.md", "{work}/in/" + name),
-        exit=exit, message=(label + (r".*(" + "|".join(reason) + ")" if reason else ""),), where="output",
+        exit=exit, where="output",
+        message=(label,) if 0 in exit else (named,), message_if_failed=(named,) if 0 in exit else (),
         files=_batch(name, make), env=env or {}, store="new",
         new_docs=lambda rc: {"incoming": accepted_docs if rc == 0 else 1}, root_skips=root_skips,
     ))
@@ -153,7 +157,8 @@ ingest_case("over-the-size-limit", "big.txt", _bytes("big.txt", b"word " * 300_0
 ingest_case("fifo", "pipe.md", lambda folder, model: hf.fifo(folder, "pipe.md"),
             "not a regular file", "FIFO", "pipe", "special")
 ingest_case("directory-named-like-a-file", "folder.md",
-            lambda folder, model: (folder / "folder.md").mkdir(), "folder", "directory", "empty", "no files")
+            lambda folder, model: (folder / "folder.md").mkdir(), "folder", "directory", "empty", "no files",
+            "no (supported )?(documents|files)", exit=(0, 1), accepted_docs=1)
 ingest_case("broken-symlink", "dangling.md", lambda folder, model: hf.broken_symlink(folder, "dangling.md"),
             "no such file", "broken", "symlink", "missing", "does not exist")
 ingest_case("unreadable-file", "secret.md", _unreadable, "permission", "cannot read", root_skips=True)
@@ -223,7 +228,7 @@ add(Case(id="eval-missing-set", argv=(*EVAL, "--set", "{work}/nowhere.jsonl"), e
          message=(r"nowhere\.jsonl",)))
 add(Case(id="eval-out-unwritable", exit=(2,), files=_jsonl("set.jsonl", GOOD_EVAL),
          argv=(*EVAL, "--set", "{work}/set.jsonl", "--out", "/proc/x/y.csv"),
-         message=(r"/proc/x/y\.csv|--out",), forbid=(r"run \S+: ",), slow=True))
+         message=(r"/proc/x|--out",), forbid=(r"run \S+: ", r"\d+/\d+ .*elapsed"), slow=True))
 add(Case(id="eval-limit-negative", argv=(*EVAL, "--limit", "-1"), exit=(2,), message=(r"--limit",),
          one_error_line=True))
 
@@ -365,16 +370,19 @@ def _garbage(relative: str) -> Callable[[Path], Path]:
 
 
 def _hnsw(data: Path) -> Path:
-    """Overwrite every file of the workspace's vector-index folder (chroma/<uuid>/) with garbage."""
-    folders = [p for p in (data / "chroma").iterdir() if p.is_dir() and any(p.iterdir())]
-    assert folders, "the seeded data dir has no persisted vector index"
-    damaged = None
-    for folder in folders:
-        for file in folder.iterdir():
-            file.write_bytes(os.urandom(64) + b"\xff" * 512)
-            damaged = file
-    assert damaged is not None
-    return damaged
+    """Damage the persisted vector index (chroma/<uuid>/): a garbage header, a truncated data file.
+
+    Chroma writes these files only once a collection passes ~1,000 records (below that it
+    searches its log), hence the big seed.
+    """
+    headers = [p for p in (data / "chroma").glob("*/header.bin") if p.stat().st_size > 0]
+    assert headers, "the seeded data dir has no persisted vector index"
+    folder = headers[0].parent
+    level0 = folder / "data_level0.bin"
+    assert level0.stat().st_size > 1000, "the vector index was not persisted"
+    level0.write_bytes(level0.read_bytes()[:1000])
+    headers[0].write_bytes(os.urandom(100))
+    return headers[0]
 
 
 for store_ident, damage, regex in (
@@ -382,10 +390,12 @@ for store_ident, damage, regex in (
     ("chroma-sqlite", _garbage("chroma/chroma.sqlite3"), r"chroma\.sqlite3"),
 ):
     for command in (("workspaces",), ("search", "-w", "team", "badge"), ("doctor",)):
-        extra = (r"FAIL",) if command[0] == "doctor" else ()
-        add(Case(id=f"store-{store_ident}-{command[0]}", argv=command, exit=(2,), message=(regex, *extra),
+        doctor = command[0] == "doctor"  # its report goes to stdout: one FAIL line names the file
+        add(Case(id=f"store-{store_ident}-{command[0]}", argv=command, exit=(2,),
+                 message=(r"FAIL.*" + regex,) if doctor else (regex,), where="output" if doctor else "stderr",
                  prepare=damage, store="damaged"))
 for command in (("search", "-w", "team", "badge code", "--mode", "vector"), ("doctor",)):
     extra = (r"FAIL",) if command[0] == "doctor" else ()
     add(Case(id=f"store-hnsw-index-{command[0]}", argv=command, exit=(2,),
-             message=(r"chroma[/\\][0-9a-f-]{36}|index", *extra), prepare=_hnsw, store="damaged"))
+             message=(r"chroma[/\\][0-9a-f-]{36}", *extra), where="output" if extra else "stderr",
+             prepare=_hnsw, store="damaged", seed="big"))

