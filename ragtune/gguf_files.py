@@ -118,7 +118,11 @@ class KeyRule:
         else:
             text = f"a {names}"
         if self.low is not None or self.high is not None:
-            low = "" if self.low is None else (f"> {_num(self.low)}" if self.low_open else f">= {_num(self.low)}")
+            low = (
+                ""
+                if self.low is None
+                else (f"> {_num(self.low)}" if self.low_open else f">= {_num(self.low)}")
+            )
             high = "" if self.high is None else f"<= {_num(self.high)}"
             text += " " + " and ".join(part for part in (low, high) if part)
             if any(t in (V.FLOAT32, V.FLOAT64) for t in self.types):
@@ -145,7 +149,9 @@ def _u32(key: str, low: float = 1, high: float = 2**31 - 1, **kw: Any) -> KeyRul
     return KeyRule(key, U32, low=low, high=high, **kw)
 
 
-def _f32(key: str, low: float = 0.0, high: float = 1e12, low_open: bool = True, **kw: Any) -> KeyRule:
+def _f32(
+    key: str, low: float = 0.0, high: float = 1e12, low_open: bool = True, **kw: Any
+) -> KeyRule:
     return KeyRule(key, F32, low=low, high=high, low_open=low_open, **kw)
 
 
@@ -169,9 +175,33 @@ MODEL_KEYS: tuple[KeyRule, ...] = (
     _u32(f"{_ALL_ARCH}.embedding_length", high=1 << 16, required=True),
     _u32(f"{_ALL_ARCH}.embedding_length_out", high=1 << 16),
     _u32(f"{_ALL_ARCH}.block_count", high=MAX_LAYERS, required=True),
-    KeyRule(f"{_ALL_ARCH}.feed_forward_length", U32, "per_layer", True, 1, 1 << 20, item_types=U32 + (V.INT32,)),
-    KeyRule(f"{_ALL_ARCH}.attention.head_count", U32, "per_layer", True, 1, 1024, item_types=U32 + (V.INT32,)),
-    KeyRule(f"{_ALL_ARCH}.attention.head_count_kv", U32, "per_layer", False, 1, 1024, item_types=U32 + (V.INT32,)),
+    KeyRule(
+        f"{_ALL_ARCH}.feed_forward_length",
+        U32,
+        "per_layer",
+        True,
+        1,
+        1 << 20,
+        item_types=U32 + (V.INT32,),
+    ),
+    KeyRule(
+        f"{_ALL_ARCH}.attention.head_count",
+        U32,
+        "per_layer",
+        True,
+        1,
+        1024,
+        item_types=U32 + (V.INT32,),
+    ),
+    KeyRule(
+        f"{_ALL_ARCH}.attention.head_count_kv",
+        U32,
+        "per_layer",
+        False,
+        1,
+        1024,
+        item_types=U32 + (V.INT32,),
+    ),
     _u32(f"{_ALL_ARCH}.attention.key_length", high=1 << 14),
     _u32(f"{_ALL_ARCH}.attention.value_length", high=1 << 14),
     _u32(f"{_ALL_ARCH}.attention.key_length_swa", high=1 << 14),
@@ -182,7 +212,9 @@ MODEL_KEYS: tuple[KeyRule, ...] = (
     _u32(f"{_ALL_ARCH}.pooling_type", low=0, high=4),
     # dense models only: the experts' asserts (n_expert_used <= n_expert ...) never apply
     _u32(f"{_ALL_ARCH}.expert_count", low=0, high=0),
-    KeyRule(f"{_ALL_ARCH}.expert_used_count", U32, "per_layer", False, 0, 0, item_types=U32 + (V.INT32,)),
+    KeyRule(
+        f"{_ALL_ARCH}.expert_used_count", U32, "per_layer", False, 0, 0, item_types=U32 + (V.INT32,)
+    ),
     _u32(f"{_ALL_ARCH}.expert_group_count", low=0, high=0),
     _u32(f"{_ALL_ARCH}.expert_group_used_count", low=0, high=0),
     _u32(f"{_ALL_ARCH}.nextn_predict_layers", low=0, high=0),
@@ -190,7 +222,10 @@ MODEL_KEYS: tuple[KeyRule, ...] = (
     _u32(f"{_ALL_ARCH}.rope.dimension_count", high=1 << 14),
     _u32(f"{_ALL_ARCH}.rope.dimension_count_swa", high=1 << 14),
     KeyRule(
-        f"{_ALL_ARCH}.rope.scaling.type", STR, choices=frozenset({"none", "linear", "yarn", "longrope"}), max_len=16
+        f"{_ALL_ARCH}.rope.scaling.type",
+        STR,
+        choices=frozenset({"none", "linear", "yarn", "longrope"}),
+        max_len=16,
     ),
     _f32(f"{_ALL_ARCH}.rope.scaling.factor", low=0.0, high=1e6, low_open=False),
     _f32(f"{_ALL_ARCH}.rope.scale_linear", low=0.0, high=1e6, low_open=False),
@@ -205,7 +240,12 @@ MODEL_KEYS: tuple[KeyRule, ...] = (
 _SWA_KEYS: tuple[KeyRule, ...] = (
     _u32(f"{_ALL_ARCH}.attention.sliding_window", low=0, high=MAX_CONTEXT),
     KeyRule(
-        f"{_ALL_ARCH}.attention.sliding_window_pattern", U32, "per_layer", False, 0, 1024,
+        f"{_ALL_ARCH}.attention.sliding_window_pattern",
+        U32,
+        "per_layer",
+        False,
+        0,
+        1024,
         item_types=U32 + (V.INT32, V.BOOL),
     ),
     _f32(f"{_ALL_ARCH}.rope.freq_base_swa", high=1e12),
@@ -219,7 +259,8 @@ FAMILY_KEYS: Mapping[str, tuple[KeyRule, ...]] = {
     "smollm3": (),
     "phi3": _SWA_KEYS,
     "olmo2": _SWA_KEYS,
-    "gemma3": _SWA_KEYS + (_f32(f"{_ALL_ARCH}.final_logit_softcapping", low=0.0, high=1e4, low_open=False),),
+    "gemma3": _SWA_KEYS
+    + (_f32(f"{_ALL_ARCH}.final_logit_softcapping", low=0.0, high=1e4, low_open=False),),
     "gemma2": _SWA_KEYS
     + (
         _f32(f"{_ALL_ARCH}.attn_logit_softcapping", low=0.0, high=1e4, low_open=False),
@@ -242,14 +283,26 @@ _TOKEN_ID_KEYS = (
 #: The tokenizer keys llama-vocab.cpp reads. Token ids are checked against the vocabulary
 #: size separately (they must name a token).
 TOKENIZER_KEYS: tuple[KeyRule, ...] = (
-    KeyRule("tokenizer.ggml.model", STR, required=True, choices=frozenset({"llama", "gpt2"}), max_len=16),
+    KeyRule(
+        "tokenizer.ggml.model", STR, required=True, choices=frozenset({"llama", "gpt2"}), max_len=16
+    ),
     KeyRule("tokenizer.ggml.pre", STR, max_len=64),
     KeyRule("tokenizer.ggml.tokens", STR, "array", required=True, max_len=MAX_VOCAB),
-    KeyRule("tokenizer.ggml.scores", (V.FLOAT32, V.INT32), "array", low=-1e30, high=1e30, max_len=MAX_VOCAB),
+    KeyRule(
+        "tokenizer.ggml.scores",
+        (V.FLOAT32, V.INT32),
+        "array",
+        low=-1e30,
+        high=1e30,
+        max_len=MAX_VOCAB,
+    ),
     KeyRule("tokenizer.ggml.token_type", (V.INT32,), "array", low=0, high=6, max_len=MAX_VOCAB),
     KeyRule("tokenizer.ggml.merges", STR, "array", max_len=1 << 23),
     KeyRule("tokenizer.ggml.token_type_count", U32, low=0, high=1 << 16),
-    *(_u32(f"tokenizer.ggml.{name}_token_id", low=0, high=MAX_VOCAB - 1) for name in _TOKEN_ID_KEYS),
+    *(
+        _u32(f"tokenizer.ggml.{name}_token_id", low=0, high=MAX_VOCAB - 1)
+        for name in _TOKEN_ID_KEYS
+    ),
     KeyRule("tokenizer.ggml.add_bos_token", BOOL),
     KeyRule("tokenizer.ggml.add_eos_token", BOOL),
     KeyRule("tokenizer.ggml.add_sep_token", BOOL),
@@ -258,24 +311,110 @@ TOKENIZER_KEYS: tuple[KeyRule, ...] = (
     KeyRule("tokenizer.ggml.normalizer_lowercase", BOOL),
     KeyRule("tokenizer.ggml.normalizer_strip_accents", BOOL),
     KeyRule("tokenizer.ggml.precompiled_charsmap", (V.UINT8, V.INT8), "array", max_len=0),
-    KeyRule("tokenizer.ggml.suppress_tokens", (V.INT32,), "array", low=0, high=MAX_VOCAB - 1, max_len=MAX_VOCAB),
+    KeyRule(
+        "tokenizer.ggml.suppress_tokens",
+        (V.INT32,),
+        "array",
+        low=0,
+        high=MAX_VOCAB - 1,
+        max_len=MAX_VOCAB,
+    ),
     KeyRule("tokenizer.chat_template", STR, max_len=1 << 20),
 )
 
 #: The BPE pre-tokenizers llama-vocab.cpp (0.3.36) knows; any other name makes it refuse the model.
 BPE_PRE_TOKENIZERS = frozenset(
     {
-        "a.x-4.0", "afmoe", "bailingmoe", "bailingmoe2", "bloom", "chameleon", "chatglm-bpe", "codeshell",
-        "cohere2moe", "command-r", "dbrx", "deepseek-coder", "deepseek-llm", "deepseek-r1-qwen", "deepseek-v3",
-        "default", "exaone", "exaone-moe", "exaone4", "f2llmv2", "falcon", "falcon-h1", "falcon3", "gemma4",
-        "gigachat", "glm4", "glm5", "gpt-2", "gpt-4o", "gpt3-finnish", "granite-docling",
-        "granite-embed-multi-311m", "granite-embed-multi-97m", "grok-2", "hunyuan", "hunyuan-dense", "hy_v4",
-        "jais", "jais-2", "jina-de", "jina-es", "jina-v1-en", "jina-v2-code", "jina-v2-de", "jina-v2-es",
-        "jina-v5-nano", "joyai-llm", "kanana2", "kimi-k2", "kormo", "laguna", "lfm2", "llada-moe", "llama-bpe",
-        "llama-v3", "llama3", "llama4", "megrez", "mellum", "mellum2", "midm-2.0", "minerva-7b", "minicpm5",
-        "minimax-m2", "modern-bert", "mpt", "olmo", "phi-2", "pixtral", "poro-chat", "qwen2", "qwen35", "refact",
-        "roberta-bpe", "sarvam-moe", "seed-coder", "smaug-bpe", "smollm", "solar-open", "spark2_5", "stablelm2",
-        "starcoder", "superbpe", "talkie", "tekken", "tiny_aya", "trillion", "ufakzeka", "viking", "whitespace",
+        "a.x-4.0",
+        "afmoe",
+        "bailingmoe",
+        "bailingmoe2",
+        "bloom",
+        "chameleon",
+        "chatglm-bpe",
+        "codeshell",
+        "cohere2moe",
+        "command-r",
+        "dbrx",
+        "deepseek-coder",
+        "deepseek-llm",
+        "deepseek-r1-qwen",
+        "deepseek-v3",
+        "default",
+        "exaone",
+        "exaone-moe",
+        "exaone4",
+        "f2llmv2",
+        "falcon",
+        "falcon-h1",
+        "falcon3",
+        "gemma4",
+        "gigachat",
+        "glm4",
+        "glm5",
+        "gpt-2",
+        "gpt-4o",
+        "gpt3-finnish",
+        "granite-docling",
+        "granite-embed-multi-311m",
+        "granite-embed-multi-97m",
+        "grok-2",
+        "hunyuan",
+        "hunyuan-dense",
+        "hy_v4",
+        "jais",
+        "jais-2",
+        "jina-de",
+        "jina-es",
+        "jina-v1-en",
+        "jina-v2-code",
+        "jina-v2-de",
+        "jina-v2-es",
+        "jina-v5-nano",
+        "joyai-llm",
+        "kanana2",
+        "kimi-k2",
+        "kormo",
+        "laguna",
+        "lfm2",
+        "llada-moe",
+        "llama-bpe",
+        "llama-v3",
+        "llama3",
+        "llama4",
+        "megrez",
+        "mellum",
+        "mellum2",
+        "midm-2.0",
+        "minerva-7b",
+        "minicpm5",
+        "minimax-m2",
+        "modern-bert",
+        "mpt",
+        "olmo",
+        "phi-2",
+        "pixtral",
+        "poro-chat",
+        "qwen2",
+        "qwen35",
+        "refact",
+        "roberta-bpe",
+        "sarvam-moe",
+        "seed-coder",
+        "smaug-bpe",
+        "smollm",
+        "solar-open",
+        "spark2_5",
+        "stablelm2",
+        "starcoder",
+        "superbpe",
+        "talkie",
+        "tekken",
+        "tiny_aya",
+        "trillion",
+        "ufakzeka",
+        "viking",
+        "whitespace",
         "youtu",
     }
 )
@@ -287,7 +426,9 @@ ADAPTER_KEYS: tuple[KeyRule, ...] = (
     _f32("adapter.lora.alpha", low=0.0, high=1e6, low_open=False),
     KeyRule("adapter.lora.task_name", STR, max_len=1024),
     KeyRule("adapter.lora.prompt_prefix", STR, max_len=1 << 16),
-    KeyRule("adapter.alora.invocation_tokens", U32, "array", low=0, high=MAX_VOCAB - 1, max_len=4096),
+    KeyRule(
+        "adapter.alora.invocation_tokens", U32, "array", low=0, high=MAX_VOCAB - 1, max_len=4096
+    ),
 )
 
 
@@ -309,14 +450,16 @@ def shown_name(value: object) -> str | None:
 def _scalar(field: Any) -> Any:
     try:
         return field.contents()
-    except Exception:  # an odd field type must not make the whole file unreadable
+    except Exception:  # noqa: BLE001 - an odd field type must not make the whole file unreadable
         return None
 
 
 class _Checker:
     """Applies key rules to one file's fields and raises ``error`` naming the key and the rule."""
 
-    def __init__(self, path: Path, fields: Mapping[str, Any], architecture: str, error: type[RagtuneError]):
+    def __init__(
+        self, path: Path, fields: Mapping[str, Any], architecture: str, error: type[RagtuneError]
+    ):
         self.path = path
         self.fields = fields
         self.arch = architecture
@@ -345,7 +488,9 @@ class _Checker:
         is_array = bool(types) and types[0] == V.ARRAY
         if is_array:
             if rule.shape == "scalar" or len(types) != 2 or types[1] not in rule.array_types:
-                raise self.fail(f"{broken}, but it is stored as an array of {_type_name(types[1:])}.")
+                raise self.fail(
+                    f"{broken}, but it is stored as an array of {_type_name(types[1:])}."
+                )
             n_items = len(field.data)
             if rule.shape == "per_layer" and n_layer is not None and n_items != n_layer:
                 raise self.fail(f"{broken}; as an array it needs one value per layer ({n_layer}).")
@@ -396,7 +541,9 @@ class _Checker:
             return False
         return rule.high is None or not (values > rule.high).any()
 
-    def per_layer(self, key: str, n_layer: int, default: list[int] | None = None) -> list[int] | None:
+    def per_layer(
+        self, key: str, n_layer: int, default: list[int] | None = None
+    ) -> list[int] | None:
         """A per-layer key's values (already type-checked), or ``default`` when absent."""
         field = self.fields.get(key.replace(_ALL_ARCH, self.arch))
         if field is None:
@@ -418,7 +565,9 @@ def _type_name(types: list[Any]) -> str:
     return "a " + names[0]
 
 
-def _tensor_table(path: Path, reader: gguf.GGUFReader, size: int, error: type[RagtuneError]) -> None:
+def _tensor_table(
+    path: Path, reader: gguf.GGUFReader, size: int, error: type[RagtuneError]
+) -> None:
     """Check the tensor table as gguf.cpp does: shapes, types, sizes and the exact layout.
 
     gguf.cpp expects tensor ``i`` at the sum of the padded sizes of the tensors before
@@ -432,7 +581,9 @@ def _tensor_table(path: Path, reader: gguf.GGUFReader, size: int, error: type[Ra
         name = tensor.name
         label = f"tensor '{name}'" if shown_name(name) else f"tensor #{index}"
         if not 0 < len(name.encode()) <= MAX_TENSOR_NAME:
-            raise error(f"{path.name}: tensor #{index} has a name of {len(name.encode())} bytes; 1..63 allowed.")
+            raise error(
+                f"{path.name}: tensor #{index} has a name of {len(name.encode())} bytes; 1..63 allowed."
+            )
         dims = [int(d) for d in np.asarray(tensor.shape).reshape(-1)]
         if not 1 <= len(dims) <= MAX_DIMS:
             raise error(f"{path.name}: {label} has {len(dims)} dimensions; 1..{MAX_DIMS} allowed.")
@@ -523,7 +674,9 @@ def _check_model_header(checker: _Checker, tensors: dict[str, tuple[int, ...]]) 
     _check_block_shapes(checker, tensors, n_embd, heads, heads_kv, n_ff, head_dim, head_dim_v)
     n_rot = checker.value(f"{arch}.rope.dimension_count")
     if n_rot is not None and (n_rot > head_dim or n_rot % 2):
-        raise checker.fail(f"'{arch}.rope.dimension_count' must be even and at most the head size ({head_dim}).")
+        raise checker.fail(
+            f"'{arch}.rope.dimension_count' must be even and at most the head size ({head_dim})."
+        )
 
     tokens_field = checker.fields["tokenizer.ggml.tokens"]
     n_vocab = len(tokens_field.data)
@@ -542,10 +695,14 @@ def _check_model_header(checker: _Checker, tensors: dict[str, tuple[int, ...]]) 
             raise checker.fail(f"'{key}' must have one entry per token ({n_vocab}).")
     if checker.value("tokenizer.ggml.model") == "gpt2":
         if "tokenizer.ggml.merges" not in checker.fields:
-            raise checker.fail("'tokenizer.ggml.merges' is missing; a gpt2 (BPE) tokenizer needs it.")
+            raise checker.fail(
+                "'tokenizer.ggml.merges' is missing; a gpt2 (BPE) tokenizer needs it."
+            )
         pre = checker.value("tokenizer.ggml.pre")
         if pre is not None and pre not in BPE_PRE_TOKENIZERS:
-            raise checker.fail("'tokenizer.ggml.pre' names a pre-tokenizer llama.cpp does not know.")
+            raise checker.fail(
+                "'tokenizer.ggml.pre' names a pre-tokenizer llama.cpp does not know."
+            )
     for name in _TOKEN_ID_KEYS:
         key = f"tokenizer.ggml.{name}_token_id"
         token_id = checker.value(key)
@@ -553,7 +710,9 @@ def _check_model_header(checker: _Checker, tensors: dict[str, tuple[int, ...]]) 
             raise checker.fail(f"'{key}' must name a token (0..{n_vocab - 1}).")
     for name in ("bos", "eos"):
         if checker.value(f"tokenizer.ggml.{name}_token_id") is None:
-            raise checker.fail(f"the header key 'tokenizer.ggml.{name}_token_id' is missing; a chat model needs it.")
+            raise checker.fail(
+                f"the header key 'tokenizer.ggml.{name}_token_id' is missing; a chat model needs it."
+            )
     vocab_size = checker.value(f"{arch}.vocab_size")
     if vocab_size is not None and vocab_size != n_vocab:
         raise checker.fail(f"'{arch}.vocab_size' must equal the number of tokens ({n_vocab}).")
@@ -615,9 +774,13 @@ def _check_template(checker: _Checker, key: str, template: str | None) -> None:
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     try:
-        ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True).from_string(template or "")
+        ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True).from_string(
+            template or ""
+        )
     except (jinja2.TemplateError, RecursionError, MemoryError, ValueError, TypeError) as exc:
-        raise checker.fail(f"'{key}' is not a valid Jinja chat template ({type(exc).__name__}).") from exc
+        raise checker.fail(
+            f"'{key}' is not a valid Jinja chat template ({type(exc).__name__})."
+        ) from exc
 
 
 def read_summary(path: Path, *, error: type[RagtuneError] = ModelError) -> GGUFSummary:
@@ -651,7 +814,9 @@ def read_summary(path: Path, *, error: type[RagtuneError] = ModelError) -> GGUFS
             else "Convert the model to GGUF with llama.cpp's convert_hf_to_gguf.py."
         )
         # never quote the bytes: the path may be any file on the server
-        raise error(f"{path.name} is not a GGUF file: it does not start with the GGUF magic bytes. {fix}")
+        raise error(
+            f"{path.name} is not a GGUF file: it does not start with the GGUF magic bytes. {fix}"
+        )
     try:
         reader = gguf.GGUFReader(path, "r")
     except Exception as exc:  # the reader raises many kinds of errors on damaged files
@@ -666,18 +831,29 @@ def read_summary(path: Path, *, error: type[RagtuneError] = ModelError) -> GGUFS
     return summary
 
 
-def _summarize(path: Path, size: int, reader: gguf.GGUFReader, error: type[RagtuneError]) -> GGUFSummary:
+def _summarize(
+    path: Path, size: int, reader: gguf.GGUFReader, error: type[RagtuneError]
+) -> GGUFSummary:
     fields = reader.fields
     _Checker(path, fields, "", error).check_one(GENERAL_KEYS[0])  # general.architecture: a string
     architecture = _scalar(fields["general.architecture"])
     if not architecture:
-        raise error(f"{path.name}: the header key 'general.architecture' is empty; it is not a usable GGUF model.")
+        raise error(
+            f"{path.name}: the header key 'general.architecture' is empty; it is not a usable GGUF model."
+        )
     checker = _Checker(path, fields, architecture, error)
     checker.check(GENERAL_KEYS)
     try:
         _tensor_table(path, reader, size, error)
-    except (ValueError, KeyError, TypeError, OverflowError) as exc:  # an odd table the reader let through
-        raise error(f"{path.name}: the tensor table cannot be read ({type(exc).__name__}).") from exc
+    except (
+        ValueError,
+        KeyError,
+        TypeError,
+        OverflowError,
+    ) as exc:  # an odd table the reader let through
+        raise error(
+            f"{path.name}: the tensor table cannot be read ({type(exc).__name__})."
+        ) from exc
     tensors: dict[str, tuple[int, ...]] = {}
     dtypes: dict[str, str] = {}
     for tensor in reader.tensors:
@@ -695,7 +871,11 @@ def _summarize(path: Path, size: int, reader: gguf.GGUFReader, error: type[Ragtu
                 f"{path.name}: {len(bad)} LoRA tensor(s) hold NaN or infinite values ({shown}); such an "
                 "adapter answers nothing. Train or export it again."
             )
-    elif file_type == "model" and architecture in SUPPORTED_ARCHITECTURES and not issubclass(error, AdapterError):
+    elif (
+        file_type == "model"
+        and architecture in SUPPORTED_ARCHITECTURES
+        and not issubclass(error, AdapterError)
+    ):
         # (checked as an adapter, a model file is refused by check_adapter_file's type rule)
         vocab_size = _check_model_header(checker, tensors)
 
@@ -732,7 +912,9 @@ def _summarize(path: Path, size: int, reader: gguf.GGUFReader, error: type[Ragtu
             metadata=metadata,
         )
     except ValidationError as exc:  # the rules above should make this unreachable
-        fields_named = ", ".join(str(e.get("loc", ("?",))[0]) for e in exc.errors(include_url=False))
+        fields_named = ", ".join(
+            str(e.get("loc", ("?",))[0]) for e in exc.errors(include_url=False)
+        )
         raise error(f"{path.name}: header values of the wrong type ({fields_named}).") from exc
 
 
@@ -789,7 +971,9 @@ def check_adapter_file(path: Path, base: GGUFSummary) -> GGUFSummary:
         label = f"'{name}'" if shown_name(name) else "a tensor"
         stem, dot, part = name.rpartition(".")
         if not dot or part not in ("lora_a", "lora_b"):
-            raise AdapterError(f"{path.name}: unexpected tensor {label} in a LoRA adapter (only .lora_a/.lora_b).")
+            raise AdapterError(
+                f"{path.name}: unexpected tensor {label} in a LoRA adapter (only .lora_a/.lora_b)."
+            )
         dtype = summary.tensor_dtypes[name]
         if dtype not in ADAPTER_DTYPES:
             raise AdapterError(

@@ -229,7 +229,9 @@ def tensor_info_offsets(path: Path) -> list[dict[str, int]]:
         field = tensor.field
         pos = field.offset
         spots = {}
-        for name, part in zip(("name_len", "name", "n_dims", "dims", "type", "offset"), field.parts, strict=True):
+        for name, part in zip(
+            ("name_len", "name", "n_dims", "dims", "type", "offset"), field.parts, strict=True
+        ):
             spots[name] = pos
             pos += int(part.nbytes)
         positions.append(spots)
@@ -253,7 +255,11 @@ def small_vocab_source(path: Path, *, n_tokens: int = 400, source: Path | None =
         elif key in ("tokenizer.ggml.scores", "tokenizer.ggml.token_type"):
             value = list(value)[:n_tokens]  # type: ignore[call-overload]
         elif key == "tokenizer.ggml.merges":
-            value = [m for m in value if "".join(m.split(" ", 1)) in kept and all(p in kept for p in m.split(" ", 1))]  # type: ignore[union-attr]
+            value = [
+                m
+                for m in value
+                if "".join(m.split(" ", 1)) in kept and all(p in kept for p in m.split(" ", 1))
+            ]  # type: ignore[union-attr]
         elif key.endswith("_token_id") and isinstance(value, int) and value >= n_tokens:
             continue
         kv[key] = (value, vtype, sub_type)

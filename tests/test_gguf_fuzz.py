@@ -86,9 +86,17 @@ def _mutate_value(rng: random.Random, value: object, vtype: V, sub: V | None):
         if choice == 0:
             return (value[: rng.randrange(len(value) + 1)], vtype, sub)  # shorter
         if choice == 1 and value:
-            return (value + value[: rng.randrange(1, min(len(value), 50) + 1)], vtype, sub)  # longer, repeats
+            return (
+                value + value[: rng.randrange(1, min(len(value), 50) + 1)],
+                vtype,
+                sub,
+            )  # longer, repeats
         if choice == 2 and value:
-            return (value, vtype, rng.choice([V.INT32, V.UINT32, V.FLOAT32, V.UINT8, V.INT64]))  # retyped items
+            return (
+                value,
+                vtype,
+                rng.choice([V.INT32, V.UINT32, V.FLOAT32, V.UINT8, V.INT64]),
+            )  # retyped items
         return ([rng.choice(value)] * len(value) if value else [], vtype, sub)
     if vtype in (V.UINT32, V.INT32, V.UINT64, V.INT64) and isinstance(value, int):
         new = rng.choice([value * 1000, value + 1, value - 1, 0, value * 3, 2**31 - 1])
@@ -131,17 +139,23 @@ def _table_mutant(rng: random.Random, source: Path, out: Path) -> str:
     spot = spots[index]
     what = rng.choice(["n_dims", "dim", "type", "offset", "name_len"])
     if what == "n_dims":
-        data[spot["n_dims"] : spot["n_dims"] + 4] = rng.choice([0, 3, 5, 2**31]).to_bytes(4, "little")
+        data[spot["n_dims"] : spot["n_dims"] + 4] = rng.choice([0, 3, 5, 2**31]).to_bytes(
+            4, "little"
+        )
     elif what == "dim":
         value = rng.choice([0, 1, 2**32, 2**62, 2**64 - 1, 33])
         data[spot["dims"] : spot["dims"] + 8] = value.to_bytes(8, "little")
     elif what == "type":
-        data[spot["type"] : spot["type"] + 4] = rng.choice([0, 1, 2, 8, 30, 39, 1000]).to_bytes(4, "little")
+        data[spot["type"] : spot["type"] + 4] = rng.choice([0, 1, 2, 8, 30, 39, 1000]).to_bytes(
+            4, "little"
+        )
     elif what == "offset":
         value = rng.choice([0, 1, 32, 2**40, 2**64 - 1, rng.randrange(1, 1 << 20)])
         data[spot["offset"] : spot["offset"] + 8] = value.to_bytes(8, "little")
     else:
-        data[spot["name_len"] : spot["name_len"] + 8] = rng.choice([0, 64, 2**40]).to_bytes(8, "little")
+        data[spot["name_len"] : spot["name_len"] + 8] = rng.choice([0, 64, 2**40]).to_bytes(
+            8, "little"
+        )
     out.write_bytes(bytes(data))
     return f"table:{what}@{index}"
 
@@ -165,7 +179,7 @@ def _tensor_value_mutant(rng: random.Random, desc):
     """An adapter whose weights hold NaN/Inf, or stored as F16/BF16/Q8_0 (maybe with NaN)."""
     mutated = desc.copy()
     index = rng.randrange(len(mutated.tensors))
-    name, data, kind = mutated.tensors[index]
+    name, data, _kind = mutated.tensors[index]
     values = np.array(data, dtype=np.float32)
     poison = rng.random() < 0.6
     if poison:
@@ -242,7 +256,9 @@ def make_mutants(tmp: Path, tiny_model: Path, lora: Path) -> list[Mutant]:
         add(kind, "", lambda p, s=source: _table_mutant(rng, s, p))
     model_end, lora_end = _header_end(tiny_model), _header_end(lora)
     for i in range(N_BYTES):
-        source, kind, end = (tiny_model, "model", model_end) if i % 2 else (lora, "adapter", lora_end)
+        source, kind, end = (
+            (tiny_model, "model", model_end) if i % 2 else (lora, "adapter", lora_end)
+        )
         add(kind, "", lambda p, s=source, e=end: _byte_mutant(rng, s, p, e))
     return mutants
 
@@ -267,28 +283,41 @@ def _worker(tasks_file: str) -> None:
             if task["adapter"]:
                 if base is None:
                     model = Path(task["model"])
-                    base = LlamaCppRuntime(model, summary=check_model_file(model), model_id="base", n_ctx=256, n_threads=1)
-                base.stream_chat(messages, adapters=[AdapterUse(path=Path(task["adapter"]))], options=options).consume()
+                    base = LlamaCppRuntime(
+                        model,
+                        summary=check_model_file(model),
+                        model_id="base",
+                        n_ctx=256,
+                        n_threads=1,
+                    )
+                base.stream_chat(
+                    messages, adapters=[AdapterUse(path=Path(task["adapter"]))], options=options
+                ).consume()
             else:
                 model = Path(task["model"])
-                runtime = LlamaCppRuntime(model, summary=check_model_file(model), model_id="m", n_ctx=256, n_threads=1)
+                runtime = LlamaCppRuntime(
+                    model, summary=check_model_file(model), model_id="m", n_ctx=256, n_threads=1
+                )
                 try:
                     runtime.stream_chat(messages, options=options).consume()
                 finally:
                     runtime.close()
         except RagtuneError as exc:
             status = f"refused:{type(exc).__name__}"
-        except Exception as exc:  # reported, and failed by the test: users must never see these
+        except Exception as exc:  # noqa: BLE001 - reported, and failed by the test
             status = f"raised:{type(exc).__name__}"
         print(json.dumps({"i": index, "status": status}), flush=True)
 
 
-def _run_worker(tasks: list[dict[str, str | None]], folder: Path, tag: str) -> tuple[list[str], subprocess.CompletedProcess[str]]:
+def _run_worker(
+    tasks: list[dict[str, str | None]], folder: Path, tag: str
+) -> tuple[list[str], subprocess.CompletedProcess[str]]:
     file = folder / f"tasks-{tag}.json"
     file.write_text(json.dumps(tasks))
     proc = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "worker", str(file)],
         cwd=ROOT,
+        check=False,  # a dying worker is what we look for
         capture_output=True,
         text=True,
         timeout=900,  # only catches a hang
@@ -314,7 +343,11 @@ def load_all(tasks: list[dict[str, str | None]], folder: Path) -> tuple[list[str
             break
         culprit = remaining[len(got)] if len(got) < len(remaining) else remaining[-1]
         _, alone = _run_worker([tasks[culprit]], folder, f"alone{culprit}")
-        said = [line for line in alone.stderr.splitlines() if "GGML_ASSERT" in line or "error" in line.lower()]
+        said = [
+            line
+            for line in alone.stderr.splitlines()
+            if "GGML_ASSERT" in line or "error" in line.lower()
+        ]
         crashes.append(
             f"{tasks[culprit]['label']} ({tasks[culprit]['adapter'] or tasks[culprit]['model']}): worker exit "
             f"{proc.returncode}, alone exit {alone.returncode}; {' | '.join(said[:3])[:300]}"
@@ -371,10 +404,14 @@ def test_no_mutant_of_a_real_adapter_or_model_crashes_the_process(fuzz_files):
     order = sorted(range(len(tasks)), key=lambda i: tasks[i]["adapter"] is None)
     statuses, crashes = load_all([tasks[i] for i in order], folder)
     outcome = Counter(s.split(":")[0] for s in statuses)
-    print(f"\nfuzz: {len(mutants)} mutants, {refused} refused by the check, {len(accepted)} accepted; load: {dict(outcome)}")
+    print(
+        f"\nfuzz: {len(mutants)} mutants, {refused} refused by the check, {len(accepted)} accepted; load: {dict(outcome)}"
+    )
     assert not crashes, "a mutant that passed our checks crashed llama.cpp:\n" + "\n".join(crashes)
     raised = [
-        f"{accepted[order[k]].label}: {status}" for k, status in enumerate(statuses) if status.startswith("raised")
+        f"{accepted[order[k]].label}: {status}"
+        for k, status in enumerate(statuses)
+        if status.startswith("raised")
     ]
     assert not raised, "a mutant raised a non-RagtuneError while loading:\n" + "\n".join(raised)
     assert outcome["ok"] > 0 and math.isfinite(len(statuses))
@@ -389,7 +426,12 @@ def test_mutants_of_the_full_tokenizer_are_refused_or_load(tiny_model: Path, tmp
 
     rng = random.Random(SEED + 1)
     desc = describe_gguf(tiny_model)
-    keys = ["tokenizer.ggml.tokens", "tokenizer.ggml.token_type", "tokenizer.ggml.merges", "tokenizer.ggml.eos_token_id"]
+    keys = [
+        "tokenizer.ggml.tokens",
+        "tokenizer.ggml.token_type",
+        "tokenizer.ggml.merges",
+        "tokenizer.ggml.eos_token_id",
+    ]
     tasks = []
     for i in range(4):
         path = tmp_path / f"full{i}.gguf"

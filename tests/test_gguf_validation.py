@@ -49,7 +49,9 @@ def _variant(desc: GGUFDescription, path: Path, change: Callable[[GGUFDescriptio
     return write_description(path, copy)
 
 
-def _set(key: str, value: object, vtype: V, sub: V | None = None) -> Callable[[GGUFDescription], None]:
+def _set(
+    key: str, value: object, vtype: V, sub: V | None = None
+) -> Callable[[GGUFDescription], None]:
     def change(desc: GGUFDescription) -> None:
         desc.kv[key] = (value, vtype, sub)
 
@@ -59,9 +61,13 @@ def _set(key: str, value: object, vtype: V, sub: V | None = None) -> Callable[[G
 # --- the three reported crashes -----------------------------------------------------------
 
 
-def test_an_adapter_whose_alpha_is_a_string_is_refused_naming_the_key(tmp_path, adapter_desc, small_model):
+def test_an_adapter_whose_alpha_is_a_string_is_refused_naming_the_key(
+    tmp_path, adapter_desc, small_model
+):
     bad = _variant(adapter_desc, tmp_path / "alpha.gguf", _set("adapter.lora.alpha", "8", V.STRING))
-    with pytest.raises(AdapterError, match=r"'adapter\.lora\.alpha' must be a FLOAT32.*stored as a STRING"):
+    with pytest.raises(
+        AdapterError, match=r"'adapter\.lora\.alpha' must be a FLOAT32.*stored as a STRING"
+    ):
         check_adapter_file(bad, check_model_file(small_model))
 
 
@@ -79,7 +85,9 @@ def test_the_adapters_upload_stores_nothing_for_a_string_alpha(tmp_path, adapter
 def test_a_model_with_four_billion_blocks_is_refused_and_not_added(tmp_path, model_desc):
     from ragtune.models import ModelRegistry
 
-    bad = _variant(model_desc, tmp_path / "blocks.gguf", _set("llama.block_count", 4_000_000_000, V.UINT32))
+    bad = _variant(
+        model_desc, tmp_path / "blocks.gguf", _set("llama.block_count", 4_000_000_000, V.UINT32)
+    )
     with pytest.raises(ModelError, match=r"'llama\.block_count' must be a UINT32 >= 1 and <= 512"):
         check_model_file(bad)
     registry = ModelRegistry(load_settings())
@@ -89,8 +97,12 @@ def test_a_model_with_four_billion_blocks_is_refused_and_not_added(tmp_path, mod
 
 
 def test_a_float_context_length_is_a_model_error_not_a_validation_traceback(tmp_path, model_desc):
-    bad = _variant(model_desc, tmp_path / "ctx.gguf", _set("llama.context_length", 2048.0, V.FLOAT32))
-    with pytest.raises(ModelError, match=r"'llama\.context_length' must be a UINT32.*stored as a FLOAT32"):
+    bad = _variant(
+        model_desc, tmp_path / "ctx.gguf", _set("llama.context_length", 2048.0, V.FLOAT32)
+    )
+    with pytest.raises(
+        ModelError, match=r"'llama\.context_length' must be a UINT32.*stored as a FLOAT32"
+    ):
         check_model_file(bad)
 
 
@@ -101,7 +113,12 @@ def test_a_float_context_length_is_a_model_error_not_a_validation_traceback(tmp_
     ("key", "value", "vtype", "rule"),
     [
         ("llama.embedding_length", -64, V.INT32, "must be a UINT32"),
-        ("llama.feed_forward_length", 128, V.INT32, "must be a UINT32 (or an array of UINT32 or INT32"),
+        (
+            "llama.feed_forward_length",
+            128,
+            V.INT32,
+            "must be a UINT32 (or an array of UINT32 or INT32",
+        ),
         ("llama.attention.head_count", 0, V.UINT32, ">= 1"),
         ("llama.attention.head_count_kv", "2", V.STRING, "must be a UINT32"),
         ("llama.attention.layer_norm_rms_epsilon", float("nan"), V.FLOAT32, "finite"),
@@ -119,7 +136,9 @@ def test_a_float_context_length_is_a_model_error_not_a_validation_traceback(tmp_
         ("tokenizer.chat_template", 5, V.INT32, "must be a STRING"),
     ],
 )
-def test_a_header_key_of_the_wrong_type_or_range_is_refused(tmp_path, model_desc, key, value, vtype, rule):
+def test_a_header_key_of_the_wrong_type_or_range_is_refused(
+    tmp_path, model_desc, key, value, vtype, rule
+):
     bad = _variant(model_desc, tmp_path / "bad.gguf", _set(key, value, vtype))
     with pytest.raises(ModelError) as caught:
         check_model_file(bad)
@@ -127,10 +146,18 @@ def test_a_header_key_of_the_wrong_type_or_range_is_refused(tmp_path, model_desc
 
 
 def test_a_per_layer_array_must_have_one_value_per_layer(tmp_path, model_desc):
-    bad = _variant(model_desc, tmp_path / "ff.gguf", _set("llama.feed_forward_length", [128] * 3, V.ARRAY, V.UINT32))
+    bad = _variant(
+        model_desc,
+        tmp_path / "ff.gguf",
+        _set("llama.feed_forward_length", [128] * 3, V.ARRAY, V.UINT32),
+    )
     with pytest.raises(ModelError, match="one value per layer"):
         check_model_file(bad)
-    good = _variant(model_desc, tmp_path / "ff2.gguf", _set("llama.feed_forward_length", [128, 128], V.ARRAY, V.UINT32))
+    good = _variant(
+        model_desc,
+        tmp_path / "ff2.gguf",
+        _set("llama.feed_forward_length", [128, 128], V.ARRAY, V.UINT32),
+    )
     assert check_model_file(good).architecture == "llama"
 
 
@@ -138,17 +165,27 @@ def test_a_per_layer_array_must_have_one_value_per_layer(tmp_path, model_desc):
     ("key", "value", "match"),
     [
         ("llama.attention.head_count", 3, "multiple of 'llama.attention.head_count'"),  # 64 % 3
-        ("llama.attention.head_count_kv", 3, "multiple of 'llama.attention.head_count_kv'"),  # 4 % 3
+        (
+            "llama.attention.head_count_kv",
+            3,
+            "multiple of 'llama.attention.head_count_kv'",
+        ),  # 4 % 3
         ("llama.block_count", 3, "blk.N names must cover 0..2"),
         ("llama.vocab_size", 999, "must equal the number of tokens"),
         ("llama.rope.dimension_count", 17, "must be even and at most the head size"),
         ("tokenizer.ggml.eos_token_id", 400, r"must name a token \(0..399\)"),
-        ("llama.feed_forward_length", 127, r"'blk\.0\.ffn_gate\.weight' has shape \(64, 128\).*implies \(64, 127\)"),
+        (
+            "llama.feed_forward_length",
+            127,
+            r"'blk\.0\.ffn_gate\.weight' has shape \(64, 128\).*implies \(64, 127\)",
+        ),
         ("llama.attention.key_length", 8, r"'blk\.0\.attn_q\.weight' has shape"),
         ("tokenizer.ggml.pre", "cubic", "names a pre-tokenizer llama.cpp does not know"),
     ],
 )
-def test_header_values_must_agree_with_each_other_and_the_tensors(tmp_path, model_desc, key, value, match):
+def test_header_values_must_agree_with_each_other_and_the_tensors(
+    tmp_path, model_desc, key, value, match
+):
     vtype = V.STRING if isinstance(value, str) else V.UINT32
     bad = _variant(model_desc, tmp_path / "bad.gguf", _set(key, value, vtype))
     with pytest.raises(ModelError, match=match):
@@ -167,23 +204,35 @@ def test_a_duplicated_token_is_refused(tmp_path, model_desc):
 
 def test_token_types_and_scores_need_one_entry_per_token(tmp_path, model_desc):
     short = list(model_desc.kv["tokenizer.ggml.token_type"][0])[:10]  # type: ignore[call-overload]
-    bad = _variant(model_desc, tmp_path / "tt.gguf", _set("tokenizer.ggml.token_type", short, V.ARRAY, V.INT32))
+    bad = _variant(
+        model_desc, tmp_path / "tt.gguf", _set("tokenizer.ggml.token_type", short, V.ARRAY, V.INT32)
+    )
     with pytest.raises(ModelError, match="one entry per token"):
         check_model_file(bad)
     retyped = list(model_desc.kv["tokenizer.ggml.token_type"][0])  # type: ignore[call-overload]
-    bad = _variant(model_desc, tmp_path / "tt2.gguf", _set("tokenizer.ggml.token_type", retyped, V.ARRAY, V.UINT32))
+    bad = _variant(
+        model_desc,
+        tmp_path / "tt2.gguf",
+        _set("tokenizer.ggml.token_type", retyped, V.ARRAY, V.UINT32),
+    )
     with pytest.raises(ModelError, match="must be an array of INT32"):
         check_model_file(bad)
 
 
 def test_a_chat_template_that_does_not_compile_is_refused(tmp_path, model_desc):
-    bad = _variant(model_desc, tmp_path / "tpl.gguf", _set("tokenizer.chat_template", "{% for %}", V.STRING))
+    bad = _variant(
+        model_desc, tmp_path / "tpl.gguf", _set("tokenizer.chat_template", "{% for %}", V.STRING)
+    )
     with pytest.raises(ModelError, match="not a valid Jinja chat template"):
         check_model_file(bad)
 
 
 def test_a_missing_required_key_is_named(tmp_path, model_desc):
-    bad = _variant(model_desc, tmp_path / "eps.gguf", lambda d: d.kv.pop("llama.attention.layer_norm_rms_epsilon"))
+    bad = _variant(
+        model_desc,
+        tmp_path / "eps.gguf",
+        lambda d: d.kv.pop("llama.attention.layer_norm_rms_epsilon"),
+    )
     with pytest.raises(ModelError, match=r"'llama\.attention\.layer_norm_rms_epsilon' is missing"):
         check_model_file(bad)
 
@@ -199,7 +248,9 @@ def test_a_missing_required_key_is_named(tmp_path, model_desc):
         ("adapter.alora.invocation_tokens", [1, 2], V.ARRAY),
     ],
 )
-def test_every_adapter_key_llama_cpp_reads_untyped_is_type_checked(tmp_path, adapter_desc, small_model, key, value, vtype):
+def test_every_adapter_key_llama_cpp_reads_untyped_is_type_checked(
+    tmp_path, adapter_desc, small_model, key, value, vtype
+):
     sub = V.STRING if key == "general.architecture" else V.INT32 if vtype == V.ARRAY else None
     bad = _variant(adapter_desc, tmp_path / "a.gguf", _set(key, value, vtype, sub))
     with pytest.raises(AdapterError, match=key.replace(".", r"\.")):
@@ -223,12 +274,17 @@ def _patch(path: Path, out: Path, position: int, value: int, width: int) -> Path
 
 def test_a_tensor_placed_over_another_is_refused(tmp_path, small_model):
     spots = tensor_info_offsets(small_model)
-    bad = _patch(small_model, tmp_path / "overlap.gguf", spots[1]["offset"], 0, 8)  # tensor 1 on tensor 0
+    bad = _patch(
+        small_model, tmp_path / "overlap.gguf", spots[1]["offset"], 0, 8
+    )  # tensor 1 on tensor 0
     with pytest.raises(ModelError, match="tensor table is damaged"):
         check_model_file(bad)
 
 
-@pytest.mark.parametrize(("field", "value", "width"), [("n_dims", 5, 4), ("dims", 0, 8), ("dims", 2**63, 8), ("type", 999, 4), ("type", 8, 4)])
+@pytest.mark.parametrize(
+    ("field", "value", "width"),
+    [("n_dims", 5, 4), ("dims", 0, 8), ("dims", 2**63, 8), ("type", 999, 4), ("type", 8, 4)],
+)
 def test_a_damaged_tensor_shape_or_type_is_refused(tmp_path, small_model, field, value, width):
     spots = tensor_info_offsets(small_model)
     bad = _patch(small_model, tmp_path / "t.gguf", spots[2][field], value, width)
@@ -241,7 +297,9 @@ def test_a_damaged_tensor_shape_or_type_is_refused(tmp_path, small_model, field,
 
 @pytest.mark.parametrize("dtype", ["F32", "F16", "BF16", "Q8_0"])
 @pytest.mark.parametrize("poison", [np.nan, np.inf])
-def test_an_adapter_with_non_finite_weights_is_refused(tmp_path, adapter_desc, small_model, dtype, poison):
+def test_an_adapter_with_non_finite_weights_is_refused(
+    tmp_path, adapter_desc, small_model, dtype, poison
+):
     def poisoned(desc: GGUFDescription) -> None:
         tensors = []
         for index, (name, data, _kind) in enumerate(desc.tensors):
@@ -264,12 +322,20 @@ def test_an_adapter_with_non_finite_weights_is_refused(tmp_path, adapter_desc, s
         check_adapter_file(bad, check_model_file(small_model))
 
 
-def test_the_same_adapter_with_finite_weights_is_accepted_in_every_dtype(tmp_path, adapter_desc, small_model):
+def test_the_same_adapter_with_finite_weights_is_accepted_in_every_dtype(
+    tmp_path, adapter_desc, small_model
+):
     for dtype in ("F16", "BF16"):
         qtype = gguf.GGMLQuantizationType[dtype]
         copy = adapter_desc.copy()
         copy.tensors = [
-            (n, gguf.quants.quantize(np.array(d, dtype=np.float32), qtype) if dtype == "BF16" else np.array(d, np.float16), qtype)
+            (
+                n,
+                gguf.quants.quantize(np.array(d, dtype=np.float32), qtype)
+                if dtype == "BF16"
+                else np.array(d, np.float16),
+                qtype,
+            )
             for n, d, _ in copy.tensors
         ]
         path = write_description(tmp_path / f"ok-{dtype}.gguf", copy)
@@ -286,7 +352,9 @@ def test_a_non_gguf_file_is_refused_without_quoting_its_bytes(tmp_path):
         with pytest.raises(RagtuneError) as caught:
             check(secret)
         message = str(caught.value)
-        assert "not a GGUF file" in message and "does not start with the GGUF magic bytes" in message
+        assert (
+            "not a GGUF file" in message and "does not start with the GGUF magic bytes" in message
+        )
         assert "root" not in message and "secret" not in message.replace(str(tmp_path), "")
 
 
@@ -305,11 +373,17 @@ def test_header_strings_are_not_echoed_in_messages(tmp_path, model_desc, adapter
 # --- the runtime --------------------------------------------------------------------------
 
 
-def test_a_load_failure_in_llama_cpp_is_a_runtime_error_naming_the_file(tmp_path, model_desc, small_model):
+def test_a_load_failure_in_llama_cpp_is_a_runtime_error_naming_the_file(
+    tmp_path, model_desc, small_model
+):
     from ragtune.runtime.llamacpp import LlamaCppRuntime
 
     # an architecture llama.cpp does not know: it refuses (ValueError) and nothing aborts
-    bad = _variant(model_desc, tmp_path / "unknown-arch.gguf", _set("general.architecture", "mistral", V.STRING))
+    bad = _variant(
+        model_desc,
+        tmp_path / "unknown-arch.gguf",
+        _set("general.architecture", "mistral", V.STRING),
+    )
     with pytest.raises(RuntimeBackendError, match=r"could not load unknown-arch\.gguf"):
         LlamaCppRuntime(bad, summary=check_model_file(small_model), model_id="x", n_ctx=256)
 
@@ -319,11 +393,15 @@ def test_a_chat_template_that_raises_while_rendering_is_a_runtime_error(tmp_path
     from ragtune.runtime.llamacpp import LlamaCppRuntime
 
     raising = "{{ raise_exception('templates may raise') }}"
-    path = _variant(model_desc, tmp_path / "raises.gguf", _set("tokenizer.chat_template", raising, V.STRING))
+    path = _variant(
+        model_desc, tmp_path / "raises.gguf", _set("tokenizer.chat_template", raising, V.STRING)
+    )
     runtime = LlamaCppRuntime(path, summary=check_model_file(path), model_id="x", n_ctx=256)
     try:
         with pytest.raises(RuntimeBackendError, match=r"chat template of raises\.gguf failed"):
-            runtime.stream_chat([ChatMessage(role="user", content="hi")], options=GenerationOptions(max_tokens=2)).consume()
+            runtime.stream_chat(
+                [ChatMessage(role="user", content="hi")], options=GenerationOptions(max_tokens=2)
+            ).consume()
     finally:
         runtime.close()
 

@@ -132,7 +132,9 @@ class LlamaCppRuntime(Runtime):
                 return self._loaded[path][0]
             summary = check_adapter_file(path, self.summary)
             start = time.perf_counter()
-            handle = self._llama_cpp.llama_adapter_lora_init(self._llm._model.model, str(path).encode())
+            handle = self._llama_cpp.llama_adapter_lora_init(
+                self._llm._model.model, str(path).encode()
+            )
             load_ms = _ms(start, time.perf_counter())
             if not handle:
                 raise AdapterError(
@@ -197,7 +199,11 @@ class LlamaCppRuntime(Runtime):
         tokens = self._llm.tokenize(
             formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
         )
-        stops = [s for s in (formatted.stop if isinstance(formatted.stop, list) else [formatted.stop]) if s]
+        stops = [
+            s
+            for s in (formatted.stop if isinstance(formatted.stop, list) else [formatted.stop])
+            if s
+        ]
         return tokens, stops
 
     def _cached_prefix(self, tokens: list[int]) -> int:
@@ -230,7 +236,9 @@ class LlamaCppRuntime(Runtime):
             from llama_cpp.llama_grammar import LlamaGrammar
 
             try:
-                grammar = LlamaGrammar.from_json_schema(json.dumps(options.json_schema), verbose=False)
+                grammar = LlamaGrammar.from_json_schema(
+                    json.dumps(options.json_schema), verbose=False
+                )
             except Exception as exc:
                 raise InputError(f"The JSON schema cannot be turned into a grammar: {exc}") from exc
         finisher = _Finisher()
@@ -330,7 +338,9 @@ class LlamaCppRuntime(Runtime):
                 ttft_ms=_ms(start, t_first),
                 generation_ms=round(generation_s * 1000.0, 3),
                 completion_tokens=n_out - n_eog,
-                tokens_per_s=round((n_out - 1) / generation_s, 2) if n_out > 1 and generation_s > 0 else 0.0,
+                tokens_per_s=round((n_out - 1) / generation_s, 2)
+                if n_out > 1 and generation_s > 0
+                else 0.0,
                 total_ms=_ms(start, end),
             )
             finisher.result = CompletionResult(
@@ -364,7 +374,11 @@ class LlamaCppRuntime(Runtime):
             self._llm.reset()  # evaluate the whole prompt: no prefix from another request
             self._llm.eval(tokens)
             n_vocab = self._llm.n_vocab()
-            return np.ctypeslib.as_array(self._llm._ctx.get_logits(), shape=(n_vocab,)).astype(float).tolist()
+            return (
+                np.ctypeslib.as_array(self._llm._ctx.get_logits(), shape=(n_vocab,))
+                .astype(float)
+                .tolist()
+            )
         finally:
             self._lock.release()
 
