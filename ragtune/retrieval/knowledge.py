@@ -31,6 +31,7 @@ from ragtune.retrieval.loaders import (
     unique_doc_id_for,
 )
 from ragtune.retrieval.manifest import DocumentRow, Manifest, ManifestConflict, utcnow
+from ragtune.retrieval.progress import report_chunks
 from ragtune.retrieval.store import StoredRecord, VectorStore, WorkspaceRef
 from ragtune.retrieval.types import (
     SEARCH_MODES,
@@ -51,6 +52,8 @@ ProgressCallback = Callable[[int, int, FileResult], None]
 """Called after each file with (files done, files in batch, that file's result)."""
 
 RRF_K = 60
+WRITE_BATCH = 128
+"""Chunks embedded and written per store call while ingesting a document."""
 # Leftover chunk records younger than this may belong to an ingest still running in
 # another process, so garbage collection leaves them alone (readers ignore them anyway).
 GC_MIN_AGE_S = 600.0
@@ -473,19 +476,25 @@ class KnowledgeBase:
             generation = uuid.uuid4().hex[:12]
             version = old.version + 1 if old else 1
             now = utcnow()
-            ids, texts, metas, inputs = [], [], [], []
-            for n, span in enumerate(spans):
-                text = doc.text[span.start : span.end]
-                ids.append(f"{doc.doc_id}#{n}@{generation}")
-                texts.append(text)
-                inputs.append(_embedding_input(doc.title, span.section, text))
-                metas.append({
+            ids = [f"{doc.doc_id}#{n}@{generation}" for n in range(len(spans))]
+            # Embedded and written WRITE_BATCH chunks at a time: memory stays flat however
+            # large the file, and each batch is progress to report. The chunks stay invisible
+            # until the manifest flips; a failure midway leaves the old version live and these
+            # records to garbage collection.
+            for first in range(0, len(spans), WRITE_BATCH):
+                batch = spans[first : first + WRITE_BATCH]
+                texts = [doc.text[span.start : span.end] for span in batch]
+                metas = [{
                     "doc_id": doc.doc_id, "n": n, "chunk_id": f"{doc.doc_id}#{n}", "title": doc.title,
                     "source": doc.source, "section": span.section, "version": version,
                     "generation": generation, "updated_at": now.isoformat(),
                     "start": span.start, "end": span.end, "written_at": time.time(),
-                })
-            self.store.upsert(ref, ids, texts, metas, embeddings=self.store.embed(inputs))
+                } for n, span in enumerate(batch, start=first)]
+                inputs = [_embedding_input(doc.title, span.section, text) for span, text in zip(batch, texts)]
+                self.store.upsert(ref, ids[first : first + len(batch)], texts, metas,
+                                  embeddings=self.store.embed(inputs))
+                report_chunks(doc.source, first + len(batch), len(spans))
+                self._step("chunk_batch_written")
             self._step("chunks_written")
             try:
                 self.manifest.put_document(DocumentRow(
