@@ -479,7 +479,7 @@ class _Checker:
     def check_one(self, rule: KeyRule, *, n_layer: int | None = None) -> None:
         key = rule.key.replace(_ALL_ARCH, self.arch)
         field = self.fields.get(key)
-        broken = f"the header key '{key}' must be {rule.describe()}"
+        broken = f"the header key '{_key_label(key)}' must be {rule.describe()}"
         if field is None:
             if rule.required:
                 raise self.fail(f"the header key '{key}' is missing; it must be {rule.describe()}.")
@@ -551,6 +551,15 @@ class _Checker:
         if field.types[0] == V.ARRAY:
             return [int(np.asarray(field.parts[i]).reshape(-1)[0]) for i in field.data]
         return [int(_scalar(field))] * n_layer
+
+
+def _key_label(key: str) -> str:
+    """A key name fit for a message: the table's keys as they are; a key named by the file
+    (``tokenizer.chat_template.<name>``) only when its name is short and plain."""
+    prefix, _, rest = key.partition("tokenizer.chat_template.")
+    if not prefix and rest and not shown_name(rest):
+        return "tokenizer.chat_template.<one of its named templates>"
+    return key
 
 
 def _type_name(types: list[Any]) -> str:
@@ -779,7 +788,7 @@ def _check_template(checker: _Checker, key: str, template: str | None) -> None:
         )
     except (jinja2.TemplateError, RecursionError, MemoryError, ValueError, TypeError) as exc:
         raise checker.fail(
-            f"'{key}' is not a valid Jinja chat template ({type(exc).__name__})."
+            f"'{_key_label(key)}' is not a valid Jinja chat template ({type(exc).__name__})."
         ) from exc
 
 

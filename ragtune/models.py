@@ -122,8 +122,10 @@ def load_manifest(path: Path = MANIFEST_PATH) -> list[ModelSpec]:
     """
     try:
         return Manifest.model_validate_json(path.read_text()).models
-    except (OSError, ValidationError) as exc:
-        raise ModelError(f"The model manifest {path} is unreadable or invalid: {exc}") from exc
+    except OSError as exc:
+        raise ModelError(f"The model manifest {path} is unreadable ({exc.strerror}).") from exc
+    except ValidationError as exc:
+        raise ModelError.from_validation(exc, what=f"The model manifest {path} is invalid") from exc
 
 
 _user_models = TypeAdapter(list[ModelSpec])
@@ -155,10 +157,14 @@ class ModelRegistry:
             return []
         try:
             return _user_models.validate_json(file.read_text())
-        except (OSError, ValidationError) as exc:
+        except OSError as exc:
             raise ModelError(
-                f"{file} is unreadable or invalid ({exc}). Fix or delete it to reset the "
-                "list of local models."
+                f"{file} is unreadable ({exc.strerror}). Fix its permissions, or delete it to "
+                "reset the list of local models."
+            ) from exc
+        except ValidationError as exc:
+            raise ModelError.from_validation(
+                exc, what=f"{file} is invalid (fix or delete it to reset the list of local models)"
             ) from exc
 
     def specs(self) -> list[ModelSpec]:

@@ -410,3 +410,11 @@ def test_the_checked_summary_is_plain_data(small_model):
     summary = check_model_file(small_model)
     assert summary.context_length == 2048 and summary.vocab_size == 400
     json.dumps(summary.model_dump(mode="json"))
+
+
+def test_a_named_chat_template_key_is_checked_without_echoing_its_name(tmp_path, model_desc):
+    key = "tokenizer.chat_template.root:x:0:0"
+    bad = _variant(model_desc, tmp_path / "named.gguf", _set(key, "{% if %}", V.STRING))
+    with pytest.raises(ModelError, match="not a valid Jinja chat template") as caught:
+        check_model_file(bad)
+    assert "root:x" not in str(caught.value)

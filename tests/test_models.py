@@ -157,3 +157,12 @@ def test_a_split_model_with_a_wrong_sum_leaves_no_file(tiny_model: Path, tmp_pat
     with pytest.raises(ModelError, match="sha256"):
         reg.assemble(spec)
     assert list(reg.settings.models_dir.iterdir()) == []
+
+
+def test_a_damaged_user_model_list_is_a_model_error_naming_the_file():
+    settings = load_settings()
+    settings.ensure_data_dir()
+    settings.user_models_file.write_text('[{"id": 5}]')
+    with pytest.raises(ModelError, match=r"models\.json is invalid.*fix or delete it") as caught:
+        registry().user_models()
+    assert "pydantic" not in str(caught.value) and "errors.pydantic.dev" not in str(caught.value)
