@@ -148,26 +148,83 @@ def check_stores(settings: Settings) -> Iterator[Check]:
         yield from _guarded("stores", "workspaces", lambda: _check_workspaces(settings))
 
 
-def _check_workspaces(settings: Settings) -> Iterator[Check]:
-    from ragtune.retrieval.embeddings import shared_embedding_function
-    from ragtune.retrieval.store import ChromaVectorStore
+# Run in a child process: a damaged vector index can abort chroma's native code, and doctor must
+# survive to report it. Prints one JSON object per workspace: name, id, count, error.
+_WORKSPACE_PROBE = """
+import json, sys
+from pathlib import Path
+from ragtune.retrieval.embeddings import shared_embedding_function
+from ragtune.retrieval.store import ChromaVectorStore
+store = ChromaVectorStore(Path(sys.argv[1]), shared_embedding_function())
+for ref in store.list_workspaces():
+    row = {"name": ref.name, "id": ref.id, "count": None, "error": None}
+    print(json.dumps(dict(row, error="the check stopped here")), flush=True)  # replaced if it ends
+    try:
+        row["count"] = store.count(ref)
+        if row["count"]:
+            store.query(ref, "doctor", 1)  # reads the vector index
+    except Exception as exc:
+        row["error"] = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+    print(json.dumps(row), flush=True)
+"""
+PROBE_TIMEOUT_S = 300
 
-    store = ChromaVectorStore(settings.chroma_dir, shared_embedding_function())
-    refs = store.list_workspaces()
-    if not refs:
-        yield Check(area="stores", name="workspaces", status="OK", detail="no workspaces yet.")
-    for ref in refs:
+
+def _vector_folders(chroma_file: Path) -> dict[str, str]:
+    """collection id -> its vector index folder name (chroma/<segment id>), read-only."""
+    db = sqlite3.connect(f"{chroma_file.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
+    try:
+        rows = db.execute("SELECT collection, id FROM segments WHERE scope = 'VECTOR'").fetchall()
+    finally:
+        db.close()
+    return {str(collection): str(segment) for collection, segment in rows}
+
+
+def _check_workspaces(settings: Settings) -> Iterator[Check]:
+    import json
+    import subprocess
+    import sys
+
+    from ragtune.config import PROJECT_ROOT
+
+    chroma = settings.chroma_dir
+    try:
+        folders = _vector_folders(chroma / "chroma.sqlite3")
+    except sqlite3.Error:
+        folders = {}
+    done = subprocess.run([sys.executable, "-c", _WORKSPACE_PROBE, str(chroma)], cwd=str(PROJECT_ROOT),
+                          capture_output=True, text=True, timeout=PROBE_TIMEOUT_S)
+    rows: dict[str, dict[str, object]] = {}
+    for line in done.stdout.splitlines():
         try:
-            count = store.count(ref)
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as exc:  # noqa: BLE001 - one broken collection must not hide the others
-            yield Check(area="stores", name=f"workspace {ref.name}", status="FAIL",
-                        detail=f"its chunks cannot be counted ({type(exc).__name__}: {str(exc)[:200]}).",
-                        fix=f"Delete and re-ingest it: `python -m ragtune workspaces delete {ref.name} --yes`, "
-                        f"then `python -m ragtune ingest --workspace {ref.name} PATH`.")
+            row = json.loads(line)
+        except ValueError:
             continue
-        yield Check(area="stores", name=f"workspace {ref.name}", status="OK", detail=f"{count} chunks.")
+        rows[str(row["name"])] = row  # the second line of a workspace replaces its "stopped here"
+    if not rows and done.returncode != 0:
+        tail = " ".join(done.stderr.split())[-300:]
+        yield Check(area="stores", name="workspaces", status="FAIL",
+                    detail=f"chroma in {chroma} cannot be opened (exit {done.returncode}: {tail}).",
+                    fix=f"Restore {chroma} from a backup, or move it aside (mv '{chroma}' '{chroma}.broken') "
+                    "and re-ingest your documents with `python -m ragtune ingest --workspace NAME PATH`.")
+        return
+    if not rows:
+        yield Check(area="stores", name="workspaces", status="OK", detail="no workspaces yet.")
+    for name, row in rows.items():
+        if row["error"] is None:
+            yield Check(area="stores", name=f"workspace {name}", status="OK",
+                        detail=f"{row['count']} chunks; the vector index answers.")
+            continue
+        folder = folders.get(str(row["id"]))
+        index = chroma / folder if folder else chroma
+        crashed = "" if done.returncode == 0 else f"; the check process ended with exit {done.returncode}"
+        error = str(row["error"])
+        detail = (f"{error}{crashed}" if str(chroma) in error  # the store's message names the file already
+                  else f"the vector index {index} is damaged ({error}{crashed}).")
+        yield Check(area="stores", name=f"workspace {name}", status="FAIL", detail=detail,
+                    fix=f"Re-ingest it: `python -m ragtune workspaces delete {name} --yes`, then "
+                    f"`python -m ragtune ingest --workspace {name} PATH`; if the delete fails too, move '{chroma}' "
+                    "aside and re-ingest every workspace.")
 
 
 # -- models and adapters ---------------------------------------------------------------------

@@ -82,6 +82,18 @@ def test_a_corrupt_store_is_a_fail_line_naming_the_file_and_the_fix(healthy, rel
     assert target.read_bytes() == before  # doctor changes nothing
 
 
+def test_a_damaged_vector_index_is_a_fail_line_naming_its_folder(healthy, capsys):
+    import os
+
+    folders = [p for p in (healthy / "chroma").iterdir() if p.is_dir() and any(p.iterdir())]
+    assert folders, "no persisted vector index to damage"
+    for file in folders[0].iterdir():
+        file.write_bytes(os.urandom(64) + b"\xff" * 512)
+    assert main(["doctor"]) == 2  # the index is read in a child process: even an abort is reported
+    failed = [line for line in _lines(capsys) if line.startswith("FAIL")]
+    assert len(failed) == 1 and "workspace team" in failed[0] and str(folders[0]) in failed[0]
+
+
 def test_a_broken_user_adapter_fails_by_name(healthy, capsys):
     settings = load_settings()
     settings.adapters_dir.mkdir(parents=True, exist_ok=True)
