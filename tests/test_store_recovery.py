@@ -69,7 +69,10 @@ def test_the_fixture_store_is_whole(stored):
     ("chroma/chroma.sqlite3", ["search", "-w", "team", "battery"]),
     ("chroma/*-*/header.bin", ["search", "-w", "team", "battery"]),
     ("chroma/*-*/index_metadata.pickle", ["search", "-w", "team", "battery"]),
-], ids=["manifest-list", "manifest-search", "chroma-list", "chroma-search", "hnsw-header", "hnsw-metadata"])
+    ("chroma/*-*/data_level0.bin", ["search", "-w", "team", "battery"]),
+    ("chroma/*-*/link_lists.bin", ["search", "-w", "team", "battery"]),  # chroma alone searches forever
+], ids=["manifest-list", "manifest-search", "chroma-list", "chroma-search", "hnsw-header", "hnsw-metadata",
+        "hnsw-vectors", "hnsw-links"])
 def test_a_damaged_store_file_is_named_with_how_to_recover(stored, tmp_path, relative, command):
     target = damaged_copy(stored, tmp_path, relative)
     proc = run_cli(tmp_path / "data", *command)
