@@ -44,3 +44,25 @@ def test_a_data_directory_under_a_file_is_a_config_error(monkeypatch, tmp_path):
     monkeypatch.setenv("RAGTUNE_DATA_DIR", str(blocker / "data"))
     with pytest.raises(ConfigError, match="RAGTUNE_DATA_DIR"):
         load_settings().ensure_data_dir()
+
+
+def test_an_empty_data_directory_is_refused_not_read_as_the_current_one(monkeypatch):
+    monkeypatch.setenv("RAGTUNE_DATA_DIR", "  ")
+    with pytest.raises(ConfigError, match="RAGTUNE_DATA_DIR: must not be empty"):
+        load_settings()
+
+
+def test_a_data_directory_that_is_a_file_is_a_config_error(monkeypatch, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    monkeypatch.setenv("RAGTUNE_DATA_DIR", str(blocker))
+    with pytest.raises(ConfigError, match="is a file, not a directory"):
+        load_settings().ensure_data_dir()
+
+
+def test_a_setting_error_is_one_short_line_without_pydantic_text(monkeypatch):
+    monkeypatch.setenv("RAGTUNE_SEED", "9" * 5000)
+    with pytest.raises(ConfigError) as refused:
+        load_settings()
+    message = str(refused.value)
+    assert "RAGTUNE_SEED" in message and len(message) < 300 and "errors.pydantic.dev" not in message
