@@ -2,8 +2,9 @@
 
 Each check returns :class:`Check` results (OK / WARN / FAIL, what is wrong, the fix) and
 never raises: a corrupt store, a missing model or a broken adapter is a FAIL line, not a
-crash. Nothing is created or changed: SQLite files are opened read-only, chroma only when
-its own SQLite file passed its check.
+crash. Nothing is created or changed: SQLite files are opened read-only (``PRAGMA
+quick_check``); chroma is opened only when its own SQLite file passed, and in a child process,
+because a damaged vector index can abort chroma's native code.
 """
 
 from __future__ import annotations
