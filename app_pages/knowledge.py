@@ -18,14 +18,8 @@ from components.knowledge import (
 from ragtune.errors import RagtuneError
 from ragtune.retrieval import SEARCH_MODES, KnowledgeBase
 from ragtune.retrieval.demo import demo_version, restore_demo_workspace, set_demo_version
-from ragtune.retrieval.knowledge import strip_common_folder
+from ragtune.retrieval.knowledge import DOCUMENT_IDENTITY_RULE, strip_common_folder
 from ragtune.retrieval.loaders import SUPPORTED_EXTENSIONS
-
-UPLOAD_HELP = (
-    "A document is its file's path: the path inside the uploaded folder, or the file name for single files. "
-    "Uploading the same path again replaces that document (unchanged content is skipped); files with the "
-    "same name in different folders, or with different extensions, stay separate documents."
-)
 
 
 def flash(message: str) -> None:
@@ -105,12 +99,12 @@ def upload_panel(kb: KnowledgeBase, name: str, limit_mb: int) -> None:
     label = "Add documents (.md, .txt, .pdf, .html, .csv, .json)"
     folder = st.toggle("Upload a whole folder", key="kn_folder_mode")
     files = st.file_uploader(
-        label, accept_multiple_files="directory" if folder else True, help=UPLOAD_HELP,
+        label, accept_multiple_files="directory" if folder else True, help=DOCUMENT_IDENTITY_RULE,
         key="kn_upload_folder" if folder else "kn_upload", max_upload_size=limit_mb,
         type=[ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS] if folder else None,
     ) or []
-    done: set[str] = st.session_state.setdefault("kn_ingested_uploads", set())
-    files = [f for f in files if f"{name}:{f.file_id}" not in done]
+    ingested: set[str] = st.session_state.setdefault("kn_ingested_uploads", set())
+    files = [f for f in files if f"{name}:{f.file_id}" not in ingested]
     if not files and st.session_state.get(f"kn_upload{'_folder' if folder else ''}"):
         st.caption("The files in the uploader are ingested; add new ones to ingest them.")
     if files and st.button(f"Ingest {len(files)} file(s)", key="kn_ingest", type="primary"):
@@ -123,7 +117,7 @@ def upload_panel(kb: KnowledgeBase, name: str, limit_mb: int) -> None:
 
             report = kb.ingest_bytes(name, [(p, f.getvalue()) for p, f in zip(paths, files)], on_progress=progress)
             status.update(label="Ingestion finished", state="error" if report.failed else "complete")
-        done.update(f"{name}:{f.file_id}" for f in files)
+        ingested.update(f"{name}:{f.file_id}" for f in files)
         st.session_state["kn_report"] = report
         st.rerun()  # redraw the counts and the document list with the new documents
     report = st.session_state.get("kn_report")

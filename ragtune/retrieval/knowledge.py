@@ -63,6 +63,11 @@ INTERNAL_WORKSPACE_PREFIX = "demo-eval-"
 """Workspaces the claims report builds for itself (``evaluation.REPORT_WORKSPACES``): not listed to
 users, and the prefix is reserved, so no user workspace is ever hidden by it."""
 _WRITE_ATTEMPTS = 3
+DOCUMENT_IDENTITY_RULE = (
+    "A document is its file's path: the path inside the uploaded folder, or the file name for single files. "
+    "Uploading the same path again replaces that document (unchanged content is skipped); files with the "
+    "same name in different folders, or with different extensions, stay separate documents."
+)
 
 
 def is_internal_workspace(name: str) -> bool:
