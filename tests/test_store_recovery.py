@@ -204,3 +204,21 @@ def test_chroma_does_not_warn_about_our_embedding_function(stored):
     assert "Could not reconstruct" not in proc.stderr
     search = run_cli(stored, "search", "-w", "team", "battery", "-k", "1")
     assert search.returncode == 0 and "Could not reconstruct" not in search.stderr
+
+
+def test_garbage_collection_never_forgets_a_workspace_created_while_it_runs(tmp_path, embedding_function):
+    data_dir = tmp_path / "data"
+    collector = KnowledgeBase.from_settings(load_settings(data_dir=data_dir), embedding_function)
+    other = KnowledgeBase.from_settings(load_settings(data_dir=data_dir), embedding_function)
+    real_listing = collector.store.list_workspaces
+
+    def listing_then_another_process_creates_a_workspace():
+        refs = real_listing()
+        other.create_workspace("late")
+        other.ingest_bytes("late", [("guide.md", GUIDE)])
+        return refs  # what the collector saw: no "late" yet
+
+    collector.store.list_workspaces = listing_then_another_process_creates_a_workspace
+    collector.collect_garbage(min_age_s=0)
+    del collector.store.list_workspaces
+    assert [d.doc_id for d in collector.list_documents("late")] == ["guide"]
