@@ -284,6 +284,9 @@ def bench_retrieval(settings: Settings, config: BenchConfig, progress: Progress)
         )
         kb = KnowledgeBase.from_settings(scratch_settings)
         figures += _bench_corpora(kb, config, progress)
+    from ragtune.retrieval.bench import ingest_memory_figures  # peak RSS per MB of a large file
+
+    figures += ingest_memory_figures(0.05 if config.quick else 2.0, progress)
     return figures
 
 

@@ -76,3 +76,17 @@ def test_a_failure_after_some_batches_leaves_the_old_version_live_and_the_rest_c
     assert all("$450" in h.chunk.text for h in kb.search("team", "price of item", mode="keyword", k=10).hits)
     assert kb.collect_garbage(min_age_s=0) == 6  # the two batches written before the failure
     assert kb.store.count(kb.workspace("team")) == first.n_chunks
+
+
+def test_the_ingest_command_prints_batch_progress_for_a_file_of_several_batches(tmp_path, monkeypatch, capsys,
+                                                                                embedding_function):  # noqa: F811
+    from ragtune.cli import main
+
+    monkeypatch.setenv("RAGTUNE_DEMO_WORKSPACE", "")
+    monkeypatch.setattr(knowledge, "WRITE_BATCH", 4)
+    (tmp_path / "big.txt").write_bytes(b"\n\n".join(b"word " * 140 for _ in range(6)))  # 6 chunks of 700
+    (tmp_path / "small.txt").write_text("One short paragraph.")
+    assert main(["ingest", "-w", "ops", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert "  big.txt: 4/6 chunks embedded\n  big.txt: 6/6 chunks embedded\n" in err
+    assert "small.txt" not in err and "2 of 2 files ingested into ops" in out

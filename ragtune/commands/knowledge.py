@@ -11,6 +11,7 @@ from pathlib import Path
 from ragtune.commands import _args
 from ragtune.config import Settings, load_settings
 from ragtune.retrieval.knowledge import KnowledgeBase
+from ragtune.retrieval.progress import chunk_progress, print_chunk_progress
 from ragtune.retrieval.types import SEARCH_MODES, FileResult
 
 
@@ -82,7 +83,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     kb, _ = _open()
     if kb.ensure_workspace(args.workspace):  # idempotent: another ingest may create it at the same moment
         print(f"created workspace {args.workspace.strip()}")
-    report = kb.ingest_paths(args.workspace, args.paths, on_progress=None if args.json else _print_file)
+    with chunk_progress(None if args.json else print_chunk_progress):  # a large file reports its batches
+        report = kb.ingest_paths(args.workspace, args.paths, on_progress=None if args.json else _print_file)
     if args.json:
         print(report.model_dump_json(indent=2))
     else:

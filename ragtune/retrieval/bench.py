@@ -1,14 +1,17 @@
-"""Retrieval measurements: hit@k per search mode on the demo eval set, and embedding throughput.
+"""Retrieval measurements: hit@k per search mode on the demo eval set, embedding throughput,
+and the peak memory of ingesting one large file.
 
-``python -m ragtune search-bench`` prints both; the tests hold hit@k above a floor.
+``python -m ragtune search-bench`` prints the first two; the tests hold hit@k above a floor.
+``python -m ragtune bench --only retrieval`` includes the memory figures.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
@@ -105,3 +108,112 @@ def embedding_throughput(texts: Sequence[str], *, compare_shipped: bool = True) 
         ef(list(texts))
         results[name] = len(texts) / (time.perf_counter() - started)
     return results
+
+
+# -- memory while ingesting one large file ---------------------------------------------------
+
+_WORDS = ("the battery pack lasts seventy minutes and the warranty covers two years of normal use; "
+          "returns are accepted within thirty days when the robot is undamaged").split()
+
+
+class IngestMemory(BaseModel):
+    """Peak memory of a fresh process while it ingests one generated text file."""
+
+    model_config = ConfigDict(frozen=True)
+
+    input_mb: float
+    n_chunks: int
+    seconds: float
+    baseline_rss_mb: float
+    peak_rss_mb: float
+
+    @property
+    def extra_mb(self) -> float:
+        """Peak RSS above the process's peak before the ingest (model loaded and warm, file in memory)."""
+        return max(0.0, self.peak_rss_mb - self.baseline_rss_mb)
+
+
+def synthetic_text(mb: float, *, seed: int = 0) -> bytes:
+    """Deterministic plain text of about ``mb`` megabytes: paragraphs of 20-120 words."""
+    rng = random.Random(seed)
+    paragraphs, size = [], 0
+    while size < mb * 1e6:
+        paragraph = " ".join(rng.choice(_WORDS) for _ in range(rng.randint(20, 120))) + "."
+        paragraphs.append(paragraph)
+        size += len(paragraph) + 2
+    return "\n\n".join(paragraphs).encode()
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _ingest_memory_child(mb: float) -> None:
+    """In the child: load everything, note the peak, ingest, note the peak again; print JSON."""
+    from ragtune.config import load_settings
+
+    kb = KnowledgeBase.from_settings(load_settings())
+    kb.create_workspace("memory")
+    # A small file first: the embedding model, its buffers and the store's caches reach their
+    # working size, so the peak that follows is the large file's own cost.
+    warm = kb.ingest_bytes("memory", [("warm-up.txt", synthetic_text(0.05, seed=1))])
+    if not warm.ok:
+        raise SystemExit(f"ingestion failed: {warm.failed[0].error}")
+    data = synthetic_text(mb)
+    baseline = _peak_rss_mb()
+    started = time.perf_counter()
+    report = kb.ingest_bytes("memory", [("large.txt", data)])
+    seconds = time.perf_counter() - started
+    if not report.ok:
+        raise SystemExit(f"ingestion failed: {report.failed[0].error}")
+    print(IngestMemory(input_mb=len(data) / 1e6, n_chunks=report.files[0].n_chunks, seconds=seconds,
+                       baseline_rss_mb=baseline, peak_rss_mb=_peak_rss_mb()).model_dump_json())
+
+
+def measure_ingest_memory(mb: float, *, timeout_s: float = 3600) -> IngestMemory:
+    """Ingest a generated ``mb`` MB text file in a fresh process with its own scratch data
+    directory, and read that process's peak resident memory (``ru_maxrss``) before and after.
+
+    Raises:
+        RagtuneError: the child failed or ran past ``timeout_s``.
+    """
+    import subprocess
+    import sys
+
+    import ragtune
+    from ragtune.errors import RagtuneError
+
+    root = str(Path(ragtune.__file__).resolve().parent.parent)
+    with tempfile.TemporaryDirectory(prefix="ragtune-ingest-memory-") as scratch:
+        env = {**os.environ, "RAGTUNE_DATA_DIR": scratch, "RAGTUNE_DEMO_WORKSPACE": "",
+               "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)}
+        code = "import sys; from ragtune.retrieval.bench import _ingest_memory_child; _ingest_memory_child(float(sys.argv[1]))"
+        try:
+            done = subprocess.run([sys.executable, "-c", code, repr(mb)], env=env, capture_output=True,
+                                  text=True, timeout=timeout_s, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise RagtuneError(f"the ingest memory measurement ran past {timeout_s:.0f} s") from exc
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RagtuneError(f"the ingest memory measurement failed: {last}")
+    return IngestMemory.model_validate_json(lines[-1])
+
+
+def ingest_memory_figures(mb: float, progress: Callable[[str], None]) -> list:  # list[ragtune.bench.Figure]
+    """The bench's figures for :func:`measure_ingest_memory` (section ``retrieval``)."""
+    from ragtune.bench import Figure
+
+    progress(f"retrieval: peak memory while ingesting a {mb:g} MB text file")
+    m = measure_ingest_memory(mb)
+    size = f"{m.input_mb:.2g} MB text file, {m.n_chunks} chunks"
+    return [
+        Figure(section="retrieval", name=f"ingestion peak RSS above baseline, {size}", value=m.extra_mb,
+               unit="MB", note=f"process peak {m.peak_rss_mb:.0f} MB; before the ingest {m.baseline_rss_mb:.0f} MB"),
+        Figure(section="retrieval", name="ingestion peak RSS per MB of input", value=m.extra_mb / m.input_mb,
+               unit="MB/MB", target="< 15 (under 300 MB for a 19 MB file)"),
+        Figure(section="retrieval", name=f"ingestion throughput, {size}", value=m.n_chunks / m.seconds,
+               unit="chunks/s"),
+    ]

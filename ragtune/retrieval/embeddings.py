@@ -148,6 +148,7 @@ class OfflineMiniLM(EmbeddingFunction[Documents]):
                 options = ort.SessionOptions()
                 options.log_severity_level = 3
                 options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+                options.enable_mem_pattern = False  # batches vary in width: the per-shape cache only grew (+300 MB)
                 if self.threads:
                     options.intra_op_num_threads = self.threads
                 try:

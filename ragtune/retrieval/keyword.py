@@ -11,7 +11,8 @@ import re
 from collections import Counter
 from collections.abc import Hashable, Sequence
 
-_TOKEN = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*")
+# Possessive: nothing after the pattern can make it give characters back, so say so (linear on any text).
+_TOKEN = re.compile(r"[a-z0-9]++(?:[.,][0-9]++)*+")
 # Words too common to carry meaning in a question; numbers and names are kept.
 STOPWORDS = frozenset(
     """a an the and or of to in on at for by with from as is are was were be been being do does

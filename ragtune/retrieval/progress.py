@@ -38,3 +38,14 @@ def report_chunks(source: str, done: int, total: int) -> None:
     callback = _current.get()
     if callback is not None:
         callback(source, done, total)
+
+
+def print_chunk_progress(source: str, done: int, total: int) -> None:
+    """A :data:`ChunkProgress` for terminals: a line on stderr per batch of a file of more
+    than one batch (``big.txt: 1280/24000 chunks embedded``); small files stay quiet."""
+    import sys
+
+    from ragtune.retrieval.knowledge import WRITE_BATCH
+
+    if total > WRITE_BATCH:
+        print(f"  {source}: {done}/{total} chunks embedded", file=sys.stderr, flush=True)
