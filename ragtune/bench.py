@@ -286,7 +286,7 @@ def bench_retrieval(settings: Settings, config: BenchConfig, progress: Progress)
         figures += _bench_corpora(kb, config, progress)
     from ragtune.retrieval.bench import ingest_memory_figures  # peak RSS per MB of a large file
 
-    figures += ingest_memory_figures(0.05 if config.quick else 2.0, progress)
+    figures += ingest_memory_figures(0.1 if config.quick else 2.0, progress, slope=not config.quick)
     return figures
 
 

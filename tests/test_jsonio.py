@@ -33,7 +33,8 @@ def test_nesting_at_the_limit_is_read_and_one_deeper_is_refused():
     with pytest.raises(JSONInputError) as err:
         loads_bounded("[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1), what="x.json")
     assert err.value.kind == "depth"
-    assert str(err.value) == f"x.json: JSON nested {MAX_JSON_DEPTH + 1} deep (at column {MAX_JSON_DEPTH + 1}); the limit is {MAX_JSON_DEPTH}."
+    deeper = MAX_JSON_DEPTH + 1
+    assert str(err.value) == f"x.json: JSON nested {deeper} deep (at column {deeper}); the limit is {MAX_JSON_DEPTH}."
 
 
 def test_deep_nesting_names_the_full_depth_and_where_it_crossed_the_limit():

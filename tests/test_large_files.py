@@ -58,7 +58,9 @@ def test_no_progress_is_reported_outside_the_block_or_to_another_thread(kb, smal
     assert seen == []
 
 
-def test_a_failure_after_some_batches_leaves_the_old_version_live_and_the_rest_collectable(kb, small_batches):  # noqa: F811
+def test_a_failure_after_some_batches_leaves_the_old_version_live_and_the_rest_collectable(
+    kb, small_batches  # noqa: F811
+):
     first = kb.ingest_bytes("team", [("prices.txt", paragraphs(10, "$450"))]).files[0]
     batches = 0
 
@@ -90,3 +92,12 @@ def test_the_ingest_command_prints_batch_progress_for_a_file_of_several_batches(
     out, err = capsys.readouterr()
     assert "  big.txt: 4/6 chunks embedded\n  big.txt: 6/6 chunks embedded\n" in err
     assert "small.txt" not in err and "2 of 2 files ingested into ops" in out
+
+
+def test_the_ingest_memory_measurement_reads_a_fresh_process_peak():
+    from ragtune.retrieval.bench import measure_ingest_memory, synthetic_text
+
+    assert abs(len(synthetic_text(0.02)) - 20_000) < 1_500
+    m = measure_ingest_memory(0.02)
+    assert m.n_chunks > 10 and 0.019 < m.input_mb < 0.025
+    assert m.peak_rss_mb >= m.baseline_rss_mb > 50 and m.extra_mb == m.peak_rss_mb - m.baseline_rss_mb
