@@ -14,15 +14,13 @@ import json
 import re
 import sys
 from functools import cache
-from typing import Any, Literal
+from typing import Any
 
-from ragtune.errors import InputError
+from ragtune.errors import JSONInputError
 
 MAX_JSON_DEPTH = 200
 """Deepest nesting of arrays and objects accepted (far above any real eval set, training set
 or document; far below where the parser would run out of stack)."""
-
-JSONProblemKind = Literal["syntax", "depth", "integer"]
 
 _OPENERS_AND_STRINGS = re.compile(r'[\[\]{}"]')
 # The rest of a string after its opening quote, up to and including the closing quote.
@@ -38,27 +36,6 @@ def _long_integer(digits: int) -> re.Pattern[str]:
     that is too short is scanned once, not once per position.
     """
     return re.compile(r"(?<![0-9.eE+\-])-?[0-9]{%d,}+" % digits)
-
-
-class JSONInputError(InputError):
-    """JSON text that is malformed or beyond a limit (too deep, an integer too long).
-
-    Attributes:
-        kind: ``syntax``, ``depth`` or ``integer``.
-        reason: the problem without the input's name (``not JSON (Expecting value at column 5)``).
-        detail: for ``syntax``: the parser's message and where (``Expecting value at column 5``).
-        lineno, colno: where in the text (1-based).
-    """
-
-    code = "json_input_error"
-
-    def __init__(self, what: str, *, kind: JSONProblemKind, reason: str, detail: str, lineno: int, colno: int):
-        super().__init__(f"{what}: {reason}." if what else f"{reason[:1].upper()}{reason[1:]}.")
-        self.kind: JSONProblemKind = kind
-        self.reason = reason
-        self.detail = detail
-        self.lineno = lineno
-        self.colno = colno
 
 
 def _where(text: str, pos: int) -> tuple[int, int, str]:
