@@ -13,7 +13,8 @@ from ragtune.models import ModelRegistry
 from ragtune.prompts import parse_grounded
 from ragtune.runtime import AdapterUse, GenerationOptions, Runtime, load_runtime
 from ragtune.training.card import load_card
-from ragtune.training.recipes import RECIPES, TRAINING_DATA_DIR, read_eval_cases
+from ragtune.training.recipes import RECIPES
+from ragtune.training.recipes.base import TRAINING_DATA_DIR, read_eval_cases
 from ragtune.training.shipped import DEFAULT_BASE
 
 SHIPPED = sorted(RECIPES)

@@ -174,7 +174,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_adapters_data(args: argparse.Namespace) -> int:
-    from ragtune.training.recipes import RECIPES, write_recipe_data
+    from ragtune.training.recipes import RECIPES
+    from ragtune.training.recipes.base import write_recipe_data
 
     for recipe in RECIPES.values():
         train, cases = write_recipe_data(recipe, args.seed)

@@ -22,14 +22,9 @@ from ragtune.training.card import AdapterCard, SpeedCost, save_card
 from ragtune.training.data import load_examples
 from ragtune.training.export import ExportSpec, write_gguf_adapter
 from ragtune.training.options import ALL_TARGETS, TrainOptions
-from ragtune.training.recipes import (
-    RECIPES,
-    evaluate_grounded,
-    metrics_from,
-    read_eval_cases,
-    speed_cost,
-    write_recipe_data,
-)
+from ragtune.training.recipes import RECIPES
+from ragtune.training.recipes.base import read_eval_cases, speed_cost, write_recipe_data
+from ragtune.training.recipes.grounded_json import evaluate_grounded
 
 DEFAULT_BASE = "smollm2-135m-instruct-q4_1"
 _GGUF_KIND = {"q": "attn_q", "k": "attn_k", "v": "attn_v", "o": "attn_output", "gate": "ffn_gate", "up": "ffn_up", "down": "ffn_down"}
@@ -226,11 +221,11 @@ def build_shipped(
     use = AdapterUse(path=out_path)
     base_scores, base_speeds = recipe.evaluate(runtime, cases, None)
     adapter_scores, adapter_speeds = recipe.evaluate(runtime, cases, use)
-    card.evaluation = metrics_from(adapter_scores, base_scores, len(cases))
+    card.evaluation = recipe.metrics(adapter_scores, base_scores, len(cases))
     if name == "grounded-json":
         base_c, _ = evaluate_grounded(runtime, cases, None, constrained=True)
         adapter_c, _ = evaluate_grounded(runtime, cases, use, constrained=True)
-        for metric in metrics_from(
+        for metric in recipe.metrics(
             {k: adapter_c[k] for k in ("valid_pct", "truncated_pct", "correct_pct")},
             {k: base_c[k] for k in ("valid_pct", "truncated_pct", "correct_pct")},
             len(cases),

@@ -68,7 +68,7 @@ def try_messages(style: TryStyle, text: str, *, context: str = "", labels: list[
     if style == "grounded":
         return grounded_messages(text, parse_context(context))
     if style == "router":
-        from ragtune.training.recipes import TICKET_CATEGORIES
+        from ragtune.training.recipes.ticket_router import TICKET_CATEGORIES
 
         return router_messages(text, labels or list(TICKET_CATEGORIES))
     return plain_messages(text)
@@ -85,7 +85,7 @@ def verdict(style: TryStyle, result: CompletionResult, *, context: str = "") -> 
         parsed = parse_grounded(result.text, finish_reason=result.finish_reason, allowed_ids=ids)
         return "valid grounded JSON" if parsed.ok else f"{parsed.status.replace('_', ' ')}: {parsed.detail}"
     if style == "router":
-        from ragtune.training.recipes import TICKET_CATEGORIES
+        from ragtune.training.recipes.ticket_router import TICKET_CATEGORIES
 
         label = parse_label(result.text, list(TICKET_CATEGORIES))
         return f"label: {label}" if label else "not one of the labels"

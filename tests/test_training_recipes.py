@@ -1,0 +1,28 @@
+"""The shipped adapters' recipes: deterministic data, one module per recipe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ragtune.training.recipes import RECIPES
+from ragtune.training.recipes.base import TRAINING_DATA_DIR, read_eval_cases, write_recipe_data
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_a_recipe_regenerates_its_committed_data_byte_for_byte(name: str, tmp_path: Path) -> None:
+    train, held_out = write_recipe_data(RECIPES[name], 42, tmp_path)
+    assert train.read_bytes() == (TRAINING_DATA_DIR / name / "train.jsonl").read_bytes()
+    assert held_out.read_bytes() == (TRAINING_DATA_DIR / name / "eval.jsonl").read_bytes()
+
+
+def test_the_recipes_are_the_three_shipped_adapters_each_scored_with_its_own_labels() -> None:
+    assert sorted(RECIPES) == ["grounded-json", "knowledge-baked", "ticket-router"]
+    for recipe in RECIPES.values():
+        cases = read_eval_cases(TRAINING_DATA_DIR / recipe.name / "eval.jsonl")
+        assert cases and recipe.prompt_builder.startswith("ragtune.prompts.")
+        scores = {key: 50.0 for key in recipe.metric_labels}
+        metrics = recipe.metrics(scores, scores, len(cases))
+        assert [m.name for m in metrics] == [label for label, _ in recipe.metric_labels.values()]
+        assert all(m.unit == "%" and m.note == f"n={len(cases)}" for m in metrics)
