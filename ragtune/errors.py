@@ -7,17 +7,22 @@ Pages show ``str(err)`` with ``st.error``; the CLI prints it to stderr.
 A pydantic ``ValidationError`` is turned into one in one place,
 :meth:`RagtuneError.from_validation`: each problem as ``field: rule (got X)``, the input
 cut short, so no raw pydantic text (and no huge input) reaches a user.
+
+A file read line by line (an eval set, training data) reports its bad lines in one shape:
+:class:`LineProblem` ``(line, message)``, written as ``line N: ...`` by :func:`line_problems_text`
+and carried by :class:`LineProblemsError`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, NamedTuple, TypeVar
 
 _MAX_SHOWN_INPUT = 60
 _MAX_PROBLEMS = 6
 
 E = TypeVar("E", bound="RagtuneError")
+JSONProblemKind = Literal["syntax", "depth", "integer"]
 
 
 def shown_input(value: object) -> str:
@@ -52,6 +57,25 @@ def validation_problems(exc: Any, *, label: Callable[[str], str] | None = None) 
     if len(errors) > _MAX_PROBLEMS:
         problems.append(f"and {len(errors) - _MAX_PROBLEMS} more")
     return problems
+
+
+class LineProblem(NamedTuple):
+    """One bad line of a file read line by line: its 1-based number and what is wrong with it."""
+
+    line: int
+    message: str
+
+
+def line_problems_text(problems: Sequence[LineProblem], *, limit: int = 10) -> str:
+    """The first ``limit`` problems as ``line N: ...``, joined by ``; ``, then how many more.
+
+    Examples:
+        >>> line_problems_text([LineProblem(2, "not JSON"), LineProblem(5, "no id")], limit=1)
+        'line 2: not JSON; and 1 more'
+    """
+    shown = "; ".join(f"line {p.line}: {p.message}" for p in problems[:limit])
+    more = len(problems) - limit
+    return shown + (f"; and {more} more" if more > 0 else "")
 
 
 class RagtuneError(Exception):
@@ -128,3 +152,75 @@ class StoreError(RagtuneError):
     """A store on disk (the knowledge manifest, chroma's database or an index) is damaged or unreadable."""
 
     code = "store_error"
+
+
+class JSONInputError(InputError):
+    """JSON text that is malformed or beyond a limit (too deep, an integer too long).
+
+    Attributes:
+        kind: ``syntax``, ``depth`` or ``integer``.
+        reason: the problem without the input's name (``not JSON (Expecting value at column 5)``).
+        detail: for ``syntax``: the parser's message and where (``Expecting value at column 5``).
+        lineno, colno: where in the text (1-based).
+    """
+
+    code = "json_input_error"
+
+    def __init__(self, what: str, *, kind: JSONProblemKind, reason: str, detail: str, lineno: int, colno: int):
+        super().__init__(f"{what}: {reason}." if what else f"{reason[:1].upper()}{reason[1:]}.")
+        self.kind: JSONProblemKind = kind
+        self.reason = reason
+        self.detail = detail
+        self.lineno = lineno
+        self.colno = colno
+
+
+class LineProblemsError(InputError):
+    """A file read line by line is invalid; ``problems`` lists its bad lines by number.
+
+    The message is ``message``, the problems (:func:`line_problems_text`), then ``hint``.
+    """
+
+    code = "line_problems_error"
+
+    def __init__(self, message: str, problems: Sequence[LineProblem] = (), *, hint: str = "") -> None:
+        self.problems = [LineProblem(*p) for p in problems]
+        if self.problems:
+            message = f"{message.rstrip()} {line_problems_text(self.problems)}."
+        super().__init__(f"{message} {hint}".strip())
+
+
+class EvalSetError(LineProblemsError):
+    """An eval set is invalid; ``problems`` lists the bad lines by number."""
+
+    code = "eval_set_error"
+
+
+class TrainingDataError(LineProblemsError):
+    """A training JSONL file is empty or has invalid lines (each reported by number)."""
+
+    code = "training_data_error"
+
+
+class ModeError(InputError):
+    """A mode is invalid, unknown, or cannot be saved or deleted."""
+
+    code = "mode_error"
+
+
+class ModeUnavailableError(RagtuneError):
+    """A mode cannot run here (its adapter is missing or does not fit, or it needs a workspace)."""
+
+    code = "mode_unavailable"
+
+
+class TrainingCancelled(RagtuneError):
+    """The user cancelled a training run; nothing was written."""
+
+    code = "training_cancelled"
+
+
+class TrainingUnavailable(RagtuneError):
+    """Training needs optional packages that are not installed."""
+
+    code = "training_unavailable"

@@ -30,19 +30,13 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from ragtune.errors import InputError
+from ragtune.errors import ModeError
 from ragtune.names import name_validator
 from ragtune.retrieval.types import SearchMode
 
 PromptStyle = Literal["plain", "grounded", "fewshot"]
 PROMPT_STYLES: tuple[PromptStyle, ...] = ("plain", "grounded", "fewshot")
 MAX_USER_MODES = 50
-
-
-class ModeError(InputError):
-    """A mode is invalid, unknown, or cannot be saved or deleted."""
-
-    code = "mode_error"
 
 
 class Mode(BaseModel):

@@ -26,7 +26,8 @@ from ragtune.evaluation import (
 )
 from ragtune.gguf_files import check_model_file
 from ragtune.modes import BUILTIN_MODES
-from ragtune.pipeline import ModeUnavailableError, Pipeline
+from ragtune.errors import ModeUnavailableError
+from ragtune.pipeline import Pipeline
 from ragtune.runtime.llamacpp import LlamaCppRuntime
 from tests.retrieval_fixtures import embedding_function, kb  # noqa: F401 - fixtures
 

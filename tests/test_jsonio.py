@@ -12,10 +12,10 @@ import pytest
 
 from tests.retrieval_fixtures import embedding_function, kb  # noqa: F401  (fixtures)
 
-from ragtune.errors import InputError
+from ragtune.errors import InputError, JSONInputError, TrainingDataError
 from ragtune.evaluation import EvalSetError, parse_eval_set
-from ragtune.jsonio import MAX_JSON_DEPTH, JSONInputError, loads_bounded
-from ragtune.training.data import TrainingDataError, parse_examples
+from ragtune.jsonio import MAX_JSON_DEPTH, loads_bounded
+from ragtune.training.data import parse_examples
 
 DEEP = "[" * 100_000 + "]" * 100_000
 HUGE_INT = '{"id": "q", "question": "?", "n": ' + "9" * 5000 + "}"

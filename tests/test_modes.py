@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from ragtune.decision import LAB_MODES
+from ragtune.errors import ModeError
 from ragtune.modes import (
     BUILTIN_MODES,
     DEFAULT_LAB_MODES,
     Mode,
-    ModeError,
     ModeStore,
     mode_from_form,
     parse_mode_ids,

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from ragtune.errors import InputError
-from ragtune.modes import BUILTIN_MODES, Mode, ModeError
+from ragtune.errors import ModeError
+from ragtune.modes import BUILTIN_MODES, Mode
 from ragtune.names import RULES, check_name, inside
 
 HOSTILE = ["../../../x", "..", ".", ".hidden", "a/b", "a\\b", "a..b", "", "   ", "a\x00b", "a\nb", "x" * 200,

@@ -11,7 +11,8 @@ import pytest
 from ragtune.errors import AdapterError, InputError
 from ragtune.gguf_files import check_adapter_file, check_model_file
 from ragtune.training.card import AdapterCard, LossPoint, Metric, load_card, save_card
-from ragtune.training.data import TrainingDataError, parse_examples
+from ragtune.errors import TrainingDataError
+from ragtune.training.data import parse_examples
 from ragtune.training.export import ExportSpec, lora_tensors_to_gguf, rope_permute_rows, write_gguf_adapter
 from ragtune.training.options import TrainOptions
 

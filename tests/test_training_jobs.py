@@ -13,9 +13,8 @@ pytest.importorskip("peft")
 from ragtune.adapters import AdapterCatalog  # noqa: E402
 from ragtune.cli import main  # noqa: E402
 from ragtune.config import load_settings  # noqa: E402
-from ragtune.errors import AdapterError, InputError  # noqa: E402
+from ragtune.errors import AdapterError, InputError, TrainingDataError  # noqa: E402
 from ragtune.training.card import load_card  # noqa: E402
-from ragtune.training.data import TrainingDataError  # noqa: E402
 from ragtune.training.jobs import JobRequest, TrainingJobs, _write_state, JobState, run_job  # noqa: E402
 from ragtune.training.options import TrainOptions  # noqa: E402
 from tests.training_fixtures import tiny_jsonl  # noqa: E402

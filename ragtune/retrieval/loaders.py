@@ -22,8 +22,8 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import PurePath
 
-from ragtune.errors import IngestError, RagtuneError
-from ragtune.jsonio import JSONInputError, loads_bounded
+from ragtune.errors import IngestError, JSONInputError, RagtuneError
+from ragtune.jsonio import loads_bounded
 from ragtune.retrieval.chunking import headings
 
 TEXT_EXTENSIONS = (".md", ".markdown", ".txt")

@@ -19,22 +19,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ragtune.errors import InputError, validation_problems
-from ragtune.jsonio import JSONInputError, loads_bounded
+from ragtune.errors import JSONInputError, LineProblem, TrainingDataError, validation_problems
+from ragtune.jsonio import loads_bounded
 from ragtune.runtime.base import ChatMessage
 
 MAX_CHARS_PER_EXAMPLE = 16_000
-MAX_REPORTED_PROBLEMS = 10
-
-
-class TrainingDataError(InputError):
-    """A training JSONL file is empty or has invalid lines (each reported by number)."""
-
-    code = "training_data_error"
-
-    def __init__(self, message: str, problems: list[tuple[int, str]] | None = None) -> None:
-        super().__init__(message)
-        self.problems = problems or []
 
 
 class _Message(BaseModel):
@@ -87,7 +76,7 @@ def parse_examples(data: bytes, *, source: str = "data.jsonl", max_chars: int = 
             the first problems as ``line N: ...``.
     """
     digest = hashlib.sha256(data).hexdigest()
-    problems: list[tuple[int, str]] = []
+    problems: list[LineProblem] = []
     examples: list[ChatExample] = []
     lines = data.split(b"\n")
     for number, raw in enumerate(lines, start=1):
@@ -96,32 +85,28 @@ def parse_examples(data: bytes, *, source: str = "data.jsonl", max_chars: int = 
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            problems.append((number, f"not UTF-8 text (byte {exc.start}); save the file as UTF-8"))
+            problems.append(LineProblem(number, f"not UTF-8 text (byte {exc.start}); save the file as UTF-8"))
             continue
         try:
             obj = loads_bounded(text, what=f"line {number}")
         except JSONInputError as exc:  # malformed, nested too deep, or an over-long integer
-            problems.append((number, exc.reason))
+            problems.append(LineProblem(number, exc.reason))
             continue
         try:
             example = ChatExample.model_validate(obj)
         except ValidationError as exc:
-            problems.append((number, validation_problems(exc)[0]))  # the one translation of pydantic errors
+            problems.append(LineProblem(number, validation_problems(exc)[0]))  # pydantic, translated once
             continue
         size = sum(len(m.content) for m in example.messages)
         if size > max_chars:
-            problems.append((number, f"too long ({size} characters; the limit is {max_chars})"))
+            problems.append(LineProblem(number, f"too long ({size} characters; the limit is {max_chars})"))
             continue
         examples.append(example)
     if problems:
-        shown = "; ".join(f"line {n}: {p}" for n, p in problems[:MAX_REPORTED_PROBLEMS])
-        more = len(problems) - MAX_REPORTED_PROBLEMS
         raise TrainingDataError(
-            f"{source}: {len(problems)} invalid line(s). {shown}"
-            + (f"; and {more} more." if more > 0 else ".")
-            + ' Each line must be {"messages": [{"role": "user", "content": ...}, '
+            f"{source}: {len(problems)} invalid line(s).", problems,
+            hint='Each line must be {"messages": [{"role": "user", "content": ...}, '
             '{"role": "assistant", "content": ...}]}.',
-            problems,
         )
     if not examples:
         raise TrainingDataError(

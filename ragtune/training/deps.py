@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 
-from ragtune.errors import RagtuneError
+from ragtune.errors import TrainingUnavailable
 
 TRAIN_PACKAGES = ("torch", "transformers", "peft", "accelerate")
 INSTALL_HINT = "make train-deps (or: pip install -r requirements-train.txt)"
-
-
-class TrainingUnavailable(RagtuneError):
-    """Training needs optional packages that are not installed."""
-
-    code = "training_unavailable"
 
 
 def missing_training_packages() -> list[str]:

@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from ragtune.adapters import AdapterCatalog
 from ragtune.config import PROJECT_ROOT, Settings
-from ragtune.errors import AdapterError, InputError, RagtuneError, shown_input
+from ragtune.errors import AdapterError, InputError, RagtuneError, TrainingCancelled, shown_input
 from ragtune.names import RULES, check_name, inside
 from ragtune.training.card import LossPoint, card_paths
 from ragtune.training.data import parse_examples
@@ -227,7 +227,7 @@ class TrainingJobs:
 def run_job(folder: Path, settings: Settings) -> int:
     """The worker: train the job in ``folder``, keeping ``state.json`` current. Returns an exit code."""
     from ragtune.models import ModelRegistry
-    from ragtune.training.trainer import TrainingCancelled, TrainProgress, train_adapter
+    from ragtune.training.trainer import TrainProgress, train_adapter
 
     folder = Path(folder)
     request = JobRequest.model_validate_json((folder / "request.json").read_text(encoding="utf-8"))

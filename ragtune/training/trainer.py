@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from ragtune.errors import RagtuneError
+from ragtune.errors import RagtuneError, TrainingCancelled, TrainingDataError
 from ragtune.gguf_files import sha256_of
 from ragtune.training.card import AdapterCard, LossPoint, save_card
 from ragtune.training.data import ChatExample, Dataset
@@ -32,12 +32,6 @@ from ragtune.training.export import architecture_rule, export_peft_model
 from ragtune.training.options import TrainOptions
 
 IGNORE = -100
-
-
-class TrainingCancelled(RagtuneError):
-    """The user cancelled a training run; nothing was written."""
-
-    code = "training_cancelled"
 
 
 class TrainProgress(BaseModel):
@@ -248,7 +242,6 @@ def train_adapter(
         TrainingDataError: every example is longer than ``options.max_length``.
         TrainingCancelled: ``should_stop`` returned True.
     """
-    from ragtune.training.data import TrainingDataError
 
     require_training_packages()
     start = time.perf_counter()
