@@ -2,13 +2,16 @@
 
 Adding an adapter (an upload, a trained result) never replaces or damages what is
 stored: the new file is written to a temporary name, checked against the base
-model, and only then moved into place under a name that is not taken.
+model, and only then moved into place under a name that is not taken. Deleting one
+removes its file and its card together, or nothing.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Literal
 
@@ -17,6 +20,7 @@ from pydantic import BaseModel
 from ragtune.config import PROJECT_ROOT, Settings
 from ragtune.errors import AdapterError
 from ragtune.gguf_files import GGUFSummary, check_adapter_file
+from ragtune.training.card import card_paths
 
 SHIPPED_ADAPTERS_DIR = PROJECT_ROOT / "models" / "adapters"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -108,15 +112,42 @@ class AdapterCatalog:
         return AdapterFile(name=stem, path=target.resolve(), origin="user", size_bytes=len(data))
 
     def remove(self, name: str) -> None:
-        """Delete a user adapter (shipped ones are part of the repository and stay).
+        """Delete a user adapter and its card as one operation: afterwards the adapter is
+        either gone whole or still there whole (shipped ones are part of the repository).
+
+        Its files (card first, the GGUF last) are renamed into a fresh hidden folder next to
+        them, which is atomic per file; when a rename fails, the files already moved go
+        back. Only when all are in that folder is it deleted.
 
         Raises:
-            AdapterError: unknown name, or a shipped adapter.
+            AdapterError: unknown name, a shipped adapter, or a file that could not be moved
+                (the adapter is then left as it was).
         """
-        for entry in self.list():
-            if entry.name == name:
-                if entry.origin == "shipped":
-                    raise AdapterError(f"'{name}' ships with ragtune and cannot be deleted here.")
-                entry.path.unlink(missing_ok=True)
-                return
-        raise AdapterError(f"No adapter named '{name}'.")
+        entry = next((e for e in self.list() if e.name == name), None)
+        if entry is None:
+            raise AdapterError(f"No adapter named '{name}'.")
+        if entry.origin == "shipped":
+            raise AdapterError(f"'{name}' ships with ragtune and cannot be deleted here.")
+        files = [path for path in card_paths(entry.path) if path.exists()] + [entry.path]
+        moved: list[Path] = []
+        try:
+            trash = Path(tempfile.mkdtemp(prefix=f".deleting-{entry.name}-", dir=entry.path.parent))
+        except OSError as exc:
+            raise _not_deleted(name, exc) from exc
+        try:
+            for path in files:
+                os.replace(path, trash / path.name)
+                moved.append(path)
+        except OSError as exc:
+            for path in reversed(moved):
+                os.replace(trash / path.name, path)
+            shutil.rmtree(trash, ignore_errors=True)
+            raise _not_deleted(name, exc) from exc
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def _not_deleted(name: str, exc: OSError) -> AdapterError:
+    return AdapterError(
+        f"Could not delete '{name}' ({exc.strerror or exc}); it is left as it was. "
+        "Check the permissions of the adapters folder."
+    )

@@ -64,3 +64,50 @@ def test_shipped_adapters_cannot_be_deleted(catalog, random_lora):
 def test_an_unknown_adapter_name_lists_the_known_ones(catalog):
     with pytest.raises(AdapterError, match="Known adapters"):
         catalog.resolve("nothing-here")
+
+
+def _adapter_with_card(catalog: AdapterCatalog, tiny_model: Path, random_lora: Path) -> list[Path]:
+    from ragtune.training.card import card_paths
+
+    entry = catalog.add("style", random_lora.read_bytes(), base=check_model_file(tiny_model))
+    json_card, md_card = card_paths(entry.path)
+    json_card.write_text('{"name": "style"}', encoding="utf-8")
+    md_card.write_text("# style\n", encoding="utf-8")
+    return [entry.path, json_card, md_card]
+
+
+def test_deleting_an_adapter_removes_its_file_and_its_card_and_leaves_nothing_behind(catalog, tiny_model, random_lora):
+    _adapter_with_card(catalog, tiny_model, random_lora)
+    catalog.remove("style")
+    assert catalog.list() == []
+    assert list(catalog.user_dir.iterdir()) == []
+
+
+def test_a_delete_failing_half_way_leaves_the_adapter_whole(catalog, tiny_model, random_lora, monkeypatch):
+    import os
+
+    import ragtune.adapters
+
+    files = _adapter_with_card(catalog, tiny_model, random_lora)
+    before = {path: path.read_bytes() for path in files}
+    real_replace = os.replace
+    calls = []
+
+    def replace(src, dst):  # type: ignore[no-untyped-def]
+        calls.append(src)
+        if len(calls) == 2:  # the second file of the adapter cannot be moved
+            raise PermissionError(13, "Permission denied")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(ragtune.adapters.os, "replace", replace)
+    with pytest.raises(AdapterError, match="left as it was"):
+        catalog.remove("style")
+    monkeypatch.undo()
+    assert {path: path.read_bytes() for path in files} == before  # file and card, all there
+    assert sorted(p.name for p in catalog.user_dir.iterdir()) == sorted(p.name for p in files)
+    assert [e.name for e in catalog.list()] == ["style"]
+
+
+def test_deleting_an_unknown_adapter_is_refused(catalog):
+    with pytest.raises(AdapterError, match="No adapter named 'ghost'"):
+        catalog.remove("ghost")
