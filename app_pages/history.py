@@ -8,7 +8,7 @@ import streamlit as st
 
 from app_resources import get_settings
 from components.history import render_entry, render_history_charts, render_log_table
-from components.knowledge import confirm_button
+from components.format import confirm_button
 from components.safe import errors_shown
 from ragtune.errors import RagtuneError
 from ragtune.store import LogFilter, QueryLog

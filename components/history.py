@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 import plotly.graph_objects as go
 import streamlit as st
 
-from components.lab import FORMAT_BADGES, LATENCY_STAGES, usd
-from components.safe import escape_markdown, inline_code, render_untrusted_text
-from components.timings import PLOTLY_CONFIG
+from components.answer_card import render_answer_card
+from components.format import FORMAT_BADGES, LATENCY_STAGES, PLOTLY_CONFIG
+from components.safe import escape_markdown
 
 if TYPE_CHECKING:
     from ragtune.store import LogEntry
@@ -92,7 +92,8 @@ def render_log_table(entries: list[LogEntry], *, key: str) -> int | None:
     rows = [
         {"#": e.id, "time (UTC)": e.created_at.strftime("%Y-%m-%d %H:%M:%S"), "mode": e.mode_id,
          "query": e.query, "answer": e.display_answer[:120], "format": FORMAT_BADGES[e.parse_status][0]
-         if e.parse_status in FORMAT_BADGES else e.parse_status, "total s": round(e.total_ms / 1000, 2),
+         if e.parse_status in FORMAT_BADGES else e.parse_status, "verdict": e.verdict or "",
+         "total s": round(e.total_ms / 1000, 2),
          "prompt tok": e.prompt_tokens, "answer tok": e.completion_tokens, "local $": e.local_cost_usd,
          "API $": e.api_cost_usd, "workspace": e.workspace, "model": e.model_id, "adapter": e.adapter}
         for e in reversed(entries)
@@ -105,30 +106,13 @@ def render_log_table(entries: list[LogEntry], *, key: str) -> int | None:
 
 
 def render_entry(entry: LogEntry, *, key: str) -> None:
-    """One logged answer in full: the answer, its format verdict, citations, timings, costs."""
+    """One logged answer in full: the query, then the answer card (badges with the stored verdict,
+    citations, timings, costs), and where it ran."""
     with st.container(border=True, key=key):
         # The query, the answer and the names are other users' (and the model's) text: rendered inert.
         st.markdown(f"**#{entry.id} · {escape_markdown(entry.mode_label)}** — {escape_markdown(entry.query)}")
-        label, colour, icon = FORMAT_BADGES.get(entry.parse_status, (entry.parse_status, "gray", None))
-        st.badge(label, color=colour, icon=icon)  # type: ignore[arg-type]
-        render_untrusted_text(entry.display_answer)
-        if entry.parse_detail and entry.parse_status != "free_text":
-            st.caption(escape_markdown(f"Format: {entry.parse_detail}"))
-        if entry.citations:
-            st.caption("Cites: " + ", ".join(f"{inline_code(str(c['chunk_id']))} ({escape_markdown(str(c['status']))})"
-                                             for c in entry.citations))
+        render_answer_card(entry, key=f"{key}-card")
         st.caption(escape_markdown(
             f"{entry.created_at:%Y-%m-%d %H:%M:%S} UTC · {entry.model_id} · "
-            f"adapter {entry.adapter or 'none'} · workspace {entry.workspace or 'none'} · "
-            f"retrieved {', '.join(entry.retrieved_ids) or 'nothing'}"
+            f"adapter {entry.adapter or 'none'} · workspace {entry.workspace or 'none'}"
         ))
-        st.caption(escape_markdown(  # the dollar amounts too: two "$" would otherwise render as LaTeX
-            f"total {entry.total_ms:,.0f} ms (queue {entry.queue_wait_ms:,.0f}, retrieval "
-            f"{entry.retrieval_ms:,.0f}, prompt eval {entry.prompt_eval_ms:,.0f}, generation "
-            f"{entry.generation_ms:,.0f}) · {entry.prompt_tokens} prompt tokens "
-            f"({entry.cached_prompt_tokens} cached), {entry.completion_tokens} answer tokens · local "
-            f"{usd(entry.local_cost_usd)}, {entry.api_model} {usd(entry.api_cost_usd)}"
-            + (f", training {usd(entry.amortized_usd)}" if entry.amortized_usd else "")
-        ))
-        with st.expander("Raw output"):
-            st.code(entry.answer or " ", wrap_lines=True)

@@ -1,15 +1,48 @@
-"""Knowledge-base views: ingestion results, document list, chunks, search results, confirmations."""
+"""Knowledge-base views: the upload, search and demo-version forms, ingestion progress and results,
+the document list and picker, chunks and search results."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
 
 import streamlit as st
 
+from components.format import confirm_button
 from components.safe import escape_markdown, inline_code
+from ragtune.retrieval.knowledge import DOCUMENT_IDENTITY_RULE
+from ragtune.retrieval.loaders import SUPPORTED_EXTENSIONS
+from ragtune.retrieval.types import SEARCH_MODES, SearchMode
+from ragtune.retrieval.workspace_actions import WorkspaceAction
 
 if TYPE_CHECKING:
-    from ragtune.retrieval.types import Chunk, DocumentInfo, IngestReport, SearchResult, WorkspaceInfo
+    from streamlit.runtime.uploaded_file_manager import UploadedFile
+
+    from ragtune.retrieval.types import Chunk, DocumentInfo, FileResult, IngestReport, SearchResult, WorkspaceInfo
+
+    ProgressFn = Callable[[int, int, FileResult], None]
+
+
+def render_workspace_manager(name: str | None, *, restorable_demo: str | None, expanded: bool,
+                             key: str) -> WorkspaceAction | None:
+    """Create a workspace, restore the deleted demo (``restorable_demo``), rename, empty or delete
+    ``name`` (the last two confirmed first); returns what the user asked for on this run."""
+    with st.expander("Manage workspaces", icon=":material/folder_managed:", expanded=expanded):
+        new = st.text_input("New workspace", key=f"{key}_new_name", placeholder="team-docs")
+        if st.button("Create workspace", key=f"{key}_create"):
+            return WorkspaceAction("create", new)
+        if restorable_demo and st.button("Restore the demo workspace", key=f"{key}_restore_demo"):
+            return WorkspaceAction("restore_demo", restorable_demo)
+        if name is None:
+            return None
+        target = st.text_input(f"Rename '{name}' to", key=f"{key}_rename_to")
+        if st.button("Rename", key=f"{key}_rename"):
+            return WorkspaceAction("rename", name, target)
+        if confirm_button("Empty workspace", f"Remove every document from '{name}'?", key=f"{key}_empty"):
+            return WorkspaceAction("empty", name)
+        if confirm_button("Delete workspace", f"Delete '{name}' and all its documents?", key=f"{key}_delete_ws"):
+            return WorkspaceAction("delete", name)
+    return None
 
 
 def render_workspace_summary(info: WorkspaceInfo, *, key: str) -> None:
@@ -104,23 +137,75 @@ def render_search_result(result: SearchResult, *, key: str) -> None:
                 st.text(hit.chunk.text)
 
 
-def confirm_button(label: str, question: str, *, key: str) -> bool:
-    """A button that asks before a destructive action.
 
-    The first click shows ``question`` with "Yes" and "Cancel"; returns True only on
-    the run where "Yes" was clicked. State lives under ``st.session_state[key + "_pending"]``.
-    """
-    pending = f"{key}_pending"
-    if st.button(label, key=key):
-        st.session_state[pending] = True
-    if not st.session_state.get(pending):
-        return False
-    st.warning(question, icon=":material/warning:")
-    yes, no = st.columns(2)
-    if yes.button("Yes, do it", key=f"{key}_yes", type="primary"):
-        st.session_state[pending] = False
-        return True
-    if no.button("Cancel", key=f"{key}_cancel"):
-        st.session_state[pending] = False
-        st.rerun()
-    return False
+class SearchRequest(NamedTuple):
+    """What the search form asks for."""
+
+    query: str
+    mode: SearchMode
+    k: int
+
+
+def render_search_form(default_mode: SearchMode, *, key: str) -> SearchRequest | None:
+    """The query, the search mode and the number of chunks; None while the query is blank."""
+    query = st.text_input("Search this workspace", key=f"{key}_query", placeholder="How long is the warranty?")
+    left, right = st.columns([3, 1])
+    mode = left.radio("Search mode", SEARCH_MODES, index=SEARCH_MODES.index(default_mode),
+                      key=f"{key}_mode", horizontal=True)
+    k = right.number_input("Chunks", min_value=1, max_value=20, value=5, key=f"{key}_k")
+    return SearchRequest(query, mode, int(k)) if query.strip() else None
+
+
+def render_document_picker(docs: list[DocumentInfo], *, key: str) -> DocumentInfo | None:
+    """Choose one of the workspace's documents (by title and id)."""
+    by_id = {d.doc_id: d for d in docs}
+    doc_id = st.selectbox("Document", list(by_id), key=key, format_func=lambda d: f"{by_id[d].title} ({d})")
+    return by_id.get(doc_id) if doc_id is not None else None
+
+
+def render_demo_switch(current: str, *, key: str) -> str | None:
+    """The demo's version (``current``, the stored truth); returns the other version when the user picks it."""
+    flag = f"{key}_switch"
+    switching = st.session_state.pop(flag, False)
+    if not switching:  # the stored version is the truth, whoever switched it
+        st.session_state[f"{key}_version"] = current
+    chosen = st.radio(
+        "Demo knowledge base version", ["v1", "v2"], key=f"{key}_version", horizontal=True,
+        on_change=lambda: st.session_state.update({flag: True}),
+        help="Version 2 changes a few facts (a price, a date, policy limits): search again to see them.",
+    )
+    return chosen if switching and chosen != current else None
+
+
+def render_upload_limit(setting_mb: int, server_mb: int) -> int:
+    """The per-file limit the uploader enforces: RAGTUNE_MAX_UPLOAD_MB, unless the server's own cap
+    (server.maxUploadSize, which `make run` sets from the same setting) is lower; then say so."""
+    if server_mb < setting_mb:
+        st.warning(f"This server accepts uploads up to {server_mb} MB (server.maxUploadSize), below "
+                   f"RAGTUNE_MAX_UPLOAD_MB ({setting_mb} MB): start the app with `make run`, which passes the setting.")
+    return min(server_mb, setting_mb)
+
+
+def render_uploader(limit_mb: int, *, key: str) -> tuple[list[UploadedFile], bool]:
+    """Files, or a whole folder (the toggle), to add; returns them and whether a folder was chosen."""
+    folder = st.toggle("Upload a whole folder", key=f"{key}_folder_mode")
+    files = st.file_uploader(
+        "Add documents (.md, .txt, .pdf, .html, .csv, .json)", help=DOCUMENT_IDENTITY_RULE,
+        accept_multiple_files="directory" if folder else True, max_upload_size=limit_mb,
+        key=f"{key}_upload_folder" if folder else f"{key}_upload",
+        type=[ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS] if folder else None,
+    )
+    return list(files or []), folder
+
+
+def render_ingest_progress(ingest: Callable[[ProgressFn], IngestReport], *, n_files: int) -> IngestReport:
+    """Run ``ingest`` (given a per-file progress callback) inside a status box with a progress bar."""
+    with st.status(f"Ingesting {n_files} file(s)...", expanded=True) as status:
+        bar = st.progress(0.0)
+
+        def progress(done: int, total: int, result: FileResult) -> None:
+            bar.progress(done / total, text=f"{done}/{total}: {result.name} — {result.status}")
+
+        report = ingest(progress)
+        status.update(label="Ingestion finished", state="error" if report.failed else "complete")
+    return report

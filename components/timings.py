@@ -7,17 +7,13 @@ from typing import TYPE_CHECKING
 import plotly.graph_objects as go
 import streamlit as st
 
+from components.format import LATENCY_STAGES, PLOTLY_CONFIG
+
 if TYPE_CHECKING:
     from ragtune.runtime import Timings
 
-# Stages in the order they happen; colours stay the same on every chart of the app.
-STAGES: tuple[tuple[str, str, str], ...] = (
-    ("queue_wait_ms", "Queue wait", "#9e9e9e"),
-    ("adapter_switch_ms", "Adapter switch", "#ab47bc"),
-    ("prompt_eval_ms", "Prompt eval", "#42a5f5"),
-    ("generation_ms", "Generation", "#66bb6a"),
-)
-PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+# The model's own stages (a runtime's timings have no retrieval), in the app's colours.
+STAGES = tuple(stage for stage in LATENCY_STAGES if stage[0] != "retrieval_ms")
 
 
 def timings_figure(timings: Timings, *, title: str | None = None) -> go.Figure:

@@ -85,6 +85,11 @@ class IngestReport(_Record):
     def ok(self) -> bool:
         return not self.failed
 
+    @property
+    def replaced(self) -> list[str]:
+        """The documents the batch re-indexed as a new version."""
+        return [f.doc_id for f in self.files if f.status == "replaced" and f.doc_id]
+
 
 class SearchHit(_Record):
     """A ranked chunk: what a citation points at."""
