@@ -1,4 +1,5 @@
-"""ragtune's entry point: page config, navigation and the shared sidebar."""
+"""ragtune's entry point: page config, the demo's first-start setup, navigation and the sidebar
+(drawn by :mod:`components.sidebar`)."""
 
 from __future__ import annotations
 
@@ -7,56 +8,25 @@ from pathlib import Path
 import streamlit as st
 
 from app_resources import get_knowledge_base, get_registry, get_runtime, get_settings
-from components.model_info import render_model_card
-from components.safe import errors_shown, escape_markdown
+from components.safe import errors_shown
+from components.sidebar import LoadedModel, render_sidebar
 from ragtune.errors import RagtuneError
 
 HERE = Path(__file__).parent
-SERVER_PATHS_OFF = ("Adding a model from a path on the server is off. An admin can add one with "
-                    "`python -m ragtune models add PATH`, or turn path inputs on with "
-                    "`RAGTUNE_ALLOW_SERVER_PATHS=true` (for a server only trusted users reach).")
 
 st.set_page_config(page_title="ragtune", page_icon=":material/tune:", layout="wide")
 
 
 def sidebar() -> None:
-    """Model choice, the loaded model's card, and adding a local GGUF."""
+    """The shared sidebar, over the registry and the loaded model."""
     registry = get_registry()
-    statuses = registry.statuses()
-    available = [s.spec.id for s in statuses if s.available]
-    default = registry.default_id()
-    if not available:
-        st.error("No model is installed. Run `make run`, or set RAGTUNE_MODEL_PATH to a GGUF file.")
-        return
-    if st.session_state.get("model_id") not in available:
-        st.session_state["model_id"] = default if default in available else available[0]
-    st.selectbox(
-        "Model",
-        available,
-        key="model_id",
-        format_func=lambda mid: next(s.spec.name for s in statuses if s.spec.id == mid),
-        help="Only one model is held in memory: choosing another frees the current one.",
-    )
-    with errors_shown("the model card"):  # a model that fails to load still leaves the rest usable
-        runtime = get_runtime(st.session_state["model_id"])
-        render_model_card(
-            registry.get(runtime.model_id), runtime.summary, n_ctx=runtime.n_ctx, key="model_card"
-        )
-    missing = [s for s in statuses if not s.available]
-    if missing:
-        with st.expander("More models"):
-            for status in missing:
-                st.caption(f"**{escape_markdown(status.spec.name)}**: {escape_markdown(status.hint)}")
-    with st.expander("Add a local GGUF model"):
-        if not get_settings().allow_server_paths:
-            # A path input would let any web user probe the server's files (does it exist? what is it?).
-            st.caption(SERVER_PATHS_OFF)
-            return
-        path = st.text_input("Path to a .gguf file on this server", key="add_model_path")
-        if st.button("Check and add", key="add_model_button"):
-            with errors_shown("adding a local model"):
-                spec = registry.add_local(Path(path))
-                st.success(f"Added '{escape_markdown(spec.id)}'. Choose it above.")
+
+    def load(model_id: str) -> LoadedModel:
+        runtime = get_runtime(model_id)
+        return LoadedModel(registry.get(runtime.model_id), runtime.summary, runtime.n_ctx)
+
+    render_sidebar(registry.statuses(), default_id=registry.default_id(), load=load,
+                   add_local=registry.add_local if get_settings().allow_server_paths else None)
 
 
 try:

@@ -14,7 +14,6 @@ from ragtune.config import Settings, load_settings
 from ragtune.models import ModelRegistry
 from ragtune.retrieval.demo import ensure_demo_workspace
 from ragtune.retrieval.knowledge import KnowledgeBase
-from ragtune.retrieval.store import VectorStore
 from ragtune.runtime import Runtime, load_runtime
 
 
@@ -69,8 +68,3 @@ def get_knowledge_base() -> KnowledgeBase:
     if settings.demo_workspace:
         ensure_demo_workspace(kb, settings.demo_workspace)
     return kb
-
-
-def get_vector_store() -> VectorStore:
-    """The vector store behind the knowledge base (one per process)."""
-    return get_knowledge_base().store

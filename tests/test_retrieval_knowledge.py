@@ -245,7 +245,13 @@ def test_the_default_mode_and_k_come_from_the_settings(data_dir, embedding_funct
     base.ingest_bytes("w", [("guide.md", GUIDE_V1)])
     result = base.search("w", "battery")
     assert (result.mode, len(result.hits)) == ("keyword", 1)
-    assert isinstance(Path(load_settings().chroma_dir), Path)
+
+
+def test_the_knowledge_base_writes_its_database_under_the_data_directory(data_dir, embedding_function):
+    settings = load_settings()
+    assert settings.chroma_dir.resolve().is_relative_to(data_dir.resolve())
+    KnowledgeBase.from_settings(settings, embedding_function).create_workspace("w")
+    assert settings.chroma_dir.is_dir() and any(settings.chroma_dir.iterdir())
 
 
 @pytest.mark.parametrize(("size", "overlap"), [(400, 400), (400, 500)])

@@ -1,0 +1,63 @@
+"""The app's sidebar: the model choice, the loaded model's card, the models not installed, and
+the form that adds a local GGUF. Loading and adding are the caller's (passed as callables)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+import streamlit as st
+
+from components.model_info import render_model_card
+from components.safe import errors_shown, escape_markdown
+
+if TYPE_CHECKING:
+    from ragtune.gguf_files import GGUFSummary
+    from ragtune.models import ModelSpec, ModelStatus
+
+SERVER_PATHS_OFF = ("Adding a model from a path on the server is off. An admin can add one with "
+                    "`python -m ragtune models add PATH`, or turn path inputs on with "
+                    "`RAGTUNE_ALLOW_SERVER_PATHS=true` (for a server only trusted users reach).")
+
+
+class LoadedModel(NamedTuple):
+    """What the model card shows of the model in memory."""
+
+    spec: ModelSpec
+    summary: GGUFSummary
+    n_ctx: int
+
+
+def render_sidebar(statuses: list[ModelStatus], *, default_id: str | None,
+                   load: Callable[[str], LoadedModel], add_local: Callable[[Path], ModelSpec] | None,
+                   key: str = "model_id") -> None:
+    """Choose a model (kept in ``st.session_state[key]``), show its card (``load`` loads it), list
+    the missing models with what to do, and add a local GGUF (``add_local``; None: path inputs off)."""
+    available = [s.spec.id for s in statuses if s.available]
+    if not available:
+        st.error("No model is installed. Run `make run`, or set RAGTUNE_MODEL_PATH to a GGUF file.")
+        return
+    if st.session_state.get(key) not in available:
+        st.session_state[key] = default_id if default_id in available else available[0]
+    names = {s.spec.id: s.spec.name for s in statuses}
+    st.selectbox("Model", available, key=key, format_func=names.__getitem__,
+                 help="Only one model is held in memory: choosing another frees the current one.")
+    with errors_shown("the model card"):  # a model that fails to load still leaves the rest usable
+        loaded = load(st.session_state[key])
+        render_model_card(loaded.spec, loaded.summary, n_ctx=loaded.n_ctx, key="model_card")
+    missing = [s for s in statuses if not s.available]
+    if missing:
+        with st.expander("More models"):
+            for status in missing:
+                st.caption(f"**{escape_markdown(status.spec.name)}**: {escape_markdown(status.hint)}")
+    with st.expander("Add a local GGUF model"):
+        if add_local is None:
+            # A path input would let any web user probe the server's files (does it exist? what is it?).
+            st.caption(SERVER_PATHS_OFF)
+            return
+        path = st.text_input("Path to a .gguf file on this server", key="add_model_path")
+        if st.button("Check and add", key="add_model_button"):
+            with errors_shown("adding a local model"):
+                spec = add_local(Path(path))
+                st.success(f"Added '{escape_markdown(spec.id)}'. Choose it above.")
