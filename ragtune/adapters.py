@@ -15,10 +15,10 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from ragtune.config import PROJECT_ROOT, Settings
-from ragtune.errors import AdapterError
+from ragtune.errors import AdapterError, RagtuneError
 from ragtune.gguf_files import GGUFSummary, check_adapter_file
 from ragtune.training.card import card_paths
 
@@ -33,6 +33,28 @@ class AdapterFile(BaseModel):
     path: Path
     origin: Literal["shipped", "user"]
     size_bytes: int
+
+
+def check_fit(path: Path, base: GGUFSummary, *, name: str | None = None) -> None:
+    """Check the file at ``path`` as a LoRA adapter for the model ``base``.
+
+    Raises:
+        AdapterError: not a GGUF LoRA, or its tensors do not fit the base weights; a header
+            value pydantic refuses is said in words, never as pydantic's own text.
+    """
+    try:
+        check_adapter_file(path, base)
+    except ValidationError as exc:
+        raise AdapterError.from_validation(exc, what=f"{name or path.stem} is not a usable LoRA adapter") from exc
+
+
+def fit_problem(path: Path, base: GGUFSummary) -> str | None:
+    """Why the adapter at ``path`` does not fit the model ``base`` (None: it fits)."""
+    try:
+        check_fit(path, base)
+    except RagtuneError as exc:
+        return str(exc)
+    return None
 
 
 class AdapterCatalog:
@@ -103,7 +125,7 @@ class AdapterCatalog:
         target = self.user_dir / f"{stem}.gguf"
         try:
             tmp.write_bytes(data)
-            check_adapter_file(tmp, base)
+            check_fit(tmp, base, name=stem)
             if target.exists():  # appeared meanwhile: never overwrite
                 raise AdapterError(f"An adapter named '{stem}' exists already; choose another name.")
             os.replace(tmp, target)

@@ -146,8 +146,3 @@ def load_card(adapter_path: Path) -> AdapterCard | None:
         return AdapterCard.model_validate(json.loads(json_path.read_text(encoding="utf-8")))
     except (OSError, ValueError, ValidationError):
         return None
-
-
-def delete_card(adapter_path: Path) -> None:
-    for path in card_paths(adapter_path):
-        path.unlink(missing_ok=True)

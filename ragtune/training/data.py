@@ -13,7 +13,6 @@ user fixes the file in one pass. Nothing here needs torch.
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Literal
 
@@ -51,9 +50,6 @@ class ChatExample(BaseModel):
         if "user" not in roles:
             raise ValueError("no user turn")
         return self
-
-    def chat_messages(self) -> list[ChatMessage]:
-        return [ChatMessage(role=m.role, content=m.content) for m in self.messages]
 
     @classmethod
     def from_messages(cls, messages: list[ChatMessage]) -> ChatExample:
@@ -127,13 +123,3 @@ def load_examples(path: Path, *, max_chars: int = MAX_CHARS_PER_EXAMPLE) -> Data
     except OSError as exc:
         raise TrainingDataError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
     return parse_examples(data, source=path.name, max_chars=max_chars)
-
-
-def write_examples(path: Path, examples: list[ChatExample]) -> Path:
-    """Write examples as JSONL (one compact object per line)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as out:
-        for example in examples:
-            out.write(json.dumps(example.model_dump(), ensure_ascii=False) + "\n")
-    return path

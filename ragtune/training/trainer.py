@@ -13,7 +13,6 @@ torch, transformers and peft are imported inside the functions: the rest of ragt
 from __future__ import annotations
 
 import math
-import os
 import random
 import time
 from collections.abc import Callable
@@ -394,7 +393,3 @@ def train_adapter(
         model=model if keep_model else None,
         tokenizer=tokenizer if keep_model else None,
     )
-
-
-def default_threads() -> int:
-    return max(1, os.cpu_count() or 1)

@@ -6,6 +6,8 @@ card), because an adapter only works with the prompt it learned.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from ragtune.errors import InputError
@@ -18,8 +20,14 @@ from ragtune.prompts import (
     plain_messages,
     router_messages,
 )
-from ragtune.runtime.base import ChatMessage, CompletionResult, GenerationOptions
+from ragtune.runtime.base import AdapterUse, ChatMessage, CompletionResult, GenerationOptions, Runtime
 from ragtune.training.card import AdapterCard
+
+EXAMPLE_INPUT = "How much does the Mowbot M2 cost?"
+EXAMPLE_CONTEXT = (
+    "mowbot-m2-specifications#1: The Mowbot M2 costs $899 and mows up to 1,200 m².\n"
+    "warranty-policy#0: Tidewell robots have a two-year warranty."
+)
 
 TryStyle = Literal["plain", "grounded", "router"]
 STYLE_LABELS: dict[TryStyle, str] = {
@@ -92,4 +100,27 @@ def verdict(style: TryStyle, result: CompletionResult, *, context: str = "") -> 
     return f"{result.timings.completion_tokens} tokens, {result.timings.tokens_per_s:.0f} tok/s"
 
 
-__all__ = ["STYLE_LABELS", "TryStyle", "grounded_json_schema", "parse_context", "style_for", "try_messages", "try_options", "verdict"]
+@dataclass(frozen=True)
+class TryOutcome:
+    """One input answered by the base model and with the adapter, each with its verdict."""
+
+    base: CompletionResult
+    adapted: CompletionResult
+    base_note: str
+    adapter_note: str
+
+
+def try_adapter(runtime: Runtime, adapter: Path, style: TryStyle, text: str, *, context: str = "") -> TryOutcome:
+    """Answer ``text`` with and without the adapter, with the prompt it was trained with.
+
+    Raises:
+        InputError: the input is empty or a context line is malformed.
+    """
+    messages = try_messages(style, text, context=context)
+    options = try_options(style)
+    base = runtime.chat(messages, options=options)
+    adapted = runtime.chat(messages, adapters=[AdapterUse(path=adapter)], options=options)
+    return TryOutcome(base, adapted, verdict(style, base, context=context), verdict(style, adapted, context=context))
+
+
+__all__ = ["EXAMPLE_CONTEXT", "EXAMPLE_INPUT", "STYLE_LABELS", "TryOutcome", "TryStyle", "try_adapter", "grounded_json_schema", "parse_context", "style_for", "try_messages", "try_options", "verdict"]
