@@ -16,41 +16,36 @@ from components.decision import (
     render_break_even_chart,
     render_cost_summary,
     render_lab_modes,
-    render_progress,
-    render_question,
     render_recommendation,
+    render_record_share,
+    render_step,
+    render_step_nav,
 )
 from components.safe import errors_shown, escape_markdown
-from ragtune.decision import (
-    RESULT_STEP,
+from ragtune.decision.economics import answer_costs
+from ragtune.decision.params import (
     STEP_PARAM,
-    STEPS,
     ParsedParams,
-    Recommendation,
     answers_from_params,
     answers_to_params,
-    cost_inputs,
     lab_query,
     param_update,
-    questions_for_step,
-    recommend,
 )
-from ragtune.decision_economics import compare_costs
-from ragtune.decision_record import record_json, record_markdown, share_query
+from ragtune.decision.questions import RESULT_STEP, STEPS, questions_for_step
+from ragtune.decision.recommend import recommend
+from ragtune.decision.recommendation import Recommendation
+from ragtune.decision.record import record_file_stem, record_json, record_markdown, share_query
 from ragtune.errors import RagtuneError
 
 LAB_PAGE = Path(__file__).parent / "lab.py"
 PROBLEM_KEY = "decide.problem"
-
-
-def widget_key(field: str) -> str:
-    return f"decide.q.{field}"
+QUESTION_KEY = "decide.q"
 
 
 def store_answer(field: str) -> None:
     """on_change: copy one widget's value into the URL, or keep the old one and say why."""
     try:
-        encoded = param_update(field, st.session_state[widget_key(field)])
+        encoded = param_update(field, st.session_state[f"{QUESTION_KEY}.{field}"])
     except RagtuneError as exc:
         st.session_state[PROBLEM_KEY] = str(exc)
         return
@@ -66,32 +61,17 @@ def go_to(step: int) -> None:
 
 def start_over() -> None:
     st.query_params.clear()
-    for key in [k for k in st.session_state if str(k).startswith("decide.q.")]:
+    for key in [k for k in st.session_state if str(k).startswith(f"{QUESTION_KEY}.")]:
         del st.session_state[key]
 
 
 def wizard_step(parsed: ParsedParams) -> None:
     step = STEPS[parsed.step - 1]
-    render_progress(step, total=len(STEPS), key="decide.progress")
-    questions = questions_for_step(step.number)
-    for question in [q for q in questions if not q.advanced]:
-        render_question(question, getattr(parsed.answers, question.id),
-                        key=widget_key(question.id), on_change=store_answer, args=(question.id,))
-    advanced = [q for q in questions if q.advanced]
-    if advanced:
-        with st.expander("More cost settings", icon=":material/tune:"):
-            for question in advanced:
-                render_question(question, getattr(parsed.answers, question.id),
-                                key=widget_key(question.id), on_change=store_answer,
-                                args=(question.id,))
+    render_step(step, questions_for_step(step.number), parsed.answers, total=len(STEPS),
+                key=QUESTION_KEY, on_change=store_answer)
     if step.number == STEPS[-1].number:
-        render_cost_summary(compare_costs(cost_inputs(parsed.answers)), key="decide.preview")
-    last = step.number == len(STEPS)
-    with st.container(horizontal=True, key="decide.nav"):
-        st.button("Back", key="decide.back", icon=":material/arrow_back:",
-                  disabled=step.number == 1, on_click=go_to, args=(step.number - 1,))
-        st.button("See the recommendation" if last else "Next", key="decide.next", type="primary",
-                  icon=":material/arrow_forward:", on_click=go_to, args=(step.number + 1,))
+        render_cost_summary(answer_costs(parsed.answers), key="decide.preview")
+    render_step_nav(step.number, total=len(STEPS), go_to=go_to, key="decide")
 
 
 def lab_link(rec: Recommendation) -> None:
@@ -104,14 +84,9 @@ def lab_link(rec: Recommendation) -> None:
         st.caption("Open the app through app.py to jump to the Lab with these modes.")
 
 
-def base_url() -> str:
-    url = st.context.url or ""
-    return url.split("?", 1)[0]
-
-
 def result(parsed: ParsedParams) -> None:
-    answers = parsed.answers
-    rec = recommend(answers)
+    answers, rec = parsed.answers, recommend(parsed.answers)
+    base_url = (st.context.url or "").split("?", 1)[0]
     st.progress(1.0, text="Your recommendation")
     render_recommendation(rec, key="decide.rec")
     st.subheader("Costs: a long prompt on every request, or an adapter trained once", anchor=False)
@@ -121,27 +96,11 @@ def result(parsed: ParsedParams) -> None:
     render_architecture(rec, key="decide.architecture")
     st.subheader("Try it in the Lab", anchor=False)
     lab_link(rec)
-
     st.subheader("Share the decision", anchor=False)
-    markdown = record_markdown(answers, rec, base_url=base_url())
-    slug = "".join(c if c.isalnum() else "-" for c in (answers.name or "workload").lower())
-    with st.container(horizontal=True, key="decide.downloads"):
-        st.download_button("Decision record (Markdown)", markdown, file_name=f"decision-{slug}.md",
-                           mime="text/markdown", key="decide.download_md", on_click="ignore",
-                           icon=":material/description:")
-        st.download_button("Decision record (JSON)", record_json(answers, rec, base_url=base_url()),
-                           file_name=f"decision-{slug}.json", mime="application/json",
-                           key="decide.download_json", on_click="ignore",
-                           icon=":material/data_object:")
-    st.caption("A link that reopens this result (copy it from the address bar, or here):")
-    st.code(base_url() + share_query(answers), language=None, wrap_lines=True)
-    with st.expander("Preview the decision record", icon=":material/visibility:"):
-        st.code(markdown, language="markdown", wrap_lines=True)
-    with st.container(horizontal=True, key="decide.result_nav"):
-        st.button("Change the answers", key="decide.edit", icon=":material/edit:",
-                  on_click=go_to, args=(1,))
-        st.button("Start over", key="decide.restart", icon=":material/restart_alt:",
-                  on_click=start_over)
+    render_record_share(record_markdown(answers, rec, base_url=base_url),
+                        record_json(answers, rec, base_url=base_url),
+                        link=base_url + share_query(answers), stem=record_file_stem(answers),
+                        key="decide", edit=lambda: go_to(1), restart=start_over)
 
 
 def decide() -> None:

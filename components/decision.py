@@ -1,20 +1,23 @@
-"""The decision wizard's pieces: one question, the progress, the recommendation, the
-break-even chart and the architecture diagram. They draw ragtune.decision objects; the
-figure and DOT builders are plain functions so tests can check them without a browser.
+"""The decision wizard's pieces: a step of questions, its navigation, the recommendation, the
+break-even chart, the architecture diagram and the record to share. They draw
+ragtune.decision objects; the figure and DOT builders are plain functions so tests can check
+them without a browser.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import plotly.graph_objects as go
 import streamlit as st
 
-from ragtune.decision import Part, Question, Recommendation, Step
-from ragtune.decision_economics import CostComparison
+from components.format import PLOTLY_CONFIG, money
+from ragtune.decision.answers import WizardAnswers
+from ragtune.decision.economics import CostComparison
+from ragtune.decision.questions import Question, Step
+from ragtune.decision.recommendation import Part, Recommendation
 
-PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 PROMPT_COLOUR = "#ef6c00"
 ADAPTER_COLOUR = "#1e88e5"
 RETRIEVAL_FILL = "#d6e6ff"
@@ -22,19 +25,15 @@ TUNED_FILL = "#ffe0b2"
 PLAIN_FILL = "#eeeeee"
 
 
-def money(value: float) -> str:
-    """Dollars, with cents only for small amounts."""
-    return f"${value:,.0f}" if abs(value) >= 100 else f"${value:,.2f}"
-
-
 # --- the wizard ------------------------------------------------------------------------------
 
 
 def render_progress(step: Step, *, total: int, key: str) -> None:
     """A progress bar with "Step n of total: title", and the step's introduction."""
-    st.progress(step.number / total, text=f"Step {step.number} of {total}: {step.title}")
-    st.subheader(step.title, anchor=False)
-    st.caption(step.intro)
+    with st.container(key=key):
+        st.progress(step.number / total, text=f"Step {step.number} of {total}: {step.title}")
+        st.subheader(step.title, anchor=False)
+        st.caption(step.intro)
 
 
 def render_question(question: Question, value: Any, *, key: str,
@@ -70,6 +69,39 @@ def render_question(question: Question, value: Any, *, key: str,
         step=0.5, format="%.2f", placeholder="not given" if question.optional else None, **common)
 
 
+def render_step(step: Step, questions: Sequence[Question], answers: WizardAnswers, *,
+                total: int, key: str, on_change: Callable[[str], None]) -> None:
+    """One wizard step: its progress and introduction, then its questions, advanced ones folded.
+
+    Each question's widget has the key ``f"{key}.{question.id}"`` and calls
+    ``on_change(question.id)`` when the user changes it.
+    """
+    render_progress(step, total=total, key=f"{key}-progress")
+
+    def ask(question: Question) -> None:
+        render_question(question, getattr(answers, question.id), key=f"{key}.{question.id}",
+                        on_change=on_change, args=(question.id,))
+
+    for question in questions:
+        if not question.advanced:
+            ask(question)
+    advanced = [q for q in questions if q.advanced]
+    if advanced:
+        with st.expander("More cost settings", icon=":material/tune:"):
+            for question in advanced:
+                ask(question)
+
+
+def render_step_nav(number: int, *, total: int, go_to: Callable[[int], None], key: str) -> None:
+    """Back and Next (on the last step, "See the recommendation"); ``go_to(step)`` on click."""
+    with st.container(horizontal=True, key=f"{key}.nav"):
+        st.button("Back", key=f"{key}.back", icon=":material/arrow_back:",
+                  disabled=number == 1, on_click=go_to, args=(number - 1,))
+        st.button("See the recommendation" if number == total else "Next", key=f"{key}.next",
+                  type="primary", icon=":material/arrow_forward:", on_click=go_to,
+                  args=(number + 1,))
+
+
 # --- the result ------------------------------------------------------------------------------
 
 
@@ -79,8 +111,9 @@ def render_recommendation(rec: Recommendation, *, key: str) -> None:
         st.markdown(f"### {rec.headline}")
         left, right = st.columns([3, 1])
         right.metric("Confidence", f"{rec.confidence:.0%}", rec.confidence_level,
-                     delta_color="off", delta_arrow="off", help="Lowered by contradictions, untested prompting, "
-                     "too few examples and a cost case that does not pay back.")
+                     delta_color="off", delta_arrow="off",
+                     help="Lowered by contradictions, untested prompting, too few examples "
+                          "and a cost case that does not pay back.")
         with left:
             for part in rec.parts:
                 st.markdown(f"- **{part.role.capitalize()}** ({part.part.value}): {part.does}")
@@ -238,3 +271,27 @@ def render_lab_modes(modes: list[str], recommended: str, *, key: str) -> None:
     """The Lab modes to compare, as inline code, the recommended one marked."""
     shown = ", ".join(f"`{m}`" + (" (recommended)" if m == recommended else "") for m in modes)
     st.markdown(f"Modes to compare in the Lab: {shown}")
+
+
+def render_record_share(markdown: str, json_text: str, *, link: str, stem: str, key: str,
+                        edit: Callable[[], None], restart: Callable[[], None]) -> None:
+    """The decision record to download (Markdown, JSON), the link, a preview, and what next.
+
+    ``stem`` is the file name without its suffix; ``edit`` and ``restart`` are the callbacks
+    of "Change the answers" and "Start over".
+    """
+    with st.container(horizontal=True, key=f"{key}.downloads"):
+        st.download_button("Decision record (Markdown)", markdown, file_name=f"{stem}.md",
+                           mime="text/markdown", key=f"{key}.download_md", on_click="ignore",
+                           icon=":material/description:")
+        st.download_button("Decision record (JSON)", json_text, file_name=f"{stem}.json",
+                           mime="application/json", key=f"{key}.download_json",
+                           on_click="ignore", icon=":material/data_object:")
+    st.caption("A link that reopens this result (copy it from the address bar, or here):")
+    st.code(link, language=None, wrap_lines=True)
+    with st.expander("Preview the decision record", icon=":material/visibility:"):
+        st.code(markdown, language="markdown", wrap_lines=True)
+    with st.container(horizontal=True, key=f"{key}.result_nav"):
+        st.button("Change the answers", key=f"{key}.edit", icon=":material/edit:", on_click=edit)
+        st.button("Start over", key=f"{key}.restart", icon=":material/restart_alt:",
+                  on_click=restart)

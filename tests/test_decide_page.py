@@ -12,8 +12,9 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from components.decision import architecture_dot, break_even_figure
-from ragtune.decision import WizardAnswers, recommend
-from ragtune.decision_economics import CostInputs, compare_costs
+from ragtune.decision.answers import WizardAnswers
+from ragtune.decision.economics import CostInputs, compare_costs
+from ragtune.decision.recommend import recommend
 
 PAGE = Path(__file__).resolve().parent.parent / "app_pages" / "decide.py"
 

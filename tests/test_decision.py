@@ -12,25 +12,13 @@ import math
 import pytest
 from pydantic import ValidationError
 
-from ragtune.decision import (
-    LAB_MODES,
-    QUESTIONS,
-    QUESTIONS_BY_ID,
-    RESULT_STEP,
-    Outcome,
-    Part,
-    WizardAnswers,
-    answers_from_params,
-    answers_to_params,
-    cost_inputs,
-    lab_query,
-    param_update,
-    quote,
-    recommend,
-    trap_symptoms,
-)
-from ragtune.decision_economics import CostInputs, compare_costs
-from ragtune.decision_record import DecisionRecord, record_json, record_markdown
+from ragtune.decision.answers import WizardAnswers
+from ragtune.decision.economics import CostInputs, compare_costs, cost_inputs
+from ragtune.decision.params import answers_from_params, answers_to_params, lab_query, param_update
+from ragtune.decision.questions import QUESTIONS, QUESTIONS_BY_ID, RESULT_STEP, quote
+from ragtune.decision.recommend import recommend, trap_symptoms
+from ragtune.decision.recommendation import LAB_MODES, Outcome, Part
+from ragtune.decision.record import DecisionRecord, record_json, record_markdown
 from ragtune.errors import InputError
 
 # --- The seed's TL;DR table: need -> tool --------------------------------------------------

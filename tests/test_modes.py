@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ragtune.decision import LAB_MODES
+from ragtune.decision.recommendation import LAB_MODES
 from ragtune.errors import ModeError
 from ragtune.modes import (
     BUILTIN_MODES,

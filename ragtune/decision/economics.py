@@ -21,6 +21,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ragtune.decision.answers import WizardAnswers
+
 DAYS_PER_MONTH = 30
 """A month in this cost model: round on purpose, so a stakeholder can redo the sums."""
 
@@ -32,6 +34,14 @@ PER_MILLION = 1_000_000
 Dollars = Annotated[float, Field(ge=0.0, le=1e9)]
 PricePerMillion = Annotated[float, Field(ge=0.0, le=10_000.0)]
 Tokens = Annotated[int, Field(ge=0, le=10_000_000)]
+
+REFERENCE_PROMPT_TOKENS = 6000
+"""The seed's reference prompt (system prompt + few-shot), used when the team gave no size."""
+
+
+def money(value: float) -> str:
+    """Dollars, with cents only for small amounts."""
+    return f"${value:,.0f}" if abs(value) >= 100 else f"${value:,.2f}"
 
 
 class CostInputs(BaseModel):
@@ -100,9 +110,32 @@ class CostComparison(BaseModel):
     prompt_cumulative: list[float]
     adapter_cumulative: list[float]
 
-    @property
-    def pays_back(self) -> bool:
-        return self.break_even_month is not None
+
+def cost_inputs(answers: WizardAnswers) -> CostInputs:
+    """The economics inputs implied by the answers (the seed's reference prompt if none given)."""
+    a = answers
+    return CostInputs(
+        requests_per_day=a.requests_per_day,
+        prompt_tokens=REFERENCE_PROMPT_TOKENS if a.prompt_tokens is None else a.prompt_tokens,
+        adapter_prompt_tokens=a.adapter_tokens,
+        context_tokens=a.context_tokens,
+        answer_tokens=a.answer_tokens,
+        price_input_per_m=a.price_in,
+        price_output_per_m=a.price_out,
+        adapter_price_input_per_m=a.adapter_price_in,
+        adapter_price_output_per_m=a.adapter_price_out,
+        cache_discount=a.cache_pct / 100,
+        training_cost=a.training_cost,
+        adapter_hosting_per_month=a.hosting,
+        retrains_per_year=a.spec_change.per_year,
+        prompt_retry_rate=a.retry_pct / 100,
+        horizon_months=a.horizon,
+    )
+
+
+def answer_costs(answers: WizardAnswers) -> CostComparison:
+    """The cost comparison for the wizard's answers (:func:`compare_costs` of their inputs)."""
+    return compare_costs(cost_inputs(answers))
 
 
 def _per_request(

@@ -12,16 +12,11 @@ from urllib.parse import urlencode
 from pydantic import BaseModel, Field
 
 from ragtune import __version__
-from ragtune.decision import (
-    QUESTIONS,
-    RESULT_STEP,
-    STEPS,
-    Recommendation,
-    WizardAnswers,
-    answers_to_params,
-    quote,
-)
-from ragtune.decision_economics import DAYS_PER_MONTH, CostComparison
+from ragtune.decision.answers import WizardAnswers
+from ragtune.decision.economics import DAYS_PER_MONTH, CostComparison
+from ragtune.decision.params import answers_to_params
+from ragtune.decision.questions import QUESTIONS, RESULT_STEP, STEPS, quote
+from ragtune.decision.recommendation import Recommendation
 
 RECORD_FORMAT = "ragtune.decision-record/1"
 
@@ -39,6 +34,12 @@ class DecisionRecord(BaseModel):
 
 def record_title(answers: WizardAnswers) -> str:
     return f"Decision record: {answers.name or 'our LLM workload'}"
+
+
+def record_file_stem(answers: WizardAnswers) -> str:
+    """The downloads' file name without its suffix, ``decision-<workload>``, safe anywhere."""
+    slug = "".join(c if c.isalnum() else "-" for c in (answers.name or "workload").lower())
+    return f"decision-{slug}"
 
 
 def share_query(answers: WizardAnswers) -> str:
