@@ -1,54 +1,28 @@
-"""The Lab's views: one answer card per mode, the latency and cost charts, the mode and cost forms."""
+"""The Lab's views: the question controls, the live columns of a comparison, the mode header, the
+latency and cost charts, the mode and cost forms (the answer card is :mod:`components.answer_card`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import closing
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import plotly.graph_objects as go
 import streamlit as st
 
-from components.safe import escape_markdown, inline_code, render_untrusted_text
-from components.timings import PLOTLY_CONFIG
+from components.format import LATENCY_STAGES, PLOTLY_CONFIG
+from components.safe import escape_markdown, write_untrusted_stream
+from ragtune.lab import Failed, Finished, LabEvent, Started, Token
 
 if TYPE_CHECKING:
+    from ragtune.answer import Answer
     from ragtune.economics import EconomicsConfig
-    from ragtune.lab import Judgement
+    from ragtune.evaluation.sets import EvalCase
+    from ragtune.lab import LabQuestion
     from ragtune.modes import Mode
-    from ragtune.pipeline import Answer
 
-# Latency stages in the order they happen (colours shared with the Playground's timing bar).
-LATENCY_STAGES: tuple[tuple[str, str, str], ...] = (
-    ("queue_wait_ms", "Queue wait", "#9e9e9e"),
-    ("retrieval_ms", "Retrieval", "#ffa726"),
-    ("adapter_switch_ms", "Adapter switch", "#ab47bc"),
-    ("prompt_eval_ms", "Prompt eval", "#42a5f5"),
-    ("generation_ms", "Generation", "#66bb6a"),
-)
-FORMAT_BADGES: dict[str, tuple[str, str, str]] = {
-    "ok": ("valid JSON", "green", ":material/check_circle:"),
-    "truncated": ("cut off at the token limit", "red", ":material/content_cut:"),
-    "invalid_json": ("not JSON", "red", ":material/error:"),
-    "schema_violation": ("JSON breaks the schema", "orange", ":material/rule:"),
-    "unknown_citation": ("cites chunks it was not given", "orange", ":material/link_off:"),
-    "free_text": ("free text (no format asked)", "gray", ":material/notes:"),
-}
-VERDICT_BADGES: dict[str, tuple[str, str]] = {
-    "correct": ("correct", "green"), "stale": ("stale", "orange"), "wrong": ("wrong", "red"),
-    "abstained": ("abstained", "gray"), "invented": ("invented an answer", "red"),
-}
-CITATION_NOTES = {
-    "retrieved": "in the prompt",
-    "not_retrieved": "a real chunk, but not in the prompt",
-    "unknown": "no such chunk: invented",
-}
-
-
-def usd(value: float) -> str:
-    """Small dollar amounts readably: $0.000123."""
-    if value == 0:
-        return "$0"
-    return f"${value:.2g}" if value < 0.01 else f"${value:,.4f}"
+WAITING = "Waiting for the model: another session is using it. The wait counts in this answer's latency."
 
 
 def render_mode_header(mode: Mode, *, key: str) -> None:
@@ -58,52 +32,71 @@ def render_mode_header(mode: Mode, *, key: str) -> None:
         st.caption(escape_markdown(mode.summary()), help=escape_markdown(mode.description) or None)
 
 
-def render_answer_card(answer: Answer, *, judgement: Judgement | None = None, key: str) -> None:
-    """One mode's answer: text, format badge, correctness, citations, timings and costs."""
-    with st.container(key=key):
-        label, colour, icon = FORMAT_BADGES[answer.parse.status]
-        with st.container(horizontal=True):
-            st.badge(label, color=colour, icon=icon)  # type: ignore[arg-type]
-            if judgement is not None:
-                text, vcolour = VERDICT_BADGES[judgement.verdict]
-                st.badge(text, color=vcolour, help=judgement.note)  # type: ignore[arg-type]
-            if answer.parse.parsed is not None:
-                st.badge(f"confidence {answer.parse.parsed.confidence}", color="blue")
-        render_untrusted_text(answer.display_text)  # the model's text: images and HTML never load
-        if answer.parse.status not in ("ok", "free_text"):
-            st.caption(escape_markdown(f"Format: {answer.parse.detail}"))
-        for citation in answer.citations:
-            title = f"[{citation.number}] " if citation.number else ""
-            with st.expander(f"{title}{inline_code(citation.chunk_id)} — {CITATION_NOTES[citation.status]}"):
-                st.caption(escape_markdown(citation.title))
-                st.text(citation.text or "This id matches no chunk of the workspace.")
-        t = answer.timings
-        with st.container(horizontal=True):
-            st.metric("Total", f"{t.total_ms / 1000:.2f} s",
-                      help=f"Queue {t.queue_wait_ms:.0f} ms · retrieval {t.retrieval_ms:.0f} ms · "
-                      f"prompt eval {t.prompt_eval_ms:.0f} ms · generation {t.generation_ms:.0f} ms")
-            st.metric("First token", f"{t.ttft_ms / 1000:.2f} s")
-        with st.container(horizontal=True):
-            st.metric("Prompt tokens", f"{t.prompt_tokens:,}", help=f"{t.cached_prompt_tokens} reused from cache")
-            st.metric("Answer tokens", t.completion_tokens)
-        c = answer.cost
-        with st.container(horizontal=True):
-            st.metric("Local", usd(c.local_total_usd),
-                      help=f"{c.compute_seconds:.2f} s × ${c.dollars_per_hour:g}/h"
-                      + (f" + training {usd(c.amortized_usd)}" if c.amortized_usd else ""))
-            st.metric(f"As {c.reference_model}", usd(c.api_total_usd),
-                      help="The same tokens at the hosted model's list price"
-                      + (f" + training {usd(c.amortized_usd)}" if c.amortized_usd else ""))
-        if answer.finish_reason == "length":
-            st.caption("Stopped at the answer-length limit.")
-        with st.expander("Retrieved chunks and raw output"):
-            for chunk in answer.retrieved:
-                st.caption(f"[{chunk.number}] {inline_code(chunk.chunk_id)} · {escape_markdown(chunk.title)} · "
-                           f"score {chunk.score:.3f}")
-            if not answer.retrieved:
-                st.caption("This mode does not retrieve.")
-            st.code(answer.text or " ", language="json" if answer.mode.expects_json else None,
-                    wrap_lines=True)
+def render_lab_controls(demos: list[tuple[LabQuestion, EvalCase]], modes: list[Mode], workspaces: list[str],
+                        demo_workspace: str, *, key: str) -> tuple[str, list[str], str | None]:
+    """Demo question, question, modes and workspace; returns (question, mode ids, workspace).
+
+    Picking a demo question fills the question box (``{key}_question``) and states the seed's
+    prediction for it; the widgets' keys are ``{key}_demo``, ``_question``, ``_modes``, ``_workspace``.
+    """
+    by_id = {case.id: (item, case) for item, case in demos}
+
+    def use_demo_question() -> None:
+        picked = st.session_state.get(f"{key}_demo")
+        if picked in by_id:
+            st.session_state[f"{key}_question"] = by_id[picked][1].question
+
+    st.selectbox("Demo question", ["", *by_id], key=f"{key}_demo", on_change=use_demo_question,
+                 format_func=lambda i: f"{by_id[i][0].thesis}: “{by_id[i][1].question}”" if i else
+                 "(your own question)")
+    question = st.text_area("Question", key=f"{key}_question", max_chars=2000, height=80,
+                            placeholder="Ask something your documents answer…")
+    left, right = st.columns([2, 1])
+    labels = {m.id: m.label for m in modes}
+    chosen = left.multiselect("Modes to compare", list(labels), key=f"{key}_modes",
+                              format_func=lambda i: labels.get(i, i))
+    default = workspaces.index(demo_workspace) if demo_workspace in workspaces else 0
+    workspace = right.selectbox("Workspace", workspaces, key=f"{key}_workspace",
+                                index=default if workspaces else None)
+    if not workspaces:
+        right.caption("No workspace yet: create one on the Knowledge page.")
+    if st.session_state.get(f"{key}_demo") in by_id:
+        st.info(f"The seed predicts: {by_id[st.session_state[f'{key}_demo']][0].prediction}",
+                icon=":material/lightbulb:")
+    return question, chosen, workspace
+
+
+def _text_of(events: Iterator[LabEvent], ended: list[Finished | Failed]) -> Iterator[str]:
+    """One mode's text from its Token events; the event that ends the mode goes into ``ended``."""
+    for event in events:
+        if not isinstance(event, Token):
+            ended.append(event)  # type: ignore[arg-type]
+            return
+        yield event.text
+
+
+def render_live_comparison(events: Iterator[LabEvent], total: int, *, key: str) -> list[Finished | Failed]:
+    """Stream a comparison's events (:func:`ragtune.lab.compare`) into one column per mode as they
+    arrive; returns how each mode ended. The events are closed when drawing stops early (a rerun,
+    the page left), which frees the model at once."""
+    results: list[Finished | Failed] = []
+    columns = st.columns(total)
+    with closing(events):
+        for started in events:
+            assert isinstance(started, Started)  # every mode's events begin with Started
+            with columns[started.index]:
+                render_mode_header(started.mode, key=f"{key}_head_{started.mode.id}")
+                slot = st.empty()
+                if started.model_busy:
+                    slot.info(WAITING, icon=":material/hourglass:")
+                ended: list[Finished | Failed] = []
+                write_untrusted_stream(_text_of(events, ended), container=slot)  # the model's text: inert
+                if isinstance(ended[0], Failed):
+                    slot.error(ended[0].error)
+                else:
+                    slot.empty()
+                results.extend(ended)
+    return results
 
 
 def latency_figure(answers: list[Answer]) -> go.Figure:

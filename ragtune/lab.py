@@ -1,24 +1,38 @@
-"""The lab's demo questions, and how an answer is checked against the documents.
+"""The Lab's use case: one question answered in several modes, one after another, as events.
 
-Each demo question stands for one thesis of the seed; the lab shows what the model actually
-does with it (measured, not asserted). The questions come from the demo eval set
-(``data/eval/questions.jsonl``), so each has a gold answer to check against: a mode's answer
-is marked correct when it contains an accepted answer for the workspace's demo version, or,
-for a question the documents cannot answer, when it abstains.
+:func:`compare` runs each mode on the shared model and yields what happens, in order, for each
+mode: :class:`Started`, then :class:`Token` per piece of text, then :class:`Finished` (the
+answer, its verdict, its id in the query log) or :class:`Failed` (why the mode could not
+answer). The Lab page streams the events into columns; ``python -m ragtune lab`` prints them.
+
+The demo questions each stand for one thesis of the seed; the Lab shows what the model actually
+does with them (measured, not asserted). They are cases of the demo eval set, so an answer to
+one is judged by the evaluation's one scorer (:func:`ragtune.evaluation.scoring.judge_answer`)
+against the documents the workspace holds, once, and the verdict is logged with the answer.
+
+Examples:
+    >>> [q.eval_id for q in LAB_QUESTIONS]
+    ['a13', 'u03', 'a08', 'c03']
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
-from ragtune.prompts import ABSTENTION
-from ragtune.retrieval.demo import DemoVersion, EvalQuestion, _norm, load_questions
+from ragtune.answer import Answer
+from ragtune.errors import RagtuneError
+from ragtune.evaluation.scoring import Judgement, judge_answer
+from ragtune.evaluation.sets import EvalCase, Version, demo_eval_set, find_case
+from ragtune.modes import Mode
 
 if TYPE_CHECKING:
-    from ragtune.pipeline import Answer
+    from ragtune.pipeline import Pipeline
+    from ragtune.retrieval.knowledge import KnowledgeBase
+    from ragtune.store import QueryLog, Source
 
 
 class LabQuestion(BaseModel):
@@ -55,70 +69,122 @@ LAB_QUESTIONS: tuple[LabQuestion, ...] = (
     ),
 )
 
-ABSTAIN_MARKERS: tuple[str, ...] = (
-    _norm(ABSTENTION), "i don't know", "i do not know", "not in the context",
-    "does not contain", "no information", "not mentioned",
-)
 
-Verdict = Literal["correct", "stale", "wrong", "abstained", "invented"]
-
-
-class Judgement(BaseModel):
-    """An answer checked against the demo documents' gold answer."""
-
-    model_config = ConfigDict(frozen=True)
-
-    verdict: Verdict
-    note: str
-
-    @property
-    def correct(self) -> bool:
-        return self.verdict == "correct"
-
-
-def demo_questions() -> list[tuple[LabQuestion, EvalQuestion]]:
-    """The lab's demo questions with their eval records."""
-    by_id = {q.id: q for q in load_questions()}
+def demo_questions() -> list[tuple[LabQuestion, EvalCase]]:
+    """The lab's demo questions with their cases of the demo eval set."""
+    by_id = {case.id: case for case in demo_eval_set().cases}
     return [(lab, by_id[lab.eval_id]) for lab in LAB_QUESTIONS if lab.eval_id in by_id]
 
 
-def find_eval_question(text: str) -> EvalQuestion | None:
-    """The demo eval question with exactly this text (spacing and case ignored), if any."""
-    wanted = _norm(text)
-    return next((q for q in load_questions() if _norm(q.question) == wanted), None)
+def judged_version(kb: KnowledgeBase | None, workspace: str | None, demo_workspace: str) -> Version:
+    """The version of the demo documents an answer in ``workspace`` is judged against: the one
+    the demo workspace holds now, else version 1."""
+    from ragtune.retrieval.demo import demo_version
 
-
-def _abstains(answer: Answer) -> bool:
-    if answer.parse.parsed is not None:
-        return answer.parse.parsed.is_abstention
-    text = _norm(answer.display_text)
-    return any(marker in text for marker in ABSTAIN_MARKERS)
-
-
-def judge(answer: Answer, question: EvalQuestion, version: DemoVersion = "v1") -> Judgement:
-    """Check an answer to a demo question against the documents of ``version``.
-
-    Examples of verdicts: ``correct`` (contains an accepted answer, or abstains when the
-    documents have none), ``stale`` (gives the version-1 answer of a changed fact while the
-    workspace holds version 2), ``abstained`` (says it does not know although the documents
-    do), ``invented`` (answers a question no document answers), ``wrong``.
-    """
-    abstained = _abstains(answer)
-    if question.kind == "unanswerable":
-        if abstained:
-            return Judgement(verdict="correct", note="abstained: no document has the answer")
-        return Judgement(verdict="invented", note="answered although no document has the answer")
-    gold = question.gold(version)
-    if question.is_answered_by(answer.display_text, version):
-        return Judgement(verdict="correct", note=f"matches the documents: {gold[0]}")
-    if question.kind == "changed" and version == "v2" and question.is_answered_by(answer.display_text, "v1"):
-        return Judgement(verdict="stale", note=f"gives the old answer {question.gold('v1')[0]}; "
-                         f"version 2 says {gold[0]}")
-    if abstained:
-        return Judgement(verdict="abstained", note=f"said it does not know; the documents say {gold[0]}")
-    return Judgement(verdict="wrong", note=f"the documents say {gold[0]}")
+    if kb is not None and workspace and workspace == demo_workspace and kb.has_workspace(workspace):
+        return demo_version(kb, workspace)
+    return "v1"
 
 
 def new_run_id() -> str:
     """An id grouping the answers of one comparison in the query log."""
     return uuid.uuid4().hex[:12]
+
+
+class Started(BaseModel):
+    """A mode starts answering (the ``index``-th of ``total``); ``model_busy``: it queues first."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mode: Mode
+    index: int
+    total: int
+    model_busy: bool = False
+
+
+class Token(BaseModel):
+    """A piece of the mode's answer text, as generated."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mode: Mode
+    text: str
+
+
+class Finished(BaseModel):
+    """The mode's finished answer; ``verdict`` on a demo question (judged against documents
+    ``version``), ``log_id`` when it was logged."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mode: Mode
+    answer: Answer
+    verdict: Judgement | None = None
+    version: Version | None = None
+    log_id: int | None = None
+
+
+class Failed(BaseModel):
+    """The mode could not answer: the reason, with what to do."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mode: Mode
+    error: str
+
+
+LabEvent = Started | Token | Finished | Failed
+
+
+def compare(
+    pipeline: Pipeline,
+    question: str,
+    modes: Sequence[Mode],
+    workspace: str | None,
+    *,
+    log: QueryLog | None,
+    source: Source,
+    demo_workspace: str = "",
+) -> Iterator[LabEvent]:
+    """Answer ``question`` in each mode in turn, yielding each mode's events.
+
+    Every answer is logged (when ``log`` is given) under one run id, with its verdict when the
+    question is a demo question. Closing the generator mid-answer frees the model at once.
+
+    Args:
+        pipeline: the model, knowledge base and adapters the modes run on.
+        question: the question, as typed.
+        modes: the modes, in the order they answer.
+        workspace: the knowledge workspace of the modes that retrieve.
+        log: the query log (None: nothing is logged).
+        source: who asks (``lab`` for the page, ``cli`` for the command line).
+        demo_workspace: the demo workspace's name; its version decides what is correct.
+
+    Examples:
+        >>> kinds = [type(e).__name__ for e in compare(pipeline, "Price?", modes, "team",
+        ...                                             log=None, source="cli")]  # doctest: +SKIP
+        >>> kinds  # doctest: +SKIP
+        ['Started', 'Token', 'Token', 'Finished', 'Started', 'Failed']
+    """
+    case = find_case(demo_eval_set(), question)
+    version = judged_version(pipeline.kb, workspace, demo_workspace) if case is not None else None
+    run_id = new_run_id()
+    for index, mode in enumerate(modes):
+        yield Started(mode=mode, index=index, total=len(modes), model_busy=pipeline.runtime.is_busy())
+        try:
+            stream = pipeline.stream(question, mode, workspace)
+            try:
+                for text in stream:
+                    yield Token(mode=mode, text=text)
+            finally:
+                stream.close()  # a stopped comparison (page rerun, Ctrl-C) frees the model at once
+            answer = stream.answer()
+        except RagtuneError as exc:
+            yield Failed(mode=mode, error=str(exc))
+            continue
+        verdict = judge_answer(case, version, answer) if case is not None and version else None
+        log_id = None
+        if log is not None:
+            log_id = log.add(answer, source=source, run_id=run_id,
+                             verdict=verdict.verdict if verdict else None, verdict_note=verdict.note if verdict else None)
+        yield Finished(mode=mode, answer=answer, verdict=verdict, version=version, log_id=log_id)

@@ -9,8 +9,11 @@ One query goes through these steps (see ARCHITECTURE.md, "The data flow of one q
    reason (cut off by the token limit, not JSON, schema violation, unknown citation), never
    hidden
 5. citations resolved to chunks: the ones shown in the prompt, real chunks of the workspace
-   the model never saw, or ids that exist nowhere
+   the model never saw, ids that exist nowhere, or unverified ones (the knowledge base
+   could not be reached: that is not evidence of an invented id)
 6. costs (:mod:`ragtune.economics`)
+
+The records it produces (:class:`~ragtune.answer.Answer` and its parts) live in :mod:`ragtune.answer`.
 
 :meth:`Pipeline.stream` returns an :class:`AnswerStream` to iterate for the text as it is
 generated; :meth:`AnswerStream.answer` then gives the finished :class:`Answer`.
@@ -25,133 +28,28 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ragtune.economics import CostBreakdown, EconomicsConfig, query_cost
-from ragtune.errors import AdapterError, InputError, RagtuneError, WorkspaceError
+from ragtune.answer import Answer, AnswerTimings, Citation, ParseReport, RetrievedChunk
+from ragtune.economics import EconomicsConfig, query_cost
+from ragtune.errors import AdapterError, InputError, ModeUnavailableError, RagtuneError, WorkspaceError
 from ragtune.fewshot import fewshot_messages
 from ragtune.modes import Mode
 from ragtune.prompts import (
     CHUNK_ID_PATTERN,
     ContextChunk,
-    GroundedAnswer,
     grounded_json_schema,
     grounded_messages,
     parse_grounded,
     plain_messages,
 )
-from ragtune.runtime.base import (
-    AdapterUse,
-    ChatMessage,
-    Completion,
-    CompletionResult,
-    GenerationOptions,
-    Timings,
-)
+from ragtune.runtime.base import AdapterUse, ChatMessage, Completion, CompletionResult, GenerationOptions
 
 if TYPE_CHECKING:
     from ragtune.adapters import AdapterCatalog
     from ragtune.config import Settings
     from ragtune.retrieval.knowledge import KnowledgeBase
     from ragtune.runtime.base import Runtime
-
-FormatStatus = Literal["ok", "truncated", "invalid_json", "schema_violation", "unknown_citation", "free_text"]
-CitationStatus = Literal["retrieved", "not_retrieved", "unknown"]
-
-
-class ModeUnavailableError(RagtuneError):
-    """A mode cannot run here (its adapter is missing or does not fit, or it needs a workspace)."""
-
-    code = "mode_unavailable"
-
-
-class RetrievedChunk(BaseModel):
-    """A chunk shown to the model, with its number in the prompt."""
-
-    model_config = ConfigDict(frozen=True)
-
-    number: int = Field(ge=1)
-    chunk_id: str
-    doc_id: str
-    title: str
-    section: str = ""
-    version: int
-    score: float
-    text: str
-
-
-class Citation(BaseModel):
-    """A chunk id the answer cites, resolved.
-
-    ``retrieved``: one of the chunks in the prompt; ``not_retrieved``: a real chunk of the
-    workspace that was not in the prompt (the model knew the id from training, e.g. a
-    knowledge adapter); ``unknown``: an id that exists nowhere (invented).
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    chunk_id: str
-    status: CitationStatus
-    number: int | None = None
-    title: str = ""
-    text: str = ""
-
-
-class ParseReport(BaseModel):
-    """Whether the output has the requested format, and if not, why."""
-
-    model_config = ConfigDict(frozen=True)
-
-    status: FormatStatus
-    detail: str = ""
-    parsed: GroundedAnswer | None = None
-
-    @property
-    def format_valid(self) -> bool | None:
-        """True/False for JSON answers; None when no format was asked for (free text)."""
-        return None if self.status == "free_text" else self.status == "ok"
-
-
-class AnswerTimings(Timings):
-    """The runtime's timings plus retrieval; ``ttft_ms`` and ``total_ms`` count from the start
-    of the query, retrieval included."""
-
-    retrieval_ms: float = 0.0
-
-    @property
-    def compute_ms(self) -> float:
-        """Time the query kept the machine busy (everything but waiting for the model)."""
-        return max(self.total_ms - self.queue_wait_ms, 0.0)
-
-
-class Answer(BaseModel):
-    """One mode's answer to one query, with the evidence."""
-
-    query: str
-    mode: Mode
-    workspace: str | None
-    model_id: str
-    adapter: str | None = Field(description="The adapter's catalog name, if the mode used one.")
-    adapters_applied: list[AdapterUse] = Field(description="What the runtime applied, as it reports.")
-    text: str = Field(description="The raw model output.")
-    finish_reason: Literal["stop", "length"]
-    parse: ParseReport
-    retrieved: list[RetrievedChunk]
-    citations: list[Citation]
-    timings: AnswerTimings
-    cost: CostBreakdown
-    created_at: datetime
-
-    @property
-    def display_text(self) -> str:
-        """The answer a person reads: the JSON's answer field when it parsed, else the raw text."""
-        if self.parse.parsed is not None:
-            return self.parse.parsed.answer
-        return self.text
-
-    @property
-    def retrieved_ids(self) -> list[str]:
-        return [c.chunk_id for c in self.retrieved]
 
 
 class PreparedQuery(BaseModel):
@@ -373,13 +271,19 @@ class Pipeline:
             if chunk.chunk_id == chunk_id:
                 return Citation(chunk_id=chunk_id, status="retrieved", number=chunk.number,
                                 title=chunk.title, text=chunk.text)
-        if self.kb is not None and prepared.workspace and re.match(CHUNK_ID_PATTERN, chunk_id):
-            doc_id, _, n = chunk_id.rpartition("#")
-            try:
-                for chunk in self.kb.chunks(prepared.workspace, doc_id):
-                    if chunk.n == int(n):
-                        return Citation(chunk_id=chunk_id, status="not_retrieved", title=chunk.title,
-                                        text=chunk.text)
-            except RagtuneError:
-                pass  # no such document: the id is invented
+        if not prepared.workspace or not re.match(CHUNK_ID_PATTERN, chunk_id):
+            return Citation(chunk_id=chunk_id, status="unknown")
+        if self.kb is None:
+            return Citation(chunk_id=chunk_id, status="unverified")  # no knowledge base to look in
+        doc_id, _, n = chunk_id.rpartition("#")
+        try:
+            chunks = self.kb.chunks(prepared.workspace, doc_id)
+        except InputError:
+            return Citation(chunk_id=chunk_id, status="unknown")  # no such document: invented
+        except RagtuneError:
+            # The store could not be read (damaged, unreachable): the id may well be real.
+            return Citation(chunk_id=chunk_id, status="unverified")
+        for chunk in chunks:
+            if chunk.n == int(n):
+                return Citation(chunk_id=chunk_id, status="not_retrieved", title=chunk.title, text=chunk.text)
         return Citation(chunk_id=chunk_id, status="unknown")

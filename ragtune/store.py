@@ -1,9 +1,10 @@
 """The query log: every lab answer, in SQLite under the data directory.
 
 One row per answer: the query, mode, workspace, model, adapter, retrieved chunk ids, the
-answer and its parse result, the timings and token counts, both costs and the time. The
-database runs in WAL mode, so the History page can read while the Lab writes, and every
-call opens its own connection (Streamlit runs each session in its own thread).
+answer and its parse result, the verdict on a demo question (NULL: not judged), the timings
+and token counts, both costs and the time. The database runs in WAL mode, so the History page
+can read while the Lab writes, and every call opens its own connection (Streamlit runs each
+session in its own thread). A log file written before a column existed gains it on opening.
 
 Examples:
     >>> import tempfile, pathlib
@@ -21,12 +22,15 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ragtune.answer import AnswerTimings
 from ragtune.csvsafe import csv_text
-from ragtune.errors import InputError
+from ragtune.errors import ConfigError, InputError
 from ragtune.sqlite_file import SQLiteFile
 
 if TYPE_CHECKING:
-    from ragtune.pipeline import Answer
+    from pathlib import Path
+
+    from ragtune.answer import Answer
 
 Source = Literal["lab", "cli", "bench"]
 
@@ -66,10 +70,15 @@ CREATE TABLE IF NOT EXISTS queries (
     api_model TEXT NOT NULL,
     api_cost_usd REAL NOT NULL,
     amortized_usd REAL NOT NULL,
-    costs_json TEXT NOT NULL
+    costs_json TEXT NOT NULL,
+    verdict TEXT,
+    verdict_note TEXT
 );
 CREATE INDEX IF NOT EXISTS queries_created ON queries (created_at);
 """
+# Columns added after the first release, with their types: an older file gains them (NULL in
+# its old rows) when it is opened.
+_ADDED_COLUMNS: tuple[tuple[str, str], ...] = (("verdict", "TEXT"), ("verdict_note", "TEXT"))
 
 
 class LogEntry(BaseModel):
@@ -110,10 +119,17 @@ class LogEntry(BaseModel):
     api_model: str
     api_cost_usd: float
     amortized_usd: float
+    verdict: str | None = Field(default=None, description="On a demo question; None: not judged.")
+    verdict_note: str | None = None
 
     @property
     def format_valid(self) -> bool | None:
         return None if self.parse_status == "free_text" else self.parse_status == "ok"
+
+    @property
+    def timings(self) -> AnswerTimings:
+        """The logged timings as the answer had them."""
+        return AnswerTimings.model_validate({name: getattr(self, name) for name in AnswerTimings.model_fields})
 
 
 class LogFilter(BaseModel):
@@ -135,7 +151,7 @@ CSV_COLUMNS: tuple[str, ...] = (
     "adapter_scale", "retrieved_ids", "display_answer", "answer", "finish_reason", "parse_status",
     "parse_detail", "retrieval_ms", "queue_wait_ms", "adapter_switch_ms", "prompt_eval_ms", "ttft_ms",
     "generation_ms", "total_ms", "prompt_tokens", "cached_prompt_tokens", "completion_tokens",
-    "tokens_per_s", "local_cost_usd", "api_model", "api_cost_usd", "amortized_usd",
+    "tokens_per_s", "local_cost_usd", "api_model", "api_cost_usd", "amortized_usd", "verdict",
 )
 
 
@@ -151,8 +167,29 @@ class QueryLog(SQLiteFile):
     schema = _SCHEMA
     what = "query log"
 
-    def add(self, answer: Answer, *, source: Source = "lab", run_id: str = "") -> int:
-        """Log one answer; returns its id."""
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        try:
+            self._add_missing_columns()
+        except sqlite3.Error as exc:
+            raise ConfigError(f"The {self.what} {self.path} cannot be upgraded ({exc}). Check that "
+                              "RAGTUNE_DATA_DIR is writable.") from exc
+
+    def _add_missing_columns(self) -> None:
+        with self._connect() as db:
+            present = {row["name"] for row in db.execute("PRAGMA table_info(queries)")}
+            for name, kind in _ADDED_COLUMNS:
+                if name in present:
+                    continue
+                try:
+                    db.execute(f"ALTER TABLE queries ADD COLUMN {name} {kind}")
+                except sqlite3.OperationalError as exc:
+                    if "duplicate column" not in str(exc):  # another process added it meanwhile
+                        raise
+
+    def add(self, answer: Answer, *, source: Source = "lab", run_id: str = "", verdict: str | None = None,
+            verdict_note: str | None = None) -> int:
+        """Log one answer, with its verdict if it was judged; returns its id."""
         t = answer.timings
         c = answer.cost
         row = {
@@ -191,6 +228,8 @@ class QueryLog(SQLiteFile):
             "api_cost_usd": c.api_reference_usd,
             "amortized_usd": c.amortized_usd,
             "costs_json": c.model_dump_json(),
+            "verdict": verdict,
+            "verdict_note": verdict_note,
         }
         columns = ", ".join(row)
         marks = ", ".join(f":{k}" for k in row)

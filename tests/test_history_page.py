@@ -86,3 +86,15 @@ def test_clearing_asks_first_and_then_empties_the_log(log):
     at.button(key="hist_clear_yes").click().run()
     assert not at.exception and log.count() == 0
     assert "The log is empty" in at.info[0].value
+
+
+def test_a_clicked_row_shows_the_verdict_stored_with_the_answer(log):
+    log.add(answer("rag", minutes=3), verdict="stale", verdict_note="gives the old answer 30 days")
+    at = page()
+    assert list(at.dataframe[0].value["verdict"]) == ["stale", "", "", ""]
+    at.session_state["hist_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception
+    badges = [m.value for m in at.markdown if "badge[" in m.value]
+    assert any("stale" in b for b in badges), badges
+    assert [m.label for m in at.metric].count("Total") == 1  # the Lab's answer card

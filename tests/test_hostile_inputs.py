@@ -291,7 +291,8 @@ def test_ui_server_path_inputs_are_absent_by_default(web: None, data_dir: Path) 
 
 def _logged(query: str, answer_text: str) -> object:
     """A logged answer (the History page's input) with this query and this answer text."""
-    from ragtune.pipeline import GroundedAnswer, ParseReport
+    from ragtune.answer import ParseReport
+    from ragtune.prompts import GroundedAnswer
     from tests.test_store import answer
 
     parsed = GroundedAnswer(answer=answer_text, citations=["poolpilot#0"], confidence="high")

@@ -14,9 +14,10 @@ from collections.abc import Iterator
 import pytest
 
 from ragtune.adapters import SHIPPED_ADAPTERS_DIR, AdapterCatalog
+from ragtune.answer import Answer
 from ragtune.config import load_settings
 from ragtune.modes import BUILTIN_MODES
-from ragtune.pipeline import Answer, Pipeline
+from ragtune.pipeline import Pipeline
 from ragtune.retrieval.demo import KB_V1_DIR
 from ragtune.retrieval.knowledge import KnowledgeBase
 from ragtune.runtime import load_runtime

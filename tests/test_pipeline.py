@@ -15,10 +15,10 @@ import pytest
 
 from ragtune.adapters import AdapterCatalog
 from ragtune.config import load_settings
-from ragtune.errors import WorkspaceError
+from ragtune.errors import ModeUnavailableError, StoreError, WorkspaceError
 from ragtune.gguf_files import check_model_file
 from ragtune.modes import BUILTIN_MODES, Mode
-from ragtune.pipeline import ModeUnavailableError, Pipeline
+from ragtune.pipeline import Pipeline
 from ragtune.retrieval.knowledge import KnowledgeBase
 from ragtune.runtime import ChatMessage, CompletionResult, Timings
 from ragtune.runtime.llamacpp import LlamaCppRuntime
@@ -163,6 +163,35 @@ def test_citations_resolve_to_retrieved_real_or_unknown_chunks(pipeline):
     assert answer.parse.status == "unknown_citation" and "warranty#0" in answer.parse.detail
 
 
+class UnreachableKnowledgeBase:
+    """The team knowledge base, except that looking a document up fails as a lost store does."""
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self._kb = kb
+
+    def search(self, *args, **kwargs):
+        return self._kb.search(*args, **kwargs)
+
+    def chunks(self, workspace: str, doc_id: str):
+        raise StoreError("The knowledge base cannot be reached: check RAGTUNE_CHROMA_HOST.")
+
+
+def test_an_unreachable_knowledge_base_leaves_a_citation_unverified_not_invented(pipeline, team_kb):
+    prepared = pipeline.prepare(QUESTION, Mode(id="k1", label="k1", retrieval=True, k=1), "team")
+    pipeline.kb = UnreachableKnowledgeBase(team_kb)
+    text = '{"answer": "$1,249", "citations": ["poolpilot#0", "warranty#0"], "confidence": "high"}'
+    answer = pipeline.finish(prepared, completion(text))
+    by_id = {c.chunk_id: c.status for c in answer.citations}
+    assert by_id == {"poolpilot#0": "retrieved", "warranty#0": "unverified"}
+
+
+def test_a_citation_without_a_knowledge_base_is_unverified(pipeline):
+    prepared = pipeline.prepare(QUESTION, MODES["base"], "team")
+    pipeline.kb = None
+    text = '{"answer": "$1,249", "citations": ["warranty#0"], "confidence": "high"}'
+    assert [c.status for c in pipeline.finish(prepared, completion(text)).citations] == ["unverified"]
+
+
 def test_a_valid_cited_answer_parses_and_shows_its_answer_field(pipeline):
     prepared = pipeline.prepare(QUESTION, MODES["rag"], "team")
     answer = pipeline.finish(prepared, completion(
@@ -228,3 +257,46 @@ def test_the_fewshot_examples_are_not_about_the_demo_company():
     text = " ".join(m.content for m in fewshot_messages("q", []))
     assert "Tidewell" not in text and "Mowbot" not in text
     assert ChatMessage  # the messages are ChatMessage records
+
+
+def test_compare_yields_each_modes_events_in_order_and_logs_each_answer_once(pipeline, tmp_path):
+    from ragtune.lab import Failed, Finished, Started, Token, compare
+    from ragtune.store import QueryLog
+
+    log = QueryLog(tmp_path / "queries.sqlite3")
+    missing = Mode(id="router", label="Router", adapter="ticket-router")
+    events = list(compare(pipeline, QUESTION, [MODES["base"], missing], "team", log=log, source="cli"))
+    kinds = [type(e).__name__ for e in events]
+    assert kinds[0] == "Started" and kinds[-2:] == ["Started", "Failed"]
+    assert set(kinds[1:-3]) == {"Token"} and kinds[-3] == "Finished"
+    started = [e for e in events if isinstance(e, Started)]
+    assert [(s.mode.id, s.index, s.total) for s in started] == [("base", 0, 2), ("router", 1, 2)]
+    finished = next(e for e in events if isinstance(e, Finished))
+    assert "".join(e.text for e in events if isinstance(e, Token)) == finished.answer.text
+    assert finished.verdict is None  # not a demo question: not judged
+    assert "needs the adapter 'ticket-router'" in next(e for e in events if isinstance(e, Failed)).error
+    entries = log.entries()
+    assert [(e.id, e.mode_id, e.source, e.verdict) for e in entries] == [(finished.log_id, "base", "cli", None)]
+
+
+def test_a_demo_question_is_judged_once_and_the_verdict_is_logged(pipeline, tmp_path):
+    from ragtune.lab import Finished, compare, demo_questions
+    from ragtune.store import QueryLog
+
+    log = QueryLog(tmp_path / "queries.sqlite3")
+    price = next(case for item, case in demo_questions() if item.eval_id == "a13")
+    events = list(compare(pipeline, price.question, [MODES["base"]], "team", log=log, source="lab"))
+    finished = next(e for e in events if isinstance(e, Finished))
+    assert finished.verdict is not None and finished.version == "v1"
+    entry = log.get(finished.log_id)
+    assert (entry.verdict, entry.verdict_note) == (finished.verdict.verdict, finished.verdict.note)
+
+
+def test_closing_a_comparison_mid_answer_frees_the_model(pipeline, runtime):
+    from ragtune.lab import Token, compare
+
+    events = compare(pipeline, QUESTION, [MODES["base"], MODES["rag"]], "team", log=None, source="cli")
+    next(e for e in events if isinstance(e, Token))
+    assert runtime.is_busy()
+    events.close()
+    assert not runtime.is_busy()

@@ -11,7 +11,7 @@ import pytest
 from ragtune.economics import EconomicsConfig, query_cost
 from ragtune.errors import InputError
 from ragtune.modes import BUILTIN_MODES
-from ragtune.pipeline import Answer, AnswerTimings, Citation, ParseReport, RetrievedChunk
+from ragtune.answer import Answer, AnswerTimings, Citation, ParseReport, RetrievedChunk
 from ragtune.prompts import GroundedAnswer
 from ragtune.store import LogFilter, QueryLog
 
@@ -103,3 +103,30 @@ def test_clear_deletes_everything(log):
 def test_a_missing_entry_is_a_clear_error(log):
     with pytest.raises(InputError, match="#42"):
         log.get(42)
+
+
+def test_a_verdict_is_stored_with_the_answer_and_shown_in_the_csv(log):
+    judged = log.add(answer(), verdict="stale", verdict_note="gives the old answer 30 days")
+    unjudged = log.add(answer())
+    assert (log.get(judged).verdict, log.get(judged).verdict_note) == ("stale", "gives the old answer 30 days")
+    assert log.get(unjudged).verdict is None and log.get(unjudged).verdict_note is None
+    assert [r["verdict"] for r in csv.DictReader(io.StringIO(log.export_csv()))] == ["stale", ""]
+
+
+def test_a_log_from_before_verdicts_gains_the_column_and_its_rows_are_not_judged(data_dir):
+    import sqlite3
+
+    path = data_dir / "old.sqlite3"
+    QueryLog(path).add(answer())
+    with sqlite3.connect(path) as db:  # the file as the release without verdicts wrote it
+        db.execute("ALTER TABLE queries DROP COLUMN verdict")
+        db.execute("ALTER TABLE queries DROP COLUMN verdict_note")
+    reopened = QueryLog(path)
+    assert reopened.entries()[0].verdict is None
+    assert reopened.get(reopened.add(answer(), verdict="correct", verdict_note="ok")).verdict == "correct"
+    assert reopened.count() == 2
+
+
+def test_an_entry_gives_back_the_timings_of_its_answer(log):
+    original = answer()
+    assert log.get(log.add(original)).timings == original.timings

@@ -1,4 +1,5 @@
-"""``lab``: the Lab page's comparison from the command line; every answer is logged like the page's."""
+"""``lab``: the Lab page's comparison (:func:`ragtune.lab.compare`) from the command line; every
+answer is logged like the page's."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import sys
 
 from ragtune.adapters import AdapterCatalog
 from ragtune.config import load_settings
-from ragtune.errors import InputError, RagtuneError
+from ragtune.errors import InputError
+from ragtune.lab import Failed, Finished
 from ragtune.modes import DEFAULT_LAB_MODES, ModeStore, parse_mode_ids
 
 
@@ -27,14 +29,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lab.set_defaults(handler=cmd_lab, check=check_lab)
 
 
-def _record(mode_id: str, answer: object | None, error: str | None) -> dict[str, object]:
-    from ragtune.pipeline import Answer
-
-    if not isinstance(answer, Answer):
-        return {"mode": mode_id, "error": error}
+def _record(event: Finished | Failed) -> dict[str, object]:
+    """One mode's outcome as the JSON Lines record (the text output is printed from it too)."""
+    if isinstance(event, Failed):
+        return {"mode": event.mode.id, "error": event.error}
+    answer = event.answer
     t, c = answer.timings, answer.cost
     return {
-        "mode": mode_id,
+        "mode": event.mode.id,
         "query": answer.query,
         "workspace": answer.workspace,
         "model": answer.model_id,
@@ -90,7 +92,7 @@ def check_lab(args: argparse.Namespace) -> None:
 def cmd_lab(args: argparse.Namespace) -> int:
     """Answer in each mode. A mode that fails is reported (stderr, and in its record); all failing: exit 2."""
     from ragtune.economics import EconomicsStore
-    from ragtune.lab import new_run_id
+    from ragtune.lab import compare
     from ragtune.pipeline import Pipeline
     from ragtune.retrieval.demo import ensure_demo_workspace
     from ragtune.retrieval.knowledge import KnowledgeBase
@@ -118,23 +120,22 @@ def cmd_lab(args: argparse.Namespace) -> int:
     runtime = load_runtime(settings, model_id=args.model_id)
     log = None if args.no_log else QueryLog(settings.query_log_file)
     pipeline = Pipeline(runtime, kb, AdapterCatalog(settings), settings, EconomicsStore(settings.economics_file).load())
-    run_id = new_run_id()
     failures = 0
+    events = compare(pipeline, args.question, modes, workspace, log=log, source="cli",
+                     demo_workspace=settings.demo_workspace)
     try:
-        for mode in modes:
-            answer, error = None, None
-            try:
-                answer = pipeline.run(args.question, mode, workspace)
-            except RagtuneError as exc:
-                error, failures = str(exc), failures + 1
-                print(f"error: mode {mode.id}: {exc}", file=sys.stderr)
-            if answer is not None and log is not None:
-                log.add(answer, source="cli", run_id=run_id)
-            record = _record(mode.id, answer, error)
+        for event in events:
+            if not isinstance(event, (Finished, Failed)):
+                continue  # a mode is printed whole once it is done
+            if isinstance(event, Failed):
+                failures += 1
+                print(f"error: mode {event.mode.id}: {event.error}", file=sys.stderr)
+            record = _record(event)
             if args.json:
                 print(json.dumps(record), flush=True)
             else:
                 _print_text(record)
     finally:
+        events.close()
         runtime.close()
     return 2 if failures == len(modes) else 0
