@@ -25,8 +25,10 @@ def sidebar() -> None:
         runtime = get_runtime(model_id)
         return LoadedModel(registry.get(runtime.model_id), runtime.summary, runtime.n_ctx)
 
+    manage = get_settings().allow_server_paths  # local models are managed here only where paths may be typed
     render_sidebar(registry.statuses(), default_id=registry.default_id(), load=load,
-                   add_local=registry.add_local if get_settings().allow_server_paths else None)
+                   add_local=registry.add_local if manage else None,
+                   added=registry.user_models(), remove_local=registry.remove_local if manage else None)
 
 
 try:

@@ -1,5 +1,6 @@
 """The app's sidebar: the model choice, the loaded model's card, the models not installed, and
-the form that adds a local GGUF. Loading and adding are the caller's (passed as callables)."""
+the form that adds a local GGUF, and the models the user added (each with a Remove). Loading,
+adding and removing are the caller's (passed as callables)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import streamlit as st
 
+from components.format import confirm_button
 from components.model_info import render_model_card
-from components.safe import errors_shown, escape_markdown
+from components.safe import errors_shown, escape_markdown, inline_code
 
 if TYPE_CHECKING:
     from ragtune.gguf_files import GGUFSummary
@@ -31,9 +33,11 @@ class LoadedModel(NamedTuple):
 
 def render_sidebar(statuses: list[ModelStatus], *, default_id: str | None,
                    load: Callable[[str], LoadedModel], add_local: Callable[[Path], ModelSpec] | None,
+                   added: list[ModelSpec] | None = None, remove_local: Callable[[str], None] | None = None,
                    key: str = "model_id") -> None:
     """Choose a model (kept in ``st.session_state[key]``), show its card (``load`` loads it), list
-    the missing models with what to do, and add a local GGUF (``add_local``; None: path inputs off)."""
+    the missing models with what to do, add a local GGUF (``add_local``; None: path inputs off),
+    and remove one of the ``added`` models after a confirmation (``remove_local``; None: no removing)."""
     available = [s.spec.id for s in statuses if s.available]
     if not available:
         st.error("No model is installed. Run `make run`, or set RAGTUNE_MODEL_PATH to a GGUF file.")
@@ -51,6 +55,8 @@ def render_sidebar(statuses: list[ModelStatus], *, default_id: str | None,
         with st.expander("More models"):
             for status in missing:
                 st.caption(f"**{escape_markdown(status.spec.name)}**: {escape_markdown(status.hint)}")
+    if added and remove_local is not None:
+        render_added_models(added, remove_local)
     with st.expander("Add a local GGUF model"):
         if add_local is None:
             # A path input would let any web user probe the server's files (does it exist? what is it?).
@@ -61,3 +67,15 @@ def render_sidebar(statuses: list[ModelStatus], *, default_id: str | None,
             with errors_shown("adding a local model"):
                 spec = add_local(Path(path))
                 st.success(f"Added '{escape_markdown(spec.id)}'. Choose it above.")
+
+
+def render_added_models(added: list[ModelSpec], remove_local: Callable[[str], None]) -> None:
+    """The models the user added, each with a Remove that asks first (the file itself stays)."""
+    with st.expander("Models you added"):
+        for spec in added:
+            st.caption(f"**{escape_markdown(spec.name)}** · {inline_code(spec.id)}")
+            question = f"Remove '{escape_markdown(spec.id)}' from the list? Its file stays where it is."
+            if confirm_button(f"Remove {spec.id}", question, key=f"remove_model_{spec.id}"):
+                with errors_shown("removing a model"):
+                    remove_local(spec.id)
+                    st.rerun()

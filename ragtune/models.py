@@ -279,10 +279,24 @@ class ModelRegistry:
         return spec
 
     def remove_local(self, model_id: str) -> None:
-        """Forget a user-added model (the file itself is left alone)."""
+        """Forget a user-added model (the file itself is left alone).
+
+        Raises:
+            ModelError: the id is a registry model, the RAGTUNE_MODEL_PATH model, or not one
+                the user added; the message says which and what to do instead.
+        """
+        if any(spec.id == model_id for spec in self._manifest):
+            raise ModelError(
+                f"'{model_id}' ships with ragtune (models/registry.json) and cannot be removed; "
+                "only models you added can be."
+            )
+        env = self._env_model()
         existing = self.user_models()
+        if env is not None and env.id == model_id and not any(spec.id == model_id for spec in existing):
+            raise ModelError(f"'{model_id}' is the model of RAGTUNE_MODEL_PATH: unset that variable to stop using it.")
         if not any(spec.id == model_id for spec in existing):
-            raise ModelError(f"'{model_id}' is not a user-added model.")
+            added = ", ".join(spec.id for spec in existing) or "none"
+            raise ModelError(f"'{model_id}' is not a model you added. Models you added: {added}.")
         self._write_user_models([s for s in existing if s.id != model_id])
 
     def _write_user_models(self, specs: list[ModelSpec]) -> None:

