@@ -9,13 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import streamlit as st
-from streamlit.errors import StreamlitAPIException
 
 from components.decision import (
     render_architecture,
     render_break_even_chart,
     render_cost_summary,
-    render_lab_modes,
+    render_lab_link,
     render_recommendation,
     render_record_share,
     render_step,
@@ -33,7 +32,6 @@ from ragtune.decision.params import (
 )
 from ragtune.decision.questions import RESULT_STEP, STEPS, questions_for_step
 from ragtune.decision.recommend import recommend
-from ragtune.decision.recommendation import Recommendation
 from ragtune.decision.record import record_file_stem, record_json, record_markdown, share_query
 from ragtune.errors import RagtuneError
 
@@ -74,16 +72,6 @@ def wizard_step(parsed: ParsedParams) -> None:
     render_step_nav(step.number, total=len(STEPS), go_to=go_to, key="decide")
 
 
-def lab_link(rec: Recommendation) -> None:
-    render_lab_modes(rec.lab_modes, rec.recommended_mode, key="decide.modes")
-    try:
-        st.page_link(LAB_PAGE, label="Open the Lab with these modes",
-                     icon=":material/science:", query_params=lab_query(rec))
-    except StreamlitAPIException:
-        # Run standalone (not through app.py): the Lab is not a registered page here.
-        st.caption("Open the app through app.py to jump to the Lab with these modes.")
-
-
 def result(parsed: ParsedParams) -> None:
     answers, rec = parsed.answers, recommend(parsed.answers)
     base_url = (st.context.url or "").split("?", 1)[0]
@@ -95,7 +83,7 @@ def result(parsed: ParsedParams) -> None:
     st.subheader("The architecture to build", anchor=False)
     render_architecture(rec, key="decide.architecture")
     st.subheader("Try it in the Lab", anchor=False)
-    lab_link(rec)
+    render_lab_link(rec, LAB_PAGE, lab_query(rec), key="decide.modes")
     st.subheader("Share the decision", anchor=False)
     render_record_share(record_markdown(answers, rec, base_url=base_url),
                         record_json(answers, rec, base_url=base_url),

@@ -9,8 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from pathlib import Path
+
 import plotly.graph_objects as go
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
 
 from components.format import PLOTLY_CONFIG, money
 from ragtune.decision.answers import WizardAnswers
@@ -271,6 +274,18 @@ def render_lab_modes(modes: list[str], recommended: str, *, key: str) -> None:
     """The Lab modes to compare, as inline code, the recommended one marked."""
     shown = ", ".join(f"`{m}`" + (" (recommended)" if m == recommended else "") for m in modes)
     st.markdown(f"Modes to compare in the Lab: {shown}")
+
+
+def render_lab_link(rec: Recommendation, lab_page: Path, query: dict[str, str], *,
+                    key: str) -> None:
+    """The Lab modes, and a link that opens the Lab with them (when the Lab is a page here)."""
+    render_lab_modes(rec.lab_modes, rec.recommended_mode, key=key)
+    try:
+        st.page_link(lab_page, label="Open the Lab with these modes",
+                     icon=":material/science:", query_params=query)
+    except StreamlitAPIException:
+        # Run standalone (not through app.py): the Lab is not a registered page here.
+        st.caption("Open the app through app.py to jump to the Lab with these modes.")
 
 
 def render_record_share(markdown: str, json_text: str, *, link: str, stem: str, key: str,
