@@ -7,14 +7,16 @@ from typing import TYPE_CHECKING
 import plotly.graph_objects as go
 import streamlit as st
 
+from components.format import PLOTLY_CONFIG
 from components.safe import escape_markdown, inline_code
-from components.timings import PLOTLY_CONFIG
+from ragtune.training.options import ALL_TARGETS
 
 if TYPE_CHECKING:
     from ragtune.adapters import AdapterFile
     from ragtune.runtime import CompletionResult
     from ragtune.training.card import AdapterCard, LossPoint
     from ragtune.training.jobs import JobState
+    from ragtune.training.options import TrainOptions
 
 
 def loss_figure(points: list[LossPoint], *, height: int = 220) -> go.Figure:
@@ -83,8 +85,9 @@ def render_adapter_card(entry: AdapterFile, card: AdapterCard | None, *, fits: s
                 st.caption(card.notes)
 
 
-def render_job(job: JobState, *, key: str) -> None:
-    """A training job: status, progress with loss and time left, the live loss curve, errors."""
+def render_job(job: JobState, *, key: str, log: str = "") -> None:
+    """A training job: status, progress with loss and time left, the live loss curve, errors,
+    and for a failed job the end of its worker's ``log`` (shown as text, never as Markdown)."""
     with st.container(border=True, key=key):
         st.markdown(f"**{escape_markdown(job.name)}** on {inline_code(job.base_model_id)} · {job.status}")
         if job.active:
@@ -99,8 +102,27 @@ def render_job(job: JobState, *, key: str) -> None:
             st.info(escape_markdown(job.message) or "Cancelled.", icon=":material/cancel:")
         else:
             st.error(escape_markdown(job.error or "Failed."))
+            if log:
+                with st.expander("log", icon=":material/description:"):
+                    st.code(log, language=None, wrap_lines=True)
         if job.losses:
             st.plotly_chart(loss_figure(job.losses, height=180), config=PLOTLY_CONFIG, key=f"{key}-loss")
+
+
+def render_train_options(defaults: TrainOptions, *, key: str) -> dict[str, object]:
+    """The hyperparameter inputs of the training form; returns their values by option name."""
+    c1, c2, c3, c4 = st.columns(4)
+    return {
+        "rank": c1.number_input("Rank", 1, 128, defaults.rank, key=f"{key}_rank"),
+        "alpha": c2.number_input("Alpha", 1.0, 512.0, defaults.alpha, key=f"{key}_alpha"),
+        "steps": c3.number_input("Steps", 1, 10_000, 60, key=f"{key}_steps"),
+        "batch_size": c4.number_input("Batch", 1, 64, 4, key=f"{key}_batch"),
+        "learning_rate": c1.number_input("Learning rate", 1e-6, 0.1, 1e-3, format="%.5f", key=f"{key}_lr"),
+        "max_length": c2.number_input("Max tokens", 32, 4096, 512, key=f"{key}_maxlen"),
+        "target_modules": c3.multiselect("Modules", list(ALL_TARGETS), list(ALL_TARGETS), key=f"{key}_targets")
+        or list(ALL_TARGETS),
+        "seed": c4.number_input("Seed", 0, 2**31 - 1, defaults.seed, key=f"{key}_seed"),
+    }
 
 
 def render_try(base: CompletionResult, adapted: CompletionResult, *, base_note: str, adapter_note: str, key: str) -> None:

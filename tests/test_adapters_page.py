@@ -114,7 +114,7 @@ def test_delete_asks_for_confirmation_first(tiny_env: Path, user_adapter: Path) 
     at.button(key="ad_delete_style").click().run()
     assert user_adapter.exists()
     assert any("cannot be undone" in w.value for w in at.warning)
-    at.button(key="ad_yes_style").click().run()
+    at.button(key="ad_delete_style_yes").click().run()
     assert not user_adapter.exists() and not user_adapter.with_name("style.card.json").exists()
     assert "**style**" not in texts(at)
 
@@ -161,3 +161,21 @@ def test_a_training_job_starts_in_the_background_and_reports_progress(tiny_env: 
     assert any("**codes** on `local:tiny`" in m.value for m in at.markdown)
     jobs.cancel(job.id)  # stop it before its next step (it would finish on its own)
     assert (jobs.root / job.id / "cancel").exists()
+
+
+def test_a_failed_job_shows_the_end_of_its_log_as_text(tiny_env: Path) -> None:
+    from ragtune.training.jobs import JobState, TrainingJobs
+
+    folder = TrainingJobs(load_settings()).root / "20260101-000000-broken"
+    folder.mkdir(parents=True)
+    state = JobState(id=folder.name, name="broken", base_model_id="local:tiny", status="failed",
+                     error="The training process ended unexpectedly; see log.txt in the job folder.")
+    (folder / "state.json").write_text(state.model_dump_json(), encoding="utf-8")
+    lines = [f"step {i}" for i in range(30)] + ["Traceback (most recent call last):", "**MemoryError** <b>x</b>"]
+    (folder / "log.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    at = page()
+    assert any("ended unexpectedly" in e.value for e in at.error)
+    (log,) = [e for e in at.expander if e.label == "log"]
+    (shown,) = [c.value for c in log.code]
+    assert shown.splitlines() == lines[-20:]  # the last lines, verbatim: no Markdown, no HTML
+    assert "step 11" not in shown and "**MemoryError** <b>x</b>" in shown
