@@ -98,8 +98,7 @@ def lab() -> None:
             return
         pipeline = Pipeline(get_runtime(), kb, get_catalog(), settings, economics.load())
         chosen = modes.resolve(chosen_ids)
-        events = compare(pipeline, question, chosen, workspace, log=log, source="lab",
-                         demo_workspace=settings.demo_workspace)
+        events = compare(pipeline, question, chosen, workspace, log=log, source="lab")
         st.session_state["lab_results"] = render_live_comparison(events, len(chosen), key="lab_live")
         st.rerun()  # draw the finished cards and charts in place of the live columns
     if st.session_state.get("lab_results"):

@@ -8,7 +8,8 @@ answer). The Lab page streams the events into columns; ``python -m ragtune lab``
 The demo questions each stand for one thesis of the seed; the Lab shows what the model actually
 does with them (measured, not asserted). They are cases of the demo eval set, so an answer to
 one is judged by the evaluation's one scorer (:func:`ragtune.evaluation.scoring.judge_answer`)
-against the documents the workspace holds, once, and the verdict is logged with the answer.
+against the documents the workspace holds (:func:`ragtune.evaluation.workspaces.judged_version`),
+once, and the verdict is logged with the answer.
 
 Examples:
     >>> [q.eval_id for q in LAB_QUESTIONS]
@@ -27,11 +28,11 @@ from ragtune.answer import Answer
 from ragtune.errors import RagtuneError
 from ragtune.evaluation.scoring import Judgement, judge_answer
 from ragtune.evaluation.sets import EvalCase, Version, demo_eval_set, find_case
+from ragtune.evaluation.workspaces import judged_version
 from ragtune.modes import Mode
 
 if TYPE_CHECKING:
     from ragtune.pipeline import Pipeline
-    from ragtune.retrieval.knowledge import KnowledgeBase
     from ragtune.store import QueryLog, Source
 
 
@@ -74,16 +75,6 @@ def demo_questions() -> list[tuple[LabQuestion, EvalCase]]:
     """The lab's demo questions with their cases of the demo eval set."""
     by_id = {case.id: case for case in demo_eval_set().cases}
     return [(lab, by_id[lab.eval_id]) for lab in LAB_QUESTIONS if lab.eval_id in by_id]
-
-
-def judged_version(kb: KnowledgeBase | None, workspace: str | None, demo_workspace: str) -> Version:
-    """The version of the demo documents an answer in ``workspace`` is judged against: the one
-    the demo workspace holds now, else version 1."""
-    from ragtune.retrieval.demo import demo_version
-
-    if kb is not None and workspace and workspace == demo_workspace and kb.has_workspace(workspace):
-        return demo_version(kb, workspace)
-    return "v1"
 
 
 def new_run_id() -> str:
@@ -144,7 +135,6 @@ def compare(
     *,
     log: QueryLog | None,
     source: Source,
-    demo_workspace: str = "",
 ) -> Iterator[LabEvent]:
     """Answer ``question`` in each mode in turn, yielding each mode's events.
 
@@ -158,7 +148,6 @@ def compare(
         workspace: the knowledge workspace of the modes that retrieve.
         log: the query log (None: nothing is logged).
         source: who asks (``lab`` for the page, ``cli`` for the command line).
-        demo_workspace: the demo workspace's name; its version decides what is correct.
 
     Examples:
         >>> kinds = [type(e).__name__ for e in compare(pipeline, "Price?", modes, "team",
@@ -167,7 +156,7 @@ def compare(
         ['Started', 'Token', 'Token', 'Finished', 'Started', 'Failed']
     """
     case = find_case(demo_eval_set(), question)
-    version = judged_version(pipeline.kb, workspace, demo_workspace) if case is not None else None
+    version = judged_version(pipeline.kb, workspace) if case is not None else None
     run_id = new_run_id()
     for index, mode in enumerate(modes):
         yield Started(mode=mode, index=index, total=len(modes), model_busy=pipeline.runtime.is_busy())
@@ -185,6 +174,6 @@ def compare(
         verdict = judge_answer(case, version, answer) if case is not None and version else None
         log_id = None
         if log is not None:
-            log_id = log.add(answer, source=source, run_id=run_id,
-                             verdict=verdict.verdict if verdict else None, verdict_note=verdict.note if verdict else None)
+            log_id = log.add(answer, source=source, run_id=run_id, verdict=verdict.verdict if verdict else None,
+                             verdict_note=verdict.note if verdict else None)
         yield Finished(mode=mode, answer=answer, verdict=verdict, version=version, log_id=log_id)

@@ -154,3 +154,16 @@ def test_the_page_shows_an_error_when_the_model_is_missing(monkeypatch):
     at.text_area(key="lab_question").set_value("Anyone there?")
     at.button(key="lab_run").click().run()
     assert not at.exception and "Unknown model 'no-such-model'" in at.error[0].value
+
+
+def test_a_demo_questions_answers_carry_the_verdict_shown_and_logged(env):
+    at = page()
+    at.selectbox(key="lab_demo").set_value("a13").run()
+    at.multiselect(key="lab_modes").set_value(["base"])
+    at.selectbox(key="lab_workspace").set_value("team")
+    at = at.button(key="lab_run").click().run()
+    assert not at.exception and not at.error
+    assert "A demo question: answers are checked against demo documents v1." in [c.value for c in at.caption]
+    entry = QueryLog(load_settings().query_log_file).entries()[0]
+    assert entry.verdict in {"correct", "stale", "wrong", "abstained", "invented"} and entry.verdict_note
+    assert any("badge[" in m.value and entry.verdict.split()[0] in m.value for m in at.markdown)

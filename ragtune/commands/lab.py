@@ -121,8 +121,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
     log = None if args.no_log else QueryLog(settings.query_log_file)
     pipeline = Pipeline(runtime, kb, AdapterCatalog(settings), settings, EconomicsStore(settings.economics_file).load())
     failures = 0
-    events = compare(pipeline, args.question, modes, workspace, log=log, source="cli",
-                     demo_workspace=settings.demo_workspace)
+    events = compare(pipeline, args.question, modes, workspace, log=log, source="cli")
     try:
         for event in events:
             if not isinstance(event, (Finished, Failed)):
