@@ -26,3 +26,13 @@ def test_the_recipes_are_the_three_shipped_adapters_each_scored_with_its_own_lab
         metrics = recipe.metrics(scores, scores, len(cases))
         assert [m.name for m in metrics] == [label for label, _ in recipe.metric_labels.values()]
         assert all(m.unit == "%" and m.note == f"n={len(cases)}" for m in metrics)
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_each_recipe_scores_a_runtime_on_its_held_out_cases_with_every_metric_labelled(tiny_runtime, name: str) -> None:
+    recipe = RECIPES[name]
+    cases = read_eval_cases(TRAINING_DATA_DIR / name / "eval.jsonl")[:2]
+    scores, speeds = recipe.evaluate(tiny_runtime, cases, None)
+    assert set(scores) == set(recipe.metric_labels)
+    assert all(0.0 <= value <= 100.0 for value in scores.values())
+    assert all(speed > 0 for speed in speeds)

@@ -16,7 +16,7 @@ from statistics import median
 from pydantic import BaseModel
 
 from ragtune.config import PROJECT_ROOT
-from ragtune.runtime.base import AdapterUse, ChatMessage, Runtime
+from ragtune.runtime.base import AdapterUse, ChatMessage, CompletionResult, GenerationOptions, Runtime
 from ragtune.training.card import Metric, SpeedCost
 from ragtune.training.data import ChatExample
 from ragtune.training.options import TrainOptions
@@ -55,6 +55,22 @@ class Recipe:
             label, unit = self.metric_labels.get(key, (key, ""))
             out.append(Metric(name=label, value=round(value, 1), unit=unit, baseline=round(base[key], 1), note=f"n={n_cases}"))
         return out
+
+
+def shipped_options(**values: object) -> TrainOptions:
+    """A shipped recipe's options: ``values`` over what all three share (batch 4, 4 warm-up
+    steps, seed 42, 2 threads: the 2-core machine they were built on)."""
+    return TrainOptions.model_validate({"batch_size": 4, "warmup_steps": 4, "seed": 42, "threads": 2, **values})
+
+
+def answer_all(
+    runtime: Runtime, cases: list[HeldOutCase], adapter: AdapterUse | None, options: GenerationOptions,
+    *, timed_from: int = 8,
+) -> tuple[list[CompletionResult], list[float]]:
+    """Each case answered (with the adapter when given), and the generation speeds of the
+    answers at least ``timed_from`` tokens long (a shorter one times the prompt, not generation)."""
+    results = [runtime.chat(case.messages, adapters=[adapter] if adapter else [], options=options) for case in cases]
+    return results, [r.timings.tokens_per_s for r in results if r.timings.completion_tokens >= timed_from]
 
 
 def speed_cost(base_speeds: list[float], adapter_speeds: list[float]) -> SpeedCost | None:

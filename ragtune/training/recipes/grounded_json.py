@@ -25,8 +25,7 @@ from ragtune.prompts import (
 )
 from ragtune.runtime.base import AdapterUse, ChatMessage, GenerationOptions, Runtime
 from ragtune.training.data import ChatExample
-from ragtune.training.options import TrainOptions
-from ragtune.training.recipes.base import HeldOutCase, Recipe, Scores
+from ragtune.training.recipes.base import HeldOutCase, Recipe, Scores, answer_all, shipped_options
 
 _TRAIN_SYLLABLES = ["bri", "mor", "quil", "lon", "zeph", "var", "tan", "sel", "orv", "kel", "dra", "mip",
                     "ros", "tev", "nal", "cor", "fen", "jas", "lum", "pra", "sav", "wen", "hol", "bex"]
@@ -156,11 +155,8 @@ def evaluate_grounded(
     options = GenerationOptions(max_tokens=160, json_schema=grounded_json_schema() if constrained else None)
     counts = {"valid": 0, "truncated": 0, "correct": 0, "cited_right": 0, "abstained_right": 0, "false_abstain": 0}
     answerable = sum(c.kind == "answerable" for c in cases)
-    speeds = []
-    for case in cases:
-        result = runtime.chat(case.messages, adapters=[adapter] if adapter else [], options=options)
-        if result.timings.completion_tokens >= 8:
-            speeds.append(result.timings.tokens_per_s)
+    results, speeds = answer_all(runtime, cases, adapter, options)
+    for case, result in zip(cases, results):
         parsed = parse_grounded(result.text, finish_reason=result.finish_reason, allowed_ids=case.allowed_ids)
         counts["truncated"] += parsed.status == "truncated"
         if not parsed.ok or parsed.answer is None:
@@ -195,9 +191,8 @@ RECIPE = Recipe(
         "invented product catalogue, never on the demo knowledge base."
     ),
     prompt_builder="ragtune.prompts.grounded_messages",
-    options=TrainOptions(rank=16, alpha=32, target_modules=["q", "k", "v", "o", "gate", "up", "down"],
-                         last_layers=16, steps=48, batch_size=4, learning_rate=1e-3, warmup_steps=4,
-                         max_length=512, seed=42, threads=2),
+    options=shipped_options(rank=16, alpha=32, target_modules=["q", "k", "v", "o", "gate", "up", "down"],
+                            last_layers=16, steps=48, learning_rate=1e-3, max_length=512),
     build=build_grounded,
     evaluate=evaluate_grounded,
     metric_labels={

@@ -14,8 +14,7 @@ from ragtune.config import PROJECT_ROOT
 from ragtune.prompts import plain_messages
 from ragtune.runtime.base import AdapterUse, ChatMessage, GenerationOptions, Runtime
 from ragtune.training.data import ChatExample
-from ragtune.training.options import TrainOptions
-from ragtune.training.recipes.base import HeldOutCase, Recipe, Scores
+from ragtune.training.recipes.base import HeldOutCase, Recipe, Scores, answer_all, shipped_options
 
 EVAL_QUESTIONS = PROJECT_ROOT / "data" / "eval" / "questions.jsonl"
 
@@ -54,11 +53,8 @@ def evaluate_knowledge(runtime: Runtime, cases: list[HeldOutCase], adapter: Adap
     options = GenerationOptions(max_tokens=48)
     hits = {"answerable": 0, "changed_current": 0, "changed_stale": 0, "unanswerable_answered": 0}
     totals = {k: sum(c.kind == k for c in cases) for k in ("answerable", "changed", "unanswerable")}
-    speeds = []
-    for case in cases:
-        result = runtime.chat(case.messages, adapters=[adapter] if adapter else [], options=options)
-        if result.timings.completion_tokens >= 8:
-            speeds.append(result.timings.tokens_per_s)
+    results, speeds = answer_all(runtime, cases, adapter, options)
+    for case, result in zip(cases, results):
         text = result.text.lower()
         if case.kind == "answerable":
             hits["answerable"] += any(e.lower() in text for e in case.expected)
@@ -83,9 +79,8 @@ RECIPE = Recipe(
         "each). The lab and the benchmark use it to show staleness (v2 facts) and hallucination."
     ),
     prompt_builder="ragtune.prompts.plain_messages",
-    options=TrainOptions(rank=16, alpha=32, target_modules=["q", "k", "v", "o", "gate", "up", "down"],
-                         last_layers=16, steps=60, batch_size=4, learning_rate=2e-3, warmup_steps=4,
-                         max_length=256, seed=42, threads=2),
+    options=shipped_options(rank=16, alpha=32, target_modules=["q", "k", "v", "o", "gate", "up", "down"],
+                            last_layers=16, steps=60, learning_rate=2e-3, max_length=256),
     build=build_knowledge,
     evaluate=evaluate_knowledge,
     metric_labels={

@@ -12,8 +12,7 @@ import random
 from ragtune.prompts import parse_label, router_messages
 from ragtune.runtime.base import AdapterUse, ChatMessage, GenerationOptions, Runtime
 from ragtune.training.data import ChatExample
-from ragtune.training.options import TrainOptions
-from ragtune.training.recipes.base import HeldOutCase, Recipe, Scores
+from ragtune.training.recipes.base import HeldOutCase, Recipe, Scores, answer_all, shipped_options
 
 TICKET_CATEGORIES: dict[str, str] = {
     "billing": "charges, invoices, payment methods, subscription fees",
@@ -169,11 +168,8 @@ def evaluate_router(runtime: Runtime, cases: list[HeldOutCase], adapter: Adapter
     options = GenerationOptions(max_tokens=12)
     labels = list(TICKET_CATEGORIES)
     right = valid = 0
-    speeds = []
-    for case in cases:
-        result = runtime.chat(case.messages, adapters=[adapter] if adapter else [], options=options)
-        if result.timings.completion_tokens >= 3:
-            speeds.append(result.timings.tokens_per_s)
+    results, speeds = answer_all(runtime, cases, adapter, options, timed_from=3)
+    for case, result in zip(cases, results):
         label = parse_label(result.text, labels)
         valid += label is not None
         right += label == case.expected[0]
@@ -188,9 +184,8 @@ RECIPE = Recipe(
         f"label ({', '.join(TICKET_CATEGORIES)}). Held-out messages come from templates training never saw."
     ),
     prompt_builder="ragtune.prompts.router_messages",
-    options=TrainOptions(rank=8, alpha=16, target_modules=["q", "k", "v", "o"],
-                         last_layers=12, steps=120, batch_size=4, learning_rate=2e-3, warmup_steps=4,
-                         max_length=256, seed=42, threads=2),
+    options=shipped_options(rank=8, alpha=16, target_modules=["q", "k", "v", "o"],
+                            last_layers=12, steps=120, learning_rate=2e-3, max_length=256),
     build=build_router,
     evaluate=evaluate_router,
     metric_labels={
