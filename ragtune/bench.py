@@ -344,11 +344,11 @@ def bench_rag_and_tax(settings: Settings, runtime: Runtime, config: BenchConfig,
 
     from ragtune.errors import RagtuneError as _Error
     from ragtune.modes import BUILTIN_MODES
-    from ragtune.retrieval.demo import load_questions
+    from ragtune.evaluation.sets import demo_eval_set
 
     modes = {m.id: m for m in BUILTIN_MODES}
     n_questions = 3 if config.quick else 10
-    questions = [q.question for q in load_questions() if q.kind == "answerable"][:n_questions]
+    questions = [q.question for q in demo_eval_set().cases if q.kind == "answerable"][:n_questions]
     figures: list[Figure] = []
     with tempfile.TemporaryDirectory(prefix="ragtune-bench-") as scratch:
         progress("RAG: building a scratch copy of the demo knowledge base")

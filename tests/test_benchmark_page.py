@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from ragtune.config import PROJECT_ROOT, load_settings
-from ragtune.evaluation import EvalStore
+from ragtune.evaluation.store import EvalStore
 from ragtune.retrieval.knowledge import KnowledgeBase
 from tests.retrieval_fixtures import embedding_function  # noqa: F401 - a fixture
 
@@ -110,3 +110,16 @@ def test_a_valid_upload_runs(env, data_dir):
     at = start_run(at, ["rag"])
     assert not at.exception and not at.error
     assert EvalStore(data_dir / "evaluations.sqlite3").runs()[0].set_name == "mine.jsonl"
+
+
+def test_the_claims_report_runs_its_plan_and_names_the_modes_it_skips(env, data_dir):
+    at = page()
+    at.number_input(key="bm_report_limit").set_value(1)
+    at = at.button(key="bm_report_run").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    skipped = [w.value for w in at.warning if w.value.startswith("Skipped ")]
+    assert {s.split(":")[0] for s in skipped} == {"Skipped lora", "Skipped rag+lora", "Skipped knowledge-lora"}
+    (run,) = EvalStore(data_dir / "evaluations.sqlite3").runs()
+    assert run.kind == "report" and run.status == "complete" and run.n_items == 4
+    assert run.mode_ids == ["base", "rag", "rag+fewshot", "rag+constrained"] and run.n_results == 16
+    assert any(m.value.startswith("**1. RAG supplies facts") for m in at.markdown)

@@ -18,7 +18,7 @@ from tests.retrieval_fixtures import embedding_function  # noqa: F401 - a fixtur
 @pytest.fixture()
 def healthy(data_dir: Path, embedding_function) -> Path:  # noqa: F811
     """A data directory with a workspace, a query log and an evaluation store."""
-    from ragtune.evaluation import EvalStore
+    from ragtune.evaluation.store import EvalStore
 
     settings = load_settings()
     kb = KnowledgeBase.from_settings(settings, embedding_function)

@@ -4,26 +4,29 @@ from __future__ import annotations
 
 import pytest
 
-from ragtune.evaluation import (
-    EvalCase,
-    EvalItem,
-    EvalSetError,
+from ragtune.errors import EvalSetError, InputError
+from ragtune.evaluation.scoreboard import scoreboard, scoreboard_markdown
+from ragtune.evaluation.scoring import (
     abstained,
     answer_field,
     citation_scores,
     contains_variant,
-    demo_eval_set,
     format_valid,
-    is_correct,
     is_stale,
     json_valid,
+    judge,
     normalise,
-    parse_eval_set,
-    percentile,
     score_output,
-    scoreboard,
-    scoreboard_markdown,
 )
+from ragtune.evaluation.sets import (
+    DEMO_SET_FILE,
+    EvalCase,
+    EvalItem,
+    demo_eval_set,
+    load_eval_set,
+    parse_eval_set,
+)
+from ragtune.evaluation.stats import percentile
 from ragtune.modes import BUILTIN_MODES
 from ragtune.prompts import ABSTENTION
 
@@ -83,6 +86,33 @@ def test_every_bad_line_is_reported_with_its_number_and_nothing_is_returned():
     assert "mine.jsonl is invalid; nothing was run" in str(err.value) and "line 3" in str(err.value)
 
 
+def test_every_gold_answer_is_in_one_of_its_documents():
+    from ragtune.retrieval.demo import KB_V1_DIR, KB_V2_DIR
+
+    docs_v1 = {p.stem: p.read_text() for p in KB_V1_DIR.glob("*.md")}
+    docs_v2 = docs_v1 | {p.stem: p.read_text() for p in KB_V2_DIR.glob("*.md")}
+    assert len(docs_v1) == 25
+    for q in demo_eval_set().cases:
+        assert set(q.doc_ids) <= set(docs_v1), q.id
+        if q.kind != "unanswerable":
+            assert any(contains_variant(docs_v1[d], q.gold("v1")) for d in q.doc_ids), q.id
+        if q.kind == "changed":
+            assert any(contains_variant(docs_v2[d], q.gold("v2")) for d in q.doc_ids), q.id
+            assert any(docs_v2[d] != docs_v1[d] for d in q.doc_ids), q.id
+
+
+def test_a_malformed_question_line_is_reported_with_its_line_number(tmp_path):
+    bad = tmp_path / "q.jsonl"
+    bad.write_text('{"id": "x", "kind": "answerable", "question": "Q?"}\n')
+    with pytest.raises(InputError, match=r"q.jsonl is invalid; nothing was run\. line 1: "):
+        load_eval_set(bad)
+
+
+def test_the_demo_set_is_read_from_its_one_file():
+    assert demo_eval_set().name == DEMO_SET_FILE.name == "questions.jsonl"
+    assert [c.id for c in demo_eval_set().cases][:2] == ["a01", "a02"]
+
+
 @pytest.mark.parametrize("text", ["", "\n\n", b"\xff\xfe bad bytes"])
 def test_an_empty_or_undecodable_file_is_an_eval_set_error(text):
     with pytest.raises(EvalSetError):
@@ -120,15 +150,15 @@ def test_normalise_is_the_documented_rule():
 
 def test_an_answerable_question_is_correct_only_with_an_accepted_variant_and_no_abstention():
     item = EvalItem(case=FEE)
-    assert is_correct(item.case, "v1", "The fee is 15 percent.")
-    assert not is_correct(item.case, "v1", "The fee is 10%.")
-    assert not is_correct(item.case, "v1", "I don't know, maybe 15%.")  # a hedge is not an answer
+    assert judge(item.case, "v1", "The fee is 15 percent.").correct
+    assert not judge(item.case, "v1", "The fee is 10%.").correct
+    assert not judge(item.case, "v1", "I don't know, maybe 15%.").correct  # a hedge is not an answer
 
 
 def test_an_unanswerable_question_is_correct_only_when_the_answer_abstains():
-    assert is_correct(CFO, "v1", ABSTENTION)
-    assert is_correct(CFO, "v1", "The context does not contain the CFO's name.")
-    assert not is_correct(CFO, "v1", "The CFO is Jane Doe.")
+    assert judge(CFO, "v1", ABSTENTION).correct
+    assert judge(CFO, "v1", "The context does not contain the CFO's name.").correct
+    assert not judge(CFO, "v1", "The CFO is Jane Doe.").correct
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -221,10 +251,79 @@ def test_the_scoreboard_aggregates_per_mode():
 
 
 def test_the_report_asks_every_case_against_v1_and_the_changed_ones_again_against_v2():
-    from ragtune.evaluation import demo_report_items, limit_per_kind
+    from ragtune.evaluation.sets import demo_report_items, limit_per_kind
 
     cases = limit_per_kind(demo_eval_set().cases, 2)
     assert [c.id for c in cases] == ["a01", "a02", "c01", "c02", "u01", "u02"]
     items = demo_report_items(cases)
     assert [(i.case.id, i.version) for i in items if i.version == "v2"] == [("c01", "v2"), ("c02", "v2")]
     assert len(items) == 8
+
+
+# -- one judge: the Lab's badge and the Benchmark's score are the same verdict ----------------
+
+RETURNS_ANSWERS = [  # c03: "How many days do I have to return a product...?" 30 days in v1, 45 in v2
+    ("30 days", "v1", "correct"),
+    ("300 days", "v1", "wrong"),  # whole tokens: 300 is not 30
+    ("I don't know, maybe 30 days", "v1", "abstained"),  # a hedge commits to nothing
+    ("45 days", "v2", "correct"),
+    ("30 days", "v2", "stale"),
+]
+
+
+def demo_case(case_id: str) -> EvalCase:
+    return next(c for c in demo_eval_set().cases if c.id == case_id)
+
+
+def lab_answer(text: str):
+    """A free-text answer as the pipeline returns it (the knowledge LoRA answers in free text)."""
+    from datetime import datetime, timezone
+
+    from ragtune.answer import Answer, AnswerTimings, ParseReport
+    from ragtune.economics import EconomicsConfig, query_cost
+
+    return Answer(
+        query=demo_case("c03").question, mode=MODES["knowledge-lora"], workspace="demo", model_id="tiny",
+        adapter=None, adapters_applied=[], text=text, finish_reason="stop", parse=ParseReport(status="free_text"),
+        retrieved=[], citations=[], timings=AnswerTimings(total_ms=10.0),
+        cost=query_cost(compute_seconds=0.01, prompt_tokens=10, cached_prompt_tokens=0, completion_tokens=3,
+                        uses_adapter=False, config=EconomicsConfig(), default_dollars_per_hour=0.1),
+        created_at=datetime(2026, 1, 5, tzinfo=timezone.utc),
+    )
+
+
+@pytest.mark.parametrize(("text", "version", "verdict"), RETURNS_ANSWERS)
+def test_the_judge_gives_one_verdict_on_the_demo_return_window(text, version, verdict):
+    judgement = judge(demo_case("c03"), version, text)
+    assert judgement.verdict == verdict and judgement.correct is (verdict == "correct")
+
+
+@pytest.mark.parametrize(("text", "version", "verdict"), RETURNS_ANSWERS)
+def test_the_benchmarks_runner_scores_an_answer_with_the_same_verdict(text, version, verdict):
+    from ragtune.evaluation.scoring import score_answer
+
+    result = score_answer(EvalItem(case=demo_case("c03"), version=version), lab_answer(text))
+    assert result.verdict == verdict and result.correct is (verdict == "correct")
+    assert result.abstained is (verdict == "abstained")
+
+
+def _render_judged_card(text: str, version: str) -> None:
+    from components.answer_card import render_answer_card
+    from ragtune.evaluation.scoring import judge_answer
+    from tests.test_evaluation import demo_case, lab_answer
+
+    answer = lab_answer(text)
+    render_answer_card(answer, verdict=judge_answer(demo_case("c03"), version, answer), key="card")
+
+
+@pytest.mark.parametrize(("text", "version", "verdict"), RETURNS_ANSWERS)
+def test_the_labs_answer_card_badges_the_same_verdict(text, version, verdict):
+    from streamlit.testing.v1 import AppTest
+
+    from components.answer_card import VERDICT_BADGES
+
+    at = AppTest.from_function(_render_judged_card, args=(text, version), default_timeout=30).run()
+    assert not at.exception
+    label, colour = VERDICT_BADGES[verdict]
+    badges = [m.value for m in at.markdown if "-badge[" in m.value]
+    assert f":{colour}-badge[{label}]" in badges, badges

@@ -17,13 +17,9 @@ import pytest
 from ragtune.adapters import AdapterCatalog
 from ragtune.cli import main
 from ragtune.config import load_settings
-from ragtune.evaluation import (
-    EvalCase,
-    EvalStore,
-    deterministic_settings,
-    plan_items,
-    run_evaluation,
-)
+from ragtune.evaluation.runner import deterministic_settings, run_evaluation
+from ragtune.evaluation.sets import EvalCase, plan_items
+from ragtune.evaluation.store import EvalStore
 from ragtune.gguf_files import check_model_file
 from ragtune.modes import BUILTIN_MODES
 from ragtune.errors import ModeUnavailableError
@@ -180,7 +176,7 @@ def test_eval_rejects_unknown_modes(tmp_path, capsys):
 
 def test_runs_of_one_model_combine_and_a_later_answer_replaces_an_earlier_one(pipeline, store):
     from ragtune.errors import InputError
-    from ragtune.evaluation import combine_runs
+    from ragtune.evaluation.store import combine_runs
 
     first = run_evaluation(pipeline, plan_items(CASES[:2]), modes("base", "rag"), workspaces={"v1": "team"},
                            store=store, set_name="s")
@@ -192,3 +188,47 @@ def test_runs_of_one_model_combine_and_a_later_answer_replaces_an_earlier_one(pi
     other = second.model_copy(update={"info": second.info.model_copy(update={"model_id": "other"})})
     with pytest.raises(InputError, match="same model"):
         combine_runs([first, other])
+
+
+# -- the plans the Benchmark page and the CLI share ----------------------------------------------
+
+
+def test_the_claims_plan_runs_the_demo_set_on_the_reports_workspaces_without_modes_that_cannot_run(pipeline):
+    from ragtune.evaluation.report import REPORT_MODES, plan_claims
+    from ragtune.evaluation.workspaces import REPORT_WORKSPACES
+
+    notes: list[str] = []
+    plan = plan_claims(pipeline, [MODES[m] for m in REPORT_MODES], per_kind=1, on_note=notes.append)
+    assert plan.kind == "report" and plan.workspaces == REPORT_WORKSPACES
+    assert [(i.case.id, i.version) for i in plan.items] == [("a01", "v1"), ("c01", "v1"), ("u01", "v1"),
+                                                            ("c01", "v2")]
+    assert list(plan.skipped) == ["knowledge-lora"] and "knowledge-lora" not in [m.id for m in plan.modes]
+    assert plan.describe() == "4 questions × 6 modes" and len(notes) == 2
+    assert plan_claims(pipeline, [MODES["base"]], per_kind=1).workspaces == REPORT_WORKSPACES  # built once
+    assert len(notes) == 2
+
+
+def test_the_claims_plan_refuses_when_no_mode_can_run(pipeline):
+    from ragtune.errors import InputError
+    from ragtune.evaluation.report import plan_claims
+
+    with pytest.raises(InputError, match="None of the report's modes can run here.*knowledge-baked"):
+        plan_claims(pipeline, [MODES["knowledge-lora"]], per_kind=1)
+
+
+def test_an_eval_plan_is_judged_against_the_demo_version_its_workspace_holds(pipeline, kb):  # noqa: F811
+    from ragtune.evaluation.runner import plan_eval
+    from ragtune.evaluation.sets import EvalSet
+    from ragtune.evaluation.workspaces import judged_version
+    from ragtune.retrieval.demo import reset_demo_workspace, set_demo_version
+
+    reset_demo_workspace(kb, "demo")
+    assert judged_version(kb, "demo") == "v1"
+    set_demo_version(kb, "v2", "demo")
+    assert judged_version(kb, "demo") == "v2"
+    assert judged_version(kb, "team") == "v1" and judged_version(kb, "nosuch") == "v1"
+    assert judged_version(None, "demo") == "v1" and judged_version(kb, None) == "v1"
+    eval_set = EvalSet(name="s", cases=CASES)
+    plan = plan_eval(pipeline, eval_set, [MODES["rag"]], "demo")
+    assert plan.workspaces == {"v2": "demo"} and {i.version for i in plan.items} == {"v2"}
+    assert plan_eval(pipeline, eval_set, [MODES["rag"]], "demo", version="v1").workspaces == {"v1": "demo"}

@@ -12,8 +12,8 @@ import pytest
 
 from tests.retrieval_fixtures import embedding_function, kb  # noqa: F401  (fixtures)
 
-from ragtune.errors import InputError, JSONInputError, TrainingDataError
-from ragtune.evaluation import EvalSetError, parse_eval_set
+from ragtune.errors import EvalSetError, InputError, JSONInputError, TrainingDataError
+from ragtune.evaluation.sets import parse_eval_set
 from ragtune.jsonio import MAX_JSON_DEPTH, loads_bounded
 from ragtune.training.data import parse_examples
 

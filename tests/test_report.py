@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from ragtune.evaluation import EvalCase, EvalItem, score_output
+from ragtune.evaluation.scoring import score_output
+from ragtune.evaluation.sets import EvalCase, EvalItem
 from ragtune.modes import BUILTIN_MODES
 from ragtune.prompts import ABSTENTION
-from ragtune.report import (
+from ragtune.evaluation.report import build_claims, claims_markdown, claims_text
+from ragtune.evaluation.stats import (
     FAILS,
     HOLDS,
     UNSURE,
-    build_claims,
-    claims_markdown,
-    claims_text,
     combine,
     exact_two_sided_p,
     paired_proportions,

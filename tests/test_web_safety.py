@@ -18,7 +18,8 @@ from streamlit.testing.v1 import AppTest
 from components.safe import error_message, escape_markdown, inline_code
 from ragtune.config import PROJECT_ROOT, load_settings
 from ragtune.csvsafe import csv_text, neutralise_cell
-from ragtune.evaluation import EvalResult, results_csv
+from ragtune.evaluation.scoring import EvalResult
+from ragtune.evaluation.store import results_csv
 from ragtune.runtime import CompletionResult
 from ragtune.runtime.base import Timings
 from ragtune.store import QueryLog

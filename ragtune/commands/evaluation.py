@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,7 +13,9 @@ from ragtune.commands._args import int_range, writable_file
 from ragtune.config import Settings, load_settings
 
 if TYPE_CHECKING:
-    from ragtune.evaluation import EvalRun, Progress
+    from ragtune.evaluation.runner import Progress, RunPlan
+    from ragtune.evaluation.store import EvalRun
+    from ragtune.modes import Mode
     from ragtune.pipeline import Pipeline
     from ragtune.retrieval.knowledge import KnowledgeBase
 
@@ -56,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 # -- helpers -------------------------------------------------------------------------------
 
 
-def _progress_printer() -> object:
+def _progress_printer() -> Callable[[Progress], None]:
     tty = sys.stderr.isatty()
     last = {"shown": -1}
 
@@ -73,6 +76,19 @@ def _progress_printer() -> object:
     return show
 
 
+def _modes(settings: Settings, spec: str) -> list[Mode]:
+    """The modes named in ``--modes``; an unknown id is an error before anything loads."""
+    from ragtune.errors import InputError
+    from ragtune.modes import ModeStore, parse_mode_ids
+
+    store = ModeStore(settings.modes_file)
+    mode_ids, unknown = parse_mode_ids(spec, store.ids())
+    if unknown or not mode_ids:
+        raise InputError(f"Unknown mode(s): {', '.join(unknown) or '(none given)'}. "
+                         f"Known modes: {', '.join(store.ids())}.")
+    return store.resolve(mode_ids)
+
+
 def _pipeline(settings: Settings, kb: KnowledgeBase, model_id: str | None) -> Pipeline:
     from ragtune.adapters import AdapterCatalog
     from ragtune.economics import EconomicsStore
@@ -83,6 +99,14 @@ def _pipeline(settings: Settings, kb: KnowledgeBase, model_id: str | None) -> Pi
                            progress=lambda message: print(f"  {message}", file=sys.stderr))
     economics = EconomicsStore(settings.economics_file).load()
     return Pipeline(runtime, kb, AdapterCatalog(settings), settings, economics)
+
+
+def _run(plan: RunPlan, settings: Settings) -> EvalRun:
+    """Run the plan with progress on stderr."""
+    from ragtune.evaluation.runner import run_plan
+    from ragtune.evaluation.store import EvalStore
+
+    return run_plan(plan, store=EvalStore.from_settings(settings), on_progress=_progress_printer())
 
 
 def _write_results(run: EvalRun, out: Path | None, settings: Settings) -> Path:
@@ -97,48 +121,26 @@ def _write_results(run: EvalRun, out: Path | None, settings: Settings) -> Path:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from ragtune.evaluation import (
-        EvalStore,
-        deterministic_settings,
-        demo_eval_set,
-        load_eval_set,
-        plan_items,
-        run_evaluation,
-        scoreboard_markdown,
-    )
-    from ragtune.modes import ModeStore, parse_mode_ids
-    from ragtune.retrieval.demo import demo_version, ensure_demo_workspace
+    from ragtune.evaluation.runner import deterministic_settings, plan_eval
+    from ragtune.evaluation.scoreboard import scoreboard_markdown
+    from ragtune.evaluation.sets import demo_eval_set, load_eval_set
+    from ragtune.retrieval.demo import ensure_demo_workspace
     from ragtune.retrieval.knowledge import KnowledgeBase
-    from ragtune.errors import InputError
 
     settings = deterministic_settings(load_settings())
     # The set is validated first: an invalid file exits before any model loads.
     eval_set = (load_eval_set(args.eval_set) if args.eval_set else demo_eval_set()).limited(args.limit)
-    store_modes = ModeStore(settings.modes_file)
-    mode_ids, unknown = parse_mode_ids(args.modes, store_modes.ids())
-    if unknown or not mode_ids:
-        raise InputError(f"Unknown mode(s): {', '.join(unknown) or '(none given)'}. "
-                         f"Known modes: {', '.join(store_modes.ids())}.")
-    modes = store_modes.resolve(mode_ids)
-
+    modes = _modes(settings, args.modes)
     kb = KnowledgeBase.from_settings(settings)
     workspace = args.workspace or settings.demo_workspace or None
     if workspace and workspace == settings.demo_workspace:
         ensure_demo_workspace(kb, workspace)
-    version = args.version
     if workspace:
         kb.workspace(workspace)  # raises WorkspaceError naming the problem
-        if version is None:
-            version = demo_version(kb, workspace) if kb.manifest.demo_version(kb.workspace(workspace).id) else "v1"
-    version = version or "v1"
-
     pipeline = _pipeline(settings, kb, args.model_id)
     try:
-        run = run_evaluation(
-            pipeline, plan_items(eval_set.cases, version), modes, workspaces={version: workspace},
-            store=EvalStore.from_settings(settings), set_name=eval_set.name, set_sha256=eval_set.sha256,
-            on_progress=_progress_printer(),  # type: ignore[arg-type]
-        )
+        plan = plan_eval(pipeline, eval_set, modes, workspace, version=args.version)
+        run = _run(plan, settings)
     finally:
         pipeline.runtime.close()
     out = _write_results(run, args.out, settings)
@@ -147,8 +149,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(json.dumps({"run": run.info.model_dump(mode="json"), "results_file": str(out),
                           "scoreboard": [s.model_dump(mode="json") for s in board]}, indent=2))
     else:
-        print(f"run {run.info.id}: {eval_set.name}, {len(eval_set.cases)} questions (documents {version}), "
-              f"model {run.info.model_id}, {run.info.status}")
+        print(f"run {run.info.id}: {eval_set.name}, {len(eval_set.cases)} questions (documents "
+              f"{', '.join(plan.workspaces)}), model {run.info.model_id}, {run.info.status}")
         print(scoreboard_markdown(board))
         print(f"per-question results: {out}")
     return 0 if run.info.status == "complete" else 1
@@ -158,52 +160,27 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from ragtune.evaluation import (
-        EvalStore,
-        combine_runs,
-        demo_eval_set,
-        demo_report_items,
-        deterministic_settings,
-        ensure_report_workspaces,
-        limit_per_kind,
-        run_evaluation,
-        scoreboard_markdown,
-        unavailable_modes,
-    )
-    from ragtune.errors import InputError
-    from ragtune.modes import ModeStore, parse_mode_ids
-    from ragtune.report import REPORT_MODES, build_claims, claims_markdown, claims_text
+    from ragtune.evaluation.report import REPORT_MODES, build_claims, claims_markdown, claims_text, plan_claims
+    from ragtune.evaluation.runner import deterministic_settings
+    from ragtune.evaluation.scoreboard import scoreboard_markdown
+    from ragtune.evaluation.store import EvalStore, combine_runs
     from ragtune.retrieval.knowledge import KnowledgeBase
 
     settings = deterministic_settings(load_settings())
-    store = EvalStore.from_settings(settings)
     if args.run_ids:
+        store = EvalStore.from_settings(settings)
         run = combine_runs([store.load(run_id) for run_id in args.run_ids])
     else:
-        store_modes = ModeStore(settings.modes_file)
-        mode_ids, unknown = parse_mode_ids(args.modes or ",".join(REPORT_MODES), store_modes.ids())
-        if unknown or not mode_ids:
-            raise InputError(f"Unknown mode(s): {', '.join(unknown) or '(none given)'}.")
-        eval_set = demo_eval_set()
-        cases = limit_per_kind(eval_set.cases, args.limit)
+        modes = _modes(settings, args.modes or ",".join(REPORT_MODES))
         kb = KnowledgeBase.from_settings(settings)
-        workspaces = ensure_report_workspaces(
-            kb, on_note=lambda note: print(f"  {note}", file=sys.stderr))
         pipeline = _pipeline(settings, kb, args.model_id)
         try:
-            modes = store_modes.resolve(mode_ids)
-            skipped = unavailable_modes(pipeline, modes, workspaces)
-            for mode_id, why in skipped.items():
+            plan = plan_claims(pipeline, modes, per_kind=args.limit,
+                               on_note=lambda note: print(f"  {note}", file=sys.stderr))
+            for mode_id, why in plan.skipped.items():
                 print(f"note: mode {mode_id} is skipped: {why}", file=sys.stderr)
-            modes = [m for m in modes if m.id not in skipped]
-            if not modes:
-                raise InputError("None of the report's modes can run here.")
-            items = demo_report_items(cases)
-            print(f"  {len(items)} questions x {len(modes)} modes on {pipeline.runtime.model_id}", file=sys.stderr)
-            run = run_evaluation(
-                pipeline, items, modes, workspaces=workspaces, store=store, set_name=eval_set.name,
-                set_sha256=eval_set.sha256, kind="report", on_progress=_progress_printer(),  # type: ignore[arg-type]
-            )
+            print(f"  {plan.describe()} on {pipeline.runtime.model_id}", file=sys.stderr)
+            run = _run(plan, settings)
         finally:
             pipeline.runtime.close()
         _write_results(run, settings.data_dir / "evaluations" / f"report-{run.info.id}.json", settings)

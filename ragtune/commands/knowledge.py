@@ -161,7 +161,8 @@ def cmd_workspace_destroy(args: argparse.Namespace) -> int:
 
 def cmd_search_bench(args: argparse.Namespace) -> int:
     from ragtune.retrieval.bench import embedding_throughput, format_hit_table, hit_rates
-    from ragtune.retrieval.demo import ensure_demo_workspace, load_questions, set_demo_version
+    from ragtune.evaluation.sets import demo_eval_set
+    from ragtune.retrieval.demo import ensure_demo_workspace, set_demo_version
 
     # A scratch data directory: the benchmark never touches the user's workspaces.
     with tempfile.TemporaryDirectory(prefix="ragtune-bench-") as scratch:
@@ -169,7 +170,7 @@ def cmd_search_bench(args: argparse.Namespace) -> int:
         kb = KnowledgeBase.from_settings(settings)
         report = ensure_demo_workspace(kb, "demo")
         n_chunks = sum(f.n_chunks for f in report.files) if report else 0
-        questions = load_questions()
+        questions = demo_eval_set().cases
         graded = [q for q in questions if q.kind != "unanswerable"]
         print(f"Demo knowledge base: {len(report.files) if report else 0} documents, {n_chunks} chunks "
               f"(chunk_size {settings.chunk_size}, overlap {settings.chunk_overlap}).")

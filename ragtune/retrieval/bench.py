@@ -16,7 +16,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from ragtune.retrieval.demo import DemoVersion, EvalQuestion
+from ragtune.evaluation.scoring import contains_variant
+from ragtune.evaluation.sets import EvalCase, Version
 from ragtune.retrieval.knowledge import KnowledgeBase
 from ragtune.retrieval.types import SEARCH_MODES, SearchMode
 
@@ -34,11 +35,11 @@ class HitRates(BaseModel):
     mean_ms: float
 
 
-def question_hit(question: EvalQuestion, hits_text_docs: Sequence[tuple[str, str]], version: DemoVersion) -> int | None:
+def question_hit(question: EvalCase, hits_text_docs: Sequence[tuple[str, str]], version: Version) -> int | None:
     """The 1-based rank of the first chunk (text, doc_id) from a gold document that
     contains an accepted answer, or None."""
     for rank, (text, doc_id) in enumerate(hits_text_docs, start=1):
-        if doc_id in question.doc_ids and question.is_answered_by(text, version):
+        if doc_id in question.doc_ids and contains_variant(text, question.gold(version)):
             return rank
     return None
 
@@ -46,10 +47,10 @@ def question_hit(question: EvalQuestion, hits_text_docs: Sequence[tuple[str, str
 def hit_rates(
     kb: KnowledgeBase,
     workspace: str,
-    questions: Sequence[EvalQuestion],
+    questions: Sequence[EvalCase],
     *,
     modes: Sequence[SearchMode] = SEARCH_MODES,
-    version: DemoVersion = "v1",
+    version: Version = "v1",
 ) -> list[HitRates]:
     """hit@1/3/5 for each mode over the questions that have an answer."""
     graded = [q for q in questions if q.kind != "unanswerable"]
