@@ -155,8 +155,12 @@ def compare(
         >>> kinds  # doctest: +SKIP
         ['Started', 'Token', 'Token', 'Finished', 'Started', 'Failed']
     """
-    case = find_case(demo_eval_set(), question)
-    version = judged_version(pipeline.kb, workspace) if case is not None else None
+    case, version = find_case(demo_eval_set(), question), None
+    if case is not None:
+        try:
+            version = judged_version(pipeline.kb, workspace)
+        except RagtuneError:
+            case = None  # the knowledge base cannot say which documents it holds: not judged
     run_id = new_run_id()
     for index, mode in enumerate(modes):
         yield Started(mode=mode, index=index, total=len(modes), model_busy=pipeline.runtime.is_busy())
@@ -171,7 +175,7 @@ def compare(
         except RagtuneError as exc:
             yield Failed(mode=mode, error=str(exc))
             continue
-        verdict = judge_answer(case, version, answer) if case is not None and version else None
+        verdict = judge_answer(case, version, answer) if case is not None and version is not None else None
         log_id = None
         if log is not None:
             log_id = log.add(answer, source=source, run_id=run_id, verdict=verdict.verdict if verdict else None,

@@ -16,7 +16,7 @@ import pytest
 from ragtune.adapters import AdapterCatalog
 from ragtune.config import load_settings
 from ragtune.errors import ModeUnavailableError, StoreError, WorkspaceError
-from ragtune.gguf_files import check_model_file
+from ragtune.gguf.files import check_model_file
 from ragtune.modes import BUILTIN_MODES, Mode
 from ragtune.pipeline import Pipeline
 from ragtune.retrieval.knowledge import KnowledgeBase
@@ -175,6 +175,9 @@ class UnreachableKnowledgeBase:
     def chunks(self, workspace: str, doc_id: str):
         raise StoreError("The knowledge base cannot be reached: check RAGTUNE_CHROMA_HOST.")
 
+    def has_workspace(self, name: str) -> bool:
+        raise StoreError("The knowledge base cannot be reached: check RAGTUNE_CHROMA_HOST.")
+
 
 def test_an_unreachable_knowledge_base_leaves_a_citation_unverified_not_invented(pipeline, team_kb):
     prepared = pipeline.prepare(QUESTION, Mode(id="k1", label="k1", retrieval=True, k=1), "team")
@@ -300,3 +303,13 @@ def test_closing_a_comparison_mid_answer_frees_the_model(pipeline, runtime):
     assert runtime.is_busy()
     events.close()
     assert not runtime.is_busy()
+
+
+def test_a_demo_answer_is_left_unjudged_when_the_knowledge_base_cannot_say_its_version(pipeline, team_kb):
+    from ragtune.lab import Finished, compare, demo_questions
+
+    pipeline.kb = UnreachableKnowledgeBase(team_kb)
+    price = next(case for item, case in demo_questions() if item.eval_id == "a13")
+    events = list(compare(pipeline, price.question, [MODES["base"]], "team", log=None, source="cli"))
+    finished = next(e for e in events if isinstance(e, Finished))
+    assert finished.verdict is None and finished.answer.text
