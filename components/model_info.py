@@ -9,7 +9,7 @@ import streamlit as st
 from components.safe import escape_markdown, inline_code
 
 if TYPE_CHECKING:
-    from ragtune.gguf_files import GGUFSummary
+    from ragtune.gguf.summary import GGUFSummary
     from ragtune.models import ModelSpec
 
 

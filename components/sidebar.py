@@ -15,7 +15,7 @@ from components.model_info import render_model_card
 from components.safe import errors_shown, escape_markdown, inline_code
 
 if TYPE_CHECKING:
-    from ragtune.gguf_files import GGUFSummary
+    from ragtune.gguf.summary import GGUFSummary
     from ragtune.models import ModelSpec, ModelStatus
 
 SERVER_PATHS_OFF = ("Adding a model from a path on the server is off. An admin can add one with "

@@ -19,7 +19,8 @@ from pydantic import BaseModel, ValidationError
 
 from ragtune.config import PROJECT_ROOT, Settings
 from ragtune.errors import AdapterError, RagtuneError
-from ragtune.gguf_files import GGUFSummary, check_adapter_file
+from ragtune.gguf.files import check_adapter_file
+from ragtune.gguf.summary import GGUFSummary
 from ragtune.training.card import card_paths
 
 SHIPPED_ADAPTERS_DIR = PROJECT_ROOT / "models" / "adapters"

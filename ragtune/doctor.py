@@ -250,7 +250,7 @@ def check_models(settings: Settings) -> tuple[list[Check], object | None]:
                                 fix=status.hint or f"`python -m ragtune models assemble {spec.id}`."))
     scratch = None
     if not settings.data_dir.exists():  # the checksum cache must not create the data directory
-        from ragtune.gguf_files import HashCache
+        from ragtune.gguf.sha import HashCache
 
         scratch = tempfile.TemporaryDirectory(prefix="ragtune-doctor-")
         registry.hashes = HashCache(Path(scratch.name) / "sha256-cache.json")
@@ -272,7 +272,7 @@ def check_models(settings: Settings) -> tuple[list[Check], object | None]:
 
 def check_adapters(settings: Settings, base: object | None) -> Iterator[Check]:
     from ragtune.adapters import AdapterCatalog
-    from ragtune.gguf_files import check_adapter_file
+    from ragtune.gguf.files import check_adapter_file
 
     entries = AdapterCatalog(settings).list()
     if not entries:

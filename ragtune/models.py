@@ -24,7 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from ragtune.config import PROJECT_ROOT, Settings
 from ragtune.errors import ModelError
-from ragtune.gguf_files import GGUFSummary, HashCache, check_model_file
+from ragtune.gguf.files import check_model_file
+from ragtune.gguf.sha import HashCache
+from ragtune.gguf.summary import GGUFSummary
 
 MANIFEST_PATH = PROJECT_ROOT / "models" / "registry.json"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")

@@ -69,7 +69,7 @@ def tiny_env(tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="module")
 def tiny_runtime(tiny_model: Path) -> Iterator[object]:
     """One loaded tiny model shared by a test module (loading is what we avoid repeating)."""
-    from ragtune.gguf_files import check_model_file
+    from ragtune.gguf.files import check_model_file
     from ragtune.runtime.llamacpp import LlamaCppRuntime
 
     runtime = LlamaCppRuntime(

@@ -9,7 +9,7 @@ import pytest
 from ragtune.adapters import AdapterCatalog
 from ragtune.config import load_settings
 from ragtune.errors import AdapterError
-from ragtune.gguf_files import check_model_file
+from ragtune.gguf.files import check_model_file
 
 
 @pytest.fixture()

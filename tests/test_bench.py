@@ -18,7 +18,7 @@ def test_synthetic_documents_are_deterministic_and_sized():
 
 
 def test_quick_bench_measures_every_section_on_the_tiny_model(tiny_model, random_lora):
-    from ragtune.gguf_files import check_model_file
+    from ragtune.gguf.files import check_model_file
     from ragtune.runtime.llamacpp import LlamaCppRuntime
 
     # The few-shot prompt of the token-tax section needs more context than tiny_runtime has.

@@ -89,7 +89,7 @@ def model_spec():
 
 
 def gguf_summary():
-    from ragtune.gguf_files import GGUFSummary
+    from ragtune.gguf.summary import GGUFSummary
     return GGUFSummary(path=Path("tiny.gguf"), size_bytes=2_000_000, file_type="model", architecture="llama",
                        tensors={"token_embd.weight": (64, 400)}, tensor_dtypes={"token_embd.weight": "F16"},
                        context_length=512, quantization="F16")

@@ -20,7 +20,7 @@ from ragtune.config import load_settings
 from ragtune.evaluation.runner import deterministic_settings, run_evaluation
 from ragtune.evaluation.sets import EvalCase, plan_items
 from ragtune.evaluation.store import EvalStore
-from ragtune.gguf_files import check_model_file
+from ragtune.gguf.files import check_model_file
 from ragtune.modes import BUILTIN_MODES
 from ragtune.errors import ModeUnavailableError
 from ragtune.pipeline import Pipeline

@@ -269,7 +269,7 @@ def make_mutants(tmp: Path, tiny_model: Path, lora: Path) -> list[Mutant]:
 def _worker(tasks_file: str) -> None:
     """Load each task's model (or the base model with the task's adapter) and generate."""
     from ragtune.errors import RagtuneError
-    from ragtune.gguf_files import check_model_file
+    from ragtune.gguf.files import check_model_file
     from ragtune.runtime.base import AdapterUse, ChatMessage, GenerationOptions
     from ragtune.runtime.llamacpp import LlamaCppRuntime
 
@@ -374,7 +374,7 @@ def fuzz_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Pa
 
 def test_no_mutant_of_a_real_adapter_or_model_crashes_the_process(fuzz_files):
     from ragtune.errors import RagtuneError
-    from ragtune.gguf_files import check_adapter_file, check_model_file
+    from ragtune.gguf.files import check_adapter_file, check_model_file
 
     folder, model, lora = fuzz_files
     base = check_model_file(model)
@@ -421,7 +421,7 @@ def test_mutants_of_the_full_tokenizer_are_refused_or_load(tiny_model: Path, tmp
     """A few seeded mutants of the tiny model with the default model's whole 49k vocabulary
     (slow to parse, so only a few): the same rules hold at full size."""
     from ragtune.errors import RagtuneError
-    from ragtune.gguf_files import check_model_file
+    from ragtune.gguf.files import check_model_file
     from tests.factories import describe_gguf, write_description
 
     rng = random.Random(SEED + 1)

@@ -13,7 +13,8 @@ import pytest
 
 from ragtune.config import load_settings
 from ragtune.errors import AdapterError, ModelError, RagtuneError, RuntimeBackendError
-from ragtune.gguf_files import ADAPTER_KEYS, MODEL_KEYS, check_adapter_file, check_model_file
+from ragtune.gguf.files import check_adapter_file, check_model_file
+from ragtune.gguf.keys import ADAPTER_KEYS, MODEL_KEYS
 from tests.factories import (
     GGUFDescription,
     describe_gguf,

@@ -10,7 +10,8 @@ import pytest
 
 from ragtune.config import load_settings
 from ragtune.errors import ModelError
-from ragtune.gguf_files import check_model_file, sha256_of
+from ragtune.gguf.files import check_model_file
+from ragtune.gguf.sha import sha256_of
 from ragtune.models import ModelRegistry, ModelSpec, PathSource, PyPIFile, PyPIPartsSource, load_manifest
 
 DEFAULT_ID = "smollm2-135m-instruct-q4_1"

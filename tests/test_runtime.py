@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ragtune.errors import AdapterError, InputError
-from ragtune.gguf_files import check_model_file
+from ragtune.gguf.files import check_model_file
 from ragtune.runtime import AdapterUse, ChatMessage, GenerationOptions
 from ragtune.runtime.llamacpp import LlamaCppRuntime
 from tests.factories import TinyConfig, write_lora

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ragtune.errors import AdapterError, InputError
-from ragtune.gguf_files import check_adapter_file, check_model_file
+from ragtune.gguf.files import check_adapter_file, check_model_file
 from ragtune.training.card import AdapterCard, LossPoint, Metric, load_card, save_card
 from ragtune.errors import TrainingDataError
 from ragtune.training.data import parse_examples

@@ -20,7 +20,7 @@ pytest.importorskip("peft")
 pytest.importorskip("transformers")
 
 from ragtune.errors import AdapterError  # noqa: E402
-from ragtune.gguf_files import check_adapter_file, check_model_file  # noqa: E402
+from ragtune.gguf.files import check_adapter_file, check_model_file  # noqa: E402
 from ragtune.runtime.base import AdapterUse  # noqa: E402
 from ragtune.runtime.llamacpp import LlamaCppRuntime  # noqa: E402
 from ragtune.training.export import export_peft_model  # noqa: E402

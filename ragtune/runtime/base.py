@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ragtune.errors import InputError
-from ragtune.gguf_files import GGUFSummary
+from ragtune.gguf.summary import GGUFSummary
 
 
 class ChatMessage(BaseModel):

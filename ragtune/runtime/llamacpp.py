@@ -22,7 +22,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ragtune.errors import AdapterError, InputError, RuntimeBackendError
-from ragtune.gguf_files import GGUFSummary, check_adapter_file
+from ragtune.gguf.files import check_adapter_file
+from ragtune.gguf.summary import GGUFSummary
 from ragtune.runtime.base import (
     AdapterInfo,
     AdapterUse,

@@ -295,7 +295,7 @@ def run_job(folder: Path, settings: Settings) -> int:
 
 def _install(staged: Path, settings: Settings, base: object) -> Path:
     """Check the trained adapter against its base and move it (and its card) into the catalog."""
-    from ragtune.gguf_files import check_adapter_file
+    from ragtune.gguf.files import check_adapter_file
 
     check_adapter_file(staged, base)  # type: ignore[arg-type]
     target_dir = settings.adapters_dir

@@ -14,7 +14,7 @@ import numpy as np
 
 from ragtune.adapters import SHIPPED_ADAPTERS_DIR
 from ragtune.config import PROJECT_ROOT, Settings
-from ragtune.gguf_files import GGUFSummary
+from ragtune.gguf.summary import GGUFSummary
 from ragtune.models import ModelRegistry
 from ragtune.prompts import plain_messages
 from ragtune.runtime.base import AdapterUse, GenerationOptions, Runtime
@@ -62,7 +62,7 @@ def shape_twin(adapter: Path, path: Path, *, seed: int = 0) -> Path:
     output (nearly) the base model's, so base and adapter generate the same tokens and
     their speeds compare fairly, whatever the real adapter makes the model say.
     """
-    from ragtune.gguf_files import read_summary
+    from ragtune.gguf.summary import read_summary
 
     summary = read_summary(adapter)
     rng = np.random.default_rng(seed)

@@ -23,7 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from ragtune.errors import RagtuneError, TrainingCancelled, TrainingDataError
-from ragtune.gguf_files import sha256_of
+from ragtune.gguf.sha import sha256_of
 from ragtune.training.card import AdapterCard, LossPoint, save_card
 from ragtune.training.data import ChatExample, Dataset
 from ragtune.training.deps import require_training_packages
