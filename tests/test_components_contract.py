@@ -3,7 +3,8 @@ an exception (as streamlit-extras tests all its components).
 
 The render functions are found by introspection (every public ``render_*`` of components/*.py),
 so a new component is collected here on its own; it needs a sample in ``SAMPLES`` (the test of a
-function without one fails and says so).
+function without one fails and says so). Samples are built from the real domain objects (the
+answer, evaluation, decision, training and retrieval records) and must draw something.
 """
 
 from __future__ import annotations
@@ -277,6 +278,357 @@ def _():
     render_answer_card(log_entry(), key="card")
 
 
+# -- the decision wizard -----------------------------------------------------------------------
+
+def recommendation():
+    """What the wizard recommends for a workload that needs both facts and a format."""
+    from ragtune.decision.answers import Frequency, WizardAnswers
+    from ragtune.decision.recommend import recommend
+
+    return recommend(WizardAnswers(name="Support bot", facts=True, change=Frequency.WEEKLY, cite=True,
+                                   strict_format=True, prompt_tokens=6000, few_shot=30))
+
+
+@sample("decision.render_question")
+def _():
+    from components.decision import render_question
+    from ragtune.decision.answers import WizardAnswers
+    from ragtune.decision.questions import questions_for_step
+
+    answers = WizardAnswers()
+    kinds = set()
+    for step in range(1, 6):
+        for question in questions_for_step(step):
+            kinds.add(question.kind)
+            render_question(question, getattr(answers, question.id), key=f"q.{question.id}",
+                            on_change=lambda *_: None)
+    assert kinds == {"bool", "choice", "text", "int", "float"}, kinds  # every kind of widget drawn
+
+
+@sample("decision.render_step")
+def _():
+    from components.decision import render_step
+    from ragtune.decision.answers import WizardAnswers
+    from ragtune.decision.questions import STEPS, questions_for_step
+
+    changed: list[str] = []
+    last = STEPS[-1]  # the step with advanced (folded) questions
+    render_step(last, questions_for_step(last.number), WizardAnswers(), total=len(STEPS), key="step",
+                on_change=changed.append)
+
+
+@sample("decision.render_step_nav")
+def _():
+    from components.decision import render_step_nav
+
+    steps: list[int] = []
+    render_step_nav(1, total=5, go_to=steps.append, key="first")
+    render_step_nav(5, total=5, go_to=steps.append, key="last")
+
+
+@sample("decision.render_recommendation")
+def _():
+    from components.decision import render_recommendation
+    render_recommendation(recommendation(), key="rec")
+
+
+@sample("decision.render_cost_summary")
+def _():
+    from components.decision import render_cost_summary
+    render_cost_summary(recommendation().costs, key="costs")
+
+
+@sample("decision.render_break_even_chart")
+def _():
+    from components.decision import render_break_even_chart
+    from ragtune.decision.answers import WizardAnswers
+    from ragtune.decision.economics import answer_costs
+
+    render_break_even_chart(recommendation().costs, key="pays")
+    never = answer_costs(WizardAnswers(requests_per_day=1, training_cost=10_000_000.0))
+    assert never.break_even_month is None
+    render_break_even_chart(never, key="never")
+
+
+@sample("decision.render_architecture")
+def _():
+    from components.decision import render_architecture
+    render_architecture(recommendation(), key="arch")
+
+
+@sample("decision.render_lab_modes")
+def _():
+    from components.decision import render_lab_modes
+    rec = recommendation()
+    render_lab_modes(rec.lab_modes, rec.recommended_mode, key="modes")
+
+
+@sample("decision.render_lab_link")
+def _():
+    from components.decision import render_lab_link
+    from ragtune.decision.params import lab_query
+
+    rec = recommendation()
+    render_lab_link(rec, PROJECT_ROOT / "app_pages" / "lab.py", lab_query(rec), key="link")
+
+
+@sample("decision.render_record_share")
+def _():
+    from components.decision import render_record_share
+    from ragtune.decision.answers import WizardAnswers
+    from ragtune.decision.record import record_file_stem, record_json, record_markdown, share_query
+
+    answers, rec = WizardAnswers(name="Support bot"), recommendation()
+    calls: list[str] = []
+    render_record_share(record_markdown(answers, rec), record_json(answers, rec),
+                        link="http://localhost:8501/decide" + share_query(answers), stem=record_file_stem(answers),
+                        key="share", edit=lambda: calls.append("edit"), restart=lambda: calls.append("restart"))
+
+
+# -- the Benchmark ----------------------------------------------------------------------------
+
+def eval_results():
+    """Two modes' scored answers to three demo questions (right, wrong, stale on v2, an error)."""
+    from ragtune.evaluation.scoring import error_result, score_output
+    from ragtune.evaluation.sets import EvalItem, demo_eval_set
+    from ragtune.modes import BUILTIN_MODES
+
+    modes = {m.id: m for m in BUILTIN_MODES}
+    cases = demo_eval_set().cases[:3]
+    results = []
+    for case in cases:
+        item = EvalItem(case=case, version="v1")
+        gold = case.gold("v1")[0] if case.gold("v1") else "I don't know."
+        results.append(score_output(item, modes["rag"], text=gold, parse_status="ok", parsed_answer=gold,
+                                    cited=[f"{d}#0" for d in case.doc_ids], total_ms=900.0, prompt_tokens=400,
+                                    completion_tokens=20, local_usd=1e-5, api_usd=3e-5))
+        results.append(score_output(item, modes["base"], text="It is 42 <b>.", parse_status="free_text",
+                                    total_ms=300.0, prompt_tokens=80, completion_tokens=12, local_usd=4e-6,
+                                    api_usd=1e-5))
+    results.append(error_result(EvalItem(case=cases[0], version="v2"), modes["lora"],
+                                "The adapter 'grounded-json' is missing: train it on the Adapters page."))
+    return results
+
+
+def eval_run(status: str = "complete"):
+    from ragtune.evaluation.sets import demo_eval_set
+    from ragtune.evaluation.store import EvalRun, EvalRunInfo, RunSettings
+
+    results = eval_results()
+    info = EvalRunInfo(id=f"run-{status}", created_at=NOW, status=status, set_name="demo",
+                       model_id="local:tiny", mode_ids=["rag", "base", "lora"], workspaces={"v1": "demo", "v2": None},
+                       settings=RunSettings(), n_items=3, n_results=len(results))
+    return EvalRun(info=info, cases=demo_eval_set().cases[:3], results=results)
+
+
+@sample("evaluation.render_set_picker")
+def _():
+    from components.evaluation import render_set_picker
+    from ragtune.evaluation.sets import demo_eval_set
+
+    demo = demo_eval_set()
+    assert render_set_picker(demo, key="set") is demo
+
+
+@sample("evaluation.render_run_form")
+def _():
+    from components.evaluation import render_run_form
+    from ragtune.modes import BUILTIN_MODES
+
+    assert render_run_form(list(BUILTIN_MODES), ["demo", "team"], default_modes=("base", "rag"),
+                           default_workspace="demo", ready=True, key="run") is None  # not pressed
+    render_run_form(list(BUILTIN_MODES), [], default_modes=[], default_workspace="demo", ready=False, key="empty")
+
+
+@sample("evaluation.render_claims_form")
+def _():
+    from components.evaluation import render_claims_form
+    assert render_claims_form(key="claims") is None
+
+
+@sample("evaluation.render_run")
+def _():
+    from components.evaluation import render_run
+    assert render_run(eval_run(), key="done")
+    render_run(eval_run("cancelled"), key="cancelled")
+
+
+@sample("evaluation.render_scoreboard")
+def _():
+    from components.evaluation import render_scoreboard
+    render_scoreboard(eval_run().scoreboard(), key="board")
+
+
+@sample("evaluation.render_charts")
+def _():
+    from components.evaluation import render_charts
+    run = eval_run()
+    render_charts(run.scoreboard(), run.results, cost="local", key="local")
+    render_charts(run.scoreboard(), run.results, cost="api", key="api")
+
+
+@sample("evaluation.render_drilldown")
+def _():
+    from components.evaluation import question_choices, render_drilldown
+    run = eval_run()
+    for n, choice in enumerate(question_choices(run)):
+        render_drilldown(run, choice, key=f"drill{n}")
+    render_drilldown(run, "no-such-case@v1", key="none")
+
+
+@sample("evaluation.render_comparison")
+def _():
+    from components.evaluation import render_comparison
+    render_comparison(eval_run(), eval_run("cancelled"), key="cmp")
+
+
+@sample("evaluation.render_claims")
+def _():
+    from components.evaluation import render_claims
+    from ragtune.evaluation.report import build_claims
+
+    claims = build_claims(eval_results())
+    assert claims
+    render_claims(claims, key="claims")
+
+
+@sample("evaluation.render_problems")
+def _():
+    from components.evaluation import render_problems
+    from ragtune.errors import EvalSetError
+    from ragtune.evaluation.sets import parse_eval_set
+
+    try:
+        parse_eval_set('{"id": "q1", "question": "Why?"}\nnot json\n{"question": 3}\n', name="bad.jsonl")
+    except EvalSetError as exc:
+        problems = exc.problems
+    assert problems
+    render_problems(problems, key="bad")
+
+
+# -- the Lab ----------------------------------------------------------------------------------
+
+def lab_answers():
+    from tests.test_store import answer
+    return [answer("rag"), answer("rag+lora", adapter="grounded-json")]
+
+
+@sample("lab.render_mode_header")
+def _():
+    from components.lab import render_mode_header
+    from ragtune.modes import BUILTIN_MODES, Mode
+
+    render_mode_header(BUILTIN_MODES[0], key="builtin")
+    render_mode_header(Mode(id="mine", label="My *mode*", description="![x](http://evil/)"), key="mine")
+
+
+@sample("lab.render_lab_controls")
+def _():
+    from components.lab import render_lab_controls
+    from ragtune.lab import demo_questions
+    from ragtune.modes import BUILTIN_MODES
+
+    question, modes, workspace = render_lab_controls(demo_questions(), list(BUILTIN_MODES), ["demo", "team"],
+                                                     "demo", key="lab")
+    assert (question, modes, workspace) == ("", [], "demo")
+    render_lab_controls([], list(BUILTIN_MODES), [], "demo", key="bare")
+
+
+@sample("lab.render_live_comparison")
+def _():
+    from components.lab import render_live_comparison
+    from ragtune.lab import Failed, Finished, Started, Token
+    from ragtune.modes import BUILTIN_MODES
+
+    answer, failing = lab_answers()[0], BUILTIN_MODES[2]
+
+    def events():  # a generator, as ragtune.lab.compare is (drawing closes it)
+        yield Started(mode=answer.mode, index=0, total=2, model_busy=True)
+        yield Token(mode=answer.mode, text="It costs ")
+        yield Token(mode=answer.mode, text="$1,249 <b>.")
+        yield Finished(mode=answer.mode, answer=answer)
+        yield Started(mode=failing, index=1, total=2)
+        yield Failed(mode=failing, error="The adapter 'grounded-json' is missing: train it on the Adapters page.")
+
+    ended = render_live_comparison(events(), 2, key="live")
+    assert [type(e).__name__ for e in ended] == ["Finished", "Failed"]
+
+
+@sample("lab.render_comparison_charts")
+def _():
+    from components.lab import render_comparison_charts
+    render_comparison_charts(lab_answers(), key="charts")
+    render_comparison_charts([], key="none")
+
+
+@sample("lab.render_mode_form")
+def _():
+    from components.lab import render_mode_form
+    assert render_mode_form(["grounded-json", "knowledge-baked"], key="mode") is None
+
+
+@sample("lab.render_cost_settings")
+def _():
+    from components.lab import render_cost_settings
+    from ragtune.economics import EconomicsConfig
+
+    assert render_cost_settings(EconomicsConfig(), default_rate=0.1, key="costs") is None
+
+
+# -- the Adapters page ------------------------------------------------------------------------
+
+@sample("adapters.render_adapter_card")
+def _():
+    from components.adapters import render_adapter_card
+    from ragtune.adapters import AdapterFile
+    from ragtune.training.card import load_card
+
+    shipped = PROJECT_ROOT / "models" / "adapters" / "grounded-json.gguf"
+    card = load_card(shipped)  # the shipped adapter's own card: loss curve, evaluation, speed cost
+    assert card is not None and card.loss_curve and card.evaluation
+    render_adapter_card(AdapterFile(name="grounded-json", path=shipped, origin="shipped", size_bytes=9_400_000),
+                        card, fits=None, key="shipped")
+    uploaded = AdapterFile(name="mine <b>", path=Path("mine.gguf"), origin="user", size_bytes=1_000_000)
+    render_adapter_card(uploaded, None, fits="its tensors are for 576-wide weights, the model's are 64", key="up")
+    bare = card.model_copy(update={"speed": None, "evaluation": [], "loss_curve": [], "rationale": "", "notes": ""})
+    render_adapter_card(uploaded, bare, fits=None, key="bare")
+
+
+@sample("adapters.render_job")
+def _():
+    from components.adapters import render_job
+    from ragtune.training.card import LossPoint
+    from ragtune.training.jobs import JobState
+
+    losses = [LossPoint(step=i, loss=3.0 - i / 10, elapsed_s=2.0 * i) for i in range(1, 13)]
+    job = JobState(id="20250102-030405-codes", name="codes", base_model_id="local:tiny", status="training",
+                   step=12, total_steps=60, loss=1.8, elapsed_s=24.0, eta_s=96.0, losses=losses, message="Training.")
+    assert job.active
+    render_job(job, key="training")
+    render_job(job.model_copy(update={"status": "starting", "step": 0, "loss": None, "eta_s": None, "losses": []}),
+               key="starting")
+    render_job(job.model_copy(update={"status": "done", "message": "codes.gguf installed"}), key="done")
+    render_job(job.model_copy(update={"status": "cancelled", "message": ""}), key="cancelled")
+    render_job(job.model_copy(update={"status": "failed", "error": "The training process ended unexpectedly."}),
+               key="failed", log="step 11\nTraceback (most recent call last):\n**MemoryError** <b>x</b>")
+
+
+@sample("adapters.render_train_options")
+def _():
+    from components.adapters import render_train_options
+    from ragtune.training.options import TrainOptions
+
+    values = render_train_options(TrainOptions(rank=8, alpha=16.0), key="train")
+    assert values["rank"] == 8 and values["target_modules"]
+
+
+@sample("adapters.render_try")
+def _():
+    from components.adapters import render_try
+    render_try(completion(), completion().model_copy(update={"text": ""}), base_note="the tiny model",
+               adapter_note="grounded-json at scale 1.0", key="try")
+
+
 # -- the contract ------------------------------------------------------------------------------
 
 def run_sample(name: str) -> None:
@@ -291,6 +643,12 @@ def test_every_render_function_draws_its_sample_without_an_exception(name, data_
     assert name in SAMPLES, f"{name} has no sample: add one to SAMPLES in {Path(__file__).name}"
     at = AppTest.from_function(run_sample, args=(name,), default_timeout=30).run()
     assert not at.exception, [e.value for e in at.exception]
+    assert n_elements(at.main) + n_elements(at.sidebar) > 0, f"{name} drew nothing with its sample"
+
+
+def n_elements(node) -> int:
+    """Elements and blocks under ``node`` of an AppTest tree."""
+    return sum(1 + n_elements(child) for child in getattr(node, "children", {}).values())
 
 
 def test_render_progress_keys_its_container():
