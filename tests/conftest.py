@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -64,6 +64,37 @@ def tiny_env(tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Make the tiny model the configured model (RAGTUNE_MODEL_PATH)."""
     monkeypatch.setenv("RAGTUNE_MODEL_PATH", str(tiny_model))
     return tiny_model
+
+
+TEAM_DOCS: list[tuple[str, bytes]] = [
+    ("poolpilot.md", b"# Poolpilot P1\n\nThe Poolpilot P1 pool robot costs $1,249.\n"),
+    ("warranty.md", b"# Warranty\n\nEvery robot has a two-year warranty.\n"),
+]
+
+
+@pytest.fixture()
+def team_workspace(tiny_env: Path, monkeypatch: pytest.MonkeyPatch, data_dir: Path
+                   ) -> Callable[..., Path]:
+    """Set up a page or CLI test on the tiny model: call it with the token cap (and the documents,
+    TEAM_DOCS by default) to get no demo workspace, one thread, and a workspace 'team' on real
+    chromadb holding the documents; it returns the data directory."""
+
+    def make(*, max_tokens: int, docs: list[tuple[str, bytes]] = TEAM_DOCS) -> Path:
+        from ragtune.config import load_settings
+        from ragtune.retrieval.embeddings import shared_embedding_function
+        from ragtune.retrieval.knowledge import KnowledgeBase
+
+        monkeypatch.setenv("RAGTUNE_DEMO_WORKSPACE", "")
+        monkeypatch.setenv("RAGTUNE_MAX_TOKENS", str(max_tokens))
+        # One thread: two spin-waiting threads crawl on a busy 2-core machine.
+        monkeypatch.setenv("RAGTUNE_N_THREADS", "1")
+        kb = KnowledgeBase.from_settings(load_settings(), shared_embedding_function())
+        kb.create_workspace("team")
+        assert kb.ingest_bytes("team", docs).ok
+        kb.manifest.close()
+        return data_dir
+
+    return make
 
 
 @pytest.fixture(scope="module")

@@ -2,37 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from ragtune.config import PROJECT_ROOT, load_settings
 from ragtune.economics import EconomicsStore
 from ragtune.modes import ModeStore
-from ragtune.retrieval.knowledge import KnowledgeBase
 from ragtune.store import QueryLog
-from tests.retrieval_fixtures import embedding_function  # noqa: F401 - a fixture
 
 PAGE = str(PROJECT_ROOT / "app_pages" / "lab.py")
 FOUR = ["base", "rag", "rag+fewshot", "rag+constrained"]
-DOCS = [
-    ("poolpilot.md", b"# Poolpilot P1\n\nThe Poolpilot P1 pool robot costs $1,249.\n"),
-    ("warranty.md", b"# Warranty\n\nEvery robot has a two-year warranty.\n"),
-]
 
 
 @pytest.fixture()
-def env(tiny_env: Path, monkeypatch: pytest.MonkeyPatch, embedding_function, data_dir):  # noqa: F811
-    monkeypatch.setenv("RAGTUNE_DEMO_WORKSPACE", "")
-    monkeypatch.setenv("RAGTUNE_MAX_TOKENS", "16")
-    # One thread: two spin-waiting threads crawl on a busy 2-core machine.
-    monkeypatch.setenv("RAGTUNE_N_THREADS", "1")
-    kb = KnowledgeBase.from_settings(load_settings(), embedding_function)
-    kb.create_workspace("team")
-    assert kb.ingest_bytes("team", DOCS).ok
-    kb.manifest.close()
-    return data_dir
+def env(team_workspace):
+    return team_workspace(max_tokens=16)
 
 
 def page(**query) -> AppTest:

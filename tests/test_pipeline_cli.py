@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from ragtune.cli import main
 from ragtune.config import load_settings
-from ragtune.retrieval.knowledge import KnowledgeBase
 from ragtune.store import QueryLog
-from tests.retrieval_fixtures import embedding_function  # noqa: F401 - a fixture
 
 
 @pytest.fixture()
-def env(tiny_env: Path, monkeypatch: pytest.MonkeyPatch, embedding_function):  # noqa: F811
-    monkeypatch.setenv("RAGTUNE_DEMO_WORKSPACE", "")
-    monkeypatch.setenv("RAGTUNE_MAX_TOKENS", "12")
-    monkeypatch.setenv("RAGTUNE_N_THREADS", "1")
-    kb = KnowledgeBase.from_settings(load_settings(), embedding_function)
-    kb.create_workspace("team")
-    assert kb.ingest_bytes("team", [("warranty.md", b"# Warranty\n\nTwo years on parts.\n")]).ok
-    kb.manifest.close()
+def env(team_workspace):
+    team_workspace(max_tokens=12, docs=[("warranty.md", b"# Warranty\n\nTwo years on parts.\n")])
 
 
 def test_json_output_has_one_object_per_mode_and_every_answer_is_logged(env, capsys):
