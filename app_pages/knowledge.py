@@ -13,7 +13,7 @@ from components.safe import errors_shown
 from ragtune.errors import RagtuneError
 from ragtune.retrieval import KnowledgeBase, SearchMode
 from ragtune.retrieval.demo import demo_version, set_demo_version
-from ragtune.retrieval.knowledge import strip_common_folder
+from ragtune.retrieval.ingest import strip_common_folder
 from ragtune.retrieval.workspace_actions import WorkspaceChange, apply_workspace_action
 
 

@@ -10,7 +10,7 @@ import streamlit as st
 
 from components.format import confirm_button
 from components.safe import escape_markdown, inline_code
-from ragtune.retrieval.knowledge import DOCUMENT_IDENTITY_RULE
+from ragtune.retrieval.ingest import DOCUMENT_IDENTITY_RULE
 from ragtune.retrieval.loaders import SUPPORTED_EXTENSIONS
 from ragtune.retrieval.types import SEARCH_MODES, SearchMode
 from ragtune.retrieval.workspace_actions import WorkspaceAction

@@ -15,7 +15,8 @@ import pytest
 from ragtune.config import load_settings
 from ragtune.prompts import CHUNK_ID_PATTERN, MAX_CHUNK_ID_CHARS
 from ragtune.retrieval.chunking import chunk_spans
-from ragtune.retrieval.knowledge import KnowledgeBase, strip_common_folder
+from ragtune.retrieval.ingest import strip_common_folder
+from ragtune.retrieval.knowledge import KnowledgeBase
 from ragtune.retrieval.loaders import doc_id_for, unique_doc_id_for
 from ragtune.retrieval.manifest import SCHEMA_VERSION, Manifest
 from ragtune.retrieval.store import ChromaVectorStore

@@ -6,7 +6,8 @@ import threading
 
 import pytest
 
-import ragtune.retrieval.knowledge as knowledge
+import ragtune.retrieval.ingest as ingest
+from ragtune.retrieval.loaders import parse_document
 from ragtune.retrieval.progress import chunk_progress
 from tests.retrieval_fixtures import embedding_function, kb  # noqa: F401  (fixtures)
 
@@ -19,7 +20,7 @@ def paragraphs(n: int, word: str) -> bytes:
 def small_batches(kb, monkeypatch):  # noqa: F811
     """Chunks of about 60 characters, written 3 per batch; records the size of every store write."""
     kb.chunk_size, kb.chunk_overlap = 60, 0
-    monkeypatch.setattr(knowledge, "WRITE_BATCH", 3)
+    monkeypatch.setattr(ingest, "WRITE_BATCH", 3)
     writes: list[int] = []
     upsert = kb.store.upsert
 
@@ -72,7 +73,7 @@ def test_a_failure_after_some_batches_leaves_the_old_version_live_and_the_rest_c
 
     kb.step_hook = fail_on_the_second_batch
     with pytest.raises(OSError):
-        kb._write(kb.workspace("team"), knowledge.parse_document("prices.txt", paragraphs(10, "$520"), max_bytes=10**6))
+        ingest.write_document(kb, kb.workspace("team"), parse_document("prices.txt", paragraphs(10, "$520"), max_bytes=10**6))
     kb.step_hook = None
     assert "$450" in kb.document_text("team", first.doc_id) and kb.list_documents("team")[0].version == 1
     assert all("$450" in h.chunk.text for h in kb.search("team", "price of item", mode="keyword", k=10).hits)
@@ -85,7 +86,7 @@ def test_the_ingest_command_prints_batch_progress_for_a_file_of_several_batches(
     from ragtune.cli import main
 
     monkeypatch.setenv("RAGTUNE_DEMO_WORKSPACE", "")
-    monkeypatch.setattr(knowledge, "WRITE_BATCH", 4)
+    monkeypatch.setattr(ingest, "WRITE_BATCH", 4)
     (tmp_path / "big.txt").write_bytes(b"\n\n".join(b"word " * 140 for _ in range(6)))  # 6 chunks of 700
     (tmp_path / "small.txt").write_text("One short paragraph.")
     assert main(["ingest", "-w", "ops", str(tmp_path)]) == 0

@@ -16,7 +16,8 @@ from typing import Literal
 
 from ragtune.config import PROJECT_ROOT
 from ragtune.errors import InputError, WorkspaceError
-from ragtune.retrieval.knowledge import KnowledgeBase, ProgressCallback, is_internal_workspace
+from ragtune.retrieval.ingest import ProgressCallback
+from ragtune.retrieval.knowledge import KnowledgeBase, is_internal_workspace
 from ragtune.retrieval.types import IngestReport
 
 DATA_DIR = PROJECT_ROOT / "data"

@@ -45,7 +45,7 @@ def print_chunk_progress(source: str, done: int, total: int) -> None:
     than one batch (``big.txt: 1280/24000 chunks embedded``); small files stay quiet."""
     import sys
 
-    from ragtune.retrieval.knowledge import WRITE_BATCH
+    from ragtune.retrieval.ingest import WRITE_BATCH
 
     if total > WRITE_BATCH:
         print(f"  {source}: {done}/{total} chunks embedded", file=sys.stderr, flush=True)
