@@ -95,7 +95,7 @@ def _loose_citations(text: str) -> list[str]:
     """Citation ids from JSON that failed the schema (so they can still be checked)."""
     try:
         data = json.loads(text.strip())
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # not JSON, or hostile JSON (too deep, huge integer)
         return []
     cited = data.get("citations") if isinstance(data, dict) else None
     if not isinstance(cited, list):

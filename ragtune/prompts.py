@@ -224,6 +224,8 @@ def parse_grounded(
         if finish_reason == "length" or _looks_cut_off(stripped):
             return ParsedAnswer(status="truncated", detail="the output ended before the JSON object was complete")
         return ParsedAnswer(status="invalid_json", detail=f"not JSON: {exc.msg} at character {exc.pos}")
+    except (RecursionError, ValueError) as exc:  # nested too deep, or an integer past Python's digit limit
+        return ParsedAnswer(status="invalid_json", detail=f"not readable JSON ({type(exc).__name__})")
     if not isinstance(data, dict):
         return ParsedAnswer(status="invalid_json", detail=f"a JSON {type(data).__name__}, not an object")
     try:

@@ -327,3 +327,10 @@ def test_the_labs_answer_card_badges_the_same_verdict(text, version, verdict):
     label, colour = VERDICT_BADGES[verdict]
     badges = [m.value for m in at.markdown if "-badge[" in m.value]
     assert f":{colour}-badge[{label}]" in badges, badges
+
+
+def test_hostile_json_output_is_judged_as_its_raw_text() -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    assert answer_field(deep) == deep
+    huge = '{"answer": ' + "9" * 5000 + "}"
+    assert answer_field(huge) == huge

@@ -313,3 +313,10 @@ def test_a_demo_answer_is_left_unjudged_when_the_knowledge_base_cannot_say_its_v
     events = list(compare(pipeline, price.question, [MODES["base"]], "team", log=None, source="cli"))
     finished = next(e for e in events if isinstance(e, Finished))
     assert finished.verdict is None and finished.answer.text
+
+
+def test_citations_of_hostile_json_output_are_none_not_an_exception() -> None:
+    from ragtune.pipeline import _loose_citations
+
+    assert _loose_citations("[" * 100_000 + "]" * 100_000) == []
+    assert _loose_citations('{"citations": ["a#0"], "n": ' + "9" * 5000 + "}") == []

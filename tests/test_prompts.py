@@ -113,3 +113,14 @@ def test_a_label_is_accepted_only_when_it_is_exactly_one_of_the_labels() -> None
     labels = ["billing", "technical"]
     assert parse_label(" billing.\n", labels) == "billing"
     assert parse_label("It is billing", labels) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[" * 100_000 + "]" * 100_000, '{"answer": ' + "9" * 5000 + "}", '{"a": ' * 50_000 + "1" + "}" * 50_000],
+    ids=["nested-100000", "integer-5000-digits", "object-nested-50000"],
+)
+def test_hostile_model_output_is_invalid_json_not_an_exception(text: str) -> None:
+    # A model can emit anything up to its token cap; the parser must judge it, not crash.
+    parsed = parse_grounded(text)
+    assert parsed.status == "invalid_json"

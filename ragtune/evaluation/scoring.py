@@ -100,7 +100,7 @@ def answer_field(text: str, parsed_answer: str | None = None) -> str:
         return parsed_answer
     try:
         data = json.loads(text.strip())
-    except (json.JSONDecodeError, ValueError):
+    except (ValueError, RecursionError):  # not JSON, or hostile JSON (too deep, huge integer)
         return text
     if isinstance(data, dict) and isinstance(data.get("answer"), str):
         return str(data["answer"])
