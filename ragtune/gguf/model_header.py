@@ -29,7 +29,7 @@ def check_model_header(checker: KeyChecker, tensors: dict[str, tuple[int, ...]])
         if key.startswith("tokenizer.chat_template."):  # llama-cpp-python compiles these too
             checker.check_one(KeyRule(key, STR, max_len=1 << 20))
 
-    layers = {int(m.group(1)) for name in tensors if (m := re.match(r"^blk\.(\d+)\.", name))}
+    layers = {int(m.group(1)) for name in tensors if (m := re.match(r"^blk\.(\d{1,9})\.", name))}
     if layers != set(range(n_layer)):
         raise checker.fail(
             f"'{arch}.block_count' says {n_layer} layers, but the file has tensors for "
