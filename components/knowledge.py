@@ -10,8 +10,10 @@ import streamlit as st
 
 from components.format import confirm_button
 from components.safe import escape_markdown, inline_code
+import ragtune.retrieval.ingest as ingestion
 from ragtune.retrieval.ingest import DOCUMENT_IDENTITY_RULE
 from ragtune.retrieval.loaders import SUPPORTED_EXTENSIONS
+from ragtune.retrieval.progress import chunk_progress
 from ragtune.retrieval.types import SEARCH_MODES, SearchMode
 from ragtune.retrieval.workspace_actions import WorkspaceAction
 
@@ -203,9 +205,16 @@ def render_ingest_progress(ingest: Callable[[ProgressFn], IngestReport], *, n_fi
     with st.status(f"Ingesting {n_files} file(s)...", expanded=True) as status:
         bar = st.progress(0.0)
 
+        within = st.empty()  # a large file's own progress: minutes of embedding otherwise look frozen
+
         def progress(done: int, total: int, result: FileResult) -> None:
             bar.progress(done / total, text=f"{done}/{total}: {result.name} — {result.status}")
 
-        report = ingest(progress)
+        def chunks(source: str, done: int, total: int) -> None:
+            if total > ingestion.WRITE_BATCH:
+                within.progress(done / total, text=f"{source}: {done:,}/{total:,} chunks embedded")
+
+        with chunk_progress(chunks):
+            report = ingest(progress)
         status.update(label="Ingestion finished", state="error" if report.failed else "complete")
     return report

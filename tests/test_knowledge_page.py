@@ -205,3 +205,25 @@ def test_make_run_gives_streamlit_the_upload_limit_of_the_settings(monkeypatch):
     shown = subprocess.run(["bash", "-c", f"echo {value.group(1)}"], cwd=PROJECT_ROOT, env=env,
                            capture_output=True, text=True, timeout=60)
     assert shown.stdout.strip() == "7", shown
+
+
+
+def _ingest_one_large_file() -> None:
+    from components.knowledge import render_ingest_progress
+    from ragtune.retrieval.progress import report_chunks
+    from ragtune.retrieval.types import FileResult, IngestReport
+
+    def ingest(progress):
+        report_chunks("big.txt", 256, 1000)  # what the knowledge base reports after each batch
+        result = FileResult(name="big.txt", status="added", doc_id="big", version=1, n_chunks=1000)
+        progress(1, 1, result)
+        return IngestReport(workspace="team", files=[result])
+
+    render_ingest_progress(ingest, n_files=1)
+
+
+def test_a_large_file_shows_its_own_chunk_progress():
+    at = AppTest.from_function(_ingest_one_large_file).run()
+    assert not at.exception, at.exception
+    texts = [p.proto.text for p in at.get("progress")]
+    assert "big.txt: 256/1,000 chunks embedded" in texts, texts
