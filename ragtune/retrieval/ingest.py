@@ -108,16 +108,27 @@ def ingest_paths(
     entries: list[_Entry] = []
     for path in map(Path, paths):
         if path.is_dir():
+            found = len(entries)
             for p in sorted(path.rglob("*")):
                 rel = p.relative_to(path)
                 if any(part.startswith(".") for part in rel.parts) or p.is_dir():
                     continue
                 entries.append((p.name, rel.as_posix(), _reader(p, kb.max_upload_bytes)))
+            if len(entries) == found:  # a folder asked for by name is never silently skipped
+                entries.append((str(path), str(path), _refuse(f"{path}: a folder with no files in it "
+                                                              "(hidden files and folders are skipped).")))
         elif path.is_file():
             entries.append((path.name, path.name, _reader(path, kb.max_upload_bytes)))
         else:  # missing, a FIFO, a socket ...: never stored, so shown by the path as given
             entries.append((str(path), str(path), _reader(path, kb.max_upload_bytes)))
     return _ingest(kb, workspace, entries, on_progress)
+
+
+def _refuse(message: str) -> Callable[[], bytes]:
+    def read() -> bytes:
+        raise IngestError(message)
+
+    return read
 
 
 def _reader(path: Path, max_bytes: int) -> Callable[[], bytes]:
