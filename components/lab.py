@@ -3,7 +3,7 @@ latency and cost charts, the mode and cost forms (the answer card is :mod:`compo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import closing
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -75,7 +75,7 @@ def _text_of(events: Iterator[LabEvent], ended: list[Finished | Failed]) -> Iter
         yield event.text
 
 
-def render_live_comparison(events: Iterator[LabEvent], total: int, *, key: str) -> list[Finished | Failed]:
+def render_live_comparison(events: Generator[LabEvent, None, None], total: int, *, key: str) -> list[Finished | Failed]:
     """Stream a comparison's events (:func:`ragtune.lab.compare`) into one column per mode as they
     arrive; returns how each mode ended. The events are closed when drawing stops early (a rerun,
     the page left), which frees the model at once."""

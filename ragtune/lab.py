@@ -19,7 +19,7 @@ Examples:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
@@ -135,7 +135,7 @@ def compare(
     *,
     log: QueryLog | None,
     source: Source,
-) -> Iterator[LabEvent]:
+) -> Generator[LabEvent, None, None]:
     """Answer ``question`` in each mode in turn, yielding each mode's events.
 
     Every answer is logged (when ``log`` is given) under one run id, with its verdict when the
