@@ -19,7 +19,7 @@ Examples:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
