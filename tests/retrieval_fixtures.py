@@ -56,6 +56,11 @@ def text_pdf(lines: list[str]) -> bytes:
         f"<< /Length {len(content)} >>\nstream\n{content}\nendstream",
         "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
+    return raw_pdf(objects)
+
+
+def raw_pdf(objects: list[str]) -> bytes:
+    """A PDF made of exactly these object bodies (object 1 is the catalog), valid xref."""
     out = io.BytesIO()
     out.write(b"%PDF-1.4\n")
     offsets = []

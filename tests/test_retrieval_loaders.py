@@ -6,7 +6,7 @@ import pytest
 
 from ragtune.errors import IngestError
 from ragtune.retrieval.loaders import doc_id_for, parse_document
-from tests.retrieval_fixtures import blank_pdf, text_pdf
+from tests.retrieval_fixtures import blank_pdf, raw_pdf, text_pdf
 
 MB = 1024 * 1024
 
@@ -86,24 +86,6 @@ def test_a_file_over_the_size_limit_is_rejected_before_parsing():
 
 
 # -- hostile files: every failure is an IngestError naming the file ---------------------------
-
-def raw_pdf(objects: list[str]) -> bytes:
-    """A PDF made of exactly these object bodies (object 1 is the catalog), valid xref."""
-    import io
-
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(out.tell())
-        out.write(f"{number} 0 obj\n{body}\nendobj\n".encode("latin-1"))
-    xref = out.tell()
-    out.write(f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode())
-    for offset in offsets:
-        out.write(f"{offset:010d} 00000 n \n".encode())
-    out.write(f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
-    return out.getvalue()
-
 
 def one_page_pdf(content: str) -> bytes:
     return raw_pdf([
