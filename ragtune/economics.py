@@ -33,7 +33,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ragtune.errors import ConfigError, InputError
+from ragtune.errors import ConfigError, InputError, validation_problems
 
 PER_MILLION = 1_000_000
 SECONDS_PER_HOUR = 3600.0
@@ -251,15 +251,6 @@ def query_cost(
     )
 
 
-def _readable(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors():
-        where = " > ".join(str(p) for p in error["loc"])
-        message = str(error["msg"]).removeprefix("Value error, ")
-        parts.append(f"{where}: {message}" if where else message)
-    return "; ".join(parts)
-
-
 def price_table_from_rows(rows: list[dict[str, Any]], *, as_of: date, source: str = "") -> PriceTable:
     """A price table from edited table rows (empty rows skipped).
 
@@ -275,7 +266,7 @@ def price_table_from_rows(rows: list[dict[str, Any]], *, as_of: date, source: st
     try:
         return PriceTable(as_of=as_of, source=source, prices=cleaned)  # type: ignore[arg-type]
     except ValidationError as exc:
-        raise InputError(f"The price table is invalid: {_readable(exc)}.") from exc
+        raise InputError(f"The price table is invalid: {"; ".join(validation_problems(exc))}.") from exc
 
 
 def validate_config(data: dict[str, Any]) -> EconomicsConfig:
@@ -287,7 +278,7 @@ def validate_config(data: dict[str, Any]) -> EconomicsConfig:
     try:
         return EconomicsConfig.model_validate(data)
     except ValidationError as exc:
-        raise InputError(f"Invalid cost settings: {_readable(exc)}.") from exc
+        raise InputError(f"Invalid cost settings: {"; ".join(validation_problems(exc))}.") from exc
 
 
 class EconomicsStore:
@@ -308,7 +299,7 @@ class EconomicsStore:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             return EconomicsConfig.model_validate(data)
         except (OSError, json.JSONDecodeError, ValidationError) as exc:
-            detail = _readable(exc) if isinstance(exc, ValidationError) else str(exc)
+            detail = "; ".join(validation_problems(exc)) if isinstance(exc, ValidationError) else str(exc)
             raise ConfigError(
                 f"The cost settings file {self.path} is unreadable ({detail}). Fix it, or delete it "
                 "to go back to the default prices."
