@@ -266,7 +266,7 @@ def price_table_from_rows(rows: list[dict[str, Any]], *, as_of: date, source: st
     try:
         return PriceTable(as_of=as_of, source=source, prices=cleaned)  # type: ignore[arg-type]
     except ValidationError as exc:
-        raise InputError(f"The price table is invalid: {"; ".join(validation_problems(exc))}.") from exc
+        raise InputError("The price table is invalid: " + "; ".join(validation_problems(exc)) + ".") from exc
 
 
 def validate_config(data: dict[str, Any]) -> EconomicsConfig:
@@ -278,7 +278,7 @@ def validate_config(data: dict[str, Any]) -> EconomicsConfig:
     try:
         return EconomicsConfig.model_validate(data)
     except ValidationError as exc:
-        raise InputError(f"Invalid cost settings: {"; ".join(validation_problems(exc))}.") from exc
+        raise InputError("Invalid cost settings: " + "; ".join(validation_problems(exc)) + ".") from exc
 
 
 class EconomicsStore:
