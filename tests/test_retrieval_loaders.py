@@ -138,7 +138,7 @@ def test_a_csv_that_would_grow_beyond_twice_the_upload_limit_is_refused():
     header = ",".join(f"a_rather_long_column_name_{i}" for i in range(200))
     data = (header + "\n" + "\n".join("1" + "," * 199 for _ in range(2000))).encode()
     with pytest.raises(IngestError, match=r"wide.csv: as text .* over 2 MB; split it"):
-        parse("wide.csv", data, max_bytes=1_000_000)
+        parse("wide.csv", data, max_bytes=MB)
 
 
 def test_json_that_indentation_would_blow_up_is_kept_compact():

@@ -26,6 +26,7 @@ from ragtune.retrieval.loaders import (
     doc_id_for,
     parse_document,
     source_path,
+    too_large_error,
     unique_doc_id_for,
 )
 from ragtune.retrieval.manifest import DocumentRow, Manifest, ManifestConflict, utcnow
@@ -44,8 +45,6 @@ WRITE_BATCH = 128
 # Leftover chunk records younger than this may belong to an ingest still running in
 # another process, so garbage collection leaves them alone (readers ignore them anyway).
 GC_MIN_AGE_S = 600.0
-MIB = 1024 * 1024
-"""RAGTUNE_MAX_UPLOAD_MB counts in MiB (as Streamlit's maxUploadSize does); every size shown uses it."""
 _WRITE_ATTEMPTS = 3
 DOCUMENT_IDENTITY_RULE = (
     "A document is its file's path: the path inside the uploaded folder, or the file name for single files. "
@@ -55,22 +54,6 @@ DOCUMENT_IDENTITY_RULE = (
 
 _Entry = tuple[str, str, Callable[[], bytes]]
 """A file to ingest: (name shown, source path: its identity, a function that reads its bytes)."""
-
-
-def format_mb(size: int, limit: int | None = None) -> str:
-    """``size`` bytes in MB (MiB), with one decimal, or more where one decimal would not show
-    that ``size`` is over ``limit`` (21,000,000 bytes -> ``20.0`` would read as under 20)."""
-    for digits in range(1, 7):
-        text = f"{size / MIB:.{digits}f}"
-        if limit is None or float(text) > limit / MIB:
-            return text
-    return f"{size / MIB:.6f}"
-
-
-def too_large_error(name: str, size: int, limit: int) -> IngestError:
-    return IngestError(
-        f"{name}: {format_mb(size, limit)} MB is over the {limit / MIB:g} MB limit (RAGTUNE_MAX_UPLOAD_MB)."
-    )
 
 
 def strip_common_folder(names: Sequence[str]) -> list[str]:

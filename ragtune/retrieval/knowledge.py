@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from ragtune.errors import ConfigError, IngestError, InputError, WorkspaceError
 from ragtune.retrieval import ingest
 from ragtune.retrieval.ingest import GC_MIN_AGE_S, ProgressCallback
-from ragtune.retrieval.loaders import ParsedDocument, _markdown_title
+from ragtune.retrieval.loaders import MIB, ParsedDocument, _markdown_title
 from ragtune.retrieval.manifest import DocumentRow, Manifest
 from ragtune.retrieval.search import KeywordIndexes, chunk_from, search_workspace
 from ragtune.retrieval.store import VectorStore, WorkspaceRef
@@ -108,7 +108,7 @@ class KnowledgeBase:
             Manifest(settings.knowledge_manifest_file),
             chunk_size=settings.chunk_size,
             chunk_overlap=settings.chunk_overlap,
-            max_upload_bytes=settings.max_upload_mb * ingest.MIB,
+            max_upload_bytes=settings.max_upload_mb * MIB,
             default_mode=settings.search_mode,
             top_k=settings.top_k,
         )

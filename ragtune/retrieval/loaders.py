@@ -26,6 +26,26 @@ from ragtune.errors import IngestError, JSONInputError, RagtuneError
 from ragtune.jsonio import loads_bounded
 from ragtune.retrieval.chunking import headings
 
+MIB = 1024 * 1024
+"""RAGTUNE_MAX_UPLOAD_MB counts in MiB (as Streamlit's maxUploadSize does); every size shown uses it."""
+
+
+def format_mb(size: int, limit: int | None = None) -> str:
+    """``size`` bytes in MB (MiB), with one decimal, or more where one decimal would not show
+    that ``size`` is over ``limit`` (21,000,000 bytes -> ``20.0`` would read as under 20)."""
+    for digits in range(1, 7):
+        text = f"{size / MIB:.{digits}f}"
+        if limit is None or float(text) > limit / MIB:
+            return text
+    return f"{size / MIB:.6f}"
+
+
+def too_large_error(name: str, size: int, limit: int) -> IngestError:
+    return IngestError(
+        f"{name}: {format_mb(size, limit)} MB is over the {limit / MIB:g} MB limit (RAGTUNE_MAX_UPLOAD_MB)."
+    )
+
+
 TEXT_EXTENSIONS = (".md", ".markdown", ".txt")
 SUPPORTED_EXTENSIONS = (*TEXT_EXTENSIONS, ".pdf", ".html", ".htm", ".csv", ".json")
 
@@ -288,7 +308,7 @@ def _csv_text(name: str, text: str, *, max_chars: int) -> str:
         if total > max_chars:
             raise IngestError(
                 f"{name}: as text (column names repeated on every row) this CSV is over "
-                f"{max_chars / 1e6:.0f} MB; split it into smaller files or shorten the column names."
+                f"{max_chars / MIB:g} MB; split it into smaller files or shorten the column names."
             )
         records.append(record)
     return "\n\n".join(records)
@@ -408,10 +428,7 @@ def _parse_document(name: str, data: bytes, *, max_bytes: int) -> ParsedDocument
             f"Supported: {', '.join(SUPPORTED_EXTENSIONS)}."
         )
     if len(data) > max_bytes:
-        raise IngestError(
-            f"{source}: {len(data) / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB limit "
-            "(RAGTUNE_MAX_UPLOAD_MB)."
-        )
+        raise too_large_error(source, len(data), max_bytes)
     if not data or data.isspace():  # (not data.strip(): no copy of a large file)
         raise IngestError(f"{source}: the file is empty.")
 
