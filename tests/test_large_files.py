@@ -102,3 +102,4 @@ def test_the_ingest_memory_measurement_reads_a_fresh_process_peak():
     m = measure_ingest_memory(0.02)
     assert m.n_chunks > 10 and 0.019 < m.input_mb < 0.025
     assert m.peak_rss_mb >= m.baseline_rss_mb > 50 and m.extra_mb == m.peak_rss_mb - m.baseline_rss_mb
+    assert m.baseline_rss_mb >= m.loaded_rss_mb > 50  # a high-water mark only rises
