@@ -48,6 +48,11 @@ def text_pdf(lines: list[str]) -> bytes:
     content = "BT /F1 12 Tf 72 720 Td 14 TL " + " ".join(
         f"({line.replace('(', '').replace(')', '')}) '" for line in lines
     ) + " ET"
+    return one_page_pdf(content)
+
+
+def one_page_pdf(content: str) -> bytes:
+    """A valid one-page PDF whose page content stream is exactly ``content``."""
     objects = [
         "<< /Type /Catalog /Pages 2 0 R >>",
         "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",

@@ -6,7 +6,7 @@ import pytest
 
 from ragtune.errors import IngestError
 from ragtune.retrieval.loaders import doc_id_for, parse_document
-from tests.retrieval_fixtures import blank_pdf, raw_pdf, text_pdf
+from tests.retrieval_fixtures import blank_pdf, one_page_pdf, raw_pdf, text_pdf
 
 MB = 1024 * 1024
 
@@ -86,17 +86,6 @@ def test_a_file_over_the_size_limit_is_rejected_before_parsing():
 
 
 # -- hostile files: every failure is an IngestError naming the file ---------------------------
-
-def one_page_pdf(content: str) -> bytes:
-    return raw_pdf([
-        "<< /Type /Catalog /Pages 2 0 R >>",
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-        "/Resources << /Font << /F1 5 0 R >> >> >>",
-        f"<< /Length {len(content)} >>\nstream\n{content}\nendstream",
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ])
-
 
 HOSTILE = [
     # pypdf recursed without end on this content stream (RecursionError escaped).
