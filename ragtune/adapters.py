@@ -9,7 +9,6 @@ removes its file and its card together, or nothing.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -18,13 +17,13 @@ from typing import Literal
 from pydantic import BaseModel, ValidationError
 
 from ragtune.config import PROJECT_ROOT, Settings
-from ragtune.errors import AdapterError, RagtuneError
+from ragtune.errors import AdapterError, InputError, RagtuneError
 from ragtune.gguf.files import check_adapter_file
 from ragtune.gguf.summary import GGUFSummary
+from ragtune.names import RULES, check_name
 from ragtune.training.card import card_paths
 
 SHIPPED_ADAPTERS_DIR = PROJECT_ROOT / "models" / "adapters"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 class AdapterFile(BaseModel):
@@ -107,17 +106,16 @@ class AdapterCatalog:
             AdapterError: bad name, name taken, or the file is not a fitting LoRA adapter.
         """
         stem = name.removesuffix(".gguf").strip()
-        if not _NAME.match(stem):
-            raise AdapterError(
-                f"'{name}' is not a valid adapter name: use letters, digits, '.', '_' or '-' "
-                "(up to 64 characters, starting with a letter or digit)."
-            )
+        try:
+            stem = check_name("adapter", stem)
+        except InputError:
+            raise AdapterError(f"'{name}' is not a valid adapter name: {RULES['adapter'].describe()}.") from None
         if any(entry.name == stem for entry in self.list()):
             raise AdapterError(f"An adapter named '{stem}' exists already; choose another name.")
         max_bytes = self.settings.max_upload_mb * 1024 * 1024
         if len(data) > max_bytes:
             raise AdapterError(
-                f"{name} is {len(data) / 1e6:.1f} MB, over the {self.settings.max_upload_mb} MB "
+                f"{name} is {len(data) / (1024 * 1024):.1f} MB, over the {self.settings.max_upload_mb} MB "
                 "limit (RAGTUNE_MAX_UPLOAD_MB)."
             )
         self.settings.ensure_data_dir()

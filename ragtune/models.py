@@ -23,10 +23,11 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from ragtune.config import PROJECT_ROOT, Settings
-from ragtune.errors import ModelError
+from ragtune.errors import InputError, ModelError
 from ragtune.gguf.files import check_model_file
 from ragtune.gguf.sha import HashCache
 from ragtune.gguf.summary import GGUFSummary
+from ragtune.names import RULES, check_name
 
 MANIFEST_PATH = PROJECT_ROOT / "models" / "registry.json"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -257,10 +258,10 @@ class ModelRegistry:
         path = Path(path).expanduser().resolve()
         summary = check_model_file(path)
         model_id = model_id or f"local:{_slug(path.stem)}"
-        if not _ID.match(model_id):
-            raise ModelError(
-                f"'{model_id}' is not a valid model id: use lower-case letters, digits and . _ : + -"
-            )
+        try:
+            model_id = check_name("model id", model_id)
+        except InputError:
+            raise ModelError(f"'{model_id}' is not a valid model id: {RULES['model id'].describe()}.") from None
         existing = self.user_models()
         if any(spec.id == model_id for spec in self._manifest) or any(
             spec.id == model_id and spec.source != PathSource(path=path) for spec in existing
