@@ -21,7 +21,7 @@ from ragtune.errors import AdapterError, InputError, RagtuneError
 from ragtune.gguf.files import check_adapter_file
 from ragtune.gguf.summary import GGUFSummary
 from ragtune.names import RULES, check_name
-from ragtune.training.card import card_paths
+from ragtune.training.card import card_paths, peft_folder
 
 SHIPPED_ADAPTERS_DIR = PROJECT_ROOT / "models" / "adapters"
 
@@ -136,7 +136,7 @@ class AdapterCatalog:
         """Delete a user adapter and its card as one operation: afterwards the adapter is
         either gone whole or still there whole (shipped ones are part of the repository).
 
-        Its files (card first, the GGUF last) are renamed into a fresh hidden folder next to
+        Its files (card and PEFT folder first, the GGUF last) are renamed into a fresh hidden folder next to
         them, which is atomic per file; when a rename fails, the files already moved go
         back. Only when all are in that folder is it deleted.
 
@@ -149,7 +149,9 @@ class AdapterCatalog:
             raise AdapterError(f"No adapter named '{name}'.")
         if entry.origin == "shipped":
             raise AdapterError(f"'{name}' ships with ragtune and cannot be deleted here.")
-        files = [path for path in card_paths(entry.path) if path.exists()] + [entry.path]
+        # The PEFT folder (a directory: os.replace moves it whole) goes with the card, before the GGUF.
+        extras = [*card_paths(entry.path), peft_folder(entry.path)]
+        files = [path for path in extras if path.exists() and not path.is_symlink()] + [entry.path]
         moved: list[Path] = []
         try:
             trash = Path(tempfile.mkdtemp(prefix=f".deleting-{entry.name}-", dir=entry.path.parent))

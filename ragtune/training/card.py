@@ -30,6 +30,34 @@ class Metric(BaseModel):
     unit: str = ""
     note: str = ""
     baseline: float | None = Field(default=None, description="The same figure for the base model, when measured.")
+    n: int | None = Field(default=None, ge=0, description="How many prompts the figure was computed over.")
+
+
+class CardFile(BaseModel):
+    """One file of the adapter, relative to the adapters folder, with its digest."""
+
+    path: str
+    sha256: str
+    bytes: int
+
+
+class Machine(BaseModel):
+    """The machine a run trained on."""
+
+    cpu: str = ""
+    cores: int | None = None
+    torch_threads: int | None = None
+    device: str = "cpu"
+    gpu: str | None = None
+
+    def describe(self) -> str:
+        """E.g. "AMD EPYC 9B14, 2 cores" or "NVIDIA H200 (GPU), AMD EPYC ..., 16 cores"."""
+        parts = [f"{self.gpu} (GPU)"] if self.gpu else []
+        if self.cpu:
+            parts.append(self.cpu)
+        if self.cores:
+            parts.append(f"{self.cores} cores")
+        return ", ".join(parts)
 
 
 class SpeedCost(BaseModel):
@@ -69,6 +97,10 @@ class AdapterCard(BaseModel):
     device: str = "cpu"
     threads: int | None = None
     versions: dict[str, str] = Field(default_factory=dict)
+    files: list[CardFile] = Field(
+        default_factory=list, description="The GGUF export and the PEFT files beside it (older cards: none)."
+    )
+    machine: Machine | None = None
     created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
     evaluation: list[Metric] = Field(default_factory=list)
     speed: SpeedCost | None = None
@@ -95,17 +127,23 @@ class AdapterCard(BaseModel):
             f"max length {o.max_length} tokens, seed {o.seed}",
             f"- Time: {self.training_seconds / 60:.1f} min on {self.device}"
             + (f" ({self.threads} threads)" if self.threads else "")
+            + (f", {self.machine.describe()}" if self.machine and self.machine.describe() else "")
             + f"; {self.n_tokens_trained} tokens seen",
             f"- Versions: {', '.join(f'{k} {v}' for k, v in sorted(self.versions.items())) or 'n/a'}",
         ]
+        if self.files:
+            lines.append(
+                "- Files: " + ", ".join(f"`{f.path}` (sha256 `{f.sha256}`, {f.bytes:,} bytes)" for f in self.files)
+            )
         if self.loss_curve:
             first, last = self.loss_curve[0], self.loss_curve[-1]
             lines.append(f"- Loss: {first.loss:.3f} at step {first.step} -> {last.loss:.3f} at step {last.step}")
         if self.evaluation:
-            lines += ["", "## Evaluation", "", "| metric | adapter | base model | note |", "|---|---|---|---|"]
+            lines += ["", "## Evaluation", "", "| metric | adapter | base model | n | note |", "|---|---|---|---|---|"]
             for m in self.evaluation:
                 base = "" if m.baseline is None else f"{m.baseline:g}{m.unit}"
-                lines.append(f"| {m.name} | {m.value:g}{m.unit} | {base} | {m.note} |")
+                n = "" if m.n is None else str(m.n)
+                lines.append(f"| {m.name} | {m.value:g}{m.unit} | {base} | {n} | {m.note} |")
         if self.speed:
             s = self.speed
             lines += [
@@ -127,6 +165,12 @@ def card_paths(adapter_path: Path) -> tuple[Path, Path]:
     adapter_path = Path(adapter_path)
     stem = adapter_path.with_suffix("")
     return stem.with_name(stem.name + ".card.json"), stem.with_name(stem.name + ".card.md")
+
+
+def peft_folder(adapter_path: Path) -> Path:
+    """``name.peft/`` next to ``name.gguf``: the same adapter as PEFT files (vLLM, SGLang, LoRAX)."""
+    adapter_path = Path(adapter_path)
+    return adapter_path.with_name(adapter_path.with_suffix("").name + ".peft")
 
 
 def save_card(card: AdapterCard, adapter_path: Path) -> Path:

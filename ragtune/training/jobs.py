@@ -31,7 +31,7 @@ from ragtune.adapters import AdapterCatalog
 from ragtune.config import PROJECT_ROOT, Settings
 from ragtune.errors import AdapterError, InputError, RagtuneError, TrainingCancelled, shown_input
 from ragtune.names import RULES, check_name, inside
-from ragtune.training.card import LossPoint, card_paths
+from ragtune.training.card import LossPoint, card_paths, peft_folder
 from ragtune.training.data import parse_examples
 from ragtune.training.deps import require_training_packages
 from ragtune.training.options import TrainOptions
@@ -306,5 +306,8 @@ def _install(staged: Path, settings: Settings, base: object) -> Path:
     for source, dest in zip(card_paths(staged), card_paths(target)):
         if source.exists():
             shutil.copyfile(source, dest)
+    staged_peft, target_peft = peft_folder(staged), peft_folder(target)
+    if staged_peft.is_dir() and not target_peft.exists():
+        os.replace(staged_peft, target_peft)
     os.replace(staged, target)  # last: the adapter appears with its card already in place
     return target

@@ -13,6 +13,7 @@ torch, transformers and peft are imported inside the functions: the rest of ragt
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from pydantic import BaseModel
 
 from ragtune.errors import RagtuneError, TrainingCancelled, TrainingDataError
 from ragtune.gguf.sha import sha256_of
-from ragtune.training.card import AdapterCard, LossPoint, save_card
+from ragtune.training.card import AdapterCard, CardFile, LossPoint, Machine, peft_folder, save_card
 from ragtune.training.data import ChatExample, Dataset
 from ragtune.training.deps import require_training_packages
 from ragtune.training.export import architecture_rule, export_peft_model
@@ -206,45 +207,101 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def train_adapter(
+@dataclass
+class TrainingSession:
+    """A prepared run: the PEFT model, its optimizer and the encoded examples.
+
+    :meth:`step` runs one optimizer step; :func:`train_adapter` loops over it and the
+    throughput sweep (:mod:`ragtune.training.sweep`) times it, so both measure the same code.
+    """
+
+    model: Any
+    tokenizer: Any
+    options: TrainOptions
+    usable: list[EncodedExample]
+    skipped: int
+    total: int
+    device: str
+    architecture: str
+    optimizer: Any
+    params: list[Any]
+    pad_id: int
+    use_bf16: bool
+    rng: random.Random
+    order: list[int]
+    tokens_seen: int = 0
+
+    def next_batch(self) -> list[EncodedExample]:
+        """The next ``batch_size`` examples of a reshuffled pass over the data."""
+        size = self.options.batch_size
+        if len(self.order) < size:
+            more = list(range(len(self.usable)))
+            self.rng.shuffle(more)
+            self.order.extend(more)
+        batch = [self.usable[i] for i in self.order[:size]]
+        del self.order[:size]
+        return batch
+
+    def step(self, step: int) -> tuple[float, int]:
+        """One optimizer step (``step`` sets the learning rate); returns (loss, tokens in the batch)."""
+        import torch
+
+        batch = self.next_batch()
+        width = max(len(e.input_ids) for e in batch)
+        ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
+        labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, example in enumerate(batch):
+            n = len(example.input_ids)
+            ids[row, :n] = torch.tensor(example.input_ids)
+            labels[row, :n] = torch.tensor(example.labels)
+            mask[row, :n] = 1
+        tokens = int(mask.sum())
+        self.tokens_seen += tokens
+        options = self.options
+        for group in self.optimizer.param_groups:
+            group["lr"] = options.learning_rate * _lr_factor(step, self.total, options.warmup_steps)
+        # Project to the vocabulary only from the first position that predicts an answer token:
+        # with ~49k tokens in the vocabulary, the output layer over the whole prompt is a large
+        # share of a CPU step, spent on positions the loss ignores.
+        _, answer_cols = (labels != IGNORE).nonzero(as_tuple=True)
+        first = int(answer_cols.min()) if len(answer_cols) else 1
+        keep_from = max(0, first - 1)
+        device = self.device
+        with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=self.use_bf16):
+            out = self.model(
+                input_ids=ids.to(device), attention_mask=mask.to(device), logits_to_keep=width - keep_from
+            )
+        logits = out.logits[:, :-1].float()
+        targets = labels[:, keep_from + 1 :].to(device)
+        loss = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE
+        )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.optimizer.step()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return float(loss.detach()), tokens
+
+
+def prepare_training(
     *,
     base_path: Path,
-    base_model_id: str,
     dataset: Dataset,
     options: TrainOptions,
-    out_path: Path,
-    name: str | None = None,
-    description: str = "",
-    prompt_builder: str = "",
-    base_sha256: str | None = None,
-    progress: ProgressFn | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    keep_model: bool = False,
     loaded: tuple[Any, Any] | None = None,
-) -> TrainOutcome:
-    """Train a LoRA on ``dataset`` and write ``out_path`` (GGUF, f16) with its card.
-
-    Args:
-        base_path: The base model's GGUF file.
-        base_model_id: Its registry id (recorded in the card).
-        dataset: Validated examples (see :func:`ragtune.training.data.load_examples`).
-        options: Hyperparameters.
-        out_path: Where the adapter goes; the card is written next to it.
-        progress: Called after loading, after every step and at the end.
-        should_stop: Polled every step; True cancels the run.
-        keep_model: Return the trained PEFT model and tokenizer (for tests).
-        loaded: An already loaded ``(model, tokenizer)`` to reuse (it gets modified).
+    report: ProgressFn | None = None,
+) -> TrainingSession:
+    """Load the base, encode the examples and wrap the model with a fresh LoRA.
 
     Raises:
         TrainingUnavailable: the training packages are missing.
         AdapterError: the architecture cannot be exported.
         TrainingDataError: every example is longer than ``options.max_length``.
-        TrainingCancelled: ``should_stop`` returned True.
     """
-
     require_training_packages()
-    start = time.perf_counter()
-    report = progress or (lambda _p: None)
     rule_arch = gguf_architecture(base_path)
     architecture_rule(rule_arch)  # refuse unknown architectures before the long part
 
@@ -254,7 +311,8 @@ def train_adapter(
     if options.threads:
         torch.set_num_threads(options.threads)
     torch.manual_seed(options.seed)
-    report(TrainProgress(phase="loading", message=f"Loading {Path(base_path).name} into transformers"))
+    if report is not None:
+        report(TrainProgress(phase="loading", message=f"Loading {Path(base_path).name} into transformers"))
     model, tokenizer = loaded or load_base(base_path)
     if model.config.model_type != rule_arch:
         raise RagtuneError(
@@ -264,7 +322,6 @@ def train_adapter(
 
     encoded = [encode_example(tokenizer, ex, max_length=options.max_length) for ex in dataset.examples]
     usable = [e for e in encoded if e is not None]
-    skipped = len(encoded) - len(usable)
     if not usable:
         raise TrainingDataError(
             f"All {len(encoded)} examples are longer than max_length={options.max_length} tokens; "
@@ -289,58 +346,112 @@ def train_adapter(
     model.to(device)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=options.learning_rate, weight_decay=0.0)
-    total = options.total_steps(len(usable))
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
-    rng = random.Random(options.seed)
-    order: list[int] = []
-    curve: list[LossPoint] = []
-    tokens_seen = 0
     # bf16 autocast only where asked or on a GPU: on a CPU whose torch build has no native bf16
     # matmul (this machine's: AVX2 only) a bf16 matmul was measured 35x slower than float32.
     use_bf16 = options.precision == "bf16" or (options.precision == "auto" and device == "cuda")
+    return TrainingSession(
+        model=model,
+        tokenizer=tokenizer,
+        options=options,
+        usable=usable,
+        skipped=len(encoded) - len(usable),
+        total=options.total_steps(len(usable)),
+        device=device,
+        architecture=rule_arch,
+        optimizer=torch.optim.AdamW(params, lr=options.learning_rate, weight_decay=0.0),
+        params=params,
+        pad_id=pad_id,
+        use_bf16=use_bf16,
+        rng=random.Random(options.seed),
+        order=[],
+    )
+
+
+def save_peft_folder(model: Any, folder: Path, *, base_model_id: str) -> Path:
+    """Save the PEFT adapter (``adapter_model.safetensors`` + ``adapter_config.json``) into ``folder``.
+
+    The config names the base by its registry id, not the temp path transformers loaded it
+    from. Written to a sibling temp folder and swapped in, so a failed save leaves any
+    previous folder whole.
+    """
+    import shutil
+    import tempfile
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
+    old: Path | None = None
+    try:
+        config = model.peft_config["default"]
+        saved_base = config.base_model_name_or_path
+        config.base_model_name_or_path = base_model_id
+        try:
+            # save_embedding_layers=False: "auto" looks the base id up on the Hugging Face hub.
+            model.save_pretrained(str(staging), safe_serialization=True, save_embedding_layers=False)
+        finally:
+            config.base_model_name_or_path = saved_base
+        # PEFT also writes a generic README model card; ragtune's card is name.card.md.
+        (staging / "README.md").unlink(missing_ok=True)
+        if folder.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
+            os.replace(folder, old / folder.name)
+        os.replace(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
+def train_adapter(
+    *,
+    base_path: Path,
+    base_model_id: str,
+    dataset: Dataset,
+    options: TrainOptions,
+    out_path: Path,
+    name: str | None = None,
+    description: str = "",
+    prompt_builder: str = "",
+    base_sha256: str | None = None,
+    progress: ProgressFn | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    keep_model: bool = False,
+    loaded: tuple[Any, Any] | None = None,
+) -> TrainOutcome:
+    """Train a LoRA on ``dataset`` and write ``out_path`` (GGUF, f16) with its card, and the
+    PEFT weights in ``name.peft/`` beside it (for engines that take PEFT adapters).
+
+    Args:
+        base_path: The base model's GGUF file.
+        base_model_id: Its registry id (recorded in the card and the PEFT config).
+        dataset: Validated examples (see :func:`ragtune.training.data.load_examples`).
+        options: Hyperparameters.
+        out_path: Where the adapter goes; the card and the PEFT folder are written next to it.
+        progress: Called after loading, after every step and at the end.
+        should_stop: Polled every step; True cancels the run.
+        keep_model: Return the trained PEFT model and tokenizer (for tests).
+        loaded: An already loaded ``(model, tokenizer)`` to reuse (it gets modified).
+
+    Raises:
+        TrainingUnavailable: the training packages are missing.
+        AdapterError: the architecture cannot be exported.
+        TrainingDataError: every example is longer than ``options.max_length``.
+        TrainingCancelled: ``should_stop`` returned True.
+    """
+    start = time.perf_counter()
+    report = progress or (lambda _p: None)
+    session = prepare_training(base_path=base_path, dataset=dataset, options=options, loaded=loaded, report=report)
+    model, tokenizer, total = session.model, session.tokenizer, session.total
+    curve: list[LossPoint] = []
     train_start = time.perf_counter()
 
     for step in range(total):
         if should_stop is not None and should_stop():
             raise TrainingCancelled(f"Training cancelled at step {step} of {total}; no adapter was written.")
-        if len(order) < options.batch_size:
-            more = list(range(len(usable)))
-            rng.shuffle(more)
-            order.extend(more)
-        batch = [usable[i] for i in order[: options.batch_size]]
-        del order[: options.batch_size]
-        width = max(len(e.input_ids) for e in batch)
-        ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-        labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, example in enumerate(batch):
-            n = len(example.input_ids)
-            ids[row, :n] = torch.tensor(example.input_ids)
-            labels[row, :n] = torch.tensor(example.labels)
-            mask[row, :n] = 1
-        tokens_seen += int(mask.sum())
-        for group in optimizer.param_groups:
-            group["lr"] = options.learning_rate * _lr_factor(step, total, options.warmup_steps)
-        # Project to the vocabulary only from the first position that predicts an answer token:
-        # with ~49k tokens in the vocabulary, the output layer over the whole prompt is a large
-        # share of a CPU step, spent on positions the loss ignores.
-        _, answer_cols = (labels != IGNORE).nonzero(as_tuple=True)
-        first = int(answer_cols.min()) if len(answer_cols) else 1
-        keep_from = max(0, first - 1)
-        with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=use_bf16):
-            out = model(input_ids=ids.to(device), attention_mask=mask.to(device), logits_to_keep=width - keep_from)
-        logits = out.logits[:, :-1].float()
-        targets = labels[:, keep_from + 1 :].to(device)
-        loss = torch.nn.functional.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE
-        )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
+        value, _ = session.step(step)
         elapsed = time.perf_counter() - train_start
-        value = float(loss.detach())
         curve.append(LossPoint(step=step + 1, loss=round(value, 5), elapsed_s=round(elapsed, 2)))
         report(
             TrainProgress(
@@ -361,29 +472,32 @@ def train_adapter(
     export_peft_model(
         model,
         out_path,
-        architecture=rule_arch,
+        architecture=session.architecture,
         name=adapter_name,
         metadata={"base_model": base_model_id, "base_sha256": base_digest},
     )
+    peft_dir = save_peft_folder(model, peft_folder(out_path), base_model_id=base_model_id)
     card = AdapterCard(
         name=adapter_name,
         description=description,
         base_model_id=base_model_id,
         base_model_file=Path(base_path).name,
         base_sha256=base_digest,
-        architecture=rule_arch,
+        architecture=session.architecture,
         data_file=dataset.source,
         data_sha256=dataset.sha256,
-        n_examples=len(usable),
-        n_skipped=skipped,
-        n_tokens_trained=tokens_seen,
+        n_examples=len(session.usable),
+        n_skipped=session.skipped,
+        n_tokens_trained=session.tokens_seen,
         prompt_builder=prompt_builder,
         options=options,
         loss_curve=curve,
         training_seconds=round(time.perf_counter() - start, 1),
-        device=device,
-        threads=torch.get_num_threads() if device == "cpu" else None,
+        device=session.device,
+        threads=session_threads(session.device),
         versions=_versions(),
+        files=card_files(out_path, peft_dir),
+        machine=describe_machine(session.device),
     )
     save_card(card, out_path)
     report(TrainProgress(phase="done", step=total, total_steps=total, elapsed_s=time.perf_counter() - start))
@@ -392,4 +506,46 @@ def train_adapter(
         card=card,
         model=model if keep_model else None,
         tokenizer=tokenizer if keep_model else None,
+    )
+
+
+def session_threads(device: str) -> int | None:
+    """torch's CPU threads, when training ran on the CPU."""
+    import torch
+
+    return torch.get_num_threads() if device == "cpu" else None
+
+
+def card_files(adapter_path: Path, peft_dir: Path) -> list[CardFile]:
+    """The GGUF export and the PEFT files with their sizes and sha256, paths relative to the adapters folder."""
+    adapter_path = Path(adapter_path)
+    paths = [adapter_path, peft_dir / "adapter_model.safetensors", peft_dir / "adapter_config.json"]
+    return [
+        CardFile(path=p.relative_to(adapter_path.parent).as_posix(), sha256=sha256_of(p), bytes=p.stat().st_size)
+        for p in paths
+        if p.is_file()
+    ]
+
+
+def describe_machine(device: str) -> Machine:
+    """What the run trained on: CPU model and cores, torch threads, device, GPU name on CUDA."""
+    import platform
+
+    import torch
+
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.lower().startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if device == "cuda" and torch.cuda.is_available() else None
+    return Machine(
+        cpu=cpu or platform.processor() or platform.machine(),
+        cores=os.cpu_count() or 1,
+        torch_threads=torch.get_num_threads(),
+        device=device,
+        gpu=gpu,
     )

@@ -1,0 +1,158 @@
+"""The PEFT weights kept beside each GGUF export: the same adapter for engines that take PEFT
+(vLLM, SGLang, LoRAX) and for llama.cpp, named with their sha256 on the card."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("peft")
+pytest.importorskip("transformers")
+
+import gguf  # noqa: E402
+
+from ragtune.adapters import AdapterCatalog  # noqa: E402
+from ragtune.config import load_settings  # noqa: E402
+from ragtune.training.card import AdapterCard, card_paths, load_card, peft_folder  # noqa: E402
+from ragtune.training.export import ExportSpec, lora_tensors_to_gguf  # noqa: E402
+from ragtune.training.options import TrainOptions  # noqa: E402
+from ragtune.training.trainer import TrainOutcome, load_base, train_adapter  # noqa: E402
+from tests.training_fixtures import tiny_dataset  # noqa: E402
+
+
+@dataclass
+class Trained:
+    base: Path
+    outcome: TrainOutcome
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Trained:
+    folder = tmp_path_factory.mktemp("portable")
+    options = TrainOptions(rank=4, alpha=8, steps=2, batch_size=3, learning_rate=0.05, warmup_steps=0, seed=1,
+                           target_modules=["q", "k", "v", "o", "up"])
+    outcome = train_adapter(
+        base_path=tiny_model, base_model_id="tiny-llama", dataset=tiny_dataset(), options=options,
+        out_path=folder / "portable.gguf", keep_model=True,
+    )
+    return Trained(tiny_model, outcome)
+
+
+def _gguf_tensors(path: Path) -> dict[str, np.ndarray]:
+    reader = gguf.GGUFReader(path)
+    return {t.name: np.array(t.data, dtype=np.float32).reshape(list(reversed(t.shape.tolist()))) for t in reader.tensors}
+
+
+def test_the_peft_folder_sits_beside_the_gguf_with_both_files(trained: Trained) -> None:
+    folder = peft_folder(trained.outcome.adapter_path)
+    assert folder == trained.outcome.adapter_path.with_name("portable.peft")
+    assert sorted(p.name for p in folder.iterdir()) == ["adapter_config.json", "adapter_model.safetensors"]
+
+
+def test_the_peft_config_names_the_base_model_id_not_a_temp_path(trained: Trained) -> None:
+    config = json.loads((peft_folder(trained.outcome.adapter_path) / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == "tiny-llama"
+    assert config["r"] == 4
+    assert config["lora_alpha"] == 8
+
+
+def test_the_saved_peft_adapter_loads_and_holds_the_weights_the_gguf_holds(trained: Trained) -> None:
+    import torch
+    from peft import PeftModel, get_peft_model_state_dict
+
+    base_model, _ = load_base(trained.base)
+    loaded = PeftModel.from_pretrained(base_model, str(peft_folder(trained.outcome.adapter_path)))
+    state = {k: v.detach().float().numpy() for k, v in get_peft_model_state_dict(loaded).items()}
+    hf = loaded.get_base_model().config
+    spec = ExportSpec(architecture="llama", n_layers=hf.num_hidden_layers, n_head=hf.num_attention_heads,
+                      n_head_kv=hf.num_key_value_heads, rank=4, alpha=8)
+    expected = lora_tensors_to_gguf(state, spec)
+    stored = _gguf_tensors(trained.outcome.adapter_path)
+    assert sorted(stored) == sorted(expected)
+    for name, array in expected.items():
+        # the GGUF holds f16 copies: equal to the PEFT weights rounded to f16
+        np.testing.assert_array_equal(stored[name], array.astype(np.float16).astype(np.float32), err_msg=name)
+    assert any(np.abs(a).max() > 0 for n, a in expected.items() if n.endswith("lora_b"))  # trained, not zeros
+    # and the reloaded adapter is the trained one: same weights as the model that was trained
+    trained_state = get_peft_model_state_dict(trained.outcome.model)
+    for key, value in trained_state.items():
+        assert torch.equal(value.detach().float(), torch.from_numpy(state[key])), key
+
+
+def test_the_card_names_every_file_with_its_sha256(trained: Trained) -> None:
+    card = load_card(trained.outcome.adapter_path)
+    assert card is not None
+    folder = trained.outcome.adapter_path.parent
+    assert [f.path for f in card.files] == [
+        "portable.gguf", "portable.peft/adapter_model.safetensors", "portable.peft/adapter_config.json",
+    ]
+    for f in card.files:
+        data = (folder / f.path).read_bytes()
+        assert f.sha256 == hashlib.sha256(data).hexdigest()
+        assert f.bytes == len(data)
+    markdown = card_paths(trained.outcome.adapter_path)[1].read_text()
+    assert "`portable.peft/adapter_model.safetensors` (sha256 `" + card.files[1].sha256 in markdown
+
+
+def test_the_card_records_the_machine(trained: Trained) -> None:
+    import os
+
+    card = trained.outcome.card
+    assert card.machine is not None
+    assert card.machine.device == "cpu"
+    assert card.machine.cores == os.cpu_count()
+    assert card.machine.torch_threads and card.machine.torch_threads >= 1
+    assert card.machine.cpu
+    assert f"on cpu ({card.threads} threads), {card.machine.cpu}, {card.machine.cores} cores" in card.to_markdown()
+
+
+def test_a_card_without_files_or_machine_still_loads(trained: Trained, tmp_path: Path) -> None:
+    data = json.loads(trained.outcome.card.model_dump_json())
+    del data["files"], data["machine"]
+    old = tmp_path / "old.gguf"
+    old.write_bytes(b"")
+    card_paths(old)[0].write_text(json.dumps(data), encoding="utf-8")
+    card = load_card(old)
+    assert isinstance(card, AdapterCard)
+    assert card.files == [] and card.machine is None
+    assert "Files:" not in card.to_markdown()
+
+
+def test_metrics_render_the_n_they_were_computed_over(trained: Trained) -> None:
+    from ragtune.training.card import Metric
+
+    card = trained.outcome.card.model_copy(update={"evaluation": [
+        Metric(name="abstains", value=75.0, unit="%", baseline=10.0, n=4, note="unanswerable only"),
+        Metric(name="legacy", value=50.0, unit="%", note="n=40"),
+    ]})
+    lines = card.to_markdown().splitlines()
+    assert "| metric | adapter | base model | n | note |" in lines
+    assert "| abstains | 75% | 10% | 4 | unanswerable only |" in lines
+    assert "| legacy | 50% |  |  | n=40 |" in lines
+
+
+def test_deleting_a_user_adapter_removes_its_peft_folder_and_nothing_else(
+    trained: Trained, tmp_path: Path
+) -> None:
+    import shutil
+
+    catalog = AdapterCatalog(load_settings(), shipped_dir=tmp_path / "shipped")
+    user = catalog.user_dir
+    user.mkdir(parents=True, exist_ok=True)
+    source = trained.outcome.adapter_path
+    for path in [source, *card_paths(source)]:
+        shutil.copyfile(path, user / path.name)
+    shutil.copytree(peft_folder(source), user / "portable.peft")
+    (user / "other.peft").mkdir()
+    (user / "other.peft" / "adapter_config.json").write_text("{}")
+    (user / "notes.txt").write_text("keep me")
+    assert [e.name for e in catalog.list()] == ["portable"]
+    catalog.remove("portable")
+    assert sorted(p.name for p in user.iterdir()) == ["notes.txt", "other.peft"]
+    assert (user / "other.peft" / "adapter_config.json").read_text() == "{}"
