@@ -1,0 +1,58 @@
+"""``adapters sweep``: training throughput per LoRA shape, timed on the trainer's own step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("peft")
+pytest.importorskip("transformers")
+
+from ragtune.training.sweep import DEFAULT_SHAPES, SWEEP_HEADER, Shape, examples_of_length, run_sweep, sweep_markdown  # noqa: E402
+from ragtune.training.trainer import encode_example, load_base  # noqa: E402
+
+
+def test_the_sweep_times_each_shape_and_prints_one_row_per_shape(tiny_model: Path) -> None:
+    shapes = [Shape(seq_len=192, rank=2, targets=("q", "v"), last_layers=1),
+              Shape(seq_len=256, rank=4, targets=("q", "k", "v", "o", "gate", "up", "down"))]
+    result = run_sweep(tiny_model, shapes, steps=2, batch_size=2, threads=1)
+    assert [row.shape for row in result.rows] == shapes
+    for row in result.rows:
+        assert row.s_per_step > 0 and row.tokens_per_s > 0
+        assert row.tokens_per_step <= 2 * row.shape.seq_len
+    # the lighter shape trains fewer parameters than the one with all modules on all layers
+    assert result.rows[0].trainable_params < result.rows[1].trainable_params
+    lines = sweep_markdown(result, model_id="tiny").splitlines()
+    assert lines[2] == SWEEP_HEADER
+    rows = lines[4:]
+    assert len(rows) == 2
+    assert all(len(r.strip("|").split("|")) == 8 for r in rows)
+    assert rows[0].startswith("| 192 | 2 | q,v | last 1 |")
+    assert rows[1].startswith("| 256 | 4 | all seven | all |")
+    assert "tiny: 2 timed steps per shape" in lines[0] and result.machine.describe() in lines[0]
+
+
+def test_the_examples_reach_the_sequence_length_asked_for(tiny_model: Path) -> None:
+    _, tokenizer = load_base(tiny_model)
+    for seq_len in (192, 300):
+        example = examples_of_length(tokenizer, seq_len, n=1).examples[0]
+        length = len(encode_example(tokenizer, example, max_length=100_000).input_ids)
+        assert seq_len - 16 <= length <= seq_len
+
+
+def test_the_default_design_varies_each_factor_without_the_full_product() -> None:
+    assert len(DEFAULT_SHAPES) == 8
+    assert {s.seq_len for s in DEFAULT_SHAPES} == {256, 512}
+    assert {s.rank for s in DEFAULT_SHAPES} == {8, 16}
+    assert {s.targets_text for s in DEFAULT_SHAPES} == {"q,k,v,o", "all seven"}
+    assert {s.layers_text for s in DEFAULT_SHAPES} == {"last 8", "last 16", "all"}
+
+
+def test_a_sequence_length_below_the_grounded_prompt_is_refused(tiny_model: Path) -> None:
+    from ragtune.errors import InputError
+
+    _, tokenizer = load_base(tiny_model)
+    with pytest.raises(InputError, match="shorter than a grounded prompt"):
+        examples_of_length(tokenizer, 40)
