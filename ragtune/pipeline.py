@@ -43,6 +43,7 @@ from ragtune.prompts import (
     parse_grounded,
     plain_messages,
 )
+from ragtune.retrieval.context import without_overlaps
 from ragtune.runtime.base import AdapterUse, ChatMessage, Completion, CompletionResult, GenerationOptions
 
 if TYPE_CHECKING:
@@ -166,12 +167,15 @@ class Pipeline:
         started = time.perf_counter()
         result = self.kb.search(workspace, query, mode=mode.search, k=mode.k)
         took = (time.perf_counter() - started) * 1000.0
+        # Neighbouring chunks share their overlap: the prompt shows those characters once.
+        scores = {hit.chunk.chunk_id: hit.score for hit in result.hits}
+        shown = without_overlaps([hit.chunk for hit in result.hits])
         chunks = [
             RetrievedChunk(
-                number=i, chunk_id=hit.chunk.chunk_id, doc_id=hit.chunk.doc_id, title=hit.chunk.title,
-                section=hit.chunk.section, version=hit.chunk.version, score=hit.score, text=hit.chunk.text,
+                number=i, chunk_id=chunk.chunk_id, doc_id=chunk.doc_id, title=chunk.title,
+                section=chunk.section, version=chunk.version, score=scores[chunk.chunk_id], text=text,
             )
-            for i, hit in enumerate(result.hits, start=1)
+            for i, (chunk, text) in enumerate(shown, start=1)
         ]
         return chunks, round(took, 3)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -33,6 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     bench.add_argument("--out", type=writable_file, help="JSON file to write (default: <data dir>/bench/).")
     bench.set_defaults(handler=cmd_bench)
+    register_prompt_bench(subparsers)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -78,4 +80,60 @@ def cmd_bench(args: argparse.Namespace) -> int:
     out.write_text(report.model_dump_json(indent=2))
     print(to_markdown(report))
     print(f"JSON: {out}", file=sys.stderr)
+    return 0
+
+
+# -- prompt-bench ----------------------------------------------------------------------------
+
+
+def register_prompt_bench(subparsers: argparse._SubParsersAction) -> None:
+    from ragtune.commands._args import int_range
+
+    pb = subparsers.add_parser(
+        "prompt-bench",
+        help="Measure the grounded prompt's tokens against retrieval hits and RAG correctness, per chunking, "
+        "k, de-duplication and instructions.",
+    )
+    pb.add_argument("--docs", type=Path, action="append", default=None, metavar="PATH",
+                    help="Documents to retrieve from (files or folders; repeatable; default: the demo documents).")
+    pb.add_argument("--set", dest="eval_set", type=Path, default=None,
+                    help="Eval set whose answerable questions are asked (default: the demo set).")
+    pb.add_argument("--limit", type=int_range(1, 100_000), default=None, help="Only the first N questions.")
+    pb.add_argument("--no-answers", action="store_true",
+                    help="Only prompt tokens and hits (no generation: seconds instead of minutes).")
+    pb.add_argument("--model", dest="model_id", help="Registry id (default: the configured model).")
+    pb.add_argument("--json", action="store_true", help="Print the rows as JSON.")
+    pb.set_defaults(handler=cmd_prompt_bench)
+
+
+def cmd_prompt_bench(args: argparse.Namespace) -> int:
+    import json
+
+    from ragtune.evaluation.prompt_bench import default_grid, measure_prompts, prompt_table
+    from ragtune.evaluation.sets import demo_eval_set, load_eval_set
+    from ragtune.retrieval.demo import demo_files
+    from ragtune.runtime import load_runtime
+
+    settings = load_settings()
+    if args.docs:
+        missing = [str(p) for p in args.docs if not p.exists()]
+        if missing:
+            raise InputError(f"No such file or folder: {', '.join(missing)}.")
+    if (args.docs is None) != (args.eval_set is None):
+        raise InputError("Give both --docs and --set (questions about those documents), or neither (the demo).")
+    eval_set = (load_eval_set(args.eval_set) if args.eval_set else demo_eval_set()).limited(args.limit)
+    documents = args.docs or demo_files("v1")
+    runtime = load_runtime(settings, model_id=args.model_id,
+                           progress=lambda message: print(f"  {message}", file=sys.stderr))
+    try:
+        rows = measure_prompts(settings, runtime, documents, eval_set.cases, default_grid(settings),
+                               answer=not args.no_answers,
+                               progress=lambda message: print(f"  {message}", file=sys.stderr))
+    finally:
+        runtime.close()
+    if args.json:
+        print(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
+    else:
+        print(f"{eval_set.name}: {len(eval_set.cases)} questions on {runtime.model_id}\n")
+        print(prompt_table(rows))
     return 0

@@ -186,6 +186,14 @@ class Runtime(ABC):
         """Run a chat completion to the end and return it."""
         return self.stream_chat(messages, adapters=adapters, options=options).consume()
 
+    def count_prompt_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        """How many tokens ``messages`` take as a prompt (chat template included).
+
+        Raises:
+            NotImplementedError: a runtime that cannot tokenize locally.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot count prompt tokens")
+
     def reset_cache(self) -> None:  # noqa: B027 - optional hook
         """Forget any reusable prompt prefix (benchmarks measure cold prompts with it)."""
 

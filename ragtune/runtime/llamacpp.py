@@ -207,6 +207,9 @@ class LlamaCppRuntime(Runtime):
         ]
         return tokens, stops
 
+    def count_prompt_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        return len(self._prompt_tokens(validate_messages(messages))[0])
+
     def _cached_prefix(self, tokens: list[int]) -> int:
         """How many prompt tokens ``Llama.generate`` will take from the KV cache."""
         if self._llm.n_tokens == 0:
