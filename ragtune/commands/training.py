@@ -60,7 +60,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument("--out", type=Path, help="Output folder (default: models/adapters).")
     build.add_argument("--seed", type=field_int(TrainOptions, "seed"), default=42)
     build.add_argument("--no-speed-table", action="store_true", help="Skip the speed measurement (`adapters measure`).")
+    build.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                       help="Train on the CPU (default, reproducible) or on a CUDA GPU.")
     build.set_defaults(handler=cmd_adapters_build)
+    register_evaluate(inner)
+    register_sweep(inner)
     measure = inner.add_parser("measure", help="Re-measure the shipped adapters' speed cost into their cards.")
     measure.add_argument("--rounds", type=int_range(1, 100), default=5)
     measure.add_argument("--out", type=Path, help="Adapters folder (default: models/adapters).")
@@ -203,8 +207,9 @@ def cmd_adapters_build(args: argparse.Namespace) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     runtime = load_runtime(settings, model_id=DEFAULT_BASE)
     for name in names:
+        options = RECIPES[name].options.model_copy(update={"device": args.device})
         build_shipped(name, settings=settings, runtime=runtime, out_dir=out_dir, seed=args.seed,
-                      log=lambda m: print(m, file=sys.stderr, flush=True))
+                      log=lambda m: print(m, file=sys.stderr, flush=True), options=options)
     if not args.no_speed_table:
         with tempfile.TemporaryDirectory() as tmp:
             rows = remeasure_shipped(runtime, out_dir, Path(tmp))
@@ -226,4 +231,115 @@ def cmd_adapters_measure(args: argparse.Namespace) -> int:
     runtime.close()
     for row in rows:
         print(f"{row['config']:<32} {row['tokens_per_s']:>7} tok/s  cost {row['cost_pct']:>6}%")
+    return 0
+
+
+# -- adapters evaluate: the held-out domains ---------------------------------------------------
+
+
+def register_evaluate(inner: argparse._SubParsersAction) -> None:
+    from ragtune.commands._args import int_range
+    from ragtune.training.heldout import DEFAULT_DOCS, DEFAULT_MODES, DEFAULT_SET, DEFAULT_WORKSPACE
+
+    ev = inner.add_parser(
+        "evaluate",
+        help="Evaluate the modes on documents of domains the adapters never saw, and check the targets.",
+        description="Ingests --docs into --workspace (unchanged files are skipped), runs --set in each mode "
+        "at temperature 0 (stored like `eval`), prints one row per mode with n and the targets with pass/miss.",
+    )
+    ev.add_argument("--docs", type=Path, default=DEFAULT_DOCS, help="Folder of documents (default: data/heldout/docs).")
+    ev.add_argument("--set", dest="eval_set", type=Path, default=DEFAULT_SET,
+                    help="Eval set, JSON Lines of EvalCase (default: data/heldout/questions.jsonl).")
+    ev.add_argument("--workspace", "-w", default=DEFAULT_WORKSPACE, help="Workspace to ingest into (default: heldout).")
+    ev.add_argument("--modes", default=DEFAULT_MODES, help=f"Comma-separated mode ids (default: {DEFAULT_MODES}).")
+    ev.add_argument("--limit", type=int_range(1, 1_000_000), default=None, help="Only the first N questions.")
+    ev.add_argument("--model", dest="model_id", default=None, help="Registry id (default: the configured model).")
+    ev.add_argument("--json", action="store_true", help="Print rows and targets as JSON.")
+    ev.add_argument("--markdown", action="store_true", help="Print only the Markdown tables (for the README).")
+    ev.set_defaults(handler=cmd_adapters_evaluate, check=check_adapters_evaluate)
+
+
+def check_adapters_evaluate(args: argparse.Namespace) -> None:
+    """Refuse a missing folder, set file or unknown mode before the model loads."""
+    from ragtune.commands.evaluation import _modes
+    from ragtune.evaluation.runner import deterministic_settings
+    from ragtune.training.heldout import check_inputs
+
+    args.checked_set = check_inputs(args.docs, args.eval_set, args.limit)
+    args.checked_modes = _modes(deterministic_settings(load_settings()), args.modes)
+
+
+def cmd_adapters_evaluate(args: argparse.Namespace) -> int:
+    from ragtune.commands.evaluation import _pipeline, _run, _write_results
+    from ragtune.evaluation.runner import deterministic_settings, plan_eval
+    from ragtune.retrieval.knowledge import KnowledgeBase
+    from ragtune.training.heldout import check_targets, heldout_rows, ingest_docs, rows_markdown, targets_markdown
+
+    settings = deterministic_settings(load_settings())
+    eval_set, modes = args.checked_set, args.checked_modes
+    kb = KnowledgeBase.from_settings(settings)
+    report = ingest_docs(kb, args.workspace, args.docs, eval_set)
+    changed = [f for f in report.files if f.status != "unchanged"]
+    print(f"  documents: {len(report.files)} in '{args.workspace}' ({len(changed)} added or replaced)",
+          file=sys.stderr)
+    pipeline = _pipeline(settings, kb, args.model_id)
+    try:
+        plan = plan_eval(pipeline, eval_set, modes, args.workspace, version="v1")
+        run = _run(plan, settings)
+    finally:
+        pipeline.runtime.close()
+    out = _write_results(run, None, settings)
+    rows = heldout_rows(run.results)
+    targets = check_targets(rows)
+    if args.json:
+        print(json.dumps({"run": run.info.model_dump(mode="json"), "results_file": str(out),
+                          "rows": [r.model_dump(mode="json") for r in rows],
+                          "targets": [{**t.model_dump(mode="json"), "verdict": t.verdict} for t in targets]},
+                         indent=2))
+    else:
+        if not args.markdown:
+            print(f"run {run.info.id}: {eval_set.name}, {len(eval_set.cases)} questions on documents "
+                  f"'{args.workspace}', model {run.info.model_id}, temperature 0, {run.info.status}\n")
+        print(rows_markdown(rows))
+        print()
+        print(targets_markdown(targets))
+        if not args.markdown:
+            print(f"\nper-question results: {out}")
+    return 0 if run.info.status == "complete" else 1
+
+
+# -- adapters sweep: training throughput by shape ----------------------------------------------
+
+
+def register_sweep(inner: argparse._SubParsersAction) -> None:
+    from ragtune.commands._args import int_range
+
+    sw = inner.add_parser(
+        "sweep", help="Time training steps for several LoRA shapes (sequence length, rank, modules, layers)."
+    )
+    sw.add_argument("--steps", type=int_range(1, 100), default=3, help="Timed steps per shape (after one warm-up).")
+    sw.add_argument("--model", dest="model_id", default=None, help="Registry id (default: the configured model).")
+    sw.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    sw.add_argument("--threads", type=field_int(TrainOptions, "threads"), help="torch CPU threads (default: all).")
+    sw.add_argument("--batch", type=field_int(TrainOptions, "batch_size"), default=4, help="Examples per step.")
+    sw.add_argument("--json", action="store_true", help="Print the rows as JSON.")
+    sw.set_defaults(handler=cmd_adapters_sweep)
+
+
+def cmd_adapters_sweep(args: argparse.Namespace) -> int:
+    from ragtune.models import ModelRegistry
+    from ragtune.training.deps import require_training_packages
+    from ragtune.training.sweep import DEFAULT_SHAPES, run_sweep, sweep_markdown
+
+    require_training_packages()
+    settings = load_settings()
+    registry = ModelRegistry(settings)
+    spec = registry.get(args.model_id or registry.default_id())
+    base = registry.verify(spec)
+    result = run_sweep(base.path, DEFAULT_SHAPES, steps=args.steps, batch_size=args.batch, device=args.device,
+                       threads=args.threads, log=lambda m: print(f"  {m}", file=sys.stderr, flush=True))
+    if args.json:
+        print(json.dumps(result.model_dump(mode="json"), indent=2))
+    else:
+        print(sweep_markdown(result, model_id=spec.id))
     return 0
