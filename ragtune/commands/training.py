@@ -270,22 +270,26 @@ def check_adapters_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_adapters_evaluate(args: argparse.Namespace) -> int:
-    from ragtune.commands.evaluation import _pipeline, _run, _write_results
-    from ragtune.evaluation.runner import deterministic_settings, plan_eval
+    from ragtune.commands.evaluation import _pipeline, _progress_printer, _write_results
+    from ragtune.evaluation.runner import deterministic_settings
+    from ragtune.evaluation.store import EvalStore
     from ragtune.retrieval.knowledge import KnowledgeBase
-    from ragtune.training.heldout import check_targets, heldout_rows, ingest_docs, rows_markdown, targets_markdown
+    from ragtune.training.heldout import (
+        check_targets, evaluate_heldout, heldout_rows, ingest_docs, rows_markdown, targets_markdown,
+    )
 
     settings = deterministic_settings(load_settings())
     eval_set, modes = args.checked_set, args.checked_modes
     kb = KnowledgeBase.from_settings(settings)
+    # Ingest (and check the set's doc_ids) before the model loads; the second ingest below is a no-op.
     report = ingest_docs(kb, args.workspace, args.docs, eval_set)
     changed = [f for f in report.files if f.status != "unchanged"]
     print(f"  documents: {len(report.files)} in '{args.workspace}' ({len(changed)} added or replaced)",
           file=sys.stderr)
     pipeline = _pipeline(settings, kb, args.model_id)
     try:
-        plan = plan_eval(pipeline, eval_set, modes, args.workspace, version="v1")
-        run = _run(plan, settings)
+        run, _ = evaluate_heldout(pipeline, EvalStore.from_settings(settings), eval_set, modes, docs=args.docs,
+                                  workspace=args.workspace, on_progress=_progress_printer())
     finally:
         pipeline.runtime.close()
     out = _write_results(run, None, settings)

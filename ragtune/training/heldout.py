@@ -20,6 +20,12 @@ from ragtune.errors import InputError
 from ragtune.training.card import Metric
 
 if TYPE_CHECKING:  # the CLI builds its parser from this module's defaults: keep its imports light
+    from collections.abc import Callable
+
+    from ragtune.evaluation.runner import Progress
+    from ragtune.evaluation.store import EvalRun, EvalStore
+    from ragtune.modes import Mode
+    from ragtune.pipeline import Pipeline
     from ragtune.evaluation.scoring import EvalResult
     from ragtune.evaluation.sets import EvalSet
     from ragtune.retrieval.knowledge import KnowledgeBase
@@ -251,3 +257,25 @@ def ingest_docs(kb: KnowledgeBase, workspace: str, docs: Path, eval_set: EvalSet
             f"(it holds {', '.join(sorted(known)) or 'none'}); doc_ids are the files' slugged stems."
         )
     return report
+
+
+def evaluate_heldout(
+    pipeline: Pipeline, store: EvalStore, eval_set: EvalSet, modes: Sequence[Mode], *, docs: Path,
+    workspace: str = DEFAULT_WORKSPACE, on_progress: Callable[[Progress], None] | None = None,
+) -> tuple[EvalRun, IngestReport]:
+    """Ingest ``docs`` into ``workspace`` of the pipeline's knowledge base and run ``eval_set`` in
+    every mode through the evaluation runner, stored in ``store`` (give the pipeline temperature-0
+    settings: :func:`ragtune.evaluation.runner.deterministic_settings`).
+
+    ``adapters build`` can call this with its runtime's pipeline and put
+    ``heldout_metrics(run.results)`` into the grounded-json card.
+
+    Raises:
+        InputError: see :func:`ingest_docs`.
+        ModeUnavailableError: a mode cannot run here (its adapter is missing or does not fit).
+    """
+    from ragtune.evaluation.runner import plan_eval, run_plan
+
+    report = ingest_docs(pipeline.kb, workspace, docs, eval_set)
+    plan = plan_eval(pipeline, eval_set, modes, workspace, version="v1")
+    return run_plan(plan, store=store, on_progress=on_progress), report
