@@ -56,3 +56,17 @@ def test_a_sequence_length_below_the_grounded_prompt_is_refused(tiny_model: Path
     _, tokenizer = load_base(tiny_model)
     with pytest.raises(InputError, match="shorter than a grounded prompt"):
         examples_of_length(tokenizer, 40)
+
+
+@pytest.mark.parametrize(("argv", "option"), [
+    (["adapters", "sweep", "--steps", "0"], "--steps"),
+    (["adapters", "sweep", "--device", "tpu"], "--device"),
+    (["adapters", "build", "--device", "tpu"], "--device"),
+])
+def test_bad_sweep_and_build_options_exit_2_naming_the_option(argv: list[str], option: str, capsys) -> None:
+    from ragtune.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert option in capsys.readouterr().err
