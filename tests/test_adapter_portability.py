@@ -156,3 +156,28 @@ def test_deleting_a_user_adapter_removes_its_peft_folder_and_nothing_else(
     catalog.remove("portable")
     assert sorted(p.name for p in user.iterdir()) == ["notes.txt", "other.peft"]
     assert (user / "other.peft" / "adapter_config.json").read_text() == "{}"
+
+
+def test_a_job_installs_the_peft_folder_with_its_adapter(trained: Trained, tmp_path: Path) -> None:
+    import shutil
+
+    from ragtune.gguf.files import check_model_file
+    from ragtune.training.jobs import _install
+
+    staged_dir = tmp_path / "job"
+    staged_dir.mkdir()
+    source = trained.outcome.adapter_path
+    for path in [source, *card_paths(source)]:
+        shutil.copyfile(path, staged_dir / path.name)
+    shutil.copytree(peft_folder(source), staged_dir / "portable.peft")
+    settings = load_settings()
+    target = _install(staged_dir / "portable.gguf", settings, check_model_file(trained.base))
+    assert target == settings.adapters_dir / "portable.gguf"
+    installed = peft_folder(target)
+    assert (installed / "adapter_model.safetensors").read_bytes() == (
+        peft_folder(source) / "adapter_model.safetensors"
+    ).read_bytes()
+    card = load_card(target)
+    assert card is not None
+    for f in card.files:  # the card's relative paths hold in the catalog too
+        assert hashlib.sha256((target.parent / f.path).read_bytes()).hexdigest() == f.sha256
