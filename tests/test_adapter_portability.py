@@ -181,3 +181,18 @@ def test_a_job_installs_the_peft_folder_with_its_adapter(trained: Trained, tmp_p
     assert card is not None
     for f in card.files:  # the card's relative paths hold in the catalog too
         assert hashlib.sha256((target.parent / f.path).read_bytes()).hexdigest() == f.sha256
+
+
+def test_train_refuses_a_name_whose_peft_folder_is_already_there(tiny_env: Path, tmp_path: Path, capsys) -> None:
+    from ragtune.cli import main
+    from tests.training_fixtures import tiny_jsonl
+
+    data = tmp_path / "data.jsonl"
+    data.write_bytes(tiny_jsonl())
+    out = tmp_path / "out"
+    (out / "mine.peft").mkdir(parents=True)
+    (out / "mine.peft" / "adapter_config.json").write_text("{}")
+    assert main(["train", "--data", str(data), "--name", "mine", "--out", str(out), "--steps", "1"]) == 2
+    assert "exists already" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["mine.peft"]
+    assert (out / "mine.peft" / "adapter_config.json").read_text() == "{}"

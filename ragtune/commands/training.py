@@ -127,7 +127,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     base = registry.verify(spec)
     out_dir = Path(args.out or settings.adapters_dir)
     out_path = inside(out_dir, out_dir / f"{args.name}.gguf")
-    if out_path.exists() or (args.out is None and any(e.name == args.name for e in AdapterCatalog(settings).list())):
+    from ragtune.training.card import peft_folder
+
+    if out_path.exists() or peft_folder(out_path).exists() or (args.out is None and any(e.name == args.name for e in AdapterCatalog(settings).list())):
         raise AdapterError(f"An adapter named '{args.name}' exists already; choose another --name.")
     settings.ensure_data_dir()
     total = options.total_steps(len(dataset.examples))
