@@ -53,7 +53,7 @@ def render_adapter_card(entry: AdapterFile, card: AdapterCard | None, *, fits: s
         cols = st.columns(4)
         cols[0].metric("Examples", card.n_examples, help=f"{card.data_file}, sha256 {card.data_sha256[:12]}…")
         cols[1].metric("LoRA", f"r{o.rank} · {len(o.target_modules)} modules", help=", ".join(o.target_modules))
-        cols[2].metric("Training time", f"{card.training_seconds / 60:.1f} min", help=f"on {card.device}")
+        cols[2].metric("Training time", f"{card.training_seconds / 60:.1f} min", help=f"on {card.device}" + (f", {card.machine.describe()}" if card.machine else ""))
         if card.speed is not None:
             cols[3].metric(
                 "Generation speed", f"{card.speed.adapter_tokens_per_s:.0f} tok/s",
@@ -73,7 +73,8 @@ def render_adapter_card(entry: AdapterFile, card: AdapterCard | None, *, fits: s
         if card.evaluation:
             rows = [
                 {"metric": m.name, "adapter": f"{m.value:g}{m.unit}",
-                 "base model": "" if m.baseline is None else f"{m.baseline:g}{m.unit}", "note": m.note}
+                 "base model": "" if m.baseline is None else f"{m.baseline:g}{m.unit}",
+                 "n": "" if m.n is None else str(m.n), "note": m.note}
                 for m in card.evaluation
             ]
             right.dataframe(rows, hide_index=True, key=f"{key}-eval")
