@@ -33,6 +33,24 @@ def test_each_recipe_scores_a_runtime_on_its_held_out_cases_with_every_metric_la
     recipe = RECIPES[name]
     cases = read_eval_cases(TRAINING_DATA_DIR / name / "eval.jsonl")[:2]
     scores, speeds = recipe.evaluate(tiny_runtime, cases, None)
-    assert set(scores) == set(recipe.metric_labels)
-    assert all(0.0 <= value <= 100.0 for value in scores.values())
+    denominators = {key for key in scores if key.startswith("n_")}
+    assert set(scores) - denominators == set(recipe.metric_labels)
+    assert denominators == set(recipe.denominators.values())
+    assert all(0.0 <= value <= 100.0 for key, value in scores.items() if key not in denominators)
     assert all(speed > 0 for speed in speeds)
+
+
+def test_grounded_json_notes_each_rate_with_its_real_denominator() -> None:
+    recipe = RECIPES["grounded-json"]
+    cases = read_eval_cases(TRAINING_DATA_DIR / recipe.name / "eval.jsonl")
+    answerable = sum(c.kind != "unanswerable" for c in cases)
+    counts = {"n_cases": len(cases), "n_answerable": answerable, "n_unanswerable": len(cases) - answerable}
+    adapter = {**{key: 50.0 for key in recipe.metric_labels}, **counts, "n_correct_valid": 7}
+    base = {**adapter, "n_correct_valid": 2}
+    notes = {m.name: m.note for m in recipe.metrics(adapter, base, len(cases))}
+    label = {key: recipe.metric_labels[key][0] for key in recipe.metric_labels}
+    assert notes[label["valid_pct"]] == f"n={len(cases)}"
+    assert notes[label["correct_pct"]] == f"n={answerable}" and answerable < len(cases)
+    assert notes[label["abstained_right_pct"]] == f"n={len(cases) - answerable}"
+    assert notes[label["cited_right_of_correct_pct"]] == "n=7 (base n=2)"
+    assert len(notes) == len(recipe.metric_labels)

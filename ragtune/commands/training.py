@@ -182,10 +182,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_adapters_data(args: argparse.Namespace) -> int:
     from ragtune.training.recipes import RECIPES
     from ragtune.training.recipes.base import write_recipe_data
+    from ragtune.training.recipes.grounded_json import write_heldout
 
     for recipe in RECIPES.values():
         train, cases = write_recipe_data(recipe, args.seed)
         print(f"{recipe.name}: {train} and {cases}")
+    docs, questions = write_heldout(seed=args.seed)
+    print(f"held-out documents: {docs} and {questions}")
     return 0
 
 

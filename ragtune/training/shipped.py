@@ -225,9 +225,10 @@ def build_shipped(
     if name == "grounded-json":
         base_c, _ = evaluate_grounded(runtime, cases, None, constrained=True)
         adapter_c, _ = evaluate_grounded(runtime, cases, use, constrained=True)
+        constrained_keys = ("valid_pct", "truncated_pct", "correct_pct")
         for metric in recipe.metrics(
-            {k: adapter_c[k] for k in ("valid_pct", "truncated_pct", "correct_pct")},
-            {k: base_c[k] for k in ("valid_pct", "truncated_pct", "correct_pct")},
+            {k: v for k, v in adapter_c.items() if k in constrained_keys or k.startswith("n_")},
+            {k: v for k, v in base_c.items() if k in constrained_keys or k.startswith("n_")},
             len(cases),
         ):
             metric.name += ", grammar-constrained"

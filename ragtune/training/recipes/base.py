@@ -47,13 +47,21 @@ class Recipe:
     build: Callable[[int], tuple[list[ChatExample], list[HeldOutCase]]]
     evaluate: Callable[[Runtime, list[HeldOutCase], AdapterUse | None], Scores]
     metric_labels: dict[str, tuple[str, str]] = field(default_factory=dict)  # metric -> (label, unit)
+    # metric -> the ``n_*`` key of the scores holding its denominator (absent: all cases)
+    denominators: dict[str, str] = field(default_factory=dict)
 
     def metrics(self, adapter: dict[str, float], base: dict[str, float], n_cases: int) -> list[Metric]:
-        """The adapter's scores next to the base model's, as the card shows them."""
+        """The adapter's scores next to the base model's, as the card shows them: each note
+        names the rate's real denominator (the base model's too where it differs)."""
         out = []
         for key, value in adapter.items():
+            if key.startswith("n_"):
+                continue  # a denominator, not a metric
             label, unit = self.metric_labels.get(key, (key, ""))
-            out.append(Metric(name=label, value=round(value, 1), unit=unit, baseline=round(base[key], 1), note=f"n={n_cases}"))
+            n_key = self.denominators.get(key, "")
+            n_here, n_base = int(adapter.get(n_key, n_cases)), int(base.get(n_key, n_cases))
+            note = f"n={n_here}" if n_here == n_base else f"n={n_here} (base n={n_base})"
+            out.append(Metric(name=label, value=round(value, 1), unit=unit, baseline=round(base[key], 1), note=note))
         return out
 
 

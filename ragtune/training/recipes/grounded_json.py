@@ -11,9 +11,9 @@ lab uses at inference, so training and use see the same prompt.
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from ragtune.prompts import (
     ABSTENTION,
@@ -23,163 +23,260 @@ from ragtune.prompts import (
     grounded_messages,
     parse_grounded,
 )
+from ragtune.config import PROJECT_ROOT, Settings
+from ragtune.evaluation.sets import EvalCase
+from ragtune.modes import Mode
+from ragtune.retrieval.chunking import chunk_spans
+from ragtune.retrieval.keyword import BM25
 from ragtune.runtime.base import AdapterUse, ChatMessage, GenerationOptions, Runtime
 from ragtune.training.data import ChatExample
+from ragtune.training.domains import (
+    HELDOUT_DOMAINS,
+    HELDOUT_SYLLABLES,
+    KINDS,
+    TRAIN_DOMAINS,
+    TRAIN_SYLLABLES,
+    Fact,
+    Organisation,
+    make_organisation,
+)
 from ragtune.training.recipes.base import HeldOutCase, Recipe, Scores, answer_all, shipped_options
 
-_TRAIN_SYLLABLES = ["bri", "mor", "quil", "lon", "zeph", "var", "tan", "sel", "orv", "kel", "dra", "mip",
-                    "ros", "tev", "nal", "cor", "fen", "jas", "lum", "pra", "sav", "wen", "hol", "bex"]
-_EVAL_SYLLABLES = ["gor", "tuv", "pel", "yas", "dun", "kir", "abo", "mek", "syl", "ruz", "fip", "oda"]
-_KINDS = ["kettle", "e-bike", "drone", "tent", "headset", "blender", "camera", "scooter", "lamp",
-          "backpack", "router", "heater", "vacuum", "smartwatch", "grill", "keyboard"]
-_COMPANY_SUFFIX = ["Appliances", "Outdoor", "Labs", "Works", "Audio", "Mobility", "Systems", "Goods"]
-_CITIES = ["Harwick", "Lindmoor", "Port Elsby", "Carrowfield", "Osterby", "Newbright", "Quarry Bay",
-           "Vellmont", "Ashgrove", "Tillburn", "Redmere", "Stonhaven"]
-_FIRST = ["Ada", "Bram", "Cleo", "Dorian", "Esme", "Felix", "Greta", "Hugo", "Iris", "Jonas", "Kaia", "Leon"]
-_LAST = ["Marsh", "Okafor", "Petrov", "Quist", "Rahman", "Sato", "Thorne", "Ueda", "Vance", "Wilde"]
-_COLOURS = ["slate grey", "forest green", "sand beige", "coral red", "midnight blue", "pearl white"]
+#: The behaviours a training example teaches, and their shares of the examples.
+BEHAVIOUR_SHARES: dict[str, float] = {"answer": 0.45, "abstain": 0.30, "two-chunk": 0.15, "distractor": 0.10}
+#: The held-out cases' shares (about a third unanswerable).
+HELDOUT_SHARES: dict[str, float] = {"answer": 0.40, "abstain": 0.33, "two-chunk": 0.15, "distractor": 0.12}
+N_TRAIN = 320
+N_HELDOUT_CASES = 48
+EXAMPLES_PER_ORG = 4
+MAX_ANSWER_CHARS_TRAINED = 200
 
 
-def _name(rng: random.Random, syllables: Sequence[str], parts: int = 2) -> str:
-    return "".join(rng.choice(syllables) for _ in range(parts)).capitalize()
+def context_k() -> int:
+    """Chunks in a grounded prompt: the default mode's k (followed, never copied)."""
+    return int(Mode.model_fields["k"].default)
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+def chunking_defaults() -> tuple[int, int]:
+    """The configured default chunk size and overlap (what ingestion uses)."""
+    return int(Settings.model_fields["chunk_size"].default), int(Settings.model_fields["chunk_overlap"].default)
 
 
 @dataclass
-class _Fact:
-    subject: str
-    attribute: str
-    sentence: str  # as the document states it
+class OrgChunks:
+    """An organisation's documents cut into chunks exactly as ingestion cuts them."""
+
+    org: Organisation
+    chunks: list[ContextChunk]
+    spans: list[tuple[str, int, int]]  # (doc id, start, end) of each chunk
+    index: BM25
+
+    @classmethod
+    def of(cls, org: Organisation) -> OrgChunks:
+        size, overlap = chunking_defaults()
+        chunks, spans = [], []
+        for doc in org.documents:
+            for n, span in enumerate(chunk_spans(doc.text, size=size, overlap=overlap)):
+                chunks.append(ContextChunk(chunk_id=f"{doc.doc_id}#{n}", text=doc.text[span.start:span.end]))
+                spans.append((doc.doc_id, span.start, span.end))
+        return cls(org, chunks, spans, BM25([c.text for c in chunks]))
+
+    def holding(self, fact: Fact) -> list[int]:
+        """The chunks that hold the fact's whole line."""
+        return [i for i, (doc, s, e) in enumerate(self.spans)
+                if doc == fact.doc_id and s <= fact.start and fact.start + len(fact.line) <= e]
+
+    def ranked(self, question: str) -> list[int]:
+        found = [i for i, _ in self.index.search(question, len(self.chunks))]
+        return found + [i for i in range(len(self.chunks)) if i not in found]
+
+
+@dataclass
+class Item:
+    """One generated question over one organisation: its prompt, reply and the held-out view of it."""
+
+    behaviour: str
     question: str
-    answer: str  # the answer sentence
-    value: str  # what a right answer must contain
-    hedged: bool = False
+    chunks: list[ContextChunk]
+    reply: GroundedAnswer
+    expected: list[str]  # the values a right answer states (all of them)
+    gold_docs: list[str]
+    domain: str
+    org: Organisation | None = None  # where the chunks come from (not written anywhere)
+
+    @property
+    def messages(self) -> list[ChatMessage]:
+        return grounded_messages(self.question, self.chunks)
 
 
-def _product_facts(rng: random.Random, syllables: Sequence[str]) -> tuple[str, str, list[_Fact]]:
-    company = f"{_name(rng, syllables)} {rng.choice(_COMPANY_SUFFIX)}"
-    product = f"{_name(rng, syllables)} {rng.choice('ABCDKMPRSTVX')}{rng.randint(1, 9)} {rng.choice(_KINDS)}"
-    price = f"${rng.randint(2, 120) * 10 - 1}"
-    years = rng.randint(1, 5)
-    weight = f"{rng.randint(2, 95) / 10:g} kg"
-    hours = rng.randint(2, 40)
-    year = rng.randint(1995, 2023)
-    city = rng.choice(_CITIES)
-    founder = f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"
-    colour = rng.choice(_COLOURS)
-    days = rng.choice([14, 21, 30, 45, 60, 90])
-    hedge = rng.random() < 0.25
-    facts = [
-        _Fact(product, "price", f"The {product} costs {price}.", f"How much does the {product} cost?",
-              f"The {product} costs {price}.", price),
-        _Fact(product, "warranty", f"The {product} comes with a {years}-year warranty.",
-              f"How long is the warranty on the {product}?", f"The warranty on the {product} is {years} years.",
-              f"{years} year"),
-        _Fact(product, "weight", f"The {product} weighs {weight}.", f"How much does the {product} weigh?",
-              f"The {product} weighs {weight}.", weight),
-        _Fact(product, "battery",
-              (f"The {product} runs for roughly {hours} hours on a charge, depending on use." if hedge
-               else f"The {product} runs for {hours} hours on one charge."),
-              f"How long does the {product} run on a charge?",
-              (f"About {hours} hours, depending on use." if hedge else f"{hours} hours on one charge."),
-              f"{hours} hours", hedged=hedge),
-        _Fact(product, "colour", f"The {product} is sold in {colour}.", f"What colour is the {product} sold in?",
-              f"It is sold in {colour}.", colour),
-        _Fact(company, "city", f"{company} is headquartered in {city}.", f"Where is {company} headquartered?",
-              f"{company} is headquartered in {city}.", city),
-        _Fact(company, "founder", f"{company} was founded in {year} by {founder}.", f"Who founded {company}?",
-              f"{company} was founded by {founder}.", founder),
-        _Fact(company, "returns", f"{company} accepts returns within {days} days of delivery.",
-              f"How many days do I have to return something to {company}?",
-              f"Returns are accepted within {days} days of delivery.", f"{days} days"),
-    ]
-    return company, product, facts
+def _context(rng: random.Random, oc: OrgChunks, question: str, gold: list[int], extra: list[int]) -> list[int]:
+    """Top-k by BM25, the gold (and forced) chunks put in at random places when BM25 missed them."""
+    k = context_k()
+    picked = oc.ranked(question)[:k]
+    for i in [*gold, *extra]:
+        if i in picked:
+            continue
+        free = [j for j, c in enumerate(picked) if c not in gold and c not in extra]
+        if not free:
+            break
+        del picked[rng.choice(free)]
+        picked.insert(rng.randrange(len(picked) + 1), i)
+    return picked
 
 
-def _grounded_example(rng: random.Random, syllables: Sequence[str], answerable: bool) -> tuple[list[ChatMessage], GroundedAnswer, HeldOutCase]:
-    company, product, facts = _product_facts(rng, syllables)
-    _, _, other_facts = _product_facts(rng, syllables)
-    target = rng.choice(facts)
-    # Near misses: facts about the same subject (other attributes) and about another product.
-    pool = [f for f in facts if f is not target] + other_facts
-    rng.shuffle(pool)
-    n_chunks = rng.randint(2, 3)
-    doc = _slug(target.subject)[:40]
-    chunks_facts: list[list[_Fact]] = [pool[i * 2: i * 2 + rng.randint(1, 2)] for i in range(n_chunks)]
-    answer_slot = rng.randrange(n_chunks)
-    if answerable:
-        chunks_facts[answer_slot].insert(rng.randrange(len(chunks_facts[answer_slot]) + 1), target)
-    chunks = []
-    used_ids: set[str] = set()
-    for i, group in enumerate(chunks_facts):
-        subject = group[0].subject if group else target.subject
-        base = _slug(subject)[:40] if not (answerable and i == answer_slot) else doc
-        n = rng.randint(0, 12)
-        cid = f"{base}#{n}"
-        while cid in used_ids:
-            n += 1
-            cid = f"{base}#{n}"
-        used_ids.add(cid)
-        chunks.append(ContextChunk(chunk_id=cid, text=" ".join(f.sentence for f in group)))
-    if answerable:
-        cited = [chunks[answer_slot].chunk_id]
-        reply = GroundedAnswer(answer=target.answer, citations=cited, confidence="medium" if target.hedged else "high")
-        case = HeldOutCase(messages=[], kind="answerable", expected=[target.value], cited=cited)
-    else:
-        reply = GroundedAnswer.abstain()
-        case = HeldOutCase(messages=[], kind="unanswerable")
-    messages = grounded_messages(target.question, chunks)
-    case.messages = messages
-    case.allowed_ids = [c.chunk_id for c in chunks]
-    return messages, reply, case
+def _one_item(rng: random.Random, oc: OrgChunks, behaviour: str) -> Item | None:
+    org = oc.org
+    facts = [f for f in org.facts if oc.holding(f)]
+    if behaviour == "abstain":
+        if rng.random() < 0.5:
+            attr = rng.choice(org.missing)
+            question = attr.question.format(e=rng.choice(org.entities))
+        else:
+            attr = rng.choice(facts).attr
+            question = attr.question.format(e=rng.choice(org.ghosts))
+        chunks = [oc.chunks[i] for i in oc.ranked(question)[: context_k()]]
+        return Item(behaviour, question, chunks, GroundedAnswer.abstain(), [], [], org.kind, org)
+    fact = rng.choice(facts)
+    same_attr = [f for f in facts if f.attr.key == fact.attr.key and f.entity != fact.entity]
+    if behaviour == "two-chunk":
+        others = [f for f in same_attr if not set(oc.holding(f)) & set(oc.holding(fact))]
+        if not others:
+            return None
+        second = rng.choice(others)
+        the = KINDS[org.kind].article
+        question = f"What is the {fact.attr.label} of {the}{fact.entity} and of {the}{second.entity}?"
+        gold = [oc.holding(fact)[0], oc.holding(second)[0]]
+        picked = _context(rng, oc, question, gold, [])
+        cited = [oc.chunks[i].chunk_id for i in picked if i in gold]
+        tail = second.answer if second.answer.startswith(second.entity) else second.answer[0].lower() + second.answer[1:]
+        answer = f"{fact.answer[:-1]}, and {tail}"
+        if len(answer) > MAX_ANSWER_CHARS_TRAINED:
+            answer = f"{fact.value} for {fact.entity}; {second.value} for {second.entity}."
+        reply = GroundedAnswer(answer=answer, citations=cited,
+                               confidence="medium" if fact.hedged or second.hedged else "high")
+        return Item(behaviour, question, [oc.chunks[i] for i in picked], reply, [fact.value, second.value],
+                    sorted({fact.doc_id, second.doc_id}), org.kind, org)
+    gold = [oc.holding(fact)[0]]
+    extra: list[int] = []
+    if behaviour == "distractor":
+        near = [i for f in same_attr for i in oc.holding(f) if i not in gold]
+        if not near:
+            return None
+        extra = [rng.choice(near)]
+    question = fact.question
+    picked = _context(rng, oc, question, gold, extra)
+    cited = [oc.chunks[i].chunk_id for i in picked if i in gold]
+    reply = GroundedAnswer(answer=fact.answer, citations=cited, confidence="medium" if fact.hedged else "high")
+    return Item(behaviour, question, [oc.chunks[i] for i in picked], reply, [fact.value], [fact.doc_id], org.kind, org)
 
 
-def build_grounded(seed: int, n_train: int = 240, n_eval: int = 40) -> tuple[list[ChatExample], list[HeldOutCase]]:
+def _schedule(rng: random.Random, n: int, shares: dict[str, float]) -> list[str]:
+    counts = {b: round(n * share) for b, share in shares.items()}
+    counts["answer"] += n - sum(counts.values())
+    plan = [b for b, c in counts.items() for _ in range(c)]
+    rng.shuffle(plan)
+    return plan
+
+
+def generate_items(seed: int, n: int, domains: Sequence[str], syllables: Sequence[str],
+                   shares: dict[str, float], per_org: int = EXAMPLES_PER_ORG) -> list[Item]:
+    """``n`` items over fresh organisations of ``domains`` (in turn), behaviours in ``shares``."""
     rng = random.Random(seed)
-    train = []
-    for i in range(n_train):
-        messages, reply, _ = _grounded_example(rng, _TRAIN_SYLLABLES, answerable=i % 10 >= 3)
-        train.append(ChatExample.from_messages([*messages, ChatMessage(role="assistant", content=reply.to_json())]))
-    erng = random.Random(seed + 1000)
-    cases = [_grounded_example(erng, _EVAL_SYLLABLES, answerable=i % 4 != 0)[2] for i in range(n_eval)]
+    items: list[Item] = []
+    oc: OrgChunks | None = None
+    for i, behaviour in enumerate(_schedule(rng, n, shares)):
+        for attempt in range(20):
+            if oc is None or (i % per_org == 0 and attempt == 0) or attempt > 0:
+                oc = OrgChunks.of(make_organisation(rng, domains[(i + attempt) % len(domains)], syllables))
+            item = _one_item(rng, oc, behaviour)
+            if item is not None:
+                items.append(item)
+                break
+    return items
+
+
+def _held_out_case(item: Item) -> HeldOutCase:
+    kind = {"abstain": "unanswerable", "two-chunk": "two-chunk"}.get(item.behaviour, "answerable")
+    return HeldOutCase(messages=item.messages, kind=kind, expected=item.expected,
+                       allowed_ids=[c.chunk_id for c in item.chunks], cited=list(item.reply.citations))
+
+
+def build_grounded(seed: int, n_train: int = N_TRAIN, n_eval: int = N_HELDOUT_CASES) -> tuple[list[ChatExample], list[HeldOutCase]]:
+    """Training examples from :data:`TRAIN_DOMAINS`, held-out cases from :data:`HELDOUT_DOMAINS`."""
+    train = [
+        ChatExample.from_messages([*item.messages, ChatMessage(role="assistant", content=item.reply.to_json())])
+        for item in generate_items(seed, n_train, TRAIN_DOMAINS, TRAIN_SYLLABLES, BEHAVIOUR_SHARES)
+    ]
+    cases = [_held_out_case(item) for item in
+             generate_items(seed + 1000, n_eval, HELDOUT_DOMAINS, HELDOUT_SYLLABLES, HELDOUT_SHARES)]
     return train, cases
+
+
+def _states(text: str, expected: Sequence[str], kind: str) -> bool:
+    """Whether an answer states the expected value (every value, for a two-chunk case)."""
+    found = [e.lower() in text.lower() for e in expected]
+    return bool(found) and (all(found) if kind == "two-chunk" else any(found))
 
 
 def evaluate_grounded(
     runtime: Runtime, cases: list[HeldOutCase], adapter: AdapterUse | None, *, constrained: bool = False
 ) -> Scores:
-    """Validity, correctness, citation and abstention rates on held-out grounded prompts."""
+    """Validity, correctness, citation and abstention rates on held-out grounded prompts.
+
+    Each rate's denominator is in the scores too (``n_*`` keys, see :data:`DENOMINATORS`):
+    all cases, the answerable ones (single and two-chunk), the unanswerable ones, and the
+    correct valid answers (for "cites a right chunk among correct answers").
+    """
     options = GenerationOptions(max_tokens=160, json_schema=grounded_json_schema() if constrained else None)
-    counts = {"valid": 0, "truncated": 0, "correct": 0, "cited_right": 0, "abstained_right": 0, "false_abstain": 0}
-    answerable = sum(c.kind == "answerable" for c in cases)
+    counts = {"valid": 0, "truncated": 0, "correct": 0, "correct_valid": 0, "cited_right": 0,
+              "abstained_right": 0, "false_abstain": 0}
+    answerable = sum(c.kind != "unanswerable" for c in cases)
     results, speeds = answer_all(runtime, cases, adapter, options)
     for case, result in zip(cases, results):
         parsed = parse_grounded(result.text, finish_reason=result.finish_reason, allowed_ids=case.allowed_ids)
         counts["truncated"] += parsed.status == "truncated"
-        if not parsed.ok or parsed.answer is None:
-            continue
-        counts["valid"] += 1
-        got = parsed.answer
-        if case.kind == "answerable":
-            if got.is_abstention:
+        got = parsed.answer if parsed.ok else None
+        counts["valid"] += got is not None
+        if case.kind != "unanswerable":
+            text = got.answer if got is not None else result.text
+            if (got is not None and got.is_abstention) or (got is None and ABSTENTION.lower() in text.lower()):
                 counts["false_abstain"] += 1
-            elif any(e.lower() in got.answer.lower() for e in case.expected):
+            elif _states(text, case.expected, case.kind):
                 counts["correct"] += 1
-                counts["cited_right"] += set(case.cited) <= set(got.citations)
-        elif got.is_abstention:
+                if got is not None:
+                    counts["correct_valid"] += 1
+                    counts["cited_right"] += bool(set(case.cited) & set(got.citations))
+        elif got is not None and got.is_abstention:
             counts["abstained_right"] += 1
     n = len(cases)
+    unanswerable = n - answerable
+
+    def pct(count: int, of: int) -> float:
+        return 100.0 * count / of if of else 0.0
+
     return {
-        "valid_pct": 100.0 * counts["valid"] / n,
-        "truncated_pct": 100.0 * counts["truncated"] / n,
-        "correct_pct": 100.0 * counts["correct"] / max(1, answerable),
-        "cited_right_pct": 100.0 * counts["cited_right"] / max(1, answerable),
-        "abstained_right_pct": 100.0 * counts["abstained_right"] / max(1, n - answerable),
-        "false_abstain_pct": 100.0 * counts["false_abstain"] / max(1, answerable),
+        "valid_pct": pct(counts["valid"], n),
+        "truncated_pct": pct(counts["truncated"], n),
+        "correct_pct": pct(counts["correct"], answerable),
+        "correct_valid_pct": pct(counts["correct_valid"], answerable),
+        "cited_right_pct": pct(counts["cited_right"], answerable),
+        "cited_right_of_correct_pct": pct(counts["cited_right"], counts["correct_valid"]),
+        "abstained_right_pct": pct(counts["abstained_right"], unanswerable),
+        "false_abstain_pct": pct(counts["false_abstain"], answerable),
+        "n_cases": float(n),
+        "n_answerable": float(answerable),
+        "n_unanswerable": float(unanswerable),
+        "n_correct_valid": float(counts["correct_valid"]),
     }, speeds
+
+
+#: The denominator (an ``n_*`` key of the scores) of each rate.
+DENOMINATORS = {
+    "valid_pct": "n_cases", "truncated_pct": "n_cases", "correct_pct": "n_answerable",
+    "correct_valid_pct": "n_answerable", "cited_right_pct": "n_answerable",
+    "cited_right_of_correct_pct": "n_correct_valid", "abstained_right_pct": "n_unanswerable",
+    "false_abstain_pct": "n_answerable",
+}
 
 
 RECIPE = Recipe(
@@ -188,19 +285,83 @@ RECIPE = Recipe(
         "Behaviour adapter of the combined pattern: given numbered context chunks and a question, "
         "answer in ragtune's strict JSON schema (answer, cited chunk ids, confidence), using only the "
         f"context, and abstain with \"{ABSTENTION}\" when the context lacks the answer. Trained on an "
-        "invented product catalogue, never on the demo knowledge base."
+        f"invented organisations' documents of {len(TRAIN_DOMAINS)} domain kinds ({', '.join(TRAIN_DOMAINS)}), "
+        f"scored on {len(HELDOUT_DOMAINS)} kinds it never saw ({', '.join(HELDOUT_DOMAINS)}); never on the demo "
+        "knowledge base."
     ),
     prompt_builder="ragtune.prompts.grounded_messages",
     options=shipped_options(rank=16, alpha=32, target_modules=["q", "k", "v", "o", "gate", "up", "down"],
                             last_layers=16, steps=48, learning_rate=1e-3, max_length=512),
     build=build_grounded,
     evaluate=evaluate_grounded,
+    denominators=DENOMINATORS,
     metric_labels={
         "valid_pct": ("valid answer: JSON, schema, known citations", "%"),
         "truncated_pct": ("cut off by the token limit", "%"),
         "correct_pct": ("correct answer (answerable prompts)", "%"),
+        "correct_valid_pct": ("correct and valid answer (answerable prompts)", "%"),
         "cited_right_pct": ("correct answer citing the right chunk", "%"),
+        "cited_right_of_correct_pct": ("cites a right chunk among correct valid answers", "%"),
         "abstained_right_pct": ("abstained when the context lacked the answer", "%"),
         "false_abstain_pct": ("abstained although the answer was there", "%"),
     },
 )
+
+
+HELDOUT_DIR = PROJECT_ROOT / "data" / "heldout"
+HELDOUT_ORGS = 3
+HELDOUT_DOCS_PER_ORG = 4
+HELDOUT_QUESTIONS = 30
+HELDOUT_UNANSWERABLE = 9
+HELDOUT_TWO_CHUNK = 5
+
+
+def heldout_corpus(seed: int = 42) -> tuple[list[Organisation], list[EvalCase]]:
+    """The full-pipeline held-out set: organisations of :data:`HELDOUT_DOMAINS` (one each,
+    :data:`HELDOUT_DOCS_PER_ORG` documents) and questions about them as :class:`EvalCase`s."""
+    rng = random.Random(seed + 2000)
+    orgs: list[Organisation] = []
+    for i in range(HELDOUT_ORGS):
+        kind = HELDOUT_DOMAINS[i % len(HELDOUT_DOMAINS)]
+        for _ in range(50):
+            org = make_organisation(rng, kind, HELDOUT_SYLLABLES)
+            if len(org.documents) >= HELDOUT_DOCS_PER_ORG and org.name not in {o.name for o in orgs}:
+                break
+        org.documents = org.documents[:HELDOUT_DOCS_PER_ORG]
+        kept = {d.doc_id for d in org.documents}
+        org.facts = [f for f in org.facts if f.doc_id in kept]
+        org.entities = [e for e in org.entities if any(f.entity == e for f in org.facts)]
+        orgs.append(org)
+    plan = (["abstain"] * HELDOUT_UNANSWERABLE + ["two-chunk"] * HELDOUT_TWO_CHUNK
+            + ["answer"] * (HELDOUT_QUESTIONS - HELDOUT_UNANSWERABLE - HELDOUT_TWO_CHUNK))
+    rng.shuffle(plan)
+    cases: list[EvalCase] = []
+    seen: set[str] = set()
+    chunked = [OrgChunks.of(org) for org in orgs]
+    for i, behaviour in enumerate(plan):
+        for attempt in range(50):
+            oc = chunked[(i + attempt) % len(chunked)]
+            item = _one_item(rng, oc, behaviour)
+            if item is not None and item.question not in seen:
+                break
+        seen.add(item.question)
+        tags = [f"domain:{item.domain}", f"behaviour:{item.behaviour}"]
+        if item.behaviour == "abstain":
+            cases.append(EvalCase(id=f"h{i + 1:02d}", question=item.question, tags=tags))
+        else:
+            cases.append(EvalCase(id=f"h{i + 1:02d}", question=item.question, answer=item.expected[0],
+                                  accepted=item.expected[1:], doc_ids=item.gold_docs, tags=tags))
+    return orgs, cases
+
+
+def write_heldout(folder: Path = HELDOUT_DIR, seed: int = 42) -> tuple[Path, Path]:
+    """Write ``docs/*.md`` and ``questions.jsonl`` of the held-out set under ``folder``."""
+    orgs, cases = heldout_corpus(seed)
+    docs = folder / "docs"
+    docs.mkdir(parents=True, exist_ok=True)
+    for org in orgs:
+        for doc in org.documents:
+            (docs / doc.file_name).write_text(doc.markdown, encoding="utf-8")
+    questions = folder / "questions.jsonl"
+    questions.write_text("".join(c.model_dump_json(exclude_defaults=True) + "\n" for c in cases), encoding="utf-8")
+    return docs, questions

@@ -1,0 +1,220 @@
+"""The grounded-json training data: invented domains split by kind, real chunks, balanced behaviours, no leaks."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from ragtune.config import PROJECT_ROOT, Settings
+from ragtune.evaluation.sets import load_eval_set
+from ragtune.modes import Mode
+from ragtune.prompts import ABSTENTION, ContextChunk, GroundedAnswer, grounded_messages
+from ragtune.retrieval.chunking import chunk_spans
+from ragtune.retrieval.loaders import doc_id_for
+from ragtune.training.domains import (
+    HELDOUT_DOMAINS,
+    HELDOUT_SYLLABLES,
+    KINDS,
+    TRAIN_DOMAINS,
+    TRAIN_SYLLABLES,
+    make_organisation,
+)
+from ragtune.training.recipes.base import TRAINING_DATA_DIR
+from ragtune.training.recipes.grounded_json import (
+    BEHAVIOUR_SHARES,
+    HELDOUT_DIR,
+    N_TRAIN,
+    OrgChunks,
+    build_grounded,
+    generate_items,
+    heldout_corpus,
+    write_heldout,
+)
+
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+           "October", "November", "December")
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_CONTEXT_LINE = re.compile(r"^\[(\d+)\] \(([^)]+)\) (.*)$")
+
+
+@pytest.fixture(scope="module")
+def items():
+    return generate_items(42, N_TRAIN, TRAIN_DOMAINS, TRAIN_SYLLABLES, BEHAVIOUR_SHARES)
+
+
+@pytest.fixture(scope="module")
+def train_text() -> str:
+    return (TRAINING_DATA_DIR / "grounded-json" / "train.jsonl").read_text(encoding="utf-8")
+
+
+def test_the_split_is_by_domain_kind_with_disjoint_name_syllables() -> None:
+    assert len(KINDS) >= 8 and len(HELDOUT_DOMAINS) == 3
+    assert set(TRAIN_DOMAINS) | set(HELDOUT_DOMAINS) == set(KINDS)
+    assert not set(TRAIN_DOMAINS) & set(HELDOUT_DOMAINS)
+    assert not set(TRAIN_SYLLABLES) & set(HELDOUT_SYLLABLES)
+
+
+def test_generation_is_deterministic_for_a_seed_and_differs_across_seeds() -> None:
+    a, b, c = build_grounded(7, 24, 8), build_grounded(7, 24, 8), build_grounded(8, 24, 8)
+    assert [e.model_dump() for e in a[0]] == [e.model_dump() for e in b[0]]
+    assert [h.model_dump() for h in a[1]] == [h.model_dump() for h in b[1]]
+    assert [e.model_dump() for e in a[0]] != [e.model_dump() for e in c[0]]
+
+
+def test_the_behaviours_come_in_their_stated_shares(items) -> None:
+    assert len(items) == N_TRAIN
+    counts = Counter(item.behaviour for item in items)
+    for behaviour, share in BEHAVIOUR_SHARES.items():
+        assert abs(counts[behaviour] / N_TRAIN - share) <= 0.02, (behaviour, counts)
+    assert sum(i.reply.is_abstention for i in items) == counts["abstain"]
+    assert all(len(i.reply.citations) == 2 for i in items if i.behaviour == "two-chunk")
+
+
+def test_documents_have_a_title_sections_and_realistic_lengths() -> None:
+    rng = random.Random(3)
+    for kind in KINDS:
+        org = make_organisation(rng, kind, HELDOUT_SYLLABLES if kind in HELDOUT_DOMAINS else TRAIN_SYLLABLES)
+        assert 2 <= len(org.documents) <= 6, kind
+        for doc in org.documents:
+            assert doc.markdown.startswith(f"# {org.name} ")
+            assert 2 <= doc.markdown.count("\n## ") <= 6, doc.markdown
+            assert 550 <= len(doc.text) <= 2500, (kind, len(doc.text))
+            assert doc.doc_id == doc_id_for(doc.file_name)
+
+
+def test_every_example_is_the_pipelines_prompt_over_real_chunks_of_its_documents(items) -> None:
+    size = Settings.model_fields["chunk_size"].default
+    overlap = Settings.model_fields["chunk_overlap"].default
+    k = Mode.model_fields["k"].default
+    for item in items:
+        real = {}
+        for doc in item.org.documents:
+            for n, span in enumerate(chunk_spans(doc.text, size=size, overlap=overlap)):
+                real[f"{doc.doc_id}#{n}"] = doc.text[span.start:span.end]
+        assert all(real[c.chunk_id] == c.text for c in item.chunks), item.question
+        assert len(item.chunks) == min(k, len(real))
+        assert item.messages == grounded_messages(item.question, item.chunks)
+        assert len({c.chunk_id for c in item.chunks}) == len(item.chunks)
+
+
+def test_contexts_are_picked_by_bm25_with_the_gold_chunk_forced_in(items) -> None:
+    k = Mode.model_fields["k"].default
+    for item in items:
+        oc = OrgChunks.of(item.org)
+        top = [oc.chunks[i].chunk_id for i in oc.ranked(item.question)[:k]]
+        shown = [c.chunk_id for c in item.chunks]
+        if item.reply.is_abstention:
+            assert shown == top  # the near misses retrieval would return
+        else:
+            assert set(item.reply.citations) <= set(shown)
+            kept = [cid for cid in shown if cid not in item.reply.citations]
+            assert all(cid in top for cid in kept) or item.behaviour == "distractor"
+
+
+def test_the_committed_examples_render_with_grounded_messages_and_cite_what_they_show(train_text: str) -> None:
+    for line in train_text.splitlines():
+        system, user, assistant = json.loads(line)["messages"]
+        context, _, question = user["content"].partition("\n\nQuestion: ")
+        chunks = []
+        for row in context.removeprefix("Context:\n").splitlines():
+            match = _CONTEXT_LINE.match(row)
+            assert match, row
+            chunks.append(ContextChunk(chunk_id=match[2], text=match[3]))
+        rendered = grounded_messages(question, chunks)
+        assert [system["content"], user["content"]] == [m.content for m in rendered]
+        reply = GroundedAnswer.model_validate_json(assistant["content"])
+        assert len(reply.answer) <= 200
+        shown = {c.chunk_id: c.text for c in chunks}
+        assert set(reply.citations) <= set(shown)
+        if reply.answer == ABSTENTION:
+            assert reply.citations == []
+            continue
+        cited_text = " ".join(shown[c] for c in reply.citations)
+        numbers = re.findall(r"[€£]?\d+(?:[.:]\d+)?", reply.answer)
+        assert numbers or reply.answer, reply
+        for value in numbers:
+            assert value in cited_text, (value, reply.answer)
+
+
+def test_answers_copy_the_documents_values_verbatim_into_a_cited_chunk(items) -> None:
+    for item in items:
+        if item.reply.is_abstention:
+            assert item.expected == [] and item.reply.citations == []
+            continue
+        cited = {c.chunk_id: c.text for c in item.chunks if c.chunk_id in item.reply.citations}
+        assert len(cited) == len(item.reply.citations)
+        for value in item.expected:
+            assert value in item.reply.answer
+            assert any(value in text for text in cited.values()), (value, item.question)
+
+
+def _kb_tokens() -> set[str]:
+    text = "\n".join(p.read_text(encoding="utf-8") for d in ("kb", "kb_v2") for p in (PROJECT_ROOT / "data" / d).glob("*.md"))
+    lower = set(re.findall(r"(?<![\w./@-])[a-z][a-z]+(?![\w/@-]|\.\w)", text))  # words, not URL parts
+    calendar = {*_MONTHS, *_WEEKDAYS}
+    # proper nouns: capitalised mid-sentence, never written in lower case (URLs aside), not a month or day
+    names = {w for w in re.findall(r"(?<=[a-z,] )[A-Z][A-Za-z0-9]{3,}\b", text) if w.lower() not in lower} - calendar
+    camel = set(re.findall(r"\b[A-Z][a-z]+[A-Z][A-Za-z0-9]*\b", text))
+    money = set(re.findall(r"\$\d[\d,]*(?:\.\d+)?", text))
+    measures = set(re.findall(r"\b\d+\.\d+ ?(?:kg|hours|km|m|kW|W|V|Wh|GB|litres)\b", text))
+    return names | camel | money | measures
+
+
+def test_no_demo_fact_appears_in_the_training_data(train_text: str) -> None:
+    tokens = _kb_tokens()
+    assert {"Tidewell", "Mowbot", "$899"} <= tokens  # the check sees the demo's distinctive facts
+    found = [t for t in tokens if re.search(rf"(?<![\w.$]){re.escape(t)}(?![\w])", train_text)]
+    assert found == []
+
+
+def test_no_held_out_organisation_name_text_or_syllable_reaches_training(train_text: str) -> None:
+    orgs, _ = heldout_corpus(42)
+    for org in orgs:
+        assert org.name not in train_text
+        for entity in org.entities:
+            assert entity not in train_text
+        for doc in org.documents:
+            assert doc.doc_id not in train_text
+    words = set(re.findall(r"\b[A-Z][a-z]{5,}\b", train_text))
+    syllable_word = re.compile("(?:" + "|".join(HELDOUT_SYLLABLES) + "){2,}")
+    assert [w for w in words if syllable_word.fullmatch(w.lower())] == []
+    held = "\n".join(p.read_text(encoding="utf-8") for p in (HELDOUT_DIR / "docs").glob("*.md"))
+    assert "Tuv" not in train_text and any(s.capitalize() in held for s in HELDOUT_SYLLABLES)
+
+
+def test_the_held_out_cases_come_from_held_out_kinds_about_a_third_unanswerable() -> None:
+    _, cases = build_grounded(42)
+    assert len(cases) == 48
+    kinds = Counter(c.kind for c in cases)
+    assert 14 <= kinds["unanswerable"] <= 18 and kinds["two-chunk"] >= 5
+    for case in cases:
+        assert 1 <= case.messages[1].content.count("\n[") <= Mode.model_fields["k"].default
+        assert set(case.cited) <= set(case.allowed_ids)
+        assert (case.kind == "unanswerable") == (not case.expected)
+
+
+def test_the_committed_data_is_what_the_generator_writes_for_seed_42(tmp_path: Path) -> None:
+    docs, questions = write_heldout(tmp_path, 42)
+    committed = sorted(p.name for p in (HELDOUT_DIR / "docs").glob("*.md"))
+    assert sorted(p.name for p in docs.glob("*.md")) == committed and len(committed) == 12
+    for name in committed:
+        assert (docs / name).read_bytes() == (HELDOUT_DIR / "docs" / name).read_bytes()
+    assert questions.read_bytes() == (HELDOUT_DIR / "questions.jsonl").read_bytes()
+
+
+def test_the_held_out_question_set_loads_and_names_the_ingested_document_ids() -> None:
+    eval_set = load_eval_set(HELDOUT_DIR / "questions.jsonl")
+    counts = eval_set.counts()
+    assert len(eval_set.cases) == 30 and 8 <= counts["unanswerable"] <= 10
+    ids = {doc_id_for(p.name) for p in (HELDOUT_DIR / "docs").glob("*.md")}
+    texts = {doc_id_for(p.name): p.read_text(encoding="utf-8") for p in (HELDOUT_DIR / "docs").glob("*.md")}
+    for case in eval_set.cases:
+        assert any(t.startswith("domain:") and t[7:] in HELDOUT_DOMAINS for t in case.tags)
+        assert set(case.doc_ids) <= ids
+        for gold in case.gold():
+            assert any(gold in texts[d] for d in case.doc_ids), (case.id, gold)
