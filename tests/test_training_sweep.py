@@ -28,9 +28,9 @@ def test_the_sweep_times_each_shape_and_prints_one_row_per_shape(tiny_model: Pat
     assert lines[2] == SWEEP_HEADER
     rows = lines[4:]
     assert len(rows) == 2
-    assert all(len(r.strip("|").split("|")) == 8 for r in rows)
-    assert rows[0].startswith("| 192 | 2 | q,v | last 1 |")
-    assert rows[1].startswith("| 256 | 4 | all seven | all |")
+    assert all(len(r.strip("|").split("|")) == 9 for r in rows)
+    assert rows[0].startswith("| 192 | 2 | q,v | last 1 | fp32 |")
+    assert rows[1].startswith("| 256 | 4 | all seven | all | fp32 |")
     assert "tiny: 2 timed steps per shape" in lines[0] and result.machine.describe() in lines[0]
 
 
@@ -43,11 +43,12 @@ def test_the_examples_reach_the_sequence_length_asked_for(tiny_model: Path) -> N
 
 
 def test_the_default_design_varies_each_factor_without_the_full_product() -> None:
-    assert len(DEFAULT_SHAPES) == 8
+    assert len(DEFAULT_SHAPES) == 10
     assert {s.seq_len for s in DEFAULT_SHAPES} == {256, 512}
     assert {s.rank for s in DEFAULT_SHAPES} == {8, 16}
     assert {s.targets_text for s in DEFAULT_SHAPES} == {"q,k,v,o", "all seven"}
     assert {s.layers_text for s in DEFAULT_SHAPES} == {"last 8", "last 16", "all"}
+    assert {s.precision for s in DEFAULT_SHAPES} == {"fp32", "bf16"}
 
 
 def test_a_sequence_length_below_the_grounded_prompt_is_refused(tiny_model: Path) -> None:

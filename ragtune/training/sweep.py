@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,6 +33,7 @@ class Shape(BaseModel):
     rank: int = Field(ge=1, le=256)
     targets: tuple[TargetModule, ...]
     last_layers: int | None = Field(default=None, ge=1, description="None: all layers.")
+    precision: Literal["fp32", "bf16"] = "fp32"
 
     @property
     def targets_text(self) -> str:
@@ -54,6 +55,8 @@ DEFAULT_SHAPES: tuple[Shape, ...] = (
     Shape(seq_len=256, rank=8, targets=QKVO, last_layers=None),
     Shape(seq_len=512, rank=16, targets=ALL_TARGETS, last_layers=16),
     Shape(seq_len=512, rank=16, targets=ALL_TARGETS, last_layers=None),  # the heavy corner
+    Shape(seq_len=256, rank=8, targets=QKVO, last_layers=8, precision="bf16"),  # bf16 autocast
+    Shape(seq_len=512, rank=16, targets=ALL_TARGETS, last_layers=16, precision="bf16"),
 )
 
 
@@ -126,7 +129,7 @@ def time_shape(
     options = TrainOptions(
         rank=shape.rank, alpha=2.0 * shape.rank, target_modules=list(shape.targets), last_layers=shape.last_layers,
         steps=steps + 1, batch_size=batch_size, warmup_steps=0, max_length=shape.seq_len + 64, device=device,  # type: ignore[arg-type]
-        threads=threads,
+        threads=threads, precision=shape.precision,
     )
     session = prepare_training(base_path=base_path, dataset=dataset, options=options, loaded=loaded)
     session.step(0)  # warm-up: allocations, kernel selection
@@ -162,7 +165,8 @@ def run_sweep(
                        machine=describe_machine("cuda" if device == "cuda" else "cpu"), rows=rows)
 
 
-SWEEP_HEADER = "| seq len | rank | modules | layers | trainable params | tokens/step | s/step | tokens/s |"
+SWEEP_HEADER = ("| seq len | rank | modules | layers | precision | trainable params | tokens/step | s/step | "
+                "tokens/s |")
 
 
 def sweep_markdown(result: SweepResult, *, model_id: str = "") -> str:
@@ -174,12 +178,12 @@ def sweep_markdown(result: SweepResult, *, model_id: str = "") -> str:
         f"warm-up, batch {result.batch_size}, on {where}, {m.describe()}.",
         "",
         SWEEP_HEADER,
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in result.rows:
         s = row.shape
         lines.append(
-            f"| {s.seq_len} | {s.rank} | {s.targets_text} | {s.layers_text} | {row.trainable_params:,} | "
+            f"| {s.seq_len} | {s.rank} | {s.targets_text} | {s.layers_text} | {s.precision} | {row.trainable_params:,} | "
             f"{row.tokens_per_step:.0f} | {row.s_per_step:.2f} | {row.tokens_per_s:.0f} |"
         )
     return "\n".join(lines)
