@@ -372,18 +372,17 @@ def _render_section(rng: random.Random, kind: DomainKind, org: str, entity: str,
     """A section's markdown and, for each fact, the exact line stating it."""
     intro = rng.choice(kind.filler).format(org=org)
     lines: list[tuple[Fact, str]] = []
+    # A hedged fact carries its hedge on its own line, so the chunk that holds it holds the hedge.
     if style == "bullets":
         for f in facts:
-            lines.append((f, f"- {f.attr.label.capitalize()} of the {entity}: {f.value}" if not entity[0].isupper()
-                          else f"- {f.attr.label.capitalize()} for {entity}: {f.value}"))
+            line = (f"- {f.attr.label.capitalize()} of the {entity}: {f.value}" if not entity[0].isupper()
+                    else f"- {f.attr.label.capitalize()} for {entity}: {f.value}")
+            lines.append((f, f"{line} ({kind.hedge[0].lower()}{kind.hedge[1:-1]})" if f.hedged else line))
         body = "\n".join(line for _, line in lines)
     else:
         for f in facts:
-            lines.append((f, f.answer))
+            lines.append((f, f"{f.answer} {kind.hedge}" if f.hedged else f.answer))
         body = " ".join(line for _, line in lines)
-    hedged = [f for f in facts if f.hedged]
-    if hedged:
-        body += f"\n\n{kind.hedge}" if style == "bullets" else f" {kind.hedge}"
     return f"## {entity[0].upper()}{entity[1:]}\n\n{intro}\n\n{body}\n", lines
 
 
