@@ -218,3 +218,42 @@ def test_the_held_out_question_set_loads_and_names_the_ingested_document_ids() -
         assert set(case.doc_ids) <= ids
         for gold in case.gold():
             assert any(gold in texts[d] for d in case.doc_ids), (case.id, gold)
+
+
+def test_distractor_examples_show_the_same_attribute_of_another_entity(items) -> None:
+    def near_misses(item) -> list[str]:
+        cited = set(item.reply.citations)
+        lines = [f.line for f in item.org.facts if f.attr.key == item.attr_key and f.value not in item.expected]
+        return [c.chunk_id for c in item.chunks if c.chunk_id not in cited and any(line in c.text for line in lines)]
+
+    distractors = [i for i in items if i.behaviour == "distractor"]
+    assert distractors and all(near_misses(i) for i in distractors)
+    answers = [i for i in items if i.behaviour == "answer"]
+    assert sum(bool(near_misses(i)) for i in answers) / len(answers) >= 0.3  # present in many of the others too
+
+
+def test_confidence_is_medium_exactly_when_a_cited_chunk_hedges_the_fact(items) -> None:
+    for item in items:
+        if item.reply.is_abstention:
+            assert item.reply.confidence == "low"
+            continue
+        hedge = KINDS[item.domain].hedge
+        facts = [f for f in item.org.facts
+                 if f.value in item.expected and f.attr.key == item.attr_key and f.entity in item.question]
+        hedged = any(f.hedged for f in facts)
+        assert item.reply.confidence == ("medium" if hedged else "high")
+        if hedged:
+            cited = " ".join(c.text for c in item.chunks if c.chunk_id in item.reply.citations)
+            assert hedge[:-1].lower() in cited.lower()
+
+
+def test_the_generator_follows_the_configured_chunk_size_and_k(monkeypatch) -> None:
+    org = make_organisation(random.Random(5), TRAIN_DOMAINS[0], TRAIN_SYLLABLES)
+    default = OrgChunks.of(org)
+    monkeypatch.setattr(Settings.model_fields["chunk_size"], "default", 150)
+    monkeypatch.setattr(Mode.model_fields["k"], "default", 2)
+    narrower = OrgChunks.of(org)
+    assert len(narrower.chunks) > len(default.chunks)
+    assert [c.text for c in narrower.chunks] == [doc.text[s.start:s.end] for doc in org.documents for s in chunk_spans(doc.text, size=150, overlap=Settings.model_fields["chunk_overlap"].default)]
+    items = generate_items(1, 6, TRAIN_DOMAINS, TRAIN_SYLLABLES, BEHAVIOUR_SHARES)
+    assert all(len(i.chunks) <= 2 for i in items)

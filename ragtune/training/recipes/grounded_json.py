@@ -103,6 +103,7 @@ class Item:
     gold_docs: list[str]
     domain: str
     org: Organisation | None = None  # where the chunks come from (not written anywhere)
+    attr_key: str = ""  # the attribute asked about
 
     @property
     def messages(self) -> list[ChatMessage]:
@@ -135,7 +136,7 @@ def _one_item(rng: random.Random, oc: OrgChunks, behaviour: str) -> Item | None:
             attr = rng.choice(facts).attr
             question = attr.question.format(e=rng.choice(org.ghosts))
         chunks = [oc.chunks[i] for i in oc.ranked(question)[: context_k()]]
-        return Item(behaviour, question, chunks, GroundedAnswer.abstain(), [], [], org.kind, org)
+        return Item(behaviour, question, chunks, GroundedAnswer.abstain(), [], [], org.kind, org, attr.key)
     fact = rng.choice(facts)
     same_attr = [f for f in facts if f.attr.key == fact.attr.key and f.entity != fact.entity]
     if behaviour == "two-chunk":
@@ -155,7 +156,7 @@ def _one_item(rng: random.Random, oc: OrgChunks, behaviour: str) -> Item | None:
         reply = GroundedAnswer(answer=answer, citations=cited,
                                confidence="medium" if fact.hedged or second.hedged else "high")
         return Item(behaviour, question, [oc.chunks[i] for i in picked], reply, [fact.value, second.value],
-                    sorted({fact.doc_id, second.doc_id}), org.kind, org)
+                    sorted({fact.doc_id, second.doc_id}), org.kind, org, fact.attr.key)
     gold = [oc.holding(fact)[0]]
     extra: list[int] = []
     if behaviour == "distractor":
@@ -167,7 +168,7 @@ def _one_item(rng: random.Random, oc: OrgChunks, behaviour: str) -> Item | None:
     picked = _context(rng, oc, question, gold, extra)
     cited = [oc.chunks[i].chunk_id for i in picked if i in gold]
     reply = GroundedAnswer(answer=fact.answer, citations=cited, confidence="medium" if fact.hedged else "high")
-    return Item(behaviour, question, [oc.chunks[i] for i in picked], reply, [fact.value], [fact.doc_id], org.kind, org)
+    return Item(behaviour, question, [oc.chunks[i] for i in picked], reply, [fact.value], [fact.doc_id], org.kind, org, fact.attr.key)
 
 
 def _schedule(rng: random.Random, n: int, shares: dict[str, float]) -> list[str]:
