@@ -1,11 +1,21 @@
 """The ``grounded-json`` recipe: a behaviour adapter for the combined (RAG + LoRA) pattern.
 
 It learns to answer from numbered chunks in the strict :class:`~ragtune.prompts.GroundedAnswer`
-JSON, cite, and abstain when the context lacks the answer. Its corpus is an invented catalogue
-of made-up products and companies, never the demo knowledge base: the adapter must learn the
-behaviour, not the facts. The held-out evaluation uses names built from syllables the
-training set never saw. Examples are rendered with :mod:`ragtune.prompts`, the functions the
-lab uses at inference, so training and use see the same prompt.
+JSON, cite, and abstain when the context lacks the answer. Its corpus is invented organisations
+(:mod:`ragtune.training.domains`), never the demo knowledge base: the adapter must learn the
+behaviour, not the facts. Training uses :data:`~ragtune.training.domains.TRAIN_DOMAINS`; the
+held-out cases (``eval.jsonl``) and the full-pipeline set (``data/heldout/``, :func:`write_heldout`)
+use :data:`~ragtune.training.domains.HELDOUT_DOMAINS`, kinds and name syllables training never saw.
+
+A prompt is what the pipeline would send: each organisation's documents are cut by the real
+chunker at the configured chunk size and overlap, ranked against the question by the real BM25,
+and the default mode's k best are shown (the gold chunk forced in, at a random place, when BM25
+misses it), rendered by :func:`~ragtune.prompts.grounded_messages`. Chunk size, overlap and k are
+read from their models' defaults, so the data follows a change to them. The behaviours come in
+:data:`BEHAVIOUR_SHARES`: answers citing the chunk that holds the fact (values copied as the
+document writes them), abstentions (an attribute no document states, or a same-kind entity the
+organisation lacks), answers spread over two chunks, and answers next to a distractor chunk (the
+same attribute of another entity).
 """
 
 from __future__ import annotations
