@@ -257,3 +257,12 @@ def test_the_generator_follows_the_configured_chunk_size_and_k(monkeypatch) -> N
     assert [c.text for c in narrower.chunks] == [doc.text[s.start:s.end] for doc in org.documents for s in chunk_spans(doc.text, size=150, overlap=Settings.model_fields["chunk_overlap"].default)]
     items = generate_items(1, 6, TRAIN_DOMAINS, TRAIN_SYLLABLES, BEHAVIOUR_SHARES)
     assert all(len(i.chunks) <= 2 for i in items)
+
+
+def test_a_two_chunk_answer_is_correct_only_when_it_states_both_values() -> None:
+    from ragtune.training.recipes.grounded_json import _states
+
+    assert _states("It is €40, and the other is £55.", ["€40", "£55"], "two-chunk")
+    assert not _states("It is €40.", ["€40", "£55"], "two-chunk")
+    assert _states("It is €40.", ["€40"], "answerable") and not _states("It is €41.", ["€40"], "answerable")
+    assert not _states("anything", [], "answerable")

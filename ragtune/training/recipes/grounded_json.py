@@ -240,7 +240,7 @@ def evaluate_grounded(
     """
     options = GenerationOptions(max_tokens=160, json_schema=grounded_json_schema() if constrained else None)
     counts = {"valid": 0, "truncated": 0, "correct": 0, "correct_valid": 0, "cited_right": 0,
-              "abstained_right": 0, "false_abstain": 0}
+              "cites_a_right": 0, "abstained_right": 0, "false_abstain": 0}
     answerable = sum(c.kind != "unanswerable" for c in cases)
     results, speeds = answer_all(runtime, cases, adapter, options)
     for case, result in zip(cases, results):
@@ -256,7 +256,8 @@ def evaluate_grounded(
                 counts["correct"] += 1
                 if got is not None:
                     counts["correct_valid"] += 1
-                    counts["cited_right"] += bool(set(case.cited) & set(got.citations))
+                    counts["cited_right"] += set(case.cited) <= set(got.citations)  # every gold chunk
+                    counts["cites_a_right"] += bool(set(case.cited) & set(got.citations))  # at least one
         elif got is not None and got.is_abstention:
             counts["abstained_right"] += 1
     n = len(cases)
@@ -271,7 +272,7 @@ def evaluate_grounded(
         "correct_pct": pct(counts["correct"], answerable),
         "correct_valid_pct": pct(counts["correct_valid"], answerable),
         "cited_right_pct": pct(counts["cited_right"], answerable),
-        "cited_right_of_correct_pct": pct(counts["cited_right"], counts["correct_valid"]),
+        "cited_right_of_correct_pct": pct(counts["cites_a_right"], counts["correct_valid"]),
         "abstained_right_pct": pct(counts["abstained_right"], unanswerable),
         "false_abstain_pct": pct(counts["false_abstain"], answerable),
         "n_cases": float(n),
