@@ -69,10 +69,11 @@ class Settings(BaseSettings):
     )
     top_k: int = Field(default=5, ge=1, le=100, description="Chunks a knowledge search returns.")
     chunk_size: int = Field(
-        default=800, ge=100, le=8000, description="Target chunk length in characters."
+        default=300, ge=100, le=8000,
+        description="Target chunk length in characters (300: chosen by prompt-bench, see the README).",
     )
     chunk_overlap: int = Field(
-        default=120, ge=0, le=2000, description="Characters a chunk repeats from the previous one."
+        default=40, ge=0, le=2000, description="Characters a chunk repeats from the previous one."
     )
     demo_workspace: str = Field(
         default="demo", description="Workspace holding the demo knowledge base (created on first start)."

@@ -130,9 +130,9 @@ class ContextChunk(BaseModel):
 
 
 GROUNDED_SYSTEM = (
-    "Answer from the numbered context only. Reply with JSON: "
-    '{"answer": "...", "citations": ["<chunk id>"], "confidence": "high" | "medium" | "low"}. '
-    f'If the context lacks the answer: {{"answer": "{ABSTENTION}", "citations": [], "confidence": "low"}}'
+    'Answer from the numbered context only, as JSON: {"answer": "...", "citations": [ids of the chunks used], '
+    f'"confidence": "high|medium|low"}}. If the context lacks the answer, answer "{ABSTENTION}" '
+    "with no citations and low confidence."
 )
 
 PLAIN_SYSTEM = "You are a helpful assistant. Answer the question briefly and directly."
@@ -158,10 +158,16 @@ def grounded_user_message(question: str, chunks: Sequence[ContextChunk]) -> str:
     return f"Context:\n{context}\n\nQuestion: {question.strip()}"
 
 
-def grounded_messages(question: str, chunks: Sequence[ContextChunk]) -> list[ChatMessage]:
-    """System + user messages asking for a :class:`GroundedAnswer` about ``chunks``."""
+def grounded_messages(
+    question: str, chunks: Sequence[ContextChunk], *, system: str = GROUNDED_SYSTEM
+) -> list[ChatMessage]:
+    """System + user messages asking for a :class:`GroundedAnswer` about ``chunks``.
+
+    ``system`` is for measuring other instructions (``prompt-bench``); the app and the
+    training data always use :data:`GROUNDED_SYSTEM`.
+    """
     return [
-        ChatMessage(role="system", content=GROUNDED_SYSTEM),
+        ChatMessage(role="system", content=system),
         ChatMessage(role="user", content=grounded_user_message(question, chunks)),
     ]
 

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ragtune.config import Settings
 from ragtune.evaluation.scoring import answer_field, judge
 from ragtune.evaluation.sets import EvalCase, Version
+from ragtune.modes import Mode
 from ragtune.prompts import (
     ABSTENTION,
     GROUNDED_SYSTEM,
@@ -92,17 +93,18 @@ class PromptRow(BaseModel):
 def default_grid(settings: Settings) -> list[PromptConfig]:
     """The configurations ``prompt-bench`` measures by default: the configured one first, then
     smaller chunks and fewer of them, with and without de-duplication, and shorter instructions."""
-    configured = PromptConfig(chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap, k=4)
+    rag_k = Mode.model_fields["k"].default
+    configured = PromptConfig(chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap, k=rag_k)
     grid = [
         configured,
+        # what the app sent before issue 12: 800/120 chunks, k=4, no de-duplication, longer instructions
         PromptConfig(chunk_size=800, chunk_overlap=120, k=4, dedupe=False, instructions="before"),
         PromptConfig(chunk_size=800, chunk_overlap=120, k=3),
-        PromptConfig(chunk_size=500, chunk_overlap=80, k=3),
-        PromptConfig(chunk_size=400, chunk_overlap=60, k=4),
+        PromptConfig(chunk_size=800, chunk_overlap=120, k=2),
         PromptConfig(chunk_size=400, chunk_overlap=60, k=3),
-        PromptConfig(chunk_size=400, chunk_overlap=60, k=3, instructions="minimal"),
+        PromptConfig(chunk_size=300, chunk_overlap=40, k=3),
         PromptConfig(chunk_size=300, chunk_overlap=40, k=4),
-        PromptConfig(chunk_size=300, chunk_overlap=0, k=4),
+        PromptConfig(chunk_size=300, chunk_overlap=40, k=3, instructions="minimal"),
     ]
     seen: set[PromptConfig] = set()
     return [c for c in grid if not (c in seen or seen.add(c))]
