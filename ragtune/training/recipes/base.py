@@ -61,7 +61,8 @@ class Recipe:
             n_key = self.denominators.get(key, "")
             n_here, n_base = int(adapter.get(n_key, n_cases)), int(base.get(n_key, n_cases))
             note = f"n={n_here}" if n_here == n_base else f"n={n_here} (base n={n_base})"
-            out.append(Metric(name=label, value=round(value, 1), unit=unit, baseline=round(base[key], 1), note=note))
+            out.append(Metric(name=label, value=round(value, 1), unit=unit, baseline=round(base[key], 1), note=note,
+                              n=n_here))
         return out
 
 
