@@ -196,3 +196,25 @@ def test_train_refuses_a_name_whose_peft_folder_is_already_there(tiny_env: Path,
     assert "exists already" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["mine.peft"]
     assert (out / "mine.peft" / "adapter_config.json").read_text() == "{}"
+
+
+def test_the_card_says_what_precision_the_training_ran_in(trained: Trained) -> None:
+    from ragtune.training.trainer import cpu_has_native_bf16
+
+    card = trained.outcome.card
+    assert card.precision == ("bf16 autocast" if cpu_has_native_bf16() else "float32")
+    assert f"{card.machine.cores} cores, {card.precision};" in card.to_markdown()
+
+
+@pytest.mark.parametrize(("flags", "native"), [
+    ("fpu sse avx2 avx512f avx512_bf16 avx512_vnni", True),
+    ("fpu sse avx2 amx_bf16 amx_tile", True),
+    ("fpu sse avx2 fma avx512f", False),  # AVX-512 without its bf16 instructions
+])
+def test_auto_precision_uses_bf16_only_on_a_cpu_with_native_bf16(tmp_path: Path, flags: str, native: bool) -> None:
+    from ragtune.training.trainer import cpu_has_native_bf16
+
+    info = tmp_path / "cpuinfo"
+    info.write_text(f"processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
+    assert cpu_has_native_bf16(info) is native
+    assert cpu_has_native_bf16(tmp_path / "missing") is False

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from ragtune.commands._args import field_float, field_int, int_range
-from ragtune.config import load_settings
+from ragtune.config import Settings, load_settings
 from ragtune.errors import InputError
 from ragtune.names import check_name, inside
 from ragtune.training.options import ALL_TARGETS, TrainOptions
@@ -332,6 +332,9 @@ def register_sweep(inner: argparse._SubParsersAction) -> None:
     sw.add_argument("--threads", type=field_int(TrainOptions, "threads"), help="torch CPU threads (default: all).")
     sw.add_argument("--batch", type=field_int(TrainOptions, "batch_size"), default=4, help="Examples per step.")
     sw.add_argument("--json", action="store_true", help="Print the rows as JSON.")
+    sw.add_argument("--quality", action="store_true",
+                    help="Instead: train grounded-json in full once per candidate shape and score each on the "
+                    "held-out cases (quality per minute; slow: a full training run per candidate).")
     sw.set_defaults(handler=cmd_adapters_sweep)
 
 
@@ -342,6 +345,8 @@ def cmd_adapters_sweep(args: argparse.Namespace) -> int:
 
     require_training_packages()
     settings = load_settings()
+    if args.quality:
+        return _quality_sweep(args, settings)
     registry = ModelRegistry(settings)
     spec = registry.get(args.model_id or registry.default_id())
     base = registry.verify(spec)
@@ -351,4 +356,28 @@ def cmd_adapters_sweep(args: argparse.Namespace) -> int:
         print(json.dumps(result.model_dump(mode="json"), indent=2))
     else:
         print(sweep_markdown(result, model_id=spec.id))
+    return 0
+
+
+def _quality_sweep(args: argparse.Namespace, settings: Settings) -> int:
+    import tempfile
+
+    from ragtune.runtime import load_runtime
+    from ragtune.training.sweep import QUALITY_CANDIDATES, quality_markdown, quality_sweep
+
+    if args.model_id:
+        raise InputError("--quality trains the shipped recipe on the default model: leave out --model.")
+    candidates = [c.model_copy(update={"device": args.device, "threads": args.threads or c.threads})
+                  for c in QUALITY_CANDIDATES]
+    runtime = load_runtime(settings, progress=lambda m: print(f"  {m}", file=sys.stderr))
+    try:
+        with tempfile.TemporaryDirectory(prefix="ragtune-quality-sweep-") as workdir:
+            rows = quality_sweep(settings, runtime, "grounded-json", candidates, Path(workdir),
+                                 log=lambda m: print(f"  {m}", file=sys.stderr, flush=True))
+    finally:
+        runtime.close()
+    if args.json:
+        print(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
+    else:
+        print(quality_markdown(rows))
     return 0

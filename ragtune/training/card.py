@@ -95,6 +95,7 @@ class AdapterCard(BaseModel):
     loss_curve: list[LossPoint] = Field(default_factory=list)
     training_seconds: float
     device: str = "cpu"
+    precision: str = Field(default="", description="What the training ran in: 'float32' or 'bf16 autocast'.")
     threads: int | None = None
     versions: dict[str, str] = Field(default_factory=dict)
     files: list[CardFile] = Field(
@@ -128,6 +129,7 @@ class AdapterCard(BaseModel):
             f"- Time: {self.training_seconds / 60:.1f} min on {self.device}"
             + (f" ({self.threads} threads)" if self.threads else "")
             + (f", {self.machine.describe()}" if self.machine and self.machine.describe() else "")
+            + (f", {self.precision}" if self.precision else "")
             + f"; {self.n_tokens_trained} tokens seen",
             f"- Versions: {', '.join(f'{k} {v}' for k, v in sorted(self.versions.items())) or 'n/a'}",
         ]

@@ -187,3 +187,97 @@ def sweep_markdown(result: SweepResult, *, model_id: str = "") -> str:
             f"{row.tokens_per_step:.0f} | {row.s_per_step:.2f} | {row.tokens_per_s:.0f} |"
         )
     return "\n".join(lines)
+
+
+# -- quality per minute: each shape trained in full and scored on the held-out cases -------
+
+
+class QualityRow(BaseModel):
+    """One recipe trained with one shape: its held-out quality, training time and speed cost."""
+
+    options: TrainOptions
+    minutes: float
+    metrics: dict[str, float]
+    speed_cost_pct: float | None
+
+
+def quality_sweep(
+    settings: Any, runtime: Any, recipe_name: str, candidates: Sequence[TrainOptions], workdir: Path,
+    *, log: Callable[[str], None] | None = None, seed: int = 42,
+) -> list[QualityRow]:
+    """Train ``recipe_name`` once per candidate on the default model, score each adapter on the
+    recipe's held-out cases, and measure its generation speed cost (through a shape twin, as the
+    cards do). Slow: a full training run per candidate."""
+    from ragtune.models import ModelRegistry
+    from ragtune.runtime.base import AdapterUse
+    from ragtune.training.data import load_examples
+    from ragtune.training.recipes import RECIPES
+    from ragtune.training.recipes.base import read_eval_cases, write_recipe_data
+    from ragtune.training.shipped import DEFAULT_BASE, measure_speeds, shape_twin
+    from ragtune.training.trainer import train_adapter
+
+    recipe = RECIPES[recipe_name]
+    registry = ModelRegistry(settings)
+    spec = registry.get(DEFAULT_BASE)
+    base = registry.verify(spec)
+    train_path, eval_path = write_recipe_data(recipe, seed, folder=Path(workdir) / "data")
+    dataset = load_examples(train_path)
+    cases = read_eval_cases(eval_path)
+    rows: list[QualityRow] = []
+    for i, options in enumerate(candidates, 1):
+        out = Path(workdir) / f"candidate-{i}.gguf"
+        outcome = train_adapter(
+            base_path=base.path, base_model_id=spec.id, base_sha256=spec.sha256, dataset=dataset,
+            options=options, out_path=out, name=out.stem, description="", prompt_builder=recipe.prompt_builder,
+        )
+        scores, _ = recipe.evaluate(runtime, cases, AdapterUse(path=out))
+        twin = shape_twin(out, Path(workdir) / f"twin-{i}.gguf")
+        speeds = measure_speeds(runtime, {"base": None, "twin": twin}, rounds=3)
+        cost = round(100 * (1 - speeds["twin"] / speeds["base"]), 1) if speeds["base"] else None
+        rows.append(QualityRow(options=options, minutes=round(outcome.card.training_seconds / 60, 1),
+                               metrics=scores, speed_cost_pct=cost))
+        if log:
+            log(f"candidate {i}/{len(candidates)}: {rows[-1].minutes} min, "
+                + ", ".join(f"{k} {v:.0f}" for k, v in scores.items() if not k.startswith("n_")))
+    return rows
+
+
+QUALITY_COLUMNS = (
+    ("correct_valid_pct", "correct + valid"),
+    ("valid_pct", "valid"),
+    ("abstained_right_pct", "abstains when it should"),
+    ("false_abstain_pct", "false abstention"),
+)
+
+
+def quality_markdown(rows: Sequence[QualityRow]) -> str:
+    """The candidates as a Markdown table: shape, minutes, held-out quality, quality per minute, speed cost."""
+    head = " | ".join(label for _, label in QUALITY_COLUMNS)
+    lines = [f"| rank | modules | layers | steps | minutes | {head} | correct + valid per minute | speed cost |",
+             "|---|---|---|---|---|" + "---|" * len(QUALITY_COLUMNS) + "---|---|"]
+    for row in rows:
+        o = row.options
+        modules = "all seven" if set(o.target_modules) == set(ALL_TARGETS) else ",".join(o.target_modules)
+        layers = "all" if o.last_layers is None else f"last {o.last_layers}"
+        cells = " | ".join(f"{row.metrics.get(key, 0.0):.0f}%" for key, _ in QUALITY_COLUMNS)
+        per_minute = row.metrics.get("correct_valid_pct", 0.0) / row.minutes if row.minutes else 0.0
+        cost = "-" if row.speed_cost_pct is None else f"{row.speed_cost_pct:.1f}%"
+        lines.append(f"| {o.rank} | {modules} | {layers} | {o.steps} | {row.minutes} | {cells} | "
+                     f"{per_minute:.1f} | {cost} |")
+    return "\n".join(lines)
+
+
+def _candidate(**values: object) -> TrainOptions:
+    from ragtune.training.recipes.base import shipped_options
+
+    return shipped_options(**{"rank": 16, "alpha": 32, "learning_rate": 1e-3, "steps": 80, "max_length": 512,
+                              "last_layers": 16, **values})
+
+
+#: The shapes ``adapters sweep --quality`` trains grounded-json with: attention only (cheapest at
+#: generation), the earlier shape (attention and MLP), and attention on fewer layers.
+QUALITY_CANDIDATES: tuple[TrainOptions, ...] = (
+    _candidate(target_modules=["q", "k", "v", "o"]),
+    _candidate(target_modules=list(ALL_TARGETS)),
+    _candidate(target_modules=["q", "k", "v", "o"], last_layers=8),
+)
