@@ -50,7 +50,7 @@ class Mode(BaseModel):
     label: str = Field(min_length=1, max_length=60)
     description: str = Field(default="", max_length=400)
     retrieval: bool = Field(default=False, description="Search the workspace and show the chunks.")
-    k: int = Field(default=3, ge=1, le=20, description="Chunks retrieved (when retrieval is on).")
+    k: int = Field(default=2, ge=1, le=20, description="Chunks retrieved (when retrieval is on; 2: chosen by prompt-bench).")
     search: SearchMode | None = Field(default=None, description="Search mode; None: the configured one.")
     adapter: Annotated[str, AfterValidator(name_validator("adapter"))] | None = Field(
         default=None, description="Adapter catalog name, or none."

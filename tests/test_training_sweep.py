@@ -80,7 +80,7 @@ def test_the_quality_table_shows_quality_per_minute_and_speed_cost() -> None:
         QualityRow(options=QUALITY_CANDIDATES[0], minutes=10.0, speed_cost_pct=6.5,
                    metrics={"correct_valid_pct": 50.0, "valid_pct": 96.0, "abstained_right_pct": 75.0,
                             "false_abstain_pct": 8.0, "n_cases": 48.0}),
-        QualityRow(options=QUALITY_CANDIDATES[1], minutes=20.0, speed_cost_pct=None,
+        QualityRow(options=QUALITY_CANDIDATES[2], minutes=20.0, speed_cost_pct=None,
                    metrics={"correct_valid_pct": 60.0, "valid_pct": 100.0, "abstained_right_pct": 70.0,
                             "false_abstain_pct": 4.0}),
     ]
@@ -90,10 +90,10 @@ def test_the_quality_table_shows_quality_per_minute_and_speed_cost() -> None:
     assert lines[3] == "| 16 | all seven | last 16 | 80 | 20.0 | 60% | 100% | 70% | 4% | 3.0 | - |"
 
 
-def test_the_quality_candidates_differ_in_shape_only() -> None:
+def test_the_quality_candidates_differ_in_shape_and_length_only() -> None:
     from ragtune.training.sweep import QUALITY_CANDIDATES
 
-    shapes = {(tuple(c.target_modules), c.last_layers) for c in QUALITY_CANDIDATES}
+    shapes = {(tuple(c.target_modules), c.last_layers, c.steps) for c in QUALITY_CANDIDATES}
     assert len(shapes) == len(QUALITY_CANDIDATES)
-    rest = {c.model_dump(exclude={"target_modules", "last_layers"}).__repr__() for c in QUALITY_CANDIDATES}
+    rest = {c.model_dump(exclude={"target_modules", "last_layers", "steps"}).__repr__() for c in QUALITY_CANDIDATES}
     assert len(rest) == 1

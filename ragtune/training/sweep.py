@@ -229,6 +229,8 @@ def quality_sweep(
         outcome = train_adapter(
             base_path=base.path, base_model_id=spec.id, base_sha256=spec.sha256, dataset=dataset,
             options=options, out_path=out, name=out.stem, description="", prompt_builder=recipe.prompt_builder,
+            progress=(lambda p, i=i: log(f"candidate {i}: step {p.step}/{p.total_steps}")
+                      if log and p.phase == "training" and p.step % 20 == 0 else None),
         )
         scores, _ = recipe.evaluate(runtime, cases, AdapterUse(path=out))
         twin = shape_twin(out, Path(workdir) / f"twin-{i}.gguf")
@@ -274,10 +276,10 @@ def _candidate(**values: object) -> TrainOptions:
                               "last_layers": 16, **values})
 
 
-#: The shapes ``adapters sweep --quality`` trains grounded-json with: attention only (cheapest at
-#: generation), the earlier shape (attention and MLP), and attention on fewer layers.
+#: What ``adapters sweep --quality`` trains grounded-json with: attention only (cheaper at
+#: generation) for one and two epochs, and attention + MLP (the earlier shape) for one.
 QUALITY_CANDIDATES: tuple[TrainOptions, ...] = (
     _candidate(target_modules=["q", "k", "v", "o"]),
+    _candidate(target_modules=["q", "k", "v", "o"], steps=160),
     _candidate(target_modules=list(ALL_TARGETS)),
-    _candidate(target_modules=["q", "k", "v", "o"], last_layers=8),
 )
