@@ -2,7 +2,7 @@
 
 The prompt's size is measured with the real default model's tokenizer (no generation): the
 RAG prompt on the demo questions stays at or under ~300 tokens (issue 12's target), with
-every answer still in the context.
+nearly every answer still in the context.
 """
 
 from __future__ import annotations
@@ -115,10 +115,14 @@ def test_the_rag_prompt_on_the_demo_questions_is_at_most_300_tokens() -> None:
     """The configured chunking and the RAG mode's k, on the real default model's tokenizer."""
     done = _cli("prompt-bench", "--no-answers", "--json")
     assert done.returncode == 0, done.stderr
-    configured = json.loads(done.stdout)[0]
+    rows = json.loads(done.stdout)
+    configured, before = rows[0], rows[1]
     settings = load_settings()
     rag = next(m for m in BUILTIN_MODES if m.id == "rag")
     assert configured["config"] == {"chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap,
                                     "k": rag.k, "dedupe": True, "instructions": "current"}
+    assert before["config"]["instructions"] == "before" and before["config"]["k"] == 4
     assert configured["tokens_median"] <= 300, configured
-    assert configured["hit_rate"] == 1.0, configured
+    assert configured["tokens_median"] < 0.7 * before["tokens_median"], (configured, before)
+    # k=2 costs the context an answer now and then (1 of 50 here): the README says so
+    assert configured["hit_rate"] >= 0.95, configured
