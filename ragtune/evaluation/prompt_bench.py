@@ -102,10 +102,11 @@ def default_grid(settings: Settings) -> list[PromptConfig]:
         PromptConfig(chunk_size=800, chunk_overlap=120, k=3),
         PromptConfig(chunk_size=800, chunk_overlap=120, k=2),
         PromptConfig(chunk_size=500, chunk_overlap=80, k=2),
+        PromptConfig(chunk_size=400, chunk_overlap=60, k=3),
         PromptConfig(chunk_size=300, chunk_overlap=40, k=4),
         PromptConfig(chunk_size=300, chunk_overlap=40, k=3),
         PromptConfig(chunk_size=300, chunk_overlap=40, k=2),
-        PromptConfig(chunk_size=300, chunk_overlap=40, k=2, instructions="minimal"),
+        PromptConfig(chunk_size=300, chunk_overlap=40, k=3, instructions="minimal"),
     ]
     seen: set[PromptConfig] = set()
     return [c for c in grid if not (c in seen or seen.add(c))]
