@@ -136,6 +136,32 @@ def test_a_set_citing_documents_the_folder_lacks_exits_2(small_env, heldout_file
     assert "cites document(s) missing-doc" in capsys.readouterr().err
 
 
+def test_a_workspace_chunked_with_other_settings_exits_2_and_is_left_as_it_is(
+    small_env, heldout_files, monkeypatch, capsys
+) -> None:
+    """Re-ingesting unchanged files keeps their chunks: after a chunk-size change the run would
+    measure the old prompt, so it is refused (naming the way out) instead."""
+    from ragtune.retrieval.knowledge import KnowledgeBase
+
+    docs, eval_set = heldout_files
+    (docs / "kiln-log.md").write_text("# Kiln log\n\n" + " ".join(f"Firing {i} reached 1240 degrees." for i in range(40)))
+    monkeypatch.setenv("RAGTUNE_CHUNK_SIZE", "120")
+    monkeypatch.setenv("RAGTUNE_CHUNK_OVERLAP", "0")
+    kb = KnowledgeBase.from_settings(load_settings())
+    kb.create_workspace("heldout")
+    assert kb.ingest_paths("heldout", [docs]).ok
+    before = {d.doc_id: d.n_chunks for d in kb.list_documents("heldout")}
+    kb.manifest.close()
+    monkeypatch.setenv("RAGTUNE_CHUNK_SIZE", "300")
+    monkeypatch.setenv("RAGTUNE_CHUNK_OVERLAP", "40")
+    assert main(["adapters", "evaluate", "--docs", str(docs), "--set", str(eval_set), "--modes", "base"]) == 2
+    err = capsys.readouterr().err
+    assert "chunked with other settings" in err and "workspaces delete heldout --yes" in err
+    kb = KnowledgeBase.from_settings(load_settings())
+    assert {d.doc_id: d.n_chunks for d in kb.list_documents("heldout")} == before
+    kb.manifest.close()
+
+
 # -- rows from scored results ------------------------------------------------------------------
 
 

@@ -249,6 +249,14 @@ def ingest_docs(kb: KnowledgeBase, workspace: str, docs: Path, eval_set: EvalSet
     if report.failed:
         problems = "; ".join(f"{f.path or f.name}: {f.error}" for f in report.failed)
         raise InputError(f"Some documents could not be ingested ({problems}); fix or remove them.")
+    stale = stale_chunking(kb, workspace)
+    if stale:
+        raise InputError(
+            f"Workspace '{workspace}' holds document(s) chunked with other settings than the current "
+            f"chunk size {kb.chunk_size} / overlap {kb.chunk_overlap} ({', '.join(stale[:5])}): the figures would "
+            f"not be this prompt's. Delete it (`python -m ragtune workspaces delete {workspace} --yes`) or give "
+            "another --workspace."
+        )
     known = {d.doc_id for d in kb.list_documents(workspace)}
     absent = sorted({d for case in eval_set.cases for d in case.doc_ids} - known)
     if absent:
@@ -257,6 +265,21 @@ def ingest_docs(kb: KnowledgeBase, workspace: str, docs: Path, eval_set: EvalSet
             f"(it holds {', '.join(sorted(known)) or 'none'}); doc_ids are the files' slugged stems."
         )
     return report
+
+
+def stale_chunking(kb: KnowledgeBase, workspace: str) -> list[str]:
+    """The ids of ``workspace``'s documents whose chunks are not what the current chunk size and
+    overlap make of their text (ingested before a settings change; re-ingesting unchanged text
+    keeps its chunks)."""
+    from ragtune.retrieval.chunking import chunk_spans
+
+    stale = []
+    for doc in kb.list_documents(workspace):
+        spans = chunk_spans(kb.document_text(workspace, doc.doc_id), size=kb.chunk_size, overlap=kb.chunk_overlap)
+        stored = [(c.start, c.end) for c in kb.chunks(workspace, doc.doc_id)]
+        if sorted(stored) != [(sp.start, sp.end) for sp in spans]:
+            stale.append(doc.doc_id)
+    return stale
 
 
 def evaluate_heldout(

@@ -269,7 +269,7 @@ def build_shipped(
 
 
 def heldout_pipeline_metrics(
-    settings: Settings, runtime: Runtime, log: Callable[[str], None] = print
+    settings: Settings, runtime: Runtime, log: Callable[[str], None] = print, *, limit: int | None = None
 ) -> tuple[list[Metric], str]:
     """Run the held-out-domain set through the full pipeline (what ``adapters evaluate`` does) in
     the base, RAG, LoRA and RAG + LoRA modes, and give the card's metrics and the stored run's id."""
@@ -283,13 +283,21 @@ def heldout_pipeline_metrics(
     from ragtune.training.heldout import DEFAULT_DOCS, DEFAULT_SET, check_inputs, evaluate_heldout, heldout_metrics, \
         heldout_rows
 
+    import tempfile
+
     settings = deterministic_settings(settings)
-    eval_set = check_inputs(DEFAULT_DOCS, DEFAULT_SET)
+    eval_set = check_inputs(DEFAULT_DOCS, DEFAULT_SET, limit)
     modes = [m for m in BUILTIN_MODES if m.id in ("base", "rag", "lora", "rag+lora")]
-    kb = KnowledgeBase.from_settings(settings)
-    pipeline = Pipeline(runtime, kb, AdapterCatalog(settings), settings, EconomicsStore(settings.economics_file).load())
     log(f"[grounded-json] held-out pipeline run: {len(eval_set.cases)} questions x {len(modes)} modes")
-    run, _ = evaluate_heldout(pipeline, EvalStore.from_settings(settings), eval_set, modes, docs=DEFAULT_DOCS)
+    with tempfile.TemporaryDirectory(prefix="ragtune-heldout-") as scratch:
+        # A fresh workspace chunked with the current settings; the run is stored with the user's runs.
+        kb = KnowledgeBase.from_settings(Settings(**{**settings.model_dump(), "data_dir": Path(scratch)}))
+        try:
+            pipeline = Pipeline(runtime, kb, AdapterCatalog(settings), settings,
+                                EconomicsStore(settings.economics_file).load())
+            run, _ = evaluate_heldout(pipeline, EvalStore.from_settings(settings), eval_set, modes, docs=DEFAULT_DOCS)
+        finally:
+            kb.manifest.close()
     metrics = heldout_metrics(run.results)
     lora = next((row for row in heldout_rows(run.results) if row.mode_id == "lora"), None)
     if lora is not None and lora.false_abstain.value is not None:
