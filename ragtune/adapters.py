@@ -136,9 +136,10 @@ class AdapterCatalog:
         """Delete a user adapter and its card as one operation: afterwards the adapter is
         either gone whole or still there whole (shipped ones are part of the repository).
 
-        Its files (card and PEFT folder first, the GGUF last) are renamed into a fresh hidden folder next to
-        them, which is atomic per file; when a rename fails, the files already moved go
-        back. Only when all are in that folder is it deleted.
+        Its files (card and PEFT folder first, the GGUF last) are renamed into a fresh hidden folder in
+        the user adapters folder, which is atomic per file; when a rename fails, the files already
+        moved go back. Only when all are in that folder is it deleted. An entry that is a symlink is
+        moved and deleted as the link: what it points to, wherever that is, stays untouched.
 
         Raises:
             AdapterError: unknown name, a shipped adapter, or a file that could not be moved
@@ -149,12 +150,16 @@ class AdapterCatalog:
             raise AdapterError(f"No adapter named '{name}'.")
         if entry.origin == "shipped":
             raise AdapterError(f"'{name}' ships with ragtune and cannot be deleted here.")
+        # Work on the catalog's own entries, never on what a link points to: a symlinked GGUF,
+        # card or PEFT folder is moved (os.replace moves the link itself) and deleted as a
+        # link, so nothing outside the user adapters folder is touched.
+        gguf = self.user_dir / f"{name}.gguf"
         # The PEFT folder (a directory: os.replace moves it whole) goes with the card, before the GGUF.
-        extras = [*card_paths(entry.path), peft_folder(entry.path)]
-        files = [path for path in extras if path.exists() and not path.is_symlink()] + [entry.path]
+        extras = [*card_paths(gguf), peft_folder(gguf)]
+        files = [path for path in extras if path.exists() or path.is_symlink()] + [gguf]
         moved: list[Path] = []
         try:
-            trash = Path(tempfile.mkdtemp(prefix=f".deleting-{entry.name}-", dir=entry.path.parent))
+            trash = Path(tempfile.mkdtemp(prefix=f".deleting-{name}-", dir=self.user_dir))
         except OSError as exc:
             raise _not_deleted(name, exc) from exc
         try:

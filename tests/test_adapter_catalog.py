@@ -111,3 +111,45 @@ def test_a_delete_failing_half_way_leaves_the_adapter_whole(catalog, tiny_model,
 def test_deleting_an_unknown_adapter_is_refused(catalog):
     with pytest.raises(AdapterError, match="No adapter named 'ghost'"):
         catalog.remove("ghost")
+
+
+def test_deleting_a_symlinked_adapter_removes_the_links_and_never_their_targets(catalog, random_lora, tmp_path):
+    from ragtune.training.card import card_paths, peft_folder
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    target = elsewhere / "keep.gguf"
+    target.write_bytes(random_lora.read_bytes())
+    for card in card_paths(target):
+        card.write_text("the target's own card", encoding="utf-8")
+    (elsewhere / "keep.peft").mkdir()
+    (elsewhere / "keep.peft" / "adapter_config.json").write_text("{}", encoding="utf-8")
+    (elsewhere / "other.peft").mkdir()
+    (elsewhere / "other.peft" / "adapter_model.safetensors").write_bytes(b"weights")
+    before = {p: p.read_bytes() for p in elsewhere.rglob("*") if p.is_file()}
+
+    user = catalog.user_dir
+    user.mkdir(parents=True, exist_ok=True)
+    link = user / "mine.gguf"
+    link.symlink_to(target)
+    peft_link = peft_folder(link)  # a linked PEFT folder, pointing at a folder of another name
+    peft_link.symlink_to(elsewhere / "other.peft", target_is_directory=True)
+    assert [e.name for e in catalog.list()] == ["mine"]
+
+    catalog.remove("mine")
+
+    assert catalog.list() == []
+    assert list(user.iterdir()) == []  # both links gone, no dangling link, no trash folder
+    assert sorted(p.name for p in elsewhere.iterdir()) == sorted(
+        ["keep.gguf", *(c.name for c in card_paths(target)), "keep.peft", "other.peft"]
+    )
+    assert {p: p.read_bytes() for p in elsewhere.rglob("*") if p.is_file()} == before
+
+
+def test_deleting_an_adapter_with_a_dangling_peft_link_removes_the_link(catalog, tiny_model, random_lora, tmp_path):
+    from ragtune.training.card import peft_folder
+
+    entry = catalog.add("style", random_lora.read_bytes(), base=check_model_file(tiny_model))
+    peft_folder(entry.path).symlink_to(tmp_path / "gone.peft", target_is_directory=True)
+    catalog.remove("style")
+    assert list(catalog.user_dir.iterdir()) == []
