@@ -83,3 +83,59 @@ def test_starting_a_job_checks_the_data_and_the_name_first(tiny_env: Path) -> No
         jobs.start(name="../x", base_model_id="local:tiny", data=tiny_jsonl(), data_name="x.jsonl", options=TrainOptions())
     with pytest.raises(InputError, match="No training job"):
         jobs.get("missing")
+
+
+def _taken_peft(settings, kind: str, tmp_path: Path) -> Path:
+    """``mine.peft`` in the catalog without ``mine.gguf``: a folder of someone else's files, or a dangling link."""
+    settings.adapters_dir.mkdir(parents=True, exist_ok=True)
+    taken = settings.adapters_dir / "mine.peft"
+    if kind == "folder":
+        taken.mkdir()
+        (taken / "adapter_config.json").write_text('{"other": true}', encoding="utf-8")
+    else:
+        taken.symlink_to(tmp_path / "nowhere.peft", target_is_directory=True)
+    return taken
+
+
+@pytest.mark.parametrize("kind", ["folder", "dangling link"])
+def test_starting_a_job_refuses_a_name_whose_peft_folder_is_taken(tiny_env: Path, tmp_path: Path, kind: str) -> None:
+    settings = load_settings()
+    taken = _taken_peft(settings, kind, tmp_path)
+    jobs = TrainingJobs(settings)
+    with pytest.raises(AdapterError, match=r"mine\.peft.*move or delete"):
+        jobs.start(name="mine", base_model_id="local:tiny", data=tiny_jsonl(), data_name="x.jsonl", options=TrainOptions())
+    assert jobs.list() == []  # no job folder, no worker
+    assert [p.name for p in settings.adapters_dir.iterdir()] == ["mine.peft"]
+    assert taken.is_symlink() == (kind == "dangling link")
+    if kind == "folder":
+        assert (taken / "adapter_config.json").read_text(encoding="utf-8") == '{"other": true}'
+
+
+@pytest.mark.parametrize("kind", ["folder", "dangling link"])
+def test_installing_a_result_refuses_a_taken_peft_folder_and_moves_nothing(
+    tiny_env: Path, tiny_model: Path, random_lora: Path, tmp_path: Path, kind: str
+) -> None:
+    from ragtune.gguf.files import check_model_file
+    from ragtune.training.card import card_paths, peft_folder
+    from ragtune.training.jobs import _install
+
+    settings = load_settings()
+    taken = _taken_peft(settings, kind, tmp_path)
+    staged_dir = tmp_path / "job"
+    staged_dir.mkdir()
+    staged = staged_dir / "mine.gguf"
+    staged.write_bytes(random_lora.read_bytes())
+    for card in card_paths(staged):
+        card.write_text("the job's card", encoding="utf-8")
+    peft_folder(staged).mkdir()
+    (peft_folder(staged) / "adapter_config.json").write_text('{"job": true}', encoding="utf-8")
+    before = {p.relative_to(staged_dir): p.read_bytes() for p in staged_dir.rglob("*") if p.is_file()}
+
+    with pytest.raises(AdapterError, match=r"mine\.peft.*move or delete.*stays in"):
+        _install(staged, settings, check_model_file(tiny_model))
+
+    assert {p.relative_to(staged_dir): p.read_bytes() for p in staged_dir.rglob("*") if p.is_file()} == before
+    assert [p.name for p in settings.adapters_dir.iterdir()] == ["mine.peft"]  # no card, no GGUF copied in
+    assert taken.is_symlink() == (kind == "dangling link")
+    if kind == "folder":
+        assert (taken / "adapter_config.json").read_text(encoding="utf-8") == '{"other": true}'

@@ -127,7 +127,8 @@ class TrainingJobs:
         Raises:
             TrainingUnavailable: the training extras are not installed.
             TrainingDataError: the JSONL has invalid lines (reported by number).
-            AdapterError: the adapter name is invalid or taken.
+            AdapterError: the adapter name is invalid or taken (by an adapter, or by a ``name.peft``
+                folder or link already in the catalog).
             InputError: a job with that name is already running.
         """
         require_training_packages()
@@ -139,6 +140,7 @@ class TrainingJobs:
             ) from None
         if any(entry.name == stem for entry in AdapterCatalog(self.settings).list()):
             raise AdapterError(f"An adapter named '{stem}' exists already; choose another name.")
+        _refuse_taken_peft(self.settings.adapters_dir / f"{stem}.gguf")
         if any(job.name == stem and job.active for job in self.list()):
             raise InputError(f"A job training '{stem}' is already running.")
         dataset = parse_examples(data, source=data_name)
@@ -303,11 +305,28 @@ def _install(staged: Path, settings: Settings, base: object) -> Path:
     target = inside(target_dir, target_dir / staged.name)
     if target.exists() or any(e.name == staged.stem for e in AdapterCatalog(settings).list()):
         raise AdapterError(f"An adapter named '{staged.stem}' appeared meanwhile; the result stays in {staged.parent}.")
+    _refuse_taken_peft(target, staged=staged)
     for source, dest in zip(card_paths(staged), card_paths(target)):
         if source.exists():
             shutil.copyfile(source, dest)
     staged_peft, target_peft = peft_folder(staged), peft_folder(target)
-    if staged_peft.is_dir() and not target_peft.exists():
+    if staged_peft.is_dir():
         os.replace(staged_peft, target_peft)
     os.replace(staged, target)  # last: the adapter appears with its card already in place
     return target
+
+
+def _refuse_taken_peft(target: Path, *, staged: Path | None = None) -> None:
+    """Refuse a name whose ``name.peft`` (a folder, a file or a link, even a dangling one) is in the
+    catalog already: the new adapter's card would name files that belong to something else.
+
+    Raises:
+        AdapterError: naming the folder and the way out; nothing has been moved yet.
+    """
+    folder = peft_folder(target)
+    if folder.exists() or folder.is_symlink():
+        kept = f" The result stays in {staged.parent}." if staged is not None else ""
+        raise AdapterError(
+            f"'{folder.name}' is already in {folder.parent} without its adapter '{target.name}'; "
+            f"move or delete {folder}, or choose another name.{kept}"
+        )
