@@ -334,3 +334,29 @@ def test_hostile_json_output_is_judged_as_its_raw_text() -> None:
     assert answer_field(deep) == deep
     huge = '{"answer": ' + "9" * 5000 + "}"
     assert answer_field(huge) == huge
+
+
+def test_an_answer_spread_over_chunks_is_correct_only_with_every_value() -> None:
+    """``also``: the values a right answer must state as well (held-out two-chunk questions)."""
+    from ragtune.evaluation.scoring import judge
+    from ragtune.evaluation.sets import EvalCase
+
+    case = EvalCase(id="t", question="How often do the tram and the ferry run?", answer="every 6 minutes",
+                    also=["every 35 minutes"], doc_ids=["times", "ferries"])
+    assert judge(case, "v1", "The tram runs every 6 minutes and the ferry every 35 minutes.").verdict == "correct"
+    half = judge(case, "v1", "The tram runs every 6 minutes.")
+    assert half.verdict == "wrong" and "every 35 minutes" in half.note
+    assert judge(case, "v1", "The ferry runs every 35 minutes.").verdict == "wrong"
+
+
+@pytest.mark.parametrize("fields", [
+    {"also": ["every 35 minutes"]},  # a question to abstain on has no values
+    {"answer": "6 minutes", "doc_ids": ["times"], "also": ["--"]},  # nothing to match
+])
+def test_also_is_checked(fields) -> None:
+    from pydantic import ValidationError
+
+    from ragtune.evaluation.sets import EvalCase
+
+    with pytest.raises(ValidationError):
+        EvalCase(id="t", question="?", **fields)

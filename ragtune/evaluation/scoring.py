@@ -166,7 +166,12 @@ def judge(case: EvalCase, version: Version, answer_text: str) -> Judgement:
         return Judgement(verdict="abstained", note=f"said it does not know; the documents say {gold[0]}",
                          abstained=True)
     if contains_variant(answer_text, gold):
-        return Judgement(verdict="correct", note=f"matches the documents: {gold[0]}", abstained=False)
+        missing = [value for value in case.also if not contains_variant(answer_text, [value])]
+        if missing:
+            return Judgement(verdict="wrong", note=f"states {gold[0]} but not {', '.join(missing)}",
+                             abstained=False)
+        told = ", ".join([gold[0], *case.also])
+        return Judgement(verdict="correct", note=f"matches the documents: {told}", abstained=False)
     if is_stale(case, version, answer_text):
         return Judgement(verdict="stale", note=f"gives the old answer {case.gold('v1')[0]}; version 2 says "
                          f"{gold[0]}", abstained=False)

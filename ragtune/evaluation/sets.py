@@ -53,6 +53,10 @@ class EvalCase(BaseModel):
     question: str = Field(min_length=1, max_length=2000)
     answer: str | None = Field(default=None, max_length=400, description="Gold answer; none: abstain.")
     accepted: list[str] = Field(default_factory=list, max_length=20, description="Other accepted forms.")
+    also: list[str] = Field(
+        default_factory=list, max_length=20,
+        description="Further values a right answer must state as well (an answer spread over several chunks).",
+    )
     doc_ids: list[str] = Field(default_factory=list, max_length=20, description="Supporting documents.")
     version_matters: bool = Field(default=False, description="The answer changed in version 2.")
     answer_v2: str | None = Field(default=None, max_length=400)
@@ -73,6 +77,10 @@ class EvalCase(BaseModel):
 
         if self.answer is not None and not normalise(self.answer):
             raise ValueError("the answer has no letters or digits to match")
+        if self.also and self.answer is None:
+            raise ValueError("'also' lists further values of an answer: a question to abstain on has none")
+        if any(not normalise(value) for value in self.also):
+            raise ValueError("a value in 'also' has no letters or digits to match")
         if self.answer_v2 is not None and not self.version_matters:
             object.__setattr__(self, "version_matters", True)
         if self.version_matters and (self.answer is None or not self.answer_v2):

@@ -20,14 +20,34 @@ Examples:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol, TypeVar
 
-from ragtune.retrieval.types import Chunk
+from ragtune.retrieval.types import Chunk  # noqa: F401 - the usual argument (and the doctest's)
 
 
-def without_overlaps(chunks: Sequence[Chunk]) -> list[tuple[Chunk, str]]:
-    """Each chunk with the text the prompt shows of it (see the module docstring)."""
+class Spanned(Protocol):
+    """What :func:`without_overlaps` reads of a chunk (a stored :class:`Chunk` has it all)."""
+
+    @property
+    def doc_id(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+    @property
+    def text(self) -> str: ...
+
+
+C = TypeVar("C", bound=Spanned)
+
+
+def without_overlaps(chunks: Sequence[C]) -> list[tuple[C, str]]:
+    """Each chunk with the text the prompt shows of it (see the module docstring). The training
+    data of ``grounded-json`` goes through this too, so it sees the prompts the pipeline sends."""
     shown: dict[tuple[str, int], list[tuple[int, int]]] = {}
-    out: list[tuple[Chunk, str]] = []
+    out: list[tuple[C, str]] = []
     for chunk in chunks:
         start, end = chunk.start, chunk.end
         if end - start != len(chunk.text):  # spans that do not describe the text: show it whole

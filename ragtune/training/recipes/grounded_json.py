@@ -37,6 +37,7 @@ from ragtune.config import PROJECT_ROOT, Settings
 from ragtune.evaluation.sets import EvalCase
 from ragtune.modes import Mode
 from ragtune.retrieval.chunking import chunk_spans
+from ragtune.retrieval.context import without_overlaps
 from ragtune.retrieval.keyword import BM25
 from ragtune.runtime.base import AdapterUse, ChatMessage, GenerationOptions, Runtime
 from ragtune.training.data import ChatExample
@@ -72,6 +73,31 @@ def chunking_defaults() -> tuple[int, int]:
     return int(Settings.model_fields["chunk_size"].default), int(Settings.model_fields["chunk_overlap"].default)
 
 
+@dataclass(frozen=True)
+class _Shown:
+    """A generated chunk with its span, as :func:`without_overlaps` reads it."""
+
+    chunk_id: str
+    doc_id: str
+    start: int
+    end: int
+    text: str
+    version: int = 1
+
+
+def _citing(context: Sequence[ContextChunk], facts: Sequence[Fact]) -> list[str] | None:
+    """The shown chunks holding each fact's line (the first one for each fact), or None when a
+    fact's line is not whole in any shown chunk (cut by the overlap removal)."""
+    cited: list[str] = []
+    for fact in facts:
+        holders = [c.chunk_id for c in context if fact.line in c.text]
+        if not holders:
+            return None
+        if holders[0] not in cited:
+            cited.append(holders[0])
+    return cited
+
+
 @dataclass
 class OrgChunks:
     """An organisation's documents cut into chunks exactly as ingestion cuts them."""
@@ -95,6 +121,14 @@ class OrgChunks:
         """The chunks that hold the fact's whole line."""
         return [i for i, (doc, s, e) in enumerate(self.spans)
                 if doc == fact.doc_id and s <= fact.start and fact.start + len(fact.line) <= e]
+
+    def context(self, picked: Sequence[int]) -> list[ContextChunk]:
+        """The picked chunks as the pipeline's prompt shows them: what an earlier chunk of the
+        same document already shows (the overlap of neighbours) removed
+        (:func:`ragtune.retrieval.context.without_overlaps`)."""
+        shown = without_overlaps([_Shown(self.chunks[i].chunk_id, *self.spans[i], self.chunks[i].text)
+                                  for i in picked])
+        return [ContextChunk(chunk_id=c.chunk_id, text=text) for c, text in shown]
 
     def ranked(self, question: str) -> list[int]:
         found = [i for i, _ in self.index.search(question, len(self.chunks))]
@@ -145,7 +179,7 @@ def _one_item(rng: random.Random, oc: OrgChunks, behaviour: str) -> Item | None:
         else:
             attr = rng.choice(facts).attr
             question = attr.question.format(e=rng.choice(org.ghosts))
-        chunks = [oc.chunks[i] for i in oc.ranked(question)[: context_k()]]
+        chunks = oc.context(oc.ranked(question)[: context_k()])
         return Item(behaviour, question, chunks, GroundedAnswer.abstain(), [], [], org.kind, org, attr.key)
     fact = rng.choice(facts)
     same_attr = [f for f in facts if f.attr.key == fact.attr.key and f.entity != fact.entity]
@@ -158,14 +192,17 @@ def _one_item(rng: random.Random, oc: OrgChunks, behaviour: str) -> Item | None:
         question = f"What is the {fact.attr.label} of {the}{fact.entity} and of {the}{second.entity}?"
         gold = [oc.holding(fact)[0], oc.holding(second)[0]]
         picked = _context(rng, oc, question, gold, [])
-        cited = [oc.chunks[i].chunk_id for i in picked if i in gold]
+        shown = oc.context(picked)
+        cited = _citing(shown, [fact, second])
+        if cited is None:
+            return None
         tail = second.answer if second.answer.startswith(second.entity) else second.answer[0].lower() + second.answer[1:]
         answer = f"{fact.answer[:-1]}, and {tail}"
         if len(answer) > MAX_ANSWER_CHARS_TRAINED:
             answer = f"{fact.value} for {fact.entity}; {second.value} for {second.entity}."
         reply = GroundedAnswer(answer=answer, citations=cited,
                                confidence="medium" if fact.hedged or second.hedged else "high")
-        return Item(behaviour, question, [oc.chunks[i] for i in picked], reply, [fact.value, second.value],
+        return Item(behaviour, question, shown, reply, [fact.value, second.value],
                     sorted({fact.doc_id, second.doc_id}), org.kind, org, fact.attr.key)
     gold = [oc.holding(fact)[0]]
     extra: list[int] = []
@@ -176,9 +213,12 @@ def _one_item(rng: random.Random, oc: OrgChunks, behaviour: str) -> Item | None:
         extra = [rng.choice(near)]
     question = fact.question
     picked = _context(rng, oc, question, gold, extra)
-    cited = [oc.chunks[i].chunk_id for i in picked if i in gold]
+    shown = oc.context(picked)
+    cited = _citing(shown, [fact])
+    if cited is None:
+        return None
     reply = GroundedAnswer(answer=fact.answer, citations=cited, confidence="medium" if fact.hedged else "high")
-    return Item(behaviour, question, [oc.chunks[i] for i in picked], reply, [fact.value], [fact.doc_id], org.kind, org, fact.attr.key)
+    return Item(behaviour, question, shown, reply, [fact.value], [fact.doc_id], org.kind, org, fact.attr.key)
 
 
 def _schedule(rng: random.Random, n: int, shares: dict[str, float]) -> list[str]:
@@ -362,7 +402,7 @@ def heldout_corpus(seed: int = 42) -> tuple[list[Organisation], list[EvalCase]]:
             cases.append(EvalCase(id=f"h{i + 1:02d}", question=item.question, tags=tags))
         else:
             cases.append(EvalCase(id=f"h{i + 1:02d}", question=item.question, answer=item.expected[0],
-                                  accepted=item.expected[1:], doc_ids=item.gold_docs, tags=tags))
+                                  also=item.expected[1:], doc_ids=item.gold_docs, tags=tags))
     return orgs, cases
 
 
