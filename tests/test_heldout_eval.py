@@ -12,7 +12,9 @@ from ragtune.evaluation.scoring import EvalResult
 from ragtune.evaluation.sets import EvalCase
 from ragtune.evaluation.store import EvalStore
 from ragtune.config import load_settings
-from ragtune.training.heldout import HEADER, HeldoutRow, Rate, check_targets, heldout_metrics, heldout_row
+from ragtune.training.heldout import (
+    HEADER, HeldoutRow, Rate, adapter_speed_cost, check_targets, heldout_metrics, heldout_row,
+)
 
 DOCS = {
     "kiln-schedule.md": "# Kiln schedule\n\nThe Orrin kiln fires every Thursday at 06:30 and cools for 14 hours.\n",
@@ -68,6 +70,18 @@ def test_evaluate_ingests_runs_stores_and_prints_one_row_per_mode_with_n(small_e
     assert [row["mode_id"] for row in printed["rows"]] == ["base", "rag"]
     assert printed["rows"][1]["abstains"]["n"] == 1 and printed["rows"][1]["false_abstain"]["n"] == 2
     assert {t["verdict"] for t in printed["targets"]} <= {"pass", "miss", "not measured"}
+    # The speed target reads the grounded-json card the catalog resolves (the shipped one here).
+    from ragtune.adapters import AdapterCatalog
+    from ragtune.training.card import load_card
+
+    card = load_card(AdapterCatalog(load_settings()).resolve("grounded-json"))
+    speed = printed["targets"][-1]
+    assert speed["name"] == "generation speed cost of the applied adapter <= 10%"
+    if card is not None and card.speed is not None:
+        assert speed["measured"] == f"{card.speed.cost_percent:g}% (adapter card)"
+        assert speed["verdict"] == ("pass" if card.speed.cost_percent <= 10 else "miss")
+    else:
+        assert speed["verdict"] == "not measured"
     run = EvalStore.from_settings(load_settings()).load(printed["run"]["id"])
     assert run.info.status == "complete" and len(run.results) == 6
 
@@ -128,12 +142,73 @@ def test_an_unknown_mode_exits_2(heldout_files, capsys, no_model) -> None:
     assert "Unknown mode(s): telepathy" in capsys.readouterr().err
 
 
-def test_a_set_citing_documents_the_folder_lacks_exits_2(small_env, heldout_files, tmp_path, capsys) -> None:
+def _kb():  # type: ignore[no-untyped-def]
+    from ragtune.retrieval.knowledge import KnowledgeBase
+
+    return KnowledgeBase.from_settings(load_settings())
+
+
+def _stored(workspace: str = "heldout") -> dict[str, tuple[str, int, int]] | None:
+    """The workspace's documents (id -> source, version, chunks), or None when there is no such workspace."""
+    kb = _kb()
+    try:
+        if not kb.has_workspace(workspace):
+            return None
+        return {d.doc_id: (d.source, d.version, d.n_chunks) for d in kb.list_documents(workspace)}
+    finally:
+        kb.manifest.close()
+
+
+def test_a_set_citing_documents_the_folder_lacks_exits_2_creating_nothing(
+    small_env, heldout_files, tmp_path, capsys, no_model
+) -> None:
     docs, _ = heldout_files
     other = tmp_path / "other.jsonl"
     other.write_text(EvalCase(id="x", question="?", answer="yes", doc_ids=["missing-doc"]).model_dump_json() + "\n")
     assert main(["adapters", "evaluate", "--docs", str(docs), "--set", str(other), "--modes", "base"]) == 2
-    assert "cites document(s) missing-doc" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "cites document(s) missing-doc" in err and "glaze-fees, kiln-schedule" in err
+    assert _stored() is None
+
+
+def test_a_set_citing_a_file_in_a_subfolder_by_its_slug_is_accepted(small_env, heldout_files, tmp_path, capsys) -> None:
+    """The ids checked before ingest are the ones ingest gives: a nested file's is its name's slug."""
+    docs, _ = heldout_files
+    (docs / "Studio Rules").mkdir()
+    (docs / "Studio Rules" / "Opening Hours.md").write_text("# Opening hours\n\nThe studio opens at 09:00.\n")
+    nested = tmp_path / "nested.jsonl"
+    nested.write_text(EvalCase(id="o", question="When does it open?", answer="09:00",
+                               doc_ids=["opening-hours"]).model_dump_json() + "\n")
+    assert main(["adapters", "evaluate", "--docs", str(docs), "--set", str(nested), "--modes", "base"]) == 0
+    assert _stored()["opening-hours"][0] == "Studio Rules/Opening Hours.md"  # type: ignore[index]
+
+
+def test_a_file_that_cannot_be_read_exits_2_before_anything_is_written(
+    small_env, heldout_files, capsys, no_model
+) -> None:
+    docs, eval_set = heldout_files
+    (docs / "kiln-photo.bin").write_bytes(b"\x00\x01binary")
+    (docs / "empty.md").write_text("")
+    assert main(["adapters", "evaluate", "--docs", str(docs), "--set", str(eval_set), "--modes", "base"]) == 2
+    assert _stored() is None
+    err = capsys.readouterr().err
+    assert "cannot be ingested" in err and "kiln-photo.bin" in err and "empty.md" in err
+
+
+def test_a_workspace_holding_other_documents_exits_2_naming_them_and_is_left_as_it_is(
+    small_env, heldout_files, tmp_path, capsys, no_model
+) -> None:
+    """Its other documents would be retrieved too and skew the figures."""
+    docs, eval_set = heldout_files
+    kb = _kb()
+    kb.create_workspace("heldout")
+    assert kb.ingest_bytes("heldout", [("pool-prices.md", b"# Pool prices\n\nA day pass costs 6 EUR.\n")]).ok
+    kb.manifest.close()
+    before = _stored()
+    assert main(["adapters", "evaluate", "--docs", str(docs), "--set", str(eval_set), "--modes", "base"]) == 2
+    err = capsys.readouterr().err
+    assert "pool-prices (pool-prices.md)" in err and "another --workspace" in err
+    assert _stored() == before
 
 
 def test_a_workspace_chunked_with_other_settings_exits_2_and_is_left_as_it_is(
@@ -152,14 +227,18 @@ def test_a_workspace_chunked_with_other_settings_exits_2_and_is_left_as_it_is(
     assert kb.ingest_paths("heldout", [docs]).ok
     before = {d.doc_id: d.n_chunks for d in kb.list_documents("heldout")}
     kb.manifest.close()
+    stored = _stored()
     monkeypatch.setenv("RAGTUNE_CHUNK_SIZE", "300")
     monkeypatch.setenv("RAGTUNE_CHUNK_OVERLAP", "40")
+    # A changed file is not re-chunked (with the new settings) before the refusal either.
+    (docs / "glaze-fees.md").write_text("# Glaze fees\n\nA studio member pays 5 EUR per kilogram of glaze.\n")
     assert main(["adapters", "evaluate", "--docs", str(docs), "--set", str(eval_set), "--modes", "base"]) == 2
     err = capsys.readouterr().err
     assert "chunked with other settings" in err and "workspaces delete heldout --yes" in err
     kb = KnowledgeBase.from_settings(load_settings())
     assert {d.doc_id: d.n_chunks for d in kb.list_documents("heldout")} == before
     kb.manifest.close()
+    assert _stored() == stored
 
 
 # -- rows from scored results ------------------------------------------------------------------
@@ -217,12 +296,12 @@ def _row(mode_id: str, *, correct=(10, 20), valid=(20, 20), usable=(10, 20), cit
 GOOD = [_row("rag", correct=(8, 20)), _row("rag+lora"), _row("lora", false_abstain=(12, 16))]
 
 
-def _verdicts(rows: list[HeldoutRow]) -> list[str]:
-    return [t.verdict for t in check_targets(rows)]
+def _verdicts(rows: list[HeldoutRow], speed_cost: float | None = 4.0) -> list[str]:
+    return [t.verdict for t in check_targets(rows, speed_cost=speed_cost)]
 
 
 def test_every_target_passes_on_a_run_that_meets_them() -> None:
-    assert _verdicts(GOOD) == ["pass"] * 7
+    assert _verdicts(GOOD) == ["pass"] * 8
 
 
 @pytest.mark.parametrize(
@@ -240,15 +319,45 @@ def test_every_target_passes_on_a_run_that_meets_them() -> None:
 def test_each_target_misses_alone_when_its_figure_falls_short(index: int, rows: list[HeldoutRow]) -> None:
     verdicts = _verdicts(rows)
     assert verdicts[index] == "miss"
-    assert verdicts[:index] + verdicts[index + 1:] == ["pass"] * 6
+    assert verdicts[:index] + verdicts[index + 1:] == ["pass"] * 7
 
 
 def test_the_bars_are_inclusive_where_the_issue_says_at_least() -> None:
     exact = [_row("rag", correct=(10, 20)), _row("rag+lora", usable=(9, 20), valid=(19, 20), abstains=(7, 10),
                                                    false_abstain=(3, 20), cites=(7, 10)), GOOD[2]]
-    assert _verdicts(exact) == ["pass"] * 7
+    assert _verdicts(exact, speed_cost=10.0) == ["pass"] * 8
 
 
 def test_targets_of_modes_not_in_the_run_are_not_measured() -> None:
     targets = check_targets([_row("rag")])
-    assert [t.verdict for t in targets] == ["not measured"] * 7
+    assert [t.verdict for t in targets] == ["not measured"] * 8
+
+
+def test_the_speed_target_checks_the_adapter_cards_cost() -> None:
+    speed = check_targets(GOOD, speed_cost=14.4)[-1]
+    assert speed.name == "generation speed cost of the applied adapter <= 10%"
+    assert (speed.measured, speed.verdict) == ("14.4% (adapter card)", "miss")
+    assert _verdicts(GOOD, speed_cost=10.1)[-1] == "miss"
+    unmeasured = check_targets(GOOD)[-1]
+    assert (unmeasured.measured, unmeasured.verdict) == ("–", "not measured")
+    assert _verdicts(GOOD, speed_cost=None) == ["pass"] * 7 + ["not measured"]
+
+
+def test_the_speed_cost_comes_from_the_card_the_catalog_resolves(tmp_path) -> None:
+    from ragtune.adapters import AdapterCatalog
+    from ragtune.training.card import AdapterCard, SpeedCost, load_card, save_card
+
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    catalog = AdapterCatalog(load_settings(), shipped_dir=shipped)
+    assert adapter_speed_cost(catalog) is None  # no such adapter
+    (shipped / "grounded-json.gguf").write_bytes(b"GGUF")
+    assert adapter_speed_cost(catalog) is None  # no card
+    template = load_card(Path(__file__).parents[1] / "models" / "adapters" / "grounded-json.gguf")
+    assert template is not None
+    save_card(template.model_copy(update={"speed": None}), shipped / "grounded-json.gguf")
+    assert adapter_speed_cost(catalog) is None  # a card without a speed measurement
+    speed = SpeedCost(base_tokens_per_s=120.0, adapter_tokens_per_s=111.0, prompts=5)
+    save_card(template.model_copy(update={"speed": speed}), shipped / "grounded-json.gguf")
+    assert adapter_speed_cost(catalog) == speed.cost_percent == 7.5
+    assert check_targets(GOOD, speed_cost=adapter_speed_cost(catalog))[-1].verdict == "pass"

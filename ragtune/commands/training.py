@@ -275,18 +275,21 @@ def check_adapters_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_adapters_evaluate(args: argparse.Namespace) -> int:
+    from ragtune.adapters import AdapterCatalog
     from ragtune.commands.evaluation import _pipeline, _progress_printer, _write_results
     from ragtune.evaluation.runner import deterministic_settings
     from ragtune.evaluation.store import EvalStore
     from ragtune.retrieval.knowledge import KnowledgeBase
     from ragtune.training.heldout import (
-        check_targets, evaluate_heldout, heldout_rows, ingest_docs, rows_markdown, targets_markdown,
+        adapter_speed_cost, check_targets, evaluate_heldout, heldout_rows, ingest_docs, rows_markdown,
+        targets_markdown,
     )
 
     settings = deterministic_settings(load_settings())
     eval_set, modes = args.checked_set, args.checked_modes
     kb = KnowledgeBase.from_settings(settings)
-    # Ingest (and check the set's doc_ids) before the model loads; the second ingest below is a no-op.
+    # Check the inputs (nothing written when refused), then ingest, before the model loads; the second
+    # ingest below is a no-op.
     report = ingest_docs(kb, args.workspace, args.docs, eval_set)
     changed = [f for f in report.files if f.status != "unchanged"]
     print(f"  documents: {len(report.files)} in '{args.workspace}' ({len(changed)} added or replaced)",
@@ -299,7 +302,9 @@ def cmd_adapters_evaluate(args: argparse.Namespace) -> int:
         pipeline.runtime.close()
     out = _write_results(run, None, settings)
     rows = heldout_rows(run.results)
-    targets = check_targets(rows)
+    # The speed target is the applied adapter's (rag+lora's, grounded-json by default), from its card.
+    adapter = next((m.adapter for m in modes if m.id == "rag+lora" and m.adapter), "grounded-json")
+    targets = check_targets(rows, speed_cost=adapter_speed_cost(AdapterCatalog(settings), adapter))
     if args.json:
         print(json.dumps({"run": run.info.model_dump(mode="json"), "results_file": str(out),
                           "rows": [r.model_dump(mode="json") for r in rows],

@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict
 
 from ragtune.config import PROJECT_ROOT
-from ragtune.errors import InputError
+from ragtune.errors import InputError, RagtuneError
 from ragtune.training.card import Metric
 
 if TYPE_CHECKING:  # the CLI builds its parser from this module's defaults: keep its imports light
     from collections.abc import Callable
 
+    from ragtune.adapters import AdapterCatalog
     from ragtune.evaluation.runner import Progress
     from ragtune.evaluation.store import EvalRun, EvalStore
     from ragtune.modes import Mode
@@ -142,9 +143,17 @@ def _at_least(rate: Rate, bar: float) -> bool | None:
     return None if rate.value is None else rate.value >= bar
 
 
+SPEED_COST_BAR = 10.0
+"""The issue's bar: the applied adapter costs at most this many percent of generation speed."""
+
+
 def check_targets(rows: Sequence[HeldoutRow], *, combined: str = "rag+lora", rag: str = "rag",
-                  lora: str = "lora") -> list[Target]:
-    """The held-out targets (issue 12, section 4) checked on ``rows``; a missing mode is "not measured"."""
+                  lora: str = "lora", speed_cost: float | None = None) -> list[Target]:
+    """The held-out targets (issue 12, section 4) checked on ``rows``; a missing mode is "not measured".
+
+    ``speed_cost``: the applied adapter's generation speed cost in percent, from its card
+    (:func:`adapter_speed_cost`); None: "not measured".
+    """
     by_id = {row.mode_id: row for row in rows}
     both, plain, alone = by_id.get(combined), by_id.get(rag), by_id.get(lora)
     missing = Rate(hits=0, n=0)
@@ -174,7 +183,25 @@ def check_targets(rows: Sequence[HeldoutRow], *, combined: str = "rag+lora", rag
     knowledge = alone.false_abstain if alone else missing
     bar(f"{lora} alone abstains on most knowledge questions (> 50%)", knowledge,
         None if knowledge.value is None else knowledge.value > 0.5)
+    targets.append(Target(
+        name=f"generation speed cost of the applied adapter <= {SPEED_COST_BAR:g}%",
+        measured="–" if speed_cost is None else f"{speed_cost:g}% (adapter card)",
+        passed=None if speed_cost is None else speed_cost <= SPEED_COST_BAR,
+    ))
     return targets
+
+
+def adapter_speed_cost(catalog: AdapterCatalog, adapter: str = "grounded-json") -> float | None:
+    """The generation speed cost (percent) on the card of ``adapter`` as the catalog resolves it;
+    None when the adapter is not in the catalog or its card has no speed measurement."""
+    from ragtune.training.card import load_card
+
+    try:
+        path = catalog.resolve(adapter)
+    except RagtuneError:
+        return None
+    card = load_card(path)
+    return None if card is None or card.speed is None else card.speed.cost_percent
 
 
 def targets_markdown(targets: Sequence[Target]) -> str:
@@ -237,26 +264,116 @@ def check_inputs(docs: Path, eval_set_path: Path, limit: int | None = None) -> E
     return load_eval_set(eval_set_path).limited(limit)
 
 
-def ingest_docs(kb: KnowledgeBase, workspace: str, docs: Path, eval_set: EvalSet) -> IngestReport:
-    """Ingest ``docs`` into ``workspace`` (created if missing; unchanged files are left as they are).
+def folder_files(docs: Path) -> list[tuple[Path, str]]:
+    """The files ``KnowledgeBase.ingest_paths`` takes from the folder ``docs``, each with its source
+    path (its identity: the path inside the folder), in ingest order (hidden files and folders skipped)."""
+    docs = Path(docs)
+    out = []
+    for path in sorted(docs.rglob("*")):
+        rel = path.relative_to(docs)
+        if any(part.startswith(".") for part in rel.parts) or path.is_dir():
+            continue
+        out.append((path, rel.as_posix()))
+    return out
+
+
+def unreadable_files(kb: KnowledgeBase, docs: Path) -> list[str]:
+    """The problems of the folder's files that ingest would refuse (read and parsed exactly as ingest
+    does, nothing written): ``"<path>: <why>"`` each."""
+    from ragtune.errors import RagtuneError
+    from ragtune.retrieval.ingest import _reader
+    from ragtune.retrieval.loaders import parse_document
+
+    problems = []
+    for path, source in folder_files(docs):
+        try:
+            data = _reader(path, kb.max_upload_bytes)()
+            parse_document(Path(source).name, data, max_bytes=kb.max_upload_bytes)
+        except RagtuneError as exc:
+            text = str(exc)  # ingest's messages name the file already
+            problems.append(text if Path(source).name in text else f"{source}: {text}")
+        except OSError as exc:
+            problems.append(f"{source}: cannot read ({exc.strerror or exc}).")
+    return problems
+
+
+def planned_doc_ids(kb: KnowledgeBase, workspace: str, docs: Path) -> dict[str, str]:
+    """The document id each of the folder's files will have in ``workspace`` once ingested (source
+    path -> id), by the knowledge base's identity rule: a source already stored keeps its id, a new one
+    gets its file-name slug, or the path's unique id when that slug is taken."""
+    from ragtune.retrieval.ingest import _resolve_id
+    from ragtune.retrieval.loaders import doc_id_for, unique_doc_id_for
+
+    sources = [source for _, source in folder_files(docs)]
+    ref = kb.workspace(workspace) if kb.has_workspace(workspace.strip()) else None
+    planned: dict[str, str] = {}
+    for source in sources:
+        if ref is None:
+            doc_id = doc_id_for(source)
+        else:
+            try:
+                doc_id = _resolve_id(kb.manifest, ref, source, set(sources))
+            except RagtuneError:  # the id is taken by another file: ingest refuses it (reported after ingest)
+                continue
+        if doc_id in planned.values():  # an earlier file of this batch holds the slug
+            doc_id = unique_doc_id_for(source)
+        planned[source] = doc_id
+    return planned
+
+
+def check_before_ingest(kb: KnowledgeBase, workspace: str, docs: Path, eval_set: EvalSet) -> None:
+    """Refuse, before anything is written, what would make the held-out figures wrong.
 
     Raises:
-        InputError: a file could not be ingested, or the set names documents the workspace lacks
-            (their citations could never count as right).
+        InputError: the workspace holds documents chunked with other settings, or documents that are
+            not in ``docs``; a file of ``docs`` cannot be read; the set names documents the folder lacks.
     """
+    if kb.has_workspace(workspace.strip()):
+        stale = stale_chunking(kb, workspace)
+        if stale:
+            raise InputError(
+                f"Workspace '{workspace}' holds document(s) chunked with other settings than the current "
+                f"chunk size {kb.chunk_size} / overlap {kb.chunk_overlap} ({', '.join(stale[:5])}): the figures "
+                f"would not be this prompt's. Delete it (`python -m ragtune workspaces delete {workspace} --yes`) "
+                "or give another --workspace."
+            )
+        sources = {source for _, source in folder_files(docs)}
+        others = [d for d in kb.list_documents(workspace) if d.source not in sources]
+        if others:
+            named = ", ".join(f"{d.doc_id} ({d.source})" for d in others[:5])
+            more = f" and {len(others) - 5} more" if len(others) > 5 else ""
+            raise InputError(
+                f"Workspace '{workspace}' holds document(s) that are not in {docs}: {named}{more}. They would "
+                "be retrieved too and skew the figures; give another --workspace (or delete this one: "
+                f"`python -m ragtune workspaces delete {workspace} --yes`)."
+            )
+    problems = unreadable_files(kb, docs)
+    if problems:
+        raise InputError(f"Some documents cannot be ingested ({'; '.join(problems)}); fix or remove them.")
+    planned = set(planned_doc_ids(kb, workspace, docs).values())
+    absent = sorted({d for case in eval_set.cases for d in case.doc_ids} - planned)
+    if absent:
+        raise InputError(
+            f"The eval set cites document(s) {', '.join(absent)} that the documents folder {docs} does not "
+            f"hold (its files get the ids {', '.join(sorted(planned)) or 'none'}); doc_ids are the files' "
+            "slugged stems. Give the --set that belongs to these --docs."
+        )
+
+
+def ingest_docs(kb: KnowledgeBase, workspace: str, docs: Path, eval_set: EvalSet) -> IngestReport:
+    """Ingest ``docs`` into ``workspace`` (created if missing; unchanged files are left as they are),
+    once :func:`check_before_ingest` finds nothing to refuse: a refused input changes nothing stored.
+
+    Raises:
+        InputError: see :func:`check_before_ingest`; and, found only while ingesting, a file that
+            could not be ingested or a cited document the workspace still lacks.
+    """
+    check_before_ingest(kb, workspace, docs, eval_set)
     kb.ensure_workspace(workspace)
     report = kb.ingest_paths(workspace, [Path(docs)])
     if report.failed:
         problems = "; ".join(f"{f.path or f.name}: {f.error}" for f in report.failed)
         raise InputError(f"Some documents could not be ingested ({problems}); fix or remove them.")
-    stale = stale_chunking(kb, workspace)
-    if stale:
-        raise InputError(
-            f"Workspace '{workspace}' holds document(s) chunked with other settings than the current "
-            f"chunk size {kb.chunk_size} / overlap {kb.chunk_overlap} ({', '.join(stale[:5])}): the figures would "
-            f"not be this prompt's. Delete it (`python -m ragtune workspaces delete {workspace} --yes`) or give "
-            "another --workspace."
-        )
     known = {d.doc_id for d in kb.list_documents(workspace)}
     absent = sorted({d for case in eval_set.cases for d in case.doc_ids} - known)
     if absent:
