@@ -35,6 +35,12 @@ class RetrievedChunk(BaseModel):
     version: int
     score: float
     text: str
+    prompt_text: str = Field(default="", description="What the prompt shows of it (its overlap with an "
+                             "earlier chunk removed); empty: the whole text.")
+
+    @property
+    def shown(self) -> str:
+        return self.prompt_text or self.text
 
 
 class Citation(BaseModel):

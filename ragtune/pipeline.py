@@ -173,7 +173,8 @@ class Pipeline:
         chunks = [
             RetrievedChunk(
                 number=i, chunk_id=chunk.chunk_id, doc_id=chunk.doc_id, title=chunk.title,
-                section=chunk.section, version=chunk.version, score=scores[chunk.chunk_id], text=text,
+                section=chunk.section, version=chunk.version, score=scores[chunk.chunk_id], text=chunk.text,
+                prompt_text="" if text == chunk.text else text,
             )
             for i, (chunk, text) in enumerate(shown, start=1)
         ]
@@ -184,7 +185,7 @@ class Pipeline:
         if mode.prompt == "plain":
             return plain_messages(query)
         try:
-            context = [ContextChunk(chunk_id=c.chunk_id, text=c.text, title=c.title) for c in chunks]
+            context = [ContextChunk(chunk_id=c.chunk_id, text=c.shown, title=c.title) for c in chunks]
         except ValidationError as exc:
             raise InputError(f"A retrieved chunk id cannot be cited: {exc}") from exc
         if mode.prompt == "fewshot":

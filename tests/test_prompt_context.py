@@ -69,11 +69,17 @@ def test_the_pipeline_shows_neighbouring_chunks_without_their_overlap(
         rag = next(m for m in BUILTIN_MODES if m.id == "rag").model_copy(update={"k": 6})
         pipeline = Pipeline(None, kb, None, settings)  # type: ignore[arg-type] - retrieval only
         chunks, _ = pipeline.retrieve("gizmo weighs kg", rag, "team")
-        shown = " ".join(c.text for c in chunks)
+        shown = " ".join(c.shown for c in chunks)
         for i in range(40):
             sentence = f"Fact {i}: the gizmo {i} weighs {i + 3} kg."
             assert shown.count(sentence) <= 1, sentence
         assert len(shown) < sum(len(h.chunk.text) for h in raw)
+        # a citation still shows its whole chunk; only the prompt leaves the overlap out
+        full = {h.chunk.chunk_id: h.chunk.text for h in raw}
+        assert all(c.text == full[c.chunk_id] for c in chunks)
+        assert any(c.prompt_text and c.prompt_text != c.text for c in chunks)
+        prompt = pipeline.messages_for("gizmo weighs kg", rag, chunks)[1].content
+        assert all(" ".join(c.shown.split()) in prompt for c in chunks)
     finally:
         kb.manifest.close()
 
@@ -89,6 +95,22 @@ def test_prompt_bench_validates_its_inputs_before_loading_a_model(tmp_path: Path
     (tmp_path / "d.md").write_text("# D\n\nx\n")
     half = _cli("prompt-bench", "--docs", str(tmp_path / "d.md"))
     assert half.returncode == 2 and "--set" in half.stderr
+
+
+def test_prompt_bench_refuses_a_set_its_documents_cannot_answer(tiny_env: Path, tmp_path: Path) -> None:
+    import os
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "fees.md").write_text("# Fees\n\nThe late fee is 12 euros per day.\n")
+    absent = tmp_path / "absent.jsonl"
+    absent.write_text(json.dumps({"id": "q1", "question": "Late fee?", "answer": "12 euros", "doc_ids": ["prices"]}) + "\n")
+    unanswerable = tmp_path / "none.jsonl"
+    unanswerable.write_text(json.dumps({"id": "q1", "question": "Who is the CEO?"}) + "\n")
+    env = {**os.environ, "RAGTUNE_N_THREADS": "1"}
+    done = _cli("prompt-bench", "--docs", str(tmp_path / "docs"), "--set", str(absent), env=env)
+    assert done.returncode == 2 and "names document(s) prices" in done.stderr and "fees" in done.stderr
+    done = _cli("prompt-bench", "--docs", str(tmp_path / "docs"), "--set", str(unanswerable), env=env)
+    assert done.returncode == 2 and "no answerable question" in done.stderr
 
 
 def test_prompt_bench_runs_on_the_tiny_model(tiny_env: Path, tmp_path: Path) -> None:

@@ -27,9 +27,11 @@ from statistics import mean, median
 from pydantic import BaseModel, ConfigDict, Field
 
 from ragtune.config import Settings
-from ragtune.evaluation.scoring import answer_field, judge
+from ragtune.errors import InputError
+from ragtune.evaluation.scoring import answer_field, doc_of, judge
 from ragtune.evaluation.sets import EvalCase, Version
-from ragtune.modes import Mode
+from ragtune.modes import BUILTIN_MODES, Mode
+from ragtune.pipeline import Pipeline
 from ragtune.prompts import (
     ABSTENTION,
     GROUNDED_SYSTEM,
@@ -38,8 +40,8 @@ from ragtune.prompts import (
     parse_grounded,
 )
 from ragtune.retrieval.bench import question_hit
-from ragtune.retrieval.context import without_overlaps
 from ragtune.retrieval.knowledge import KnowledgeBase
+from ragtune.retrieval.types import IngestReport
 from ragtune.runtime.base import GenerationOptions, Runtime
 
 #: The grounded instructions measured. ``current`` is what the app sends
@@ -112,11 +114,28 @@ def default_grid(settings: Settings) -> list[PromptConfig]:
     return [c for c in grid if not (c in seen or seen.add(c))]
 
 
-def context_for(kb: KnowledgeBase, workspace: str, question: str, config: PromptConfig) -> list[ContextChunk]:
-    """The context chunks the prompt shows for ``question`` under ``config``."""
-    hits = [hit.chunk for hit in kb.search(workspace, question, k=config.k).hits]
-    shown = without_overlaps(hits) if config.dedupe else [(c, c.text) for c in hits]
-    return [ContextChunk(chunk_id=c.chunk_id, text=text, title=c.title) for c, text in shown]
+def context_for(pipeline: Pipeline, workspace: str, question: str, config: PromptConfig) -> list[ContextChunk]:
+    """The context chunks the prompt shows for ``question`` under ``config``: the pipeline's own
+    retrieval (:meth:`Pipeline.retrieve`) with the configured k, overlaps shown once or not."""
+    rag = next(m for m in BUILTIN_MODES if m.id == "rag").model_copy(update={"k": config.k})
+    chunks, _ = pipeline.retrieve(question, rag, workspace)
+    return [ContextChunk(chunk_id=c.chunk_id, text=c.shown if config.dedupe else c.text, title=c.title)
+            for c in chunks]
+
+
+def _check_inputs(kb: KnowledgeBase, report: IngestReport, cases: Sequence[EvalCase]) -> None:
+    """Refuse inputs that would make every figure meaningless (zeros with exit 0)."""
+    if report.failed:
+        problems = "; ".join(f"{f.path or f.name}: {f.error}" for f in report.failed[:5])
+        raise InputError(f"Some documents could not be ingested ({problems}); fix or remove them.")
+    if not cases:
+        raise InputError("The eval set has no answerable question: prompt-bench measures answers in the context.")
+    known = {d.doc_id for d in kb.list_documents("bench")}
+    absent = sorted({d for case in cases for d in case.doc_ids} - known)
+    if absent:
+        raise InputError(f"The eval set names document(s) {', '.join(absent[:10])} that the documents given do "
+                         f"not hold (they hold {', '.join(sorted(known)[:10]) or 'none'}); doc_ids are the files' "
+                         "slugged names.")
 
 
 def measure_prompts(
@@ -144,11 +163,12 @@ def measure_prompts(
             kb = KnowledgeBase.from_settings(scratch_settings)
             try:
                 kb.create_workspace("bench")
-                kb.ingest_paths("bench", list(documents))
+                _check_inputs(kb, kb.ingest_paths("bench", list(documents)), graded)
+                pipeline = Pipeline(runtime, kb, None, scratch_settings)  # type: ignore[arg-type] - retrieval only
                 for config in group:
                     if progress:
                         progress(f"{config.label}: {len(graded)} questions")
-                    results[config] = _measure_one(kb, runtime, graded, config, version, answer)
+                    results[config] = _measure_one(pipeline, runtime, graded, config, version, answer)
             finally:
                 kb.manifest.close()
     for config in configs:
@@ -157,7 +177,7 @@ def measure_prompts(
 
 
 def _measure_one(
-    kb: KnowledgeBase, runtime: Runtime, cases: Sequence[EvalCase], config: PromptConfig,
+    pipeline: Pipeline, runtime: Runtime, cases: Sequence[EvalCase], config: PromptConfig,
     version: Version, answer: bool,
 ) -> PromptRow:
     system = INSTRUCTIONS[config.instructions]
@@ -165,11 +185,10 @@ def _measure_one(
     hits = correct = 0
     options = GenerationOptions(max_tokens=ANSWER_TOKENS, temperature=0.0, seed=42)
     for case in cases:
-        context = context_for(kb, "bench", case.question, config)
+        context = context_for(pipeline, "bench", case.question, config)
         messages = grounded_messages(case.question, context, system=system)
         tokens.append(runtime.count_prompt_tokens(messages))
-        doc_of = {c.chunk_id: c.chunk_id.rpartition("#")[0] for c in context}
-        hits += question_hit(case, [(c.text, doc_of[c.chunk_id]) for c in context], version) is not None
+        hits += question_hit(case, [(c.text, doc_of(c.chunk_id)) for c in context], version) is not None
         if answer:
             result = runtime.chat(messages, options=options)
             parsed = parse_grounded(result.text, finish_reason=result.finish_reason)
