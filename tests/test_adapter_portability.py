@@ -218,3 +218,34 @@ def test_auto_precision_uses_bf16_only_on_a_cpu_with_native_bf16(tmp_path: Path,
     info.write_text(f"processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
     assert cpu_has_native_bf16(info) is native
     assert cpu_has_native_bf16(tmp_path / "missing") is False
+
+
+def test_a_failed_peft_swap_puts_the_previous_folder_back_whole(
+    trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    import ragtune.training.trainer as trainer
+
+    folder = tmp_path / "mine.peft"
+    folder.mkdir()
+    (folder / "adapter_config.json").write_text('{"previous": true}', encoding="utf-8")
+    (folder / "adapter_model.safetensors").write_bytes(b"previous weights")
+    real_replace = os.replace
+    calls: list[str] = []
+
+    def replace(src, dst):  # type: ignore[no-untyped-def]
+        calls.append(str(src))
+        if len(calls) == 2:  # the old folder has been moved aside; the new one cannot be swapped in
+            raise PermissionError(13, "Permission denied")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(trainer.os, "replace", replace)
+    with pytest.raises(PermissionError):
+        trainer.save_peft_folder(trained.outcome.model, folder, base_model_id="tiny-llama")
+    monkeypatch.undo()
+    assert ".mine.peft.partial-" in calls[1]  # the failed call was the swap itself
+    assert (folder / "adapter_config.json").read_text(encoding="utf-8") == '{"previous": true}'
+    assert (folder / "adapter_model.safetensors").read_bytes() == b"previous weights"
+    assert sorted(p.name for p in folder.iterdir()) == ["adapter_config.json", "adapter_model.safetensors"]
+    assert [p.name for p in tmp_path.iterdir()] == ["mine.peft"]  # no staging or set-aside folder left

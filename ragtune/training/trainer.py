@@ -387,7 +387,8 @@ def save_peft_folder(model: Any, folder: Path, *, base_model_id: str) -> Path:
 
     The config names the base by its registry id, not the temp path transformers loaded it
     from. Written to a sibling temp folder and swapped in, so a failed save leaves any
-    previous folder whole.
+    previous folder whole: it is moved aside for the swap, moved back when the swap fails,
+    and deleted only once the new folder is in place.
     """
     import shutil
     import tempfile
@@ -396,6 +397,7 @@ def save_peft_folder(model: Any, folder: Path, *, base_model_id: str) -> Path:
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
     old: Path | None = None
+    swapped = False
     try:
         config = model.peft_config["default"]
         saved_base = config.base_model_name_or_path
@@ -411,10 +413,20 @@ def save_peft_folder(model: Any, folder: Path, *, base_model_id: str) -> Path:
             old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
             os.replace(folder, old / folder.name)
         os.replace(staging, folder)
+        swapped = True
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            if swapped:
+                shutil.rmtree(old, ignore_errors=True)
+            else:  # the swap failed: the previous folder goes back (if it cannot, it stays aside, whole)
+                aside = old / folder.name
+                try:
+                    if aside.exists() and not folder.exists():
+                        os.replace(aside, folder)
+                    old.rmdir()  # empty now; kept (OSError) while it still holds the old files
+                except OSError:
+                    pass
     return folder
 
 
