@@ -75,6 +75,8 @@ class AdapterCatalog:
             if not folder.is_dir():
                 continue
             for path in sorted(folder.glob("*.gguf")):
+                if not path.is_file():  # a dangling link, a folder named *.gguf: not an adapter
+                    continue
                 if path.stem not in found:
                     found[path.stem] = AdapterFile(
                         name=path.stem, path=path.resolve(), origin=origin, size_bytes=path.stat().st_size  # type: ignore[arg-type]

@@ -153,3 +153,15 @@ def test_deleting_an_adapter_with_a_dangling_peft_link_removes_the_link(catalog,
     peft_folder(entry.path).symlink_to(tmp_path / "gone.peft", target_is_directory=True)
     catalog.remove("style")
     assert list(catalog.user_dir.iterdir()) == []
+
+
+def test_a_dangling_link_or_a_folder_named_like_an_adapter_is_not_listed(tmp_path) -> None:
+    from ragtune.adapters import AdapterCatalog
+    from ragtune.config import load_settings
+
+    settings = load_settings(data_dir=tmp_path / "data")
+    catalog = AdapterCatalog(settings, shipped_dir=tmp_path / "none")
+    settings.adapters_dir.mkdir(parents=True)
+    (settings.adapters_dir / "gone.gguf").symlink_to(tmp_path / "missing.gguf")
+    (settings.adapters_dir / "folder.gguf").mkdir()
+    assert catalog.list() == []
