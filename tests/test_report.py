@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.retrieval_fixtures import embedding_function  # noqa: F401 - a fixture
 from ragtune.evaluation.scoring import score_output
 from ragtune.evaluation.sets import EvalCase, EvalItem
 from ragtune.modes import BUILTIN_MODES
@@ -203,3 +204,25 @@ def test_the_report_prints_every_claim_with_numbers_and_verdict():
     assert "rag 100% vs base 0% correct on answerable questions (n=40; +100 pp" in table
     text = claims_text(claims)
     assert text.splitlines()[0] == "1. RAG supplies facts the model does not know: HOLDS"
+
+
+def test_the_reports_workspaces_are_rebuilt_when_the_chunk_settings_changed(data_dir, embedding_function) -> None:
+    """Built once and reused: but after a chunk-size change the reused chunks would measure the
+    old prompt, so they are rebuilt (and only then)."""
+    from ragtune.config import load_settings
+    from ragtune.evaluation.workspaces import ensure_report_workspaces
+    from ragtune.retrieval.knowledge import KnowledgeBase
+
+    old = KnowledgeBase.from_settings(load_settings(chunk_size=800, chunk_overlap=120), embedding_function)
+    names = [n for n in ensure_report_workspaces(old).values() if n]
+    assert names and all(not old.stale_documents(n) for n in names)
+    old.manifest.close()
+    kb = KnowledgeBase.from_settings(load_settings(chunk_size=300, chunk_overlap=40), embedding_function)
+    assert all(kb.stale_documents(n) for n in names)
+    notes: list[str] = []
+    ensure_report_workspaces(kb, notes.append)
+    assert len(notes) == len(names) and all(not kb.stale_documents(n) for n in names)
+    notes.clear()
+    ensure_report_workspaces(kb, notes.append)
+    assert notes == []  # reused now
+    kb.manifest.close()

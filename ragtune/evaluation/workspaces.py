@@ -41,7 +41,9 @@ def ensure_report_workspaces(
 
     for version, name in REPORT_WORKSPACES.items():
         assert name is not None
-        if not kb.has_workspace(name) or not kb.list_documents(name):
+        if not kb.has_workspace(name) or not kb.list_documents(name) or kb.stale_documents(name):
+            # built once and reused, unless the chunk settings changed since: then its figures would
+            # measure the old prompt
             if on_note is not None:
                 on_note(f"building workspace {name} (demo documents {version})")
             reset_demo_workspace(kb, name)

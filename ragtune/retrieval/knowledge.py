@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ragtune.errors import ConfigError, IngestError, InputError, WorkspaceError
 from ragtune.retrieval import ingest
+from ragtune.retrieval.chunking import chunk_spans
 from ragtune.retrieval.ingest import GC_MIN_AGE_S, ProgressCallback
 from ragtune.retrieval.loaders import MIB, ParsedDocument, _markdown_title
 from ragtune.retrieval.manifest import DocumentRow, Manifest
@@ -208,6 +209,19 @@ class KnowledgeBase:
         ref, row = self._row(workspace, doc_id)
         records = self.store.get_all(ref, where={"doc_id": doc_id, "generation": row.generation})
         return sorted((chunk_from(r) for r in records), key=lambda c: c.n)
+
+    def stale_documents(self, workspace: str) -> list[str]:
+        """The ids of ``workspace``'s documents whose chunks are not what the current chunk size and
+        overlap make of their text: ingested before a settings change (re-ingesting unchanged text
+        keeps its chunks, so they stay so until deleted and ingested again)."""
+        stale = []
+        for doc in self.list_documents(workspace):
+            spans = chunk_spans(self.document_text(workspace, doc.doc_id), size=self.chunk_size,
+                                overlap=self.chunk_overlap)
+            stored = sorted((c.start, c.end) for c in self.chunks(workspace, doc.doc_id))
+            if stored != [(sp.start, sp.end) for sp in spans]:
+                stale.append(doc.doc_id)
+        return stale
 
     def delete_document(self, workspace: str, doc_id: str) -> None:
         """Remove a document and all its chunks."""

@@ -385,18 +385,9 @@ def ingest_docs(kb: KnowledgeBase, workspace: str, docs: Path, eval_set: EvalSet
 
 
 def stale_chunking(kb: KnowledgeBase, workspace: str) -> list[str]:
-    """The ids of ``workspace``'s documents whose chunks are not what the current chunk size and
-    overlap make of their text (ingested before a settings change; re-ingesting unchanged text
-    keeps its chunks)."""
-    from ragtune.retrieval.chunking import chunk_spans
-
-    stale = []
-    for doc in kb.list_documents(workspace):
-        spans = chunk_spans(kb.document_text(workspace, doc.doc_id), size=kb.chunk_size, overlap=kb.chunk_overlap)
-        stored = [(c.start, c.end) for c in kb.chunks(workspace, doc.doc_id)]
-        if sorted(stored) != [(sp.start, sp.end) for sp in spans]:
-            stale.append(doc.doc_id)
-    return stale
+    """The ids of ``workspace``'s documents chunked with other settings (see
+    :meth:`KnowledgeBase.stale_documents`)."""
+    return kb.stale_documents(workspace)
 
 
 def evaluate_heldout(
