@@ -86,6 +86,8 @@ def test_the_ingest_command_prints_batch_progress_for_a_file_of_several_batches(
     from ragtune.cli import main
 
     monkeypatch.setenv("RAGTUNE_DEMO_WORKSPACE", "")
+    monkeypatch.setenv("RAGTUNE_CHUNK_SIZE", "800")  # one paragraph, one chunk
+    monkeypatch.setenv("RAGTUNE_CHUNK_OVERLAP", "120")
     monkeypatch.setattr(ingest, "WRITE_BATCH", 4)
     (tmp_path / "big.txt").write_bytes(b"\n\n".join(b"word " * 140 for _ in range(6)))  # 6 chunks of 700
     (tmp_path / "small.txt").write_text("One short paragraph.")
