@@ -199,7 +199,7 @@ def test_train_refuses_a_name_whose_peft_folder_is_already_there(tiny_env: Path,
 
 
 def test_the_card_says_what_precision_the_training_ran_in(trained: Trained) -> None:
-    from ragtune.training.trainer import cpu_has_native_bf16
+    from ragtune.training.machine import cpu_has_native_bf16
 
     card = trained.outcome.card
     assert card.precision == ("bf16 autocast" if cpu_has_native_bf16() else "float32")
@@ -212,7 +212,7 @@ def test_the_card_says_what_precision_the_training_ran_in(trained: Trained) -> N
     ("fpu sse avx2 fma avx512f", False),  # AVX-512 without its bf16 instructions
 ])
 def test_auto_precision_uses_bf16_only_on_a_cpu_with_native_bf16(tmp_path: Path, flags: str, native: bool) -> None:
-    from ragtune.training.trainer import cpu_has_native_bf16
+    from ragtune.training.machine import cpu_has_native_bf16
 
     info = tmp_path / "cpuinfo"
     info.write_text(f"processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
@@ -225,7 +225,7 @@ def test_a_failed_peft_swap_puts_the_previous_folder_back_whole(
 ) -> None:
     import os
 
-    import ragtune.training.trainer as trainer
+    import ragtune.training.peft_files as peft_files
 
     folder = tmp_path / "mine.peft"
     folder.mkdir()
@@ -240,9 +240,9 @@ def test_a_failed_peft_swap_puts_the_previous_folder_back_whole(
             raise PermissionError(13, "Permission denied")
         return real_replace(src, dst)
 
-    monkeypatch.setattr(trainer.os, "replace", replace)
+    monkeypatch.setattr(peft_files.os, "replace", replace)
     with pytest.raises(PermissionError):
-        trainer.save_peft_folder(trained.outcome.model, folder, base_model_id="tiny-llama")
+        peft_files.save_peft_folder(trained.outcome.model, folder, base_model_id="tiny-llama")
     monkeypatch.undo()
     assert ".mine.peft.partial-" in calls[1]  # the failed call was the swap itself
     assert (folder / "adapter_config.json").read_text(encoding="utf-8") == '{"previous": true}'

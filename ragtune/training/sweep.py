@@ -153,7 +153,7 @@ def run_sweep(
     device: str = "cpu", threads: int | None = None, log: Callable[[str], None] | None = None,
 ) -> SweepResult:
     """Time each shape in turn (one process, one base model loaded once)."""
-    from ragtune.training.trainer import describe_machine
+    from ragtune.training.machine import describe_machine
 
     rows = []
     for i, shape in enumerate(shapes, 1):

@@ -13,7 +13,6 @@ torch, transformers and peft are imported inside the functions: the rest of ragt
 from __future__ import annotations
 
 import math
-import os
 import random
 import time
 from collections.abc import Callable
@@ -25,11 +24,13 @@ from pydantic import BaseModel
 
 from ragtune.errors import RagtuneError, TrainingCancelled, TrainingDataError
 from ragtune.gguf.sha import sha256_of
-from ragtune.training.card import AdapterCard, CardFile, LossPoint, Machine, peft_folder, save_card
+from ragtune.training.card import AdapterCard, LossPoint, peft_folder, save_card
 from ragtune.training.data import ChatExample, Dataset
 from ragtune.training.deps import require_training_packages
 from ragtune.training.export import architecture_rule, export_peft_model
+from ragtune.training.machine import cpu_has_native_bf16, describe_machine, package_versions, session_threads
 from ragtune.training.options import TrainOptions
+from ragtune.training.peft_files import card_files, save_peft_folder
 
 IGNORE = -100
 
@@ -104,17 +105,6 @@ def load_base(base_path: Path) -> tuple[Any, Any]:
 
 _SCALAR_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
 _STRING, _ARRAY = 8, 9
-
-
-def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
-    """Whether this CPU reports bf16 instructions torch's CPU kernels use (``avx512_bf16`` or
-    ``amx_bf16``). False where it cannot tell (no /proc/cpuinfo)."""
-    try:
-        flags = next((line for line in cpuinfo.read_text(errors="replace").splitlines()
-                      if line.startswith("flags")), "")
-    except OSError:
-        return False
-    return bool({"avx512_bf16", "amx_bf16"} & set(flags.split()))
 
 
 def gguf_architecture(path: Path) -> str:
@@ -204,18 +194,6 @@ def _lr_factor(step: int, total: int, warmup: int) -> float:
         return (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)
     return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {}
-    for name in ("torch", "transformers", "peft", "gguf"):
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            pass
-    return found
 
 
 @dataclass
@@ -382,54 +360,6 @@ def prepare_training(
     )
 
 
-def save_peft_folder(model: Any, folder: Path, *, base_model_id: str) -> Path:
-    """Save the PEFT adapter (``adapter_model.safetensors`` + ``adapter_config.json``) into ``folder``.
-
-    The config names the base by its registry id, not the temp path transformers loaded it
-    from. Written to a sibling temp folder and swapped in, so a failed save leaves any
-    previous folder whole: it is moved aside for the swap, moved back when the swap fails,
-    and deleted only once the new folder is in place.
-    """
-    import shutil
-    import tempfile
-
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
-    old: Path | None = None
-    swapped = False
-    try:
-        config = model.peft_config["default"]
-        saved_base = config.base_model_name_or_path
-        config.base_model_name_or_path = base_model_id
-        try:
-            # save_embedding_layers=False: "auto" looks the base id up on the Hugging Face hub.
-            model.save_pretrained(str(staging), safe_serialization=True, save_embedding_layers=False)
-        finally:
-            config.base_model_name_or_path = saved_base
-        # PEFT also writes a generic README model card; ragtune's card is name.card.md.
-        (staging / "README.md").unlink(missing_ok=True)
-        if folder.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
-            os.replace(folder, old / folder.name)
-        os.replace(staging, folder)
-        swapped = True
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        if old is not None:
-            if swapped:
-                shutil.rmtree(old, ignore_errors=True)
-            else:  # the swap failed: the previous folder goes back (if it cannot, it stays aside, whole)
-                aside = old / folder.name
-                try:
-                    if aside.exists() and not folder.exists():
-                        os.replace(aside, folder)
-                    old.rmdir()  # empty now; kept (OSError) while it still holds the old files
-                except OSError:
-                    pass
-    return folder
-
-
 def train_adapter(
     *,
     base_path: Path,
@@ -522,7 +452,7 @@ def train_adapter(
         device=session.device,
         precision="bf16 autocast" if session.use_bf16 else "float32",
         threads=session_threads(session.device),
-        versions=_versions(),
+        versions=package_versions(),
         files=card_files(out_path, peft_dir),
         machine=describe_machine(session.device),
     )
@@ -533,46 +463,4 @@ def train_adapter(
         card=card,
         model=model if keep_model else None,
         tokenizer=tokenizer if keep_model else None,
-    )
-
-
-def session_threads(device: str) -> int | None:
-    """torch's CPU threads, when training ran on the CPU."""
-    import torch
-
-    return torch.get_num_threads() if device == "cpu" else None
-
-
-def card_files(adapter_path: Path, peft_dir: Path) -> list[CardFile]:
-    """The GGUF export and the PEFT files with their sizes and sha256, paths relative to the adapters folder."""
-    adapter_path = Path(adapter_path)
-    paths = [adapter_path, peft_dir / "adapter_model.safetensors", peft_dir / "adapter_config.json"]
-    return [
-        CardFile(path=p.relative_to(adapter_path.parent).as_posix(), sha256=sha256_of(p), bytes=p.stat().st_size)
-        for p in paths
-        if p.is_file()
-    ]
-
-
-def describe_machine(device: str) -> Machine:
-    """What the run trained on: CPU model and cores, torch threads, device, GPU name on CUDA."""
-    import platform
-
-    import torch
-
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.lower().startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    gpu = torch.cuda.get_device_name(0) if device == "cuda" and torch.cuda.is_available() else None
-    return Machine(
-        cpu=cpu or platform.processor() or platform.machine(),
-        cores=os.cpu_count() or 1,
-        torch_threads=torch.get_num_threads(),
-        device=device,
-        gpu=gpu,
     )
