@@ -66,7 +66,9 @@ class BM25:
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         """The ``k`` best (position, score) pairs with a positive score, best first."""
         scores: dict[int, float] = {}
-        for term in set(tokenize(query)):
+        # Query terms in their first-occurrence order, never a set's: a set's order changes with
+        # the process's hash seed, and summing floats in another order can break exact ties another way.
+        for term in dict.fromkeys(tokenize(query)):
             idf = self._idf.get(term)
             if idf is None:
                 continue

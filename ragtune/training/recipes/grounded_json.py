@@ -53,8 +53,10 @@ from ragtune.training.domains import (
 )
 from ragtune.training.recipes.base import HeldOutCase, Recipe, Scores, answer_all, shipped_options
 
-#: The behaviours a training example teaches, and their shares of the examples.
-BEHAVIOUR_SHARES: dict[str, float] = {"answer": 0.45, "abstain": 0.30, "two-chunk": 0.15, "distractor": 0.10}
+#: The behaviours a training example teaches, and their shares of the examples. "empty" is a
+#: question with no context at all (the LoRA mode, or RAG over an empty workspace): abstain.
+BEHAVIOUR_SHARES: dict[str, float] = {"answer": 0.40, "abstain": 0.32, "two-chunk": 0.12, "distractor": 0.08,
+                                      "empty": 0.08}
 #: The held-out cases' shares (about a third unanswerable).
 HELDOUT_SHARES: dict[str, float] = {"answer": 0.40, "abstain": 0.33, "two-chunk": 0.15, "distractor": 0.12}
 N_TRAIN = 320
@@ -172,6 +174,9 @@ def _context(rng: random.Random, oc: OrgChunks, question: str, gold: list[int], 
 def _one_item(rng: random.Random, oc: OrgChunks, behaviour: str) -> Item | None:
     org = oc.org
     facts = [f for f in org.facts if oc.holding(f)]
+    if behaviour == "empty":
+        fact = rng.choice(facts)
+        return Item(behaviour, fact.question, [], GroundedAnswer.abstain(), [], [], org.kind, org, fact.attr.key)
     if behaviour == "abstain":
         if rng.random() < 0.5:
             attr = rng.choice(org.missing)
@@ -247,7 +252,7 @@ def generate_items(seed: int, n: int, domains: Sequence[str], syllables: Sequenc
 
 
 def _held_out_case(item: Item) -> HeldOutCase:
-    kind = {"abstain": "unanswerable", "two-chunk": "two-chunk"}.get(item.behaviour, "answerable")
+    kind = {"abstain": "unanswerable", "empty": "unanswerable", "two-chunk": "two-chunk"}.get(item.behaviour, "answerable")
     return HeldOutCase(messages=item.messages, kind=kind, expected=item.expected,
                        allowed_ids=[c.chunk_id for c in item.chunks], cited=list(item.reply.citations))
 
@@ -344,7 +349,7 @@ RECIPE = Recipe(
     prompt_builder="ragtune.prompts.grounded_messages",
     # The shape `adapters sweep --quality` favoured (README, "Adapters"): attention + MLP, one epoch.
     options=shipped_options(rank=16, alpha=32, target_modules=["q", "k", "v", "o", "gate", "up", "down"],
-                            last_layers=16, steps=80, learning_rate=1e-3, max_length=512),
+                            last_layers=10, steps=160, learning_rate=1e-3, max_length=512),
     build=build_grounded,
     evaluate=evaluate_grounded,
     denominators=DENOMINATORS,
