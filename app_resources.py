@@ -31,8 +31,8 @@ def get_registry() -> ModelRegistry:
 
 
 def get_catalog() -> AdapterCatalog:
-    """The adapter catalog (shipped adapters and the data directory's)."""
-    return AdapterCatalog(get_settings())
+    """The adapter catalog (the adapters shipped for the session's model, and the data directory's)."""
+    return AdapterCatalog(get_settings(), model_id=st.session_state.get("model_id") or get_registry().default_id())
 
 
 # max_entries=1: one model per process. Choosing another model in the sidebar frees the

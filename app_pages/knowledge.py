@@ -33,6 +33,17 @@ def act(change: Callable[[], object], message: str = "", *, select: str | None =
     st.rerun()
 
 
+def stale_documents(kb: KnowledgeBase, name: str) -> list[str]:
+    """:meth:`KnowledgeBase.stale_documents`, read once per session and per state of the workspace's
+    documents (it reads every chunk's span: not on each rerun)."""
+    state = (name, tuple((d.doc_id, d.version, d.n_chunks, d.sha256) for d in kb.list_documents(name)))
+    cached = st.session_state.get("kn_stale_cache")
+    if cached is None or cached[0] != state:
+        cached = (state, kb.stale_documents(name))
+        st.session_state["kn_stale_cache"] = cached
+    return cached[1]
+
+
 def workspace_panel(kb: KnowledgeBase, demo: str) -> str | None:
     """Pick a workspace; create, rename, empty or delete one; restore a deleted demo. Returns the chosen name."""
     names = [w.name for w in kb.list_workspaces()]
@@ -122,6 +133,11 @@ def knowledge() -> None:
             st.info("Create a workspace to add documents.")
             return
         view.render_workspace_summary(next(w for w in kb.list_workspaces() if w.name == name), key="kn_summary")
+        if view.render_stale_chunking(len(stale_documents(kb, name)), kb.chunk_size, kb.chunk_overlap,
+                                      key="kn_stale"):
+            st.session_state.pop("kn_stale_cache", None)
+            with st.spinner("Re-chunking..."):
+                act(lambda: kb.rechunk(name), "Re-chunked with the current chunk settings.")
         if name == settings.demo_workspace:
             demo_panel(kb, name)
         st.subheader("Documents")

@@ -54,6 +54,21 @@ def render_workspace_summary(info: WorkspaceInfo, *, key: str) -> None:
         st.metric("Chunks", info.n_chunks)
 
 
+def render_stale_chunking(n_stale: int, chunk_size: int, chunk_overlap: int, *, key: str) -> bool:
+    """A warning that ``n_stale`` documents were chunked with other settings, and a button to cut
+    them again; True when it is pressed."""
+    if not n_stale:
+        return False
+    with st.container(key=key):
+        st.warning(
+            f"{n_stale} document{'s were' if n_stale != 1 else ' was'} chunked with other settings than today's "
+            f"({chunk_size} characters, {chunk_overlap} overlap): search and the Lab's prompts use the old chunks. "
+            "Re-chunking keeps the text and the version; each document switches when its new chunks are in.",
+            icon=":material/content_cut:",
+        )
+        return st.button(f"Re-chunk {n_stale} document{'s' if n_stale != 1 else ''}", key=f"{key}_button")
+
+
 def render_ingest_report(report: IngestReport, *, key: str) -> None:
     """Per-file results of an ingestion batch: a table, and each failure as an error."""
     with st.container(key=key):

@@ -24,6 +24,21 @@ from ragtune.names import RULES, check_name
 from ragtune.training.card import card_paths, peft_folder
 
 SHIPPED_ADAPTERS_DIR = PROJECT_ROOT / "models" / "adapters"
+#: The model the top level of :data:`SHIPPED_ADAPTERS_DIR` is for (the default model).
+DEFAULT_ADAPTER_MODEL: str = str(Settings.model_fields["model"].default)
+
+
+def shipped_adapters_dir(model_id: str) -> Path:
+    """Where the adapters shipped for a model are: the default model's in ``models/adapters``,
+    another registry model's in ``models/adapters/<model id>/`` (absent: none ship for it).
+
+    An adapter only fits the model it was trained on, so each model sees its own shipped set
+    under the same names (``grounded-json`` is the default model's or Qwen's, as loaded).
+    """
+    if model_id == DEFAULT_ADAPTER_MODEL:
+        return SHIPPED_ADAPTERS_DIR
+    check_name("model id", model_id)  # a path component: never "..", never a separator
+    return SHIPPED_ADAPTERS_DIR / model_id
 
 
 class AdapterFile(BaseModel):
@@ -60,9 +75,20 @@ def fit_problem(path: Path, base: GGUFSummary) -> str | None:
 class AdapterCatalog:
     """Finds adapters by name and stores new ones safely."""
 
-    def __init__(self, settings: Settings, shipped_dir: Path = SHIPPED_ADAPTERS_DIR) -> None:
+    def __init__(self, settings: Settings, shipped_dir: Path | None = None, *, model_id: str | None = None) -> None:
+        """``shipped_dir`` given: the shipped adapters are that folder's, whatever the model (tests,
+        a build's output); otherwise they are the ones shipped for ``model_id`` (default: the
+        configured model), see :func:`shipped_adapters_dir`."""
         self.settings = settings
-        self.shipped_dir = shipped_dir
+        self.model_id = model_id or settings.model
+        self._fixed_shipped = shipped_dir is not None
+        self.shipped_dir = shipped_dir if shipped_dir is not None else _shipped_or_none(self.model_id)
+
+    def for_model(self, model_id: str) -> AdapterCatalog:
+        """The catalog as a runtime of ``model_id`` sees it (its own shipped adapters)."""
+        if self._fixed_shipped or model_id == self.model_id:
+            return self
+        return AdapterCatalog(self.settings, model_id=model_id)
 
     @property
     def user_dir(self) -> Path:
@@ -174,6 +200,15 @@ class AdapterCatalog:
             shutil.rmtree(trash, ignore_errors=True)
             raise _not_deleted(name, exc) from exc
         shutil.rmtree(trash, ignore_errors=True)
+
+
+def _shipped_or_none(model_id: str) -> Path:
+    """:func:`shipped_adapters_dir`, or a folder that cannot exist for an id that is not a plain
+    name (a local model's ``local:...`` id ships nothing)."""
+    try:
+        return shipped_adapters_dir(model_id)
+    except InputError:
+        return SHIPPED_ADAPTERS_DIR / ".none"
 
 
 def _not_deleted(name: str, exc: OSError) -> AdapterError:

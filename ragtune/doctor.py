@@ -157,6 +157,14 @@ from pathlib import Path
 from ragtune.retrieval.embeddings import shared_embedding_function
 from ragtune.retrieval.store import ChromaVectorStore
 store = ChromaVectorStore(Path(sys.argv[1]), shared_embedding_function())
+kb = None  # for the chunk settings check; a manifest that does not open is the manifest check's FAIL
+if Path(sys.argv[2]).is_file():
+    try:
+        from ragtune.retrieval.knowledge import KnowledgeBase
+        from ragtune.retrieval.manifest import Manifest
+        kb = KnowledgeBase(store, Manifest(Path(sys.argv[2])), chunk_size=int(sys.argv[3]), chunk_overlap=int(sys.argv[4]))
+    except Exception:
+        kb = None
 for ref in store.list_workspaces():
     row = {"name": ref.name, "id": ref.id, "count": None, "error": None}
     print(json.dumps(dict(row, error="the check stopped here")), flush=True)  # replaced if it ends
@@ -166,6 +174,13 @@ for ref in store.list_workspaces():
             store.query(ref, "doctor", 1)  # reads the vector index
     except Exception as exc:
         row["error"] = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+    if kb is not None and row["error"] is None:
+        try:
+            from ragtune.retrieval.knowledge import is_internal_workspace
+            if not is_internal_workspace(ref.name):  # the report's own copies rebuild themselves
+                row["stale"] = kb.stale_documents(ref.name)
+        except Exception:
+            pass
     print(json.dumps(row), flush=True)
 """
 PROBE_TIMEOUT_S = 300
@@ -193,7 +208,8 @@ def _check_workspaces(settings: Settings) -> Iterator[Check]:
         folders = _vector_folders(chroma / "chroma.sqlite3")
     except sqlite3.Error:
         folders = {}
-    done = subprocess.run([sys.executable, "-c", _WORKSPACE_PROBE, str(chroma)], cwd=str(PROJECT_ROOT),
+    probe = [str(chroma), str(settings.knowledge_manifest_file), str(settings.chunk_size), str(settings.chunk_overlap)]
+    done = subprocess.run([sys.executable, "-c", _WORKSPACE_PROBE, *probe], cwd=str(PROJECT_ROOT),
                           capture_output=True, text=True, timeout=PROBE_TIMEOUT_S)
     rows: dict[str, dict[str, object]] = {}
     for line in done.stdout.splitlines():
@@ -212,6 +228,15 @@ def _check_workspaces(settings: Settings) -> Iterator[Check]:
     if not rows:
         yield Check(area="stores", name="workspaces", status="OK", detail="no workspaces yet.")
     for name, row in rows.items():
+        stale = [str(d) for d in row.get("stale") or []]  # type: ignore[attr-defined]
+        if row["error"] is None and stale:
+            listed = ", ".join(stale[:5]) + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
+            yield Check(area="stores", name=f"workspace {name}", status="WARN",
+                        detail=f"{row['count']} chunks; {len(stale)} documents ({listed}) were chunked with other "
+                        f"settings than today's ({settings.chunk_size} characters, {settings.chunk_overlap} overlap): "
+                        "search and prompts use the old chunks.",
+                        fix=f"`python -m ragtune workspaces rechunk {name}` (or the Knowledge page's Re-chunk button).")
+            continue
         if row["error"] is None:
             yield Check(area="stores", name=f"workspace {name}", status="OK",
                         detail=f"{row['count']} chunks; the vector index answers.")

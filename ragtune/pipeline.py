@@ -139,7 +139,8 @@ class Pipeline:
         if not mode.adapter:
             return []
         try:
-            path = self.catalog.resolve(mode.adapter)
+            # The adapter of that name shipped for the loaded model (each model has its own set).
+            path = self.catalog.for_model(self.runtime.model_id).resolve(mode.adapter)
         except AdapterError as exc:
             raise ModeUnavailableError(
                 f"Mode '{mode.label}' needs the adapter '{mode.adapter}', which is not installed "

@@ -165,3 +165,25 @@ def test_a_dangling_link_or_a_folder_named_like_an_adapter_is_not_listed(tmp_pat
     (settings.adapters_dir / "gone.gguf").symlink_to(tmp_path / "missing.gguf")
     (settings.adapters_dir / "folder.gguf").mkdir()
     assert catalog.list() == []
+
+
+def test_each_model_sees_the_adapters_shipped_for_it(tmp_path, monkeypatch):
+    """The default model's shipped adapters are the top of models/adapters; another model's are in
+    its own folder under the same names; a model with none shipped sees none of the others'."""
+    import ragtune.adapters as adapters_module
+
+    shipped = tmp_path / "models-adapters"
+    (shipped / "qwen-x").mkdir(parents=True)
+    (shipped / "grounded-json.gguf").write_bytes(b"default model's")
+    (shipped / "qwen-x" / "grounded-json.gguf").write_bytes(b"qwen's")
+    monkeypatch.setattr(adapters_module, "SHIPPED_ADAPTERS_DIR", shipped)
+    settings = load_settings()
+    default = AdapterCatalog(settings)
+    assert default.resolve("grounded-json").read_bytes() == b"default model's"
+    assert default.for_model("qwen-x").resolve("grounded-json").read_bytes() == b"qwen's"
+    assert AdapterCatalog(settings, model_id="qwen-x").resolve("grounded-json").read_bytes() == b"qwen's"
+    for other in ("another-model", "local:my-file", "../escape"):
+        assert [e.name for e in default.for_model(other).list()] == []
+    # a catalog given its shipped folder (a build's output, a test) keeps it for any model
+    fixed = AdapterCatalog(settings, shipped_dir=shipped / "qwen-x")
+    assert fixed.for_model("another-model").resolve("grounded-json").read_bytes() == b"qwen's"

@@ -227,3 +227,25 @@ def test_a_large_file_shows_its_own_chunk_progress():
     assert not at.exception, at.exception
     texts = [p.proto.text for p in at.get("progress")]
     assert "big.txt: 256/1,000 chunks embedded" in texts, texts
+
+
+def test_documents_chunked_with_other_settings_are_flagged_and_rechunked_from_the_page(data_dir, monkeypatch,
+                                                                                        embedding_function):
+    monkeypatch.setenv("RAGTUNE_DEMO_WORKSPACE", "")
+    old = KnowledgeBase.from_settings(load_settings(chunk_size=500, chunk_overlap=60), embedding_function)
+    old.create_workspace("team")
+    long_text = "# Handbook\n\n" + " ".join(f"Rule {n}: team {n} gets {n * 7} units a week." for n in range(30))
+    assert old.ingest_bytes("team", [("handbook.md", long_text.encode())]).ok
+    old.manifest.close()
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    [warning] = [w for w in at.warning if "chunked with other settings" in str(w.value)]
+    assert "1 document was" in str(warning.value) and "300 characters, 40 overlap" in str(warning.value)
+    at.button(key="kn_stale_button").click().run()
+    assert not at.exception, at.exception
+    assert any("Re-chunked" in str(s.value) for s in at.success)
+    assert not [w for w in at.warning if "chunked with other settings" in str(w.value)]
+    kb = KnowledgeBase.from_settings(load_settings(), embedding_function)
+    assert kb.stale_documents("team") == [] and kb.list_documents("team")[0].version == 1
+    kb.manifest.close()

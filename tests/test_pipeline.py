@@ -320,3 +320,20 @@ def test_citations_of_hostile_json_output_are_none_not_an_exception() -> None:
 
     assert _loose_citations("[" * 100_000 + "]" * 100_000) == []
     assert _loose_citations('{"citations": ["a#0"], "n": ' + "9" * 5000 + "}") == []
+
+
+def test_a_mode_resolves_its_adapter_among_those_shipped_for_the_loaded_model(runtime, team_kb, random_lora,
+                                                                                tmp_path, monkeypatch):
+    """The Lab's modes name adapters ("grounded-json"); the pipeline takes the one shipped for the
+    model it runs (another model's folder), never the default model's file of that name."""
+    import ragtune.adapters as adapters_module
+
+    shipped = tmp_path / "shipped"
+    (shipped / runtime.model_id).mkdir(parents=True)
+    (shipped / "grounded-json.gguf").write_bytes(b"not for this model")
+    shutil.copy(random_lora, shipped / runtime.model_id / "grounded-json.gguf")
+    monkeypatch.setattr(adapters_module, "SHIPPED_ADAPTERS_DIR", shipped)
+    settings = load_settings(max_tokens=8)
+    pipeline = Pipeline(runtime, team_kb, AdapterCatalog(settings), settings)
+    [use] = pipeline.adapter_for(MODES["rag+lora"])
+    assert use.path == (shipped / runtime.model_id / "grounded-json.gguf").resolve()

@@ -108,7 +108,7 @@ def test_prompt_bench_refuses_a_set_its_documents_cannot_answer(tiny_env: Path, 
     unanswerable.write_text(json.dumps({"id": "q1", "question": "Who is the CEO?"}) + "\n")
     env = {**os.environ, "RAGTUNE_N_THREADS": "1"}
     done = _cli("prompt-bench", "--docs", str(tmp_path / "docs"), "--set", str(absent), env=env)
-    assert done.returncode == 2 and "names document(s) prices" in done.stderr and "fees" in done.stderr
+    assert done.returncode == 2 and "cites document(s) prices" in done.stderr and "fees" in done.stderr
     done = _cli("prompt-bench", "--docs", str(tmp_path / "docs"), "--set", str(unanswerable), env=env)
     assert done.returncode == 2 and "no answerable question" in done.stderr
 

@@ -293,3 +293,64 @@ def test_fifos_sockets_and_missing_paths_are_each_named_and_never_block(kb, tmp_
     assert "not a regular file (a socket)" in failed["sock.txt"]
     assert "broken link" in failed["dangling.md"] and "no such file" in failed[str(tmp_path / "missing.md")]
     assert [d.source for d in kb.list_documents("team")] == ["a.md"]
+
+
+LONG = ("# Handbook\n\n" + " ".join(
+    f"Rule {n}: the quota for team {n} is {n * 7} units per week, reviewed each quarter." for n in range(24)
+) + "\n").encode()
+
+
+def test_documents_chunked_with_other_settings_are_found_and_rechunked_in_place(data_dir, embedding_function):
+    """After the chunk settings change, the documents ingested before still hold the old chunks
+    (re-ingesting unchanged text keeps them): ``stale_documents`` names them, ``rechunk`` cuts
+    them again atomically, keeping their text and version; a document already right is left."""
+    from ragtune.retrieval.chunking import chunk_spans
+
+    old = KnowledgeBase.from_settings(load_settings(chunk_size=500, chunk_overlap=60), embedding_function)
+    old.create_workspace("team")
+    assert old.ingest_bytes("team", [("handbook.md", LONG), ("short.txt", b"One line.\n")]).ok
+    old_chunks = len(old.chunks("team", "handbook"))
+    old.manifest.close()
+    kb = KnowledgeBase.from_settings(load_settings(chunk_size=300, chunk_overlap=40), embedding_function)
+    try:
+        assert kb.stale_documents("team") == ["handbook"]  # a one-chunk document is the same either way
+        assert kb.ingest_bytes("team", [("handbook.md", LONG)]).files[0].status == "unchanged"
+        assert kb.stale_documents("team") == ["handbook"]
+        seen = []
+        assert kb.rechunk("team", on_progress=lambda done, total, r: seen.append((done, total, r.doc_id))) == ["handbook"]
+        assert seen == [(1, 1, "handbook")]
+        assert kb.stale_documents("team") == [] and kb.rechunk("team") == []
+        text = kb.document_text("team", "handbook")
+        assert text == LONG.decode().strip()
+        chunks = kb.chunks("team", "handbook")
+        assert [(c.start, c.end) for c in chunks] == [(s.start, s.end) for s in chunk_spans(text, size=300, overlap=40)]
+        assert len(chunks) > old_chunks and {c.version for c in chunks} == {1}
+        assert [d.version for d in kb.list_documents("team")] == [1, 1]
+        hits = kb.search("team", "quota for team 9", mode="keyword", k=3).hits
+        assert any("63 units" in h.chunk.text for h in hits)
+        assert kb.store.count(kb.workspace("team")) == len(chunks) + 1  # the old chunks are gone
+        with pytest.raises(WorkspaceError):
+            kb.rechunk("absent")
+    finally:
+        kb.manifest.close()
+
+
+def test_the_cli_rechunks_a_workspace_and_doctor_warns_until_then(data_dir, embedding_function, monkeypatch, capsys):
+    from ragtune.cli import main
+
+    old = KnowledgeBase.from_settings(load_settings(chunk_size=500, chunk_overlap=60), embedding_function)
+    old.create_workspace("team")
+    assert old.ingest_bytes("team", [("handbook.md", LONG)]).ok
+    old.manifest.close()
+    monkeypatch.setenv("RAGTUNE_DEMO_WORKSPACE", "")
+    main(["doctor"])
+    out = capsys.readouterr().out
+    [line] = [line for line in out.splitlines() if "workspace team" in line]
+    assert line.startswith("WARN") and "handbook" in line and "workspaces rechunk team" in line
+    assert main(["workspaces", "rechunk", "team"]) == 0
+    assert "1 documents of team re-chunked at 300/40" in capsys.readouterr().out
+    main(["doctor"])
+    [line] = [line for line in capsys.readouterr().out.splitlines() if "workspace team" in line]
+    assert line.startswith("OK")
+    assert main(["workspaces", "rechunk", "absent"]) == 2
+    assert "absent" in capsys.readouterr().err

@@ -42,7 +42,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from ragtune.runtime import load_runtime
 
     settings = load_settings()
-    catalog = AdapterCatalog(settings)
+    catalog = AdapterCatalog(settings, model_id=args.model_id)  # the adapters shipped for that model
     adapter = None
     if args.adapter:
         adapter = catalog.resolve(args.adapter)
@@ -61,7 +61,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise InputError.from_validation(exc, what="Invalid bench options (see --help)") from exc
     runtime = load_runtime(settings, model_id=args.model_id)
     if adapter is not None and not args.adapter:
-        try:  # the shipped adapter fits the default model only: skip it for another model
+        try:  # an adapter fits one model: skip it when none ships for this one
             runtime.load_adapter(adapter)
         except AdapterError as exc:
             print(f"note: {exc} The adapter figures are skipped.", file=sys.stderr)

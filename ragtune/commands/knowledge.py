@@ -47,6 +47,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "restore-demo", help="Bring back a deleted demo workspace (RAGTUNE_DEMO_WORKSPACE) with its documents."
     )
     restore.set_defaults(handler=cmd_workspace_restore_demo)
+    rechunk = actions.add_parser(
+        "rechunk", help="Cut documents chunked with other settings again with the current chunk size and overlap."
+    )
+    rechunk.add_argument("name")
+    rechunk.set_defaults(handler=cmd_workspace_rechunk)
     for action, help_text in (("empty", "Remove every document."), ("delete", "Delete the workspace.")):
         parser = actions.add_parser(action, help=help_text)
         parser.add_argument("name")
@@ -127,6 +132,14 @@ def cmd_workspaces(args: argparse.Namespace) -> int:
 def cmd_workspace_create(args: argparse.Namespace) -> int:
     kb, _ = _open()
     print(f"created workspace {kb.create_workspace(args.name).name}")
+    return 0
+
+
+def cmd_workspace_rechunk(args: argparse.Namespace) -> int:
+    kb, _ = _open()
+    done = kb.rechunk(args.name, on_progress=_print_file)
+    print(f"{len(done)} documents of {args.name} re-chunked at {kb.chunk_size}/{kb.chunk_overlap} characters"
+          if done else f"every document of {args.name} is chunked with the current settings; nothing to do")
     return 0
 
 

@@ -135,7 +135,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     settings = load_settings()
     adapters = []
     if args.adapter:  # resolved before the model loads: a wrong name costs no load
-        path = AdapterCatalog(settings).resolve(args.adapter)
+        path = AdapterCatalog(settings, model_id=args.model_id).resolve(args.adapter)
         adapters.append(AdapterUse(path=path, scale=1.0 if args.scale is None else args.scale))
     runtime = load_runtime(settings, model_id=args.model_id)
     messages = [ChatMessage(role="user", content=args.question)]

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from ragtune.adapters import DEFAULT_ADAPTER_MODEL, shipped_adapters_dir
 from ragtune.commands._args import field_float, field_int, int_range
 from ragtune.config import Settings, load_settings
 from ragtune.errors import InputError
@@ -57,7 +58,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     inner.required = True
     build = inner.add_parser("build", help="Generate data, train, evaluate and write the shipped adapters.")
     build.add_argument("--only", action="append", help="Build only this adapter (repeatable).")
-    build.add_argument("--out", type=Path, help="Output folder (default: models/adapters).")
+    build.add_argument("--out", type=Path, help="Output folder (default: models/adapters, or models/adapters/<model> "
+                       "for another model).")
+    build.add_argument("--model", dest="model_id", default=DEFAULT_ADAPTER_MODEL,
+                       help="Registry id of the base model (default: the default model; "
+                       "qwen2.5-coder-0.5b-instruct-q4_k_m after `make model-qwen`).")
+    build.add_argument("--steps", type=field_int(TrainOptions, "steps"),
+                       help="Training steps instead of the recipe's (a shorter run on a larger model).")
     build.add_argument("--seed", type=field_int(TrainOptions, "seed"), default=42)
     build.add_argument("--no-speed-table", action="store_true", help="Skip the speed measurement (`adapters measure`).")
     build.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
@@ -67,7 +74,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     register_sweep(inner)
     measure = inner.add_parser("measure", help="Re-measure the shipped adapters' speed cost into their cards.")
     measure.add_argument("--rounds", type=int_range(1, 100), default=5)
-    measure.add_argument("--out", type=Path, help="Adapters folder (default: models/adapters).")
+    measure.add_argument("--out", type=Path, help="Adapters folder (default: the model's shipped folder).")
+    measure.add_argument("--model", dest="model_id", default=DEFAULT_ADAPTER_MODEL,
+                         help="Registry id of the base model (default: the default model).")
     measure.set_defaults(handler=cmd_adapters_measure)
     data = inner.add_parser("data", help="Only (re)generate the shipped adapters' training and eval data.")
     data.add_argument("--seed", type=field_int(TrainOptions, "seed"), default=42)
@@ -195,12 +204,11 @@ def cmd_adapters_data(args: argparse.Namespace) -> int:
 def cmd_adapters_build(args: argparse.Namespace) -> int:
     import tempfile
 
-    from ragtune.adapters import SHIPPED_ADAPTERS_DIR
     from ragtune.errors import InputError
     from ragtune.runtime import load_runtime
     from ragtune.training.deps import require_training_packages
     from ragtune.training.recipes import RECIPES
-    from ragtune.training.shipped import DEFAULT_BASE, build_shipped, remeasure_shipped
+    from ragtune.training.shipped import build_shipped, remeasure_shipped
 
     require_training_packages()
     names = args.only or list(RECIPES)
@@ -208,11 +216,14 @@ def cmd_adapters_build(args: argparse.Namespace) -> int:
     if unknown:
         raise InputError(f"Unknown adapter(s) {unknown}; the shipped ones are {', '.join(RECIPES)}.")
     settings = load_settings()
-    out_dir = args.out or SHIPPED_ADAPTERS_DIR
+    out_dir = args.out or shipped_adapters_dir(args.model_id)
+    runtime = load_runtime(settings, model_id=args.model_id)  # an unknown or missing model stops here
     out_dir.mkdir(parents=True, exist_ok=True)
-    runtime = load_runtime(settings, model_id=DEFAULT_BASE)
     for name in names:
-        options = RECIPES[name].options.model_copy(update={"device": args.device})
+        update: dict[str, object] = {"device": args.device}
+        if args.steps is not None:
+            update.update(steps=args.steps, epochs=None)
+        options = RECIPES[name].options.model_copy(update=update)
         build_shipped(name, settings=settings, runtime=runtime, out_dir=out_dir, seed=args.seed,
                       log=lambda m: print(m, file=sys.stderr, flush=True), options=options)
     if not args.no_speed_table:
@@ -226,13 +237,12 @@ def cmd_adapters_build(args: argparse.Namespace) -> int:
 def cmd_adapters_measure(args: argparse.Namespace) -> int:
     import tempfile
 
-    from ragtune.adapters import SHIPPED_ADAPTERS_DIR
     from ragtune.runtime import load_runtime
-    from ragtune.training.shipped import DEFAULT_BASE, remeasure_shipped
+    from ragtune.training.shipped import remeasure_shipped
 
-    runtime = load_runtime(load_settings(), model_id=DEFAULT_BASE)
+    runtime = load_runtime(load_settings(), model_id=args.model_id)
     with tempfile.TemporaryDirectory() as tmp:
-        rows = remeasure_shipped(runtime, args.out or SHIPPED_ADAPTERS_DIR, Path(tmp), rounds=args.rounds)
+        rows = remeasure_shipped(runtime, args.out or shipped_adapters_dir(args.model_id), Path(tmp), rounds=args.rounds)
     runtime.close()
     for row in rows:
         print(f"{row['config']:<32} {row['tokens_per_s']:>7} tok/s  cost {row['cost_pct']:>6}%")
@@ -304,7 +314,8 @@ def cmd_adapters_evaluate(args: argparse.Namespace) -> int:
     rows = heldout_rows(run.results)
     # The speed target is the applied adapter's (rag+lora's, grounded-json by default), from its card.
     adapter = next((m.adapter for m in modes if m.id == "rag+lora" and m.adapter), "grounded-json")
-    targets = check_targets(rows, speed_cost=adapter_speed_cost(AdapterCatalog(settings), adapter))
+    catalog = AdapterCatalog(settings).for_model(pipeline.runtime.model_id)
+    targets = check_targets(rows, speed_cost=adapter_speed_cost(catalog, adapter))
     if args.json:
         print(json.dumps({"run": run.info.model_dump(mode="json"), "results_file": str(out),
                           "rows": [r.model_dump(mode="json") for r in rows],

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ragtune.config import Settings
 from ragtune.errors import InputError
 from ragtune.evaluation.scoring import answer_field, doc_of, judge
-from ragtune.evaluation.sets import EvalCase, Version
+from ragtune.evaluation.sets import EvalCase, Version, require_ingested
 from ragtune.modes import BUILTIN_MODES, Mode
 from ragtune.pipeline import Pipeline
 from ragtune.prompts import (
@@ -125,17 +125,9 @@ def context_for(pipeline: Pipeline, workspace: str, question: str, config: Promp
 
 def _check_inputs(kb: KnowledgeBase, report: IngestReport, cases: Sequence[EvalCase]) -> None:
     """Refuse inputs that would make every figure meaningless (zeros with exit 0)."""
-    if report.failed:
-        problems = "; ".join(f"{f.path or f.name}: {f.error}" for f in report.failed[:5])
-        raise InputError(f"Some documents could not be ingested ({problems}); fix or remove them.")
     if not cases:
         raise InputError("The eval set has no answerable question: prompt-bench measures answers in the context.")
-    known = {d.doc_id for d in kb.list_documents("bench")}
-    absent = sorted({d for case in cases for d in case.doc_ids} - known)
-    if absent:
-        raise InputError(f"The eval set names document(s) {', '.join(absent[:10])} that the documents given do "
-                         f"not hold (they hold {', '.join(sorted(known)[:10]) or 'none'}); doc_ids are the files' "
-                         "slugged names.")
+    require_ingested(report, [d.doc_id for d in kb.list_documents("bench")], cases, "the documents given")
 
 
 def measure_prompts(

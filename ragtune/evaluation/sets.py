@@ -14,13 +14,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ragtune.config import PROJECT_ROOT
 from ragtune.errors import EvalSetError, JSONInputError, LineProblem, validation_problems
 from ragtune.jsonio import loads_bounded
+
+if TYPE_CHECKING:
+    from ragtune.retrieval.types import IngestReport
 
 Version = Literal["v1", "v2"]
 CaseKind = Literal["answerable", "unanswerable", "changed"]
@@ -243,3 +246,25 @@ def limit_per_kind(cases: Sequence[EvalCase], limit: int | None) -> list[EvalCas
         if seen[str(case.kind)] <= limit:
             kept.append(case)
     return kept
+
+
+def require_ingested(report: IngestReport, held: Sequence[str], cases: Sequence[EvalCase], where: str) -> None:
+    """Refuse a run whose figures would be meaningless: a document that failed to ingest, or a
+    case citing a document that ``where`` (its ids: ``held``) does not hold.
+
+    Raises:
+        InputError: naming the failed files, or the absent document ids and those held.
+    """
+    from ragtune.errors import InputError
+
+    if report.failed:
+        problems = "; ".join(f"{f.path or f.name}: {f.error}" for f in report.failed[:5])
+        more = f" and {len(report.failed) - 5} more" if len(report.failed) > 5 else ""
+        raise InputError(f"Some documents could not be ingested ({problems}{more}); fix or remove them.")
+    absent = sorted({d for case in cases for d in case.doc_ids} - set(held))
+    if absent:
+        raise InputError(
+            f"The eval set cites document(s) {', '.join(absent[:10])} that {where} does not hold (it holds "
+            f"{', '.join(sorted(held)[:10]) or 'none'}); doc_ids are the files' slugged stems."
+        )
+

@@ -213,8 +213,11 @@ def _step(kb: KnowledgeBase, name: str) -> None:
         kb.step_hook(name)
 
 
-def write_document(kb: KnowledgeBase, ref: WorkspaceRef, doc: ParsedDocument) -> FileResult:
+def write_document(kb: KnowledgeBase, ref: WorkspaceRef, doc: ParsedDocument, *, rechunk: bool = False) -> FileResult:
     """Write one document atomically: new chunks (invisible), flip the manifest, drop old chunks.
+
+    ``rechunk``: unchanged text is cut again with the current chunk settings (same version: the
+    text did not change), where otherwise it is left as it is.
 
     Raises:
         IdTaken: another writer took the document's id or source meanwhile (nothing of ours stays).
@@ -222,12 +225,13 @@ def write_document(kb: KnowledgeBase, ref: WorkspaceRef, doc: ParsedDocument) ->
     sha = hashlib.sha256(f"{doc.title}\n{doc.text}".encode()).hexdigest()
     with kb.write_lock:
         old = kb.manifest.document(ref.id, doc.doc_id)
-        if old is not None and old.sha256 == sha and old.source == doc.source:
+        same = old is not None and old.sha256 == sha and old.source == doc.source
+        if same and not rechunk:
             return FileResult(name=doc.source, status="unchanged", doc_id=doc.doc_id,
                               version=old.version, n_chunks=old.n_chunks)
         spans = chunk_spans(doc.text, size=kb.chunk_size, overlap=kb.chunk_overlap)
         generation = uuid.uuid4().hex[:12]
-        version = old.version + 1 if old else 1
+        version = (old.version if same else old.version + 1) if old else 1
         now = utcnow()
         ids = [f"{doc.doc_id}#{n}@{generation}" for n in range(len(spans))]
         # Embedded and written WRITE_BATCH chunks at a time: memory stays flat however

@@ -329,7 +329,7 @@ def check_before_ingest(kb: KnowledgeBase, workspace: str, docs: Path, eval_set:
             not in ``docs``; a file of ``docs`` cannot be read; the set names documents the folder lacks.
     """
     if kb.has_workspace(workspace.strip()):
-        stale = stale_chunking(kb, workspace)
+        stale = kb.stale_documents(workspace)
         if stale:
             raise InputError(
                 f"Workspace '{workspace}' holds document(s) chunked with other settings than the current "
@@ -368,26 +368,14 @@ def ingest_docs(kb: KnowledgeBase, workspace: str, docs: Path, eval_set: EvalSet
         InputError: see :func:`check_before_ingest`; and, found only while ingesting, a file that
             could not be ingested or a cited document the workspace still lacks.
     """
+    from ragtune.evaluation.sets import require_ingested
+
     check_before_ingest(kb, workspace, docs, eval_set)
     kb.ensure_workspace(workspace)
     report = kb.ingest_paths(workspace, [Path(docs)])
-    if report.failed:
-        problems = "; ".join(f"{f.path or f.name}: {f.error}" for f in report.failed)
-        raise InputError(f"Some documents could not be ingested ({problems}); fix or remove them.")
-    known = {d.doc_id for d in kb.list_documents(workspace)}
-    absent = sorted({d for case in eval_set.cases for d in case.doc_ids} - known)
-    if absent:
-        raise InputError(
-            f"The eval set cites document(s) {', '.join(absent)} that workspace '{workspace}' does not hold "
-            f"(it holds {', '.join(sorted(known)) or 'none'}); doc_ids are the files' slugged stems."
-        )
+    require_ingested(report, [d.doc_id for d in kb.list_documents(workspace)], eval_set.cases,
+                     f"workspace '{workspace}'")
     return report
-
-
-def stale_chunking(kb: KnowledgeBase, workspace: str) -> list[str]:
-    """The ids of ``workspace``'s documents chunked with other settings (see
-    :meth:`KnowledgeBase.stale_documents`)."""
-    return kb.stale_documents(workspace)
 
 
 def evaluate_heldout(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ragtune.adapters import SHIPPED_ADAPTERS_DIR
+from ragtune.adapters import DEFAULT_ADAPTER_MODEL, shipped_adapters_dir
 from ragtune.config import PROJECT_ROOT, Settings
 from ragtune.gguf.summary import GGUFSummary
 from ragtune.models import ModelRegistry
@@ -26,7 +26,7 @@ from ragtune.training.recipes import RECIPES
 from ragtune.training.recipes.base import read_eval_cases, speed_cost, write_recipe_data
 from ragtune.training.recipes.grounded_json import evaluate_grounded
 
-DEFAULT_BASE = "smollm2-135m-instruct-q4_1"
+DEFAULT_BASE = DEFAULT_ADAPTER_MODEL
 _GGUF_KIND = {"q": "attn_q", "k": "attn_k", "v": "attn_v", "o": "attn_output", "gate": "ffn_gate", "up": "ffn_up", "down": "ffn_down"}
 
 SPEED_CONFIGS: list[tuple[int, tuple[str, ...]]] = [
@@ -128,8 +128,10 @@ def remeasure_shipped(runtime: Runtime, out_dir: Path, workdir: Path, *, rounds:
         card.speed = SpeedCost(
             base_tokens_per_s=round(speeds["base"], 1), adapter_tokens_per_s=round(speeds[path.stem], 1), prompts=rounds
         )
-        card.rationale = RATIONALES.get(card.name, card.rationale.split("\n\n")[0]) + (
-            "\n\nGeneration speed of the default model with random adapters of each shape (speed "
+        kept = card.rationale.split("\n\nGeneration speed of")[0].split("\n\nMeasured generation speed of")[0]
+        text = RATIONALES.get(card.name, kept) if card.base_model_id == DEFAULT_BASE else kept
+        card.rationale = text + (
+            f"\n\nGeneration speed of {runtime.model_id} with random adapters of each shape (speed "
             f"depends on shapes, not values), one 96-token prompt, median of {rounds} interleaved rounds, "
             "on a shared 2-core machine:\n\n" + speed_table(rows)
         )
@@ -177,18 +179,22 @@ def build_shipped(
     *,
     settings: Settings,
     runtime: Runtime,
-    out_dir: Path = SHIPPED_ADAPTERS_DIR,
+    out_dir: Path | None = None,
     seed: int = 42,
     speed_rows: list[dict[str, float | str]] | None = None,
     log: Callable[[str], None] = print,
     options: TrainOptions | None = None,
 ) -> AdapterCard:
-    """Generate one recipe's data, train it on the default model, evaluate it and write its card."""
+    """Generate one recipe's data, train it on the runtime's model, evaluate it and write its card.
+
+    The default model's adapters go to ``models/adapters``, another model's to its own folder
+    (:func:`ragtune.adapters.shipped_adapters_dir`); the held-out pipeline run is part of the card
+    when ``out_dir`` is that model's shipped folder."""
     from ragtune.training.trainer import TrainProgress, train_adapter
 
     recipe = RECIPES[name]
     registry = ModelRegistry(settings)
-    spec = registry.get(DEFAULT_BASE)
+    spec = registry.get(runtime.model_id)
     base = registry.verify(spec)
     train_path, eval_path = write_recipe_data(recipe, seed)
     dataset = load_examples(train_path)
@@ -207,7 +213,8 @@ def build_shipped(
             eta = f" eta {p.eta_s / 60:.1f} min" if p.eta_s is not None else ""
             log(f"[{name}] {p.phase} {p.step}/{p.total_steps}{loss}{eta} {p.message}")
 
-    out_path = Path(out_dir) / f"{name}.gguf"
+    out_dir = Path(out_dir) if out_dir is not None else shipped_adapters_dir(spec.id)
+    out_path = out_dir / f"{name}.gguf"
     outcome = train_adapter(
         base_path=base.path,
         base_model_id=spec.id,
@@ -240,15 +247,23 @@ def build_shipped(
             card.evaluation.append(metric)
     card.speed = speed_cost(base_speeds, adapter_speeds)
     rationale = RATIONALES.get(name, "")
+    if spec.id != DEFAULT_BASE:
+        steps = (options or recipe.options).steps
+        rationale = (
+            f"The default model's recipe (same data, shape and prompt) trained on {spec.name} for {steps} steps: the "
+            "measured ceiling of the recipe on a larger model, next to the default model's adapter of the same "
+            "name. Only the number of steps may differ (a CPU-sized run), and the card's options say which.\n\n"
+            + rationale
+        )
     if speed_rows:
         rationale += (
-            "\n\nMeasured generation speed of the default model with random adapters of each shape "
+            f"\n\nMeasured generation speed of {spec.id} with random adapters of each shape "
             "(speed depends on the shapes, not the values), same prompt, 96 tokens, median of 3:\n\n"
             + speed_table(speed_rows)
         )
     card.rationale = rationale
     card.notes = (
-        "Evaluation runs through ragtune's llama.cpp runtime on the Q4_1 default model, greedy decoding. "
+        f"Evaluation runs through ragtune's llama.cpp runtime on {spec.name} ({spec.quantization or 'its own quantization'}), greedy decoding. "
         f"Held-out cases: {eval_path.name} next to the training data; `make adapters` regenerates both."
     )
     if name == "grounded-json":
@@ -258,7 +273,7 @@ def build_shipped(
             f" Trained on invented organisations of the kinds {', '.join(TRAIN_DOMAINS)}; every held-out figure is "
             f"on kinds it never saw: {', '.join(HELDOUT_DOMAINS)}."
         )
-        if Path(out_dir).resolve() == SHIPPED_ADAPTERS_DIR.resolve():
+        if Path(out_dir).resolve() == shipped_adapters_dir(spec.id).resolve():
             metrics, run_id = heldout_pipeline_metrics(settings, runtime, log)
             card.evaluation += metrics
             card.notes += (
