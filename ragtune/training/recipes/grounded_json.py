@@ -349,7 +349,7 @@ RECIPE = Recipe(
     prompt_builder="ragtune.prompts.grounded_messages",
     # The shape `adapters sweep --quality` favoured (README, "Adapters"): attention + MLP, one epoch.
     options=shipped_options(rank=16, alpha=32, target_modules=["q", "k", "v", "o", "gate", "up", "down"],
-                            last_layers=10, steps=160, learning_rate=1e-3, max_length=512),
+                            last_layers=16, steps=80, learning_rate=1e-3, max_length=512),
     build=build_grounded,
     evaluate=evaluate_grounded,
     denominators=DENOMINATORS,
