@@ -187,3 +187,29 @@ def test_each_model_sees_the_adapters_shipped_for_it(tmp_path, monkeypatch):
     # a catalog given its shipped folder (a build's output, a test) keeps it for any model
     fixed = AdapterCatalog(settings, shipped_dir=shipped / "qwen-x")
     assert fixed.for_model("another-model").resolve("grounded-json").read_bytes() == b"qwen's"
+
+
+def test_every_shipped_adapter_is_for_the_model_of_its_folder_with_its_card_and_peft_files():
+    """What `make adapters` / `make adapters-qwen` committed: each GGUF under models/adapters has a
+    card naming the model of its folder, and the card's files (GGUF and PEFT folder) are the ones on
+    disk, byte for byte."""
+    import hashlib
+
+    from ragtune.adapters import DEFAULT_ADAPTER_MODEL, SHIPPED_ADAPTERS_DIR
+    from ragtune.training.card import load_card
+
+    found = 0
+    for gguf in sorted(SHIPPED_ADAPTERS_DIR.rglob("*.gguf")):
+        if ".peft" in gguf.parent.name:
+            continue
+        model = DEFAULT_ADAPTER_MODEL if gguf.parent == SHIPPED_ADAPTERS_DIR else gguf.parent.name
+        card = load_card(gguf)
+        assert card is not None and card.base_model_id == model, gguf
+        names = {f.path for f in card.files}
+        assert {f"{gguf.stem}.gguf", f"{gguf.stem}.peft/adapter_model.safetensors",
+                f"{gguf.stem}.peft/adapter_config.json"} <= names, gguf
+        for entry in card.files:
+            data = (gguf.parent / entry.path).read_bytes()
+            assert (hashlib.sha256(data).hexdigest(), len(data)) == (entry.sha256, entry.bytes), entry.path
+        found += 1
+    assert found >= 3

@@ -63,6 +63,7 @@ def test_a_sequence_length_below_the_grounded_prompt_is_refused(tiny_model: Path
     (["adapters", "sweep", "--steps", "0"], "--steps"),
     (["adapters", "sweep", "--device", "tpu"], "--device"),
     (["adapters", "build", "--device", "tpu"], "--device"),
+    (["adapters", "build", "--steps", "0"], "--steps"),
 ])
 def test_bad_sweep_and_build_options_exit_2_naming_the_option(argv: list[str], option: str, capsys) -> None:
     from ragtune.cli import main
@@ -71,6 +72,17 @@ def test_bad_sweep_and_build_options_exit_2_naming_the_option(argv: list[str], o
         main(argv)
     assert exit_info.value.code == 2
     assert option in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model", ["no-such-model", "../escape"])
+def test_building_for_an_unknown_model_exits_2_and_writes_nothing(model: str, tmp_path: Path, capsys) -> None:
+    from ragtune.cli import main
+
+    out = tmp_path / "out"
+    assert main(["adapters", "build", "--model", model, "--out", str(out), "--only", "ticket-router"]) == 2
+    err = capsys.readouterr().err
+    assert model in err and "Traceback" not in err
+    assert not out.exists()
 
 
 def test_the_quality_table_shows_quality_per_minute_and_speed_cost() -> None:
