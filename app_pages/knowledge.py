@@ -27,10 +27,18 @@ def act(change: Callable[[], object], message: str = "", *, select: str | None =
         return
     if isinstance(result, WorkspaceChange):
         message, select = result
+    elif isinstance(result, str):  # a change that says its own outcome
+        message = result
     st.session_state["kn_flash"] = message  # shown after the rerun
     if select is not None:
         st.session_state["kn_select"] = select
     st.rerun()
+
+
+def rechunk_message(done: list[str]) -> str:
+    noun = "document" if len(done) == 1 else "documents"
+    return (f"Re-chunked {len(done)} {noun} with the current chunk settings." if done
+            else "Nothing re-chunked: the documents changed meanwhile (their new chunks use the current settings).")
 
 
 def stale_documents(kb: KnowledgeBase, name: str) -> list[str]:
@@ -39,7 +47,11 @@ def stale_documents(kb: KnowledgeBase, name: str) -> list[str]:
     state = (name, tuple((d.doc_id, d.version, d.n_chunks, d.sha256) for d in kb.list_documents(name)))
     cached = st.session_state.get("kn_stale_cache")
     if cached is None or cached[0] != state:
-        cached = (state, kb.stale_documents(name))
+        try:
+            stale = kb.stale_documents(name)
+        except RagtuneError:  # a damaged store is the documents panel's to report, not this warning's
+            stale = []
+        cached = (state, stale)
         st.session_state["kn_stale_cache"] = cached
     return cached[1]
 
@@ -137,7 +149,7 @@ def knowledge() -> None:
                                       key="kn_stale"):
             st.session_state.pop("kn_stale_cache", None)
             with st.spinner("Re-chunking..."):
-                act(lambda: kb.rechunk(name), "Re-chunked with the current chunk settings.")
+                act(lambda: rechunk_message(kb.rechunk(name)))
         if name == settings.demo_workspace:
             demo_panel(kb, name)
         st.subheader("Documents")

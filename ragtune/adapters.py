@@ -38,6 +38,9 @@ def shipped_adapters_dir(model_id: str) -> Path:
     if model_id == DEFAULT_ADAPTER_MODEL:
         return SHIPPED_ADAPTERS_DIR
     check_name("model id", model_id)  # a path component: never "..", never a separator
+    if ":" in model_id:
+        raise InputError(f"'{model_id}' is a local model: ragtune ships no adapters for it. Train one with "
+                         f"`python -m ragtune train --base {model_id}` or on the Adapters page.")
     return SHIPPED_ADAPTERS_DIR / model_id
 
 
@@ -80,7 +83,7 @@ class AdapterCatalog:
         a build's output); otherwise they are the ones shipped for ``model_id`` (default: the
         configured model), see :func:`shipped_adapters_dir`."""
         self.settings = settings
-        self.model_id = model_id or settings.model
+        self.model_id = model_id or _default_model(settings)
         self._fixed_shipped = shipped_dir is not None
         self.shipped_dir = shipped_dir if shipped_dir is not None else _shipped_or_none(self.model_id)
 
@@ -108,6 +111,14 @@ class AdapterCatalog:
                         name=path.stem, path=path.resolve(), origin=origin, size_bytes=path.stat().st_size  # type: ignore[arg-type]
                     )
         return list(found.values())
+
+    def taken_names(self) -> set[str]:
+        """The names a new adapter may not take: this catalog's, and those shipped for any model
+        (a user adapter named like one would hide it, or be hidden, when the model changes)."""
+        names = {entry.name for entry in self.list()}
+        for pattern in ("*.gguf", "*/*.gguf"):
+            names.update(path.stem for path in SHIPPED_ADAPTERS_DIR.glob(pattern))
+        return names
 
     def resolve(self, name_or_path: str | Path) -> Path:
         """A catalog name or a file path -> the adapter's path.
@@ -138,7 +149,7 @@ class AdapterCatalog:
             stem = check_name("adapter", stem)
         except InputError:
             raise AdapterError(f"'{name}' is not a valid adapter name: {RULES['adapter'].describe()}.") from None
-        if any(entry.name == stem for entry in self.list()):
+        if stem in self.taken_names():
             raise AdapterError(f"An adapter named '{stem}' exists already; choose another name.")
         max_bytes = self.settings.max_upload_mb * 1024 * 1024
         if len(data) > max_bytes:
@@ -202,9 +213,20 @@ class AdapterCatalog:
         shutil.rmtree(trash, ignore_errors=True)
 
 
+def _default_model(settings: Settings) -> str:
+    """The model a runtime loads when none is named (``RAGTUNE_MODEL_PATH`` first, as the registry
+    says), or the configured one when the registry cannot be read (its own check reports why)."""
+    from ragtune.models import ModelRegistry
+
+    try:
+        return ModelRegistry(settings).default_id() or settings.model
+    except RagtuneError:
+        return settings.model
+
+
 def _shipped_or_none(model_id: str) -> Path:
-    """:func:`shipped_adapters_dir`, or a folder that cannot exist for an id that is not a plain
-    name (a local model's ``local:...`` id ships nothing)."""
+    """:func:`shipped_adapters_dir`, or a folder that cannot exist for an id that ships nothing
+    (a local model's ``local:...`` id)."""
     try:
         return shipped_adapters_dir(model_id)
     except InputError:

@@ -158,11 +158,20 @@ from ragtune.retrieval.embeddings import shared_embedding_function
 from ragtune.retrieval.store import ChromaVectorStore
 store = ChromaVectorStore(Path(sys.argv[1]), shared_embedding_function())
 kb = None  # for the chunk settings check; a manifest that does not open is the manifest check's FAIL
-if Path(sys.argv[2]).is_file():
+manifest = Path(sys.argv[2])
+if manifest.is_file():
+    # Opening a manifest may write (WAL mode, schema, migration): open a copy, never the file.
+    import atexit, shutil, tempfile
+    copy_dir = Path(tempfile.mkdtemp(prefix="ragtune-doctor-"))
+    atexit.register(shutil.rmtree, copy_dir, True)
     try:
+        for suffix in ("", "-wal"):
+            if Path(str(manifest) + suffix).is_file():
+                shutil.copyfile(str(manifest) + suffix, copy_dir / (manifest.name + suffix))
         from ragtune.retrieval.knowledge import KnowledgeBase
         from ragtune.retrieval.manifest import Manifest
-        kb = KnowledgeBase(store, Manifest(Path(sys.argv[2])), chunk_size=int(sys.argv[3]), chunk_overlap=int(sys.argv[4]))
+        kb = KnowledgeBase(store, Manifest(copy_dir / manifest.name), chunk_size=int(sys.argv[3]),
+                           chunk_overlap=int(sys.argv[4]))
     except Exception:
         kb = None
 for ref in store.list_workspaces():
@@ -232,7 +241,8 @@ def _check_workspaces(settings: Settings) -> Iterator[Check]:
         if row["error"] is None and stale:
             listed = ", ".join(stale[:5]) + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
             yield Check(area="stores", name=f"workspace {name}", status="WARN",
-                        detail=f"{row['count']} chunks; {len(stale)} documents ({listed}) were chunked with other "
+                        detail=f"{row['count']} chunks; {len(stale)} document{'s' if len(stale) != 1 else ''} "
+                        f"({listed}) {'were' if len(stale) != 1 else 'was'} chunked with other "
                         f"settings than today's ({settings.chunk_size} characters, {settings.chunk_overlap} overlap): "
                         "search and prompts use the old chunks.",
                         fix=f"`python -m ragtune workspaces rechunk {name}` (or the Knowledge page's Re-chunk button).")

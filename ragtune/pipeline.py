@@ -142,6 +142,13 @@ class Pipeline:
             # The adapter of that name shipped for the loaded model (each model has its own set).
             path = self.catalog.for_model(self.runtime.model_id).resolve(mode.adapter)
         except AdapterError as exc:
+            if mode.adapter in self.catalog.taken_names():  # shipped, but for another model
+                raise ModeUnavailableError(
+                    f"Mode '{mode.label}' needs the adapter '{mode.adapter}', which ragtune ships for another "
+                    f"model, not for {self.runtime.model_id} (an adapter fits only the model it was trained on). "
+                    f"Load that model, train one for this model on the Adapters page (`python -m ragtune train "
+                    f"--base {self.runtime.model_id}`), or pick another mode."
+                ) from exc
             raise ModeUnavailableError(
                 f"Mode '{mode.label}' needs the adapter '{mode.adapter}', which is not installed "
                 f"({exc}) Train it on the Adapters page or with `python -m ragtune train`, or "

@@ -213,3 +213,17 @@ def test_every_shipped_adapter_is_for_the_model_of_its_folder_with_its_card_and_
             assert (hashlib.sha256(data).hexdigest(), len(data)) == (entry.sha256, entry.bytes), entry.path
         found += 1
     assert found >= 3
+
+
+def test_a_new_adapter_may_not_take_a_name_shipped_for_any_model(tmp_path, monkeypatch, tiny_model, random_lora):
+    import ragtune.adapters as adapters_module
+
+    shipped = tmp_path / "models-adapters"
+    (shipped / "qwen-x").mkdir(parents=True)
+    (shipped / "qwen-x" / "only-for-qwen.gguf").write_bytes(b"qwen's")
+    monkeypatch.setattr(adapters_module, "SHIPPED_ADAPTERS_DIR", shipped)
+    catalog = AdapterCatalog(load_settings())  # the default model's view: only-for-qwen is not listed
+    assert "only-for-qwen" not in [e.name for e in catalog.list()]
+    with pytest.raises(AdapterError, match="exists already"):
+        catalog.add("only-for-qwen", random_lora.read_bytes(), base=check_model_file(tiny_model))
+    assert not any(catalog.user_dir.glob("*.gguf"))

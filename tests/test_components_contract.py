@@ -185,6 +185,13 @@ def _():
     render_workspace_summary(WorkspaceInfo(name="team", n_documents=2, n_chunks=9), key="sum")
 
 
+@sample("knowledge.render_stale_chunking")
+def _():
+    from components.knowledge import render_stale_chunking
+    assert render_stale_chunking(2, 300, 40, key="stale") is False  # not clicked
+    assert render_stale_chunking(0, 300, 40, key="fresh") is False  # nothing stale: nothing drawn
+
+
 @sample("knowledge.render_ingest_report")
 def _():
     from components.knowledge import render_ingest_report

@@ -125,3 +125,16 @@ def test_doctor_creates_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("RAGTUNE_DATA_DIR", str(missing))
     report = run_doctor()
     assert report.ok and not missing.exists()
+
+
+def test_the_chunk_settings_check_reads_a_copy_of_the_manifest_never_the_file(healthy, capsys):
+    """Opening a manifest can write to it (WAL mode, schema, migration); doctor's stale-chunking
+    check opens a copy, so an empty manifest file stays empty and no WAL file appears."""
+    target = healthy / "knowledge.sqlite3"
+    for sidecar in (target.with_name(target.name + "-wal"), target.with_name(target.name + "-shm")):
+        sidecar.unlink(missing_ok=True)
+    target.write_bytes(b"")
+    main(["doctor"])
+    assert "Traceback" not in "".join(capsys.readouterr())
+    assert target.read_bytes() == b""
+    assert not target.with_name(target.name + "-wal").exists()

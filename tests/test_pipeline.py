@@ -337,3 +337,17 @@ def test_a_mode_resolves_its_adapter_among_those_shipped_for_the_loaded_model(ru
     pipeline = Pipeline(runtime, team_kb, AdapterCatalog(settings), settings)
     [use] = pipeline.adapter_for(MODES["rag+lora"])
     assert use.path == (shipped / runtime.model_id / "grounded-json.gguf").resolve()
+
+
+def test_a_mode_whose_adapter_ships_only_for_another_model_says_so(runtime, team_kb, random_lora, tmp_path,
+                                                                    monkeypatch):
+    import ragtune.adapters as adapters_module
+
+    shipped = tmp_path / "shipped"
+    (shipped / "other-model").mkdir(parents=True)
+    shutil.copy(random_lora, shipped / "other-model" / "knowledge-baked.gguf")
+    monkeypatch.setattr(adapters_module, "SHIPPED_ADAPTERS_DIR", shipped)
+    settings = load_settings(max_tokens=8)
+    pipeline = Pipeline(runtime, team_kb, AdapterCatalog(settings), settings)
+    with pytest.raises(ModeUnavailableError, match="ships for another model, not for tiny"):
+        pipeline.adapter_for(MODES["knowledge-lora"])

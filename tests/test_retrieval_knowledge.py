@@ -312,6 +312,10 @@ def test_documents_chunked_with_other_settings_are_found_and_rechunked_in_place(
     old_chunks = len(old.chunks("team", "handbook"))
     old.manifest.close()
     kb = KnowledgeBase.from_settings(load_settings(chunk_size=300, chunk_overlap=40), embedding_function)
+    ref = kb.workspace("team")
+    with kb.manifest.transaction() as conn:  # as a data directory migrated from bare-name sources is
+        conn.execute("UPDATE documents SET legacy=1 WHERE doc_id='handbook'")
+    before = kb.manifest.document(ref.id, "handbook")
     try:
         assert kb.stale_documents("team") == ["handbook"]  # a one-chunk document is the same either way
         assert kb.ingest_bytes("team", [("handbook.md", LONG)]).files[0].status == "unchanged"
@@ -326,6 +330,9 @@ def test_documents_chunked_with_other_settings_are_found_and_rechunked_in_place(
         assert [(c.start, c.end) for c in chunks] == [(s.start, s.end) for s in chunk_spans(text, size=300, overlap=40)]
         assert len(chunks) > old_chunks and {c.version for c in chunks} == {1}
         assert [d.version for d in kb.list_documents("team")] == [1, 1]
+        after = kb.manifest.document(ref.id, "handbook")
+        assert after.updated_at == before.updated_at and after.generation != before.generation
+        assert kb.manifest.is_legacy(ref.id, "handbook")  # its migration's identity rules still apply
         hits = kb.search("team", "quota for team 9", mode="keyword", k=3).hits
         assert any("63 units" in h.chunk.text for h in hits)
         assert kb.store.count(kb.workspace("team")) == len(chunks) + 1  # the old chunks are gone
@@ -333,6 +340,26 @@ def test_documents_chunked_with_other_settings_are_found_and_rechunked_in_place(
             kb.rechunk("absent")
     finally:
         kb.manifest.close()
+
+
+def test_a_rechunk_never_undoes_an_edit_or_brings_back_a_deleted_document(kb):
+    """A re-chunk writes the text it read, and only over the very version it read: an edit or a
+    delete that lands in between wins, whatever the order of the writers."""
+    from ragtune.retrieval import ingest
+    from ragtune.retrieval.loaders import ParsedDocument
+
+    assert kb.ingest_bytes("team", [("handbook.md", LONG), ("other.md", LONG.replace(b"Rule", b"Law"))]).ok
+    ref = kb.workspace("team")
+    read = {d: kb.manifest.document(ref.id, d) for d in ("handbook", "other")}
+    kb.update_document_text("team", "handbook", "# Handbook\n\nEdited: the quota is 99 units.")
+    kb.delete_document("team", "other")
+    for doc_id, row in read.items():
+        parsed = ParsedDocument(doc_id=doc_id, title=row.title, source=row.source, text=row.text)
+        with pytest.raises(ingest.IdTaken):
+            ingest.write_document(kb, ref, parsed, rechunk_of=row.generation)
+    assert kb.document_text("team", "handbook") == "# Handbook\n\nEdited: the quota is 99 units."
+    assert [d.doc_id for d in kb.list_documents("team")] == ["handbook"]
+    assert "Rule 3" not in texts(kb)
 
 
 def test_the_cli_rechunks_a_workspace_and_doctor_warns_until_then(data_dir, embedding_function, monkeypatch, capsys):
@@ -348,7 +375,9 @@ def test_the_cli_rechunks_a_workspace_and_doctor_warns_until_then(data_dir, embe
     [line] = [line for line in out.splitlines() if "workspace team" in line]
     assert line.startswith("WARN") and "handbook" in line and "workspaces rechunk team" in line
     assert main(["workspaces", "rechunk", "team"]) == 0
-    assert "1 documents of team re-chunked at 300/40" in capsys.readouterr().out
+    assert "1 document of team re-chunked at 300 characters, 40 overlap" in capsys.readouterr().out
+    assert main(["workspaces", "rechunk", "team"]) == 0
+    assert "nothing to do" in capsys.readouterr().out
     main(["doctor"])
     [line] = [line for line in capsys.readouterr().out.splitlines() if "workspace team" in line]
     assert line.startswith("OK")

@@ -74,7 +74,7 @@ def test_bad_sweep_and_build_options_exit_2_naming_the_option(argv: list[str], o
     assert option in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("model", ["no-such-model", "../escape"])
+@pytest.mark.parametrize("model", ["no-such-model", "../escape", "local:mine"])
 def test_building_for_an_unknown_model_exits_2_and_writes_nothing(model: str, tmp_path: Path, capsys) -> None:
     from ragtune.cli import main
 

@@ -137,9 +137,21 @@ def cmd_workspace_create(args: argparse.Namespace) -> int:
 
 def cmd_workspace_rechunk(args: argparse.Namespace) -> int:
     kb, _ = _open()
-    done = kb.rechunk(args.name, on_progress=_print_file)
-    print(f"{len(done)} documents of {args.name} re-chunked at {kb.chunk_size}/{kb.chunk_overlap} characters"
-          if done else f"every document of {args.name} is chunked with the current settings; nothing to do")
+    stale = kb.stale_documents(args.name)
+    if not stale:
+        print(f"Every document of {args.name} is chunked with the current settings "
+              f"({kb.chunk_size} characters, {kb.chunk_overlap} overlap); nothing to do.")
+        return 0
+
+    def show(done: int, total: int, result: FileResult) -> None:
+        print(f"[{done}/{total}] {result.path or result.name}: re-chunked {result.doc_id} v{result.version} "
+              f"({result.n_chunks} chunks)")
+
+    done = kb.rechunk(args.name, on_progress=show)
+    noun = "document" if len(done) == 1 else "documents"
+    print(f"{len(done)} {noun} of {args.name} re-chunked at {kb.chunk_size} characters, {kb.chunk_overlap} overlap.")
+    if len(done) < len(stale):
+        print(f"{len(stale) - len(done)} changed or were deleted meanwhile and were left to that change.")
     return 0
 
 

@@ -138,7 +138,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     out_path = inside(out_dir, out_dir / f"{args.name}.gguf")
     from ragtune.training.card import peft_folder
 
-    if out_path.exists() or peft_folder(out_path).exists() or (args.out is None and any(e.name == args.name for e in AdapterCatalog(settings).list())):
+    if out_path.exists() or peft_folder(out_path).exists() or (args.out is None and args.name in AdapterCatalog(settings).taken_names()):
         raise AdapterError(f"An adapter named '{args.name}' exists already; choose another --name.")
     settings.ensure_data_dir()
     total = options.total_steps(len(dataset.examples))

@@ -213,26 +213,33 @@ def _step(kb: KnowledgeBase, name: str) -> None:
         kb.step_hook(name)
 
 
-def write_document(kb: KnowledgeBase, ref: WorkspaceRef, doc: ParsedDocument, *, rechunk: bool = False) -> FileResult:
+def write_document(
+    kb: KnowledgeBase, ref: WorkspaceRef, doc: ParsedDocument, *, rechunk_of: str | None = None
+) -> FileResult:
     """Write one document atomically: new chunks (invisible), flip the manifest, drop old chunks.
 
-    ``rechunk``: unchanged text is cut again with the current chunk settings (same version: the
-    text did not change), where otherwise it is left as it is.
+    ``rechunk_of``: a re-chunk of the live generation of that id: the same text is cut again with
+    the current chunk settings, keeping its version, update time and migration mark. If the
+    document changed or went since that generation was read, nothing is written (IdTaken).
 
     Raises:
-        IdTaken: another writer took the document's id or source meanwhile (nothing of ours stays).
+        IdTaken: another writer took the document's id or source meanwhile, or (re-chunking) the
+            document is no longer the one read (nothing of ours stays).
     """
     sha = hashlib.sha256(f"{doc.title}\n{doc.text}".encode()).hexdigest()
     with kb.write_lock:
         old = kb.manifest.document(ref.id, doc.doc_id)
         same = old is not None and old.sha256 == sha and old.source == doc.source
-        if same and not rechunk:
+        if rechunk_of is not None and not (same and old is not None and old.generation == rechunk_of):
+            raise IdTaken(f"{doc.source}: changed or deleted since it was read; not re-chunked")
+        if same and rechunk_of is None:
+            assert old is not None
             return FileResult(name=doc.source, status="unchanged", doc_id=doc.doc_id,
                               version=old.version, n_chunks=old.n_chunks)
         spans = chunk_spans(doc.text, size=kb.chunk_size, overlap=kb.chunk_overlap)
         generation = uuid.uuid4().hex[:12]
         version = (old.version if same else old.version + 1) if old else 1
-        now = utcnow()
+        now = old.updated_at if old is not None and rechunk_of is not None else utcnow()
         ids = [f"{doc.doc_id}#{n}@{generation}" for n in range(len(spans))]
         # Embedded and written WRITE_BATCH chunks at a time: memory stays flat however
         # large the file, and each batch is progress to report. The chunks stay invisible
@@ -257,7 +264,7 @@ def write_document(kb: KnowledgeBase, ref: WorkspaceRef, doc: ParsedDocument, *,
                 workspace_id=ref.id, doc_id=doc.doc_id, title=doc.title, source=doc.source,
                 version=version, generation=generation, updated_at=now, n_chunks=len(ids),
                 sha256=sha, text=doc.text,
-            ), replaces=old.generation if old else None)
+            ), replaces=old.generation if old else None, keep_legacy=rechunk_of is not None)
         except ManifestConflict as exc:
             kb.store.delete(ref, ids=ids)  # ours, never live; another writer won
             raise IdTaken(str(exc)) from exc

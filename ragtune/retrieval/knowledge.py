@@ -214,19 +214,21 @@ class KnowledgeBase:
         """The ids of ``workspace``'s documents whose chunks are not what the current chunk size and
         overlap make of their text: ingested before a settings change (re-ingesting unchanged text
         keeps its chunks, so they stay so until deleted and ingested again)."""
+        ref = self.workspace(workspace)
         stale = []
-        for doc in self.list_documents(workspace):
-            spans = chunk_spans(self.document_text(workspace, doc.doc_id), size=self.chunk_size,
-                                overlap=self.chunk_overlap)
-            stored = sorted((c.start, c.end) for c in self.chunks(workspace, doc.doc_id))
+        for row in self.manifest.documents(ref.id):  # one read: a document deleted meanwhile is not looked up
+            spans = chunk_spans(row.text, size=self.chunk_size, overlap=self.chunk_overlap)
+            records = self.store.get_all(ref, where={"doc_id": row.doc_id, "generation": row.generation})
+            stored = sorted((c.start, c.end) for c in (chunk_from(r) for r in records))
             if stored != [(sp.start, sp.end) for sp in spans]:
-                stale.append(doc.doc_id)
+                stale.append(row.doc_id)
         return stale
 
     def rechunk(self, workspace: str, on_progress: ProgressCallback | None = None) -> list[str]:
         """Cut the :meth:`stale_documents` of ``workspace`` again with the current chunk settings, one
         document at a time and atomically (its old chunks answer until its new ones are in); text,
-        title and version stay. Returns the ids re-chunked.
+        title, version and update time stay. A document edited or deleted meanwhile is left to that
+        change (whose chunks use the current settings already). Returns the ids re-chunked.
 
         Raises:
             WorkspaceError: no such workspace.
@@ -235,12 +237,14 @@ class KnowledgeBase:
         stale = self.stale_documents(workspace)
         done = []
         for doc_id in stale:
-            _, row = self._row(workspace, doc_id)
+            row = self.manifest.document(ref.id, doc_id)
+            if row is None:
+                continue  # deleted meanwhile
             parsed = ParsedDocument(doc_id=doc_id, title=row.title, source=row.source, text=row.text)
             try:
-                result = ingest.write_document(self, ref, parsed, rechunk=True)
+                result = ingest.write_document(self, ref, parsed, rechunk_of=row.generation)
             except ingest.IdTaken:
-                continue  # changed meanwhile: that writer's chunks use the current settings already
+                continue  # edited or deleted meanwhile: that change wins
             done.append(doc_id)
             if on_progress is not None:
                 on_progress(len(done), len(stale), result)

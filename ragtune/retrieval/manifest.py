@@ -219,8 +219,11 @@ class Manifest:
             (workspace_id,),
         )
 
-    def put_document(self, row: DocumentRow, *, replaces: str | None = None) -> None:
+    def put_document(self, row: DocumentRow, *, replaces: str | None = None, keep_legacy: bool = False) -> None:
         """Make ``row`` the live version of its document (the commit point of an ingest).
+
+        ``keep_legacy``: the row keeps the ``legacy`` mark of the row it replaces (a re-chunk: the
+        same document, so the identity rules of its migration still apply); otherwise it is cleared.
 
         A compare-and-swap: ``replaces`` is the generation the writer read for ``row.doc_id``
         (None: it read no row). If the row changed meanwhile, or another document already holds
@@ -231,7 +234,7 @@ class Manifest:
         """
         with self.transaction() as conn:
             current = conn.execute(
-                "SELECT generation FROM documents WHERE workspace_id=? AND doc_id=?",
+                "SELECT generation, legacy FROM documents WHERE workspace_id=? AND doc_id=?",
                 (row.workspace_id, row.doc_id),
             ).fetchone()
             if (current[0] if current else None) != replaces:
@@ -243,9 +246,10 @@ class Manifest:
             if other is not None:
                 raise ManifestConflict(f"{row.source!r} is already stored as document {other[0]!r}")
             conn.execute(
-                f"INSERT OR REPLACE INTO documents({self._COLUMNS}, legacy) VALUES (?,?,?,?,?,?,?,?,?,?,0)",
+                f"INSERT OR REPLACE INTO documents({self._COLUMNS}, legacy) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (row.workspace_id, row.doc_id, row.title, row.source, row.version, row.generation,
-                 row.updated_at.astimezone(timezone.utc).isoformat(), row.n_chunks, row.sha256, row.text),
+                 row.updated_at.astimezone(timezone.utc).isoformat(), row.n_chunks, row.sha256, row.text,
+                 int(current[1]) if keep_legacy and current else 0),
             )
             self.bump(conn, row.workspace_id)
 

@@ -334,8 +334,8 @@ def check_before_ingest(kb: KnowledgeBase, workspace: str, docs: Path, eval_set:
             raise InputError(
                 f"Workspace '{workspace}' holds document(s) chunked with other settings than the current "
                 f"chunk size {kb.chunk_size} / overlap {kb.chunk_overlap} ({', '.join(stale[:5])}): the figures "
-                f"would not be this prompt's. Delete it (`python -m ragtune workspaces delete {workspace} --yes`) "
-                "or give another --workspace."
+                f"would not be this prompt's. Re-chunk it (`python -m ragtune workspaces rechunk {workspace}`: the "
+                "text stays) or give another --workspace."
             )
         sources = {source for _, source in folder_files(docs)}
         others = [d for d in kb.list_documents(workspace) if d.source not in sources]

@@ -138,7 +138,7 @@ class TrainingJobs:
             raise AdapterError(
                 f"{shown_input(name)} is not a valid adapter name: {RULES['adapter'].describe()}."
             ) from None
-        if any(entry.name == stem for entry in AdapterCatalog(self.settings).list()):
+        if stem in AdapterCatalog(self.settings).taken_names():
             raise AdapterError(f"An adapter named '{stem}' exists already; choose another name.")
         _refuse_taken_peft(self.settings.adapters_dir / f"{stem}.gguf")
         if any(job.name == stem and job.active for job in self.list()):
@@ -303,7 +303,7 @@ def _install(staged: Path, settings: Settings, base: object) -> Path:
     target_dir = settings.adapters_dir
     target_dir.mkdir(parents=True, exist_ok=True)
     target = inside(target_dir, target_dir / staged.name)
-    if target.exists() or any(e.name == staged.stem for e in AdapterCatalog(settings).list()):
+    if target.exists() or staged.stem in AdapterCatalog(settings).taken_names():
         raise AdapterError(f"An adapter named '{staged.stem}' appeared meanwhile; the result stays in {staged.parent}.")
     _refuse_taken_peft(target, staged=staged)
     for source, dest in zip(card_paths(staged), card_paths(target)):

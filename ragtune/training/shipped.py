@@ -268,7 +268,9 @@ def build_shipped(
     card.rationale = rationale
     card.notes = (
         f"Evaluation runs through ragtune's llama.cpp runtime on {spec.name} ({spec.quantization or 'its own quantization'}), greedy decoding. "
-        f"Held-out cases: {eval_path.name} next to the training data; `make adapters` regenerates both."
+        f"Held-out cases: {eval_path.name} next to the training data; "
+        f"{'`make adapters`' if spec.id == DEFAULT_BASE else '`make adapters-qwen` (or `adapters build --model`)'} "
+        "regenerates both."
     )
     if name == "grounded-json":
         from ragtune.training.domains import HELDOUT_DOMAINS, TRAIN_DOMAINS
