@@ -234,7 +234,7 @@ def test_a_workspace_chunked_with_other_settings_exits_2_and_is_left_as_it_is(
     (docs / "glaze-fees.md").write_text("# Glaze fees\n\nA studio member pays 5 EUR per kilogram of glaze.\n")
     assert main(["adapters", "evaluate", "--docs", str(docs), "--set", str(eval_set), "--modes", "base"]) == 2
     err = capsys.readouterr().err
-    assert "chunked with other settings" in err and "workspaces delete heldout --yes" in err
+    assert "chunked with other settings" in err and "workspaces rechunk heldout" in err
     kb = KnowledgeBase.from_settings(load_settings())
     assert {d.doc_id: d.n_chunks for d in kb.list_documents("heldout")} == before
     kb.manifest.close()
