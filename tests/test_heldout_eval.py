@@ -70,11 +70,16 @@ def test_evaluate_ingests_runs_stores_and_prints_one_row_per_mode_with_n(small_e
     assert [row["mode_id"] for row in printed["rows"]] == ["base", "rag"]
     assert printed["rows"][1]["abstains"]["n"] == 1 and printed["rows"][1]["false_abstain"]["n"] == 2
     assert {t["verdict"] for t in printed["targets"]} <= {"pass", "miss", "not measured"}
-    # The speed target reads the grounded-json card the catalog resolves (the shipped one here).
+    # The speed target reads the card of the grounded-json shipped for the model that ran: none ships
+    # for the tiny local model here, so it is not measured (a card elsewhere would be another model's).
     from ragtune.adapters import AdapterCatalog
+    from ragtune.errors import AdapterError
     from ragtune.training.card import load_card
 
-    card = load_card(AdapterCatalog(load_settings()).resolve("grounded-json"))
+    try:
+        card = load_card(AdapterCatalog(load_settings()).resolve("grounded-json"))
+    except AdapterError:
+        card = None
     speed = printed["targets"][-1]
     assert speed["name"] == "generation speed cost of the applied adapter <= 10%"
     if card is not None and card.speed is not None:
