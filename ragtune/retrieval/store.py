@@ -204,6 +204,28 @@ def _register_with_chroma(embedding_function: Any) -> None:
         register_embedding_function(cls)
 
 
+@contextmanager
+def _opening_lock(folder: Path) -> Iterator[None]:
+    """An exclusive advisory lock (``flock``) on ``folder/.ragtune-open.lock`` while the client
+    opens; where ``fcntl`` is missing (not POSIX), no lock."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - POSIX only
+        yield
+        return
+    try:
+        handle = open(folder / ".ragtune-open.lock", "a+b")
+    except OSError:  # a read-only folder: nobody can create the database there anyway
+        yield
+        return
+    with handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
 class ChromaVectorStore(VectorStore):
     """A :class:`VectorStore` on a chroma ``PersistentClient`` in ``path``.
 
@@ -222,7 +244,10 @@ class ChromaVectorStore(VectorStore):
         self.embedding_function = embedding_function
         self._checked: dict[Path, tuple[tuple[str, int, int], ...]] = {}
         _register_with_chroma(embedding_function)
-        with self._guard():
+        # One process at a time opens the folder: two processes starting on a fresh data directory
+        # (two CLI ingests, the app and a CLI) would otherwise both create chroma's database and run
+        # its migrations at once, and one would fail as if the database were damaged.
+        with _opening_lock(path), self._guard():
             self._client = chromadb.PersistentClient(
                 path=str(path),
                 settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
