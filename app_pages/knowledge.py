@@ -14,7 +14,7 @@ from ragtune.errors import RagtuneError
 from ragtune.retrieval import KnowledgeBase, SearchMode
 from ragtune.retrieval.demo import demo_version, set_demo_version
 from ragtune.retrieval.ingest import strip_common_folder
-from ragtune.retrieval.workspace_actions import WorkspaceChange, apply_workspace_action
+from ragtune.retrieval.workspace_actions import WorkspaceAction, WorkspaceChange, apply_workspace_action
 
 
 def act(change: Callable[[], object], message: str = "", *, select: str | None = None) -> None:
@@ -27,33 +27,10 @@ def act(change: Callable[[], object], message: str = "", *, select: str | None =
         return
     if isinstance(result, WorkspaceChange):
         message, select = result
-    elif isinstance(result, str):  # a change that says its own outcome
-        message = result
     st.session_state["kn_flash"] = message  # shown after the rerun
     if select is not None:
         st.session_state["kn_select"] = select
     st.rerun()
-
-
-def rechunk_message(done: list[str]) -> str:
-    noun = "document" if len(done) == 1 else "documents"
-    return (f"Re-chunked {len(done)} {noun} with the current chunk settings." if done
-            else "Nothing re-chunked: the documents changed meanwhile (their new chunks use the current settings).")
-
-
-def stale_documents(kb: KnowledgeBase, name: str) -> list[str]:
-    """:meth:`KnowledgeBase.stale_documents`, read once per session and per state of the workspace's
-    documents (it reads every chunk's span: not on each rerun)."""
-    state = (name, tuple((d.doc_id, d.version, d.n_chunks, d.sha256) for d in kb.list_documents(name)))
-    cached = st.session_state.get("kn_stale_cache")
-    if cached is None or cached[0] != state:
-        try:
-            stale = kb.stale_documents(name)
-        except RagtuneError:  # a damaged store is the documents panel's to report, not this warning's
-            stale = []
-        cached = (state, stale)
-        st.session_state["kn_stale_cache"] = cached
-    return cached[1]
 
 
 def workspace_panel(kb: KnowledgeBase, demo: str) -> str | None:
@@ -145,11 +122,11 @@ def knowledge() -> None:
             st.info("Create a workspace to add documents.")
             return
         view.render_workspace_summary(next(w for w in kb.list_workspaces() if w.name == name), key="kn_summary")
-        if view.render_stale_chunking(len(stale_documents(kb, name)), kb.chunk_size, kb.chunk_overlap,
-                                      key="kn_stale"):
+        if view.render_stale_chunking(len(view.stale_documents(kb, name, key="kn_stale")), kb.chunk_size,
+                                      kb.chunk_overlap, key="kn_stale"):
             st.session_state.pop("kn_stale_cache", None)
             with st.spinner("Re-chunking..."):
-                act(lambda: rechunk_message(kb.rechunk(name)))
+                act(lambda: apply_workspace_action(kb, WorkspaceAction("rechunk", name)))
         if name == settings.demo_workspace:
             demo_panel(kb, name)
         st.subheader("Documents")

@@ -14,11 +14,14 @@ import ragtune.retrieval.ingest as ingestion
 from ragtune.retrieval.ingest import DOCUMENT_IDENTITY_RULE
 from ragtune.retrieval.loaders import SUPPORTED_EXTENSIONS
 from ragtune.retrieval.progress import chunk_progress
+from ragtune.errors import RagtuneError
 from ragtune.retrieval.types import SEARCH_MODES, SearchMode
 from ragtune.retrieval.workspace_actions import WorkspaceAction
 
 if TYPE_CHECKING:
     from streamlit.runtime.uploaded_file_manager import UploadedFile
+
+    from ragtune.retrieval.knowledge import KnowledgeBase
 
     from ragtune.retrieval.types import Chunk, DocumentInfo, FileResult, IngestReport, SearchResult, WorkspaceInfo
 
@@ -52,6 +55,22 @@ def render_workspace_summary(info: WorkspaceInfo, *, key: str) -> None:
     with st.container(key=key, horizontal=True):
         st.metric("Documents", info.n_documents)
         st.metric("Chunks", info.n_chunks)
+
+
+def stale_documents(kb: KnowledgeBase, name: str, *, key: str) -> list[str]:
+    """:meth:`KnowledgeBase.stale_documents`, read once per session and per state of the workspace's
+    documents (it reads every chunk's span: not on each rerun); a damaged store reads as none (the
+    documents panel reports it)."""
+    state = (name, tuple((d.doc_id, d.version, d.n_chunks, d.sha256) for d in kb.list_documents(name)))
+    cached = st.session_state.get(f"{key}_cache")
+    if cached is None or cached[0] != state:
+        try:
+            stale = kb.stale_documents(name)
+        except RagtuneError:
+            stale = []
+        cached = (state, stale)
+        st.session_state[f"{key}_cache"] = cached
+    return cached[1]
 
 
 def render_stale_chunking(n_stale: int, chunk_size: int, chunk_overlap: int, *, key: str) -> bool:

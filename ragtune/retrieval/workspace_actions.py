@@ -10,7 +10,7 @@ from ragtune.retrieval.demo import restore_demo_workspace
 if TYPE_CHECKING:
     from ragtune.retrieval.knowledge import KnowledgeBase
 
-WorkspaceActionKind = Literal["create", "restore_demo", "rename", "empty", "delete"]
+WorkspaceActionKind = Literal["create", "restore_demo", "rename", "empty", "delete", "rechunk"]
 
 
 class WorkspaceAction(NamedTuple):
@@ -45,6 +45,13 @@ def apply_workspace_action(kb: KnowledgeBase, action: WorkspaceAction) -> Worksp
     if action.kind == "rename":
         kb.rename_workspace(name, target)
         return WorkspaceChange(f"Renamed to '{target.strip()}'.", target.strip())
+    if action.kind == "rechunk":
+        done = kb.rechunk(name)
+        noun = "document" if len(done) == 1 else "documents"
+        return WorkspaceChange(
+            f"Re-chunked {len(done)} {noun} with the current chunk settings." if done else
+            "Nothing re-chunked: the documents changed meanwhile (their new chunks use the current settings)."
+        )
     if action.kind == "empty":
         kb.empty_workspace(name)
         return WorkspaceChange(f"Emptied '{name}'.")
