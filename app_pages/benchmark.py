@@ -12,6 +12,7 @@ from ragtune.economics import EconomicsStore
 from ragtune.errors import RagtuneError
 from ragtune.evaluation.report import REPORT_MODES, build_claims, plan_claims
 from ragtune.evaluation.runner import RunPlan, deterministic_settings, plan_eval, run_plan
+from ragtune.showcases import refresh_after_report
 from ragtune.evaluation.sets import demo_eval_set
 from ragtune.evaluation.store import EvalStore
 from ragtune.modes import DEFAULT_LAB_MODES, ModeStore
@@ -77,6 +78,8 @@ def execute(plan: RunPlan) -> None:
         run = run_plan(plan, store=EvalStore.from_settings(plan.pipeline.settings),
                        on_progress=lambda p: bar.progress(p.fraction, text=p.text()))
         status.update(label=f"Run {run.info.id}: {run.info.status}", state="complete", expanded=False)
+    if refresh_after_report(run, plan.pipeline.settings.data_dir) is not None:
+        st.toast("The Lab's and the Tour's showcases were re-ranked from this report.")
     st.session_state["bm_selected"] = run.info.id
 
 

@@ -34,6 +34,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ragtune.commands.knowledge",
     "ragtune.commands.training",
     "ragtune.commands.evaluation",
+    "ragtune.commands.showcases",
     "ragtune.commands.lab",
     "ragtune.commands.doctor",
 )

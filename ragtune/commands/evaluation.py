@@ -159,31 +159,52 @@ def cmd_eval(args: argparse.Namespace) -> int:
 # -- report ----------------------------------------------------------------------------------
 
 
+def _report_run(settings: Settings, model_id: str | None, modes_spec: str, limit: int | None) -> EvalRun:
+    """Run the claims report with progress on stderr; store it, write its results file, and re-rank the
+    model's showcases when it covered the whole demo set."""
+    from ragtune.evaluation.report import plan_claims
+    from ragtune.retrieval.knowledge import KnowledgeBase
+    from ragtune.showcases import refresh_after_report
+
+    modes = _modes(settings, modes_spec)
+    kb = KnowledgeBase.from_settings(settings)
+    pipeline = _pipeline(settings, kb, model_id)
+    try:
+        plan = plan_claims(pipeline, modes, per_kind=limit,
+                           on_note=lambda note: print(f"  {note}", file=sys.stderr))
+        for mode_id, why in plan.skipped.items():
+            print(f"note: mode {mode_id} is skipped: {why}", file=sys.stderr)
+        print(f"  {plan.describe()} on {pipeline.runtime.model_id}", file=sys.stderr)
+        run = _run(plan, settings)
+    finally:
+        pipeline.runtime.close()
+    _write_results(run, settings.data_dir / "evaluations" / f"report-{run.info.id}.json", settings)
+    shown = refresh_after_report(run, settings.data_dir)
+    if shown is not None:
+        print(f"  showcases re-ranked from this run: {shown}", file=sys.stderr)
+    return run
+
+
+def measure_report(settings: Settings, model_id: str | None) -> str:
+    """Run the full claims report (every built-in report mode); its run id."""
+    from ragtune.evaluation.report import REPORT_MODES
+    from ragtune.evaluation.runner import deterministic_settings
+
+    return _report_run(deterministic_settings(settings), model_id, ",".join(REPORT_MODES), None).info.id
+
+
 def cmd_report(args: argparse.Namespace) -> int:
-    from ragtune.evaluation.report import REPORT_MODES, build_claims, claims_markdown, claims_text, plan_claims
+    from ragtune.evaluation.report import REPORT_MODES, build_claims, claims_markdown, claims_text
     from ragtune.evaluation.runner import deterministic_settings
     from ragtune.evaluation.scoreboard import scoreboard_markdown
     from ragtune.evaluation.store import EvalStore, combine_runs
-    from ragtune.retrieval.knowledge import KnowledgeBase
 
     settings = deterministic_settings(load_settings())
     if args.run_ids:
         store = EvalStore.from_settings(settings)
         run = combine_runs([store.load(run_id) for run_id in args.run_ids])
     else:
-        modes = _modes(settings, args.modes or ",".join(REPORT_MODES))
-        kb = KnowledgeBase.from_settings(settings)
-        pipeline = _pipeline(settings, kb, args.model_id)
-        try:
-            plan = plan_claims(pipeline, modes, per_kind=args.limit,
-                               on_note=lambda note: print(f"  {note}", file=sys.stderr))
-            for mode_id, why in plan.skipped.items():
-                print(f"note: mode {mode_id} is skipped: {why}", file=sys.stderr)
-            print(f"  {plan.describe()} on {pipeline.runtime.model_id}", file=sys.stderr)
-            run = _run(plan, settings)
-        finally:
-            pipeline.runtime.close()
-        _write_results(run, settings.data_dir / "evaluations" / f"report-{run.info.id}.json", settings)
+        run = _report_run(settings, args.model_id, args.modes or ",".join(REPORT_MODES), args.limit)
     claims = build_claims(run.results)
     if args.json:
         print(json.dumps({"run": run.info.model_dump(mode="json"),

@@ -1,0 +1,450 @@
+"""Showcases chosen by measurement: which demo question shows each thesis most clearly on a model,
+and how often the thesis holds over the whole demo set.
+
+A presenter needs one question per thesis that shows it live, and the honest base rate beside
+it, so a clear example is never passed off as typical. Both come from one stored claims-report
+run (:mod:`ragtune.evaluation.report`): every built-in mode answered every demo question, so for
+each thesis this module
+
+* checks, per question, the thesis's **predictions** (:class:`Prediction`: "RAG is correct",
+  "the base model breaks the format", ...) against that question's scored answers, and ranks
+  the questions by how many predictions hold (ties: the quicker question first, then its id);
+* measures the thesis's **rates** (:class:`RateSpec`) over every question it applies to, with n.
+
+:func:`rank_showcases` is pure (results in, :class:`Showcases` out). :class:`ShowcaseStore` keeps
+one JSON file per model: the data directory's (written by ``python -m ragtune showcases`` and
+after every ``report``) wins over the one shipped in ``data/showcases/`` (measured by the
+project on the machine its ``machine`` field names).
+
+Examples:
+    >>> [t.id for t in THESES]
+    ['facts', 'format', 'both', 'freshness', 'constrained']
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ragtune.errors import InputError
+from ragtune.evaluation.report import Claim, build_claims
+from ragtune.evaluation.scoring import EvalResult
+from ragtune.evaluation.sets import CaseKind, Version
+from ragtune.names import check_name
+
+if TYPE_CHECKING:
+    from ragtune.evaluation.store import EvalRun, EvalStore
+
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "data" / "showcases"
+"""The showcases the project measured for its models (committed; re-made by ``showcases --out``)."""
+
+Metric = Literal["correct", "format_valid", "json_valid", "stale", "usable", "cites_support", "decides_abstention"]
+
+METRIC_WORDS: dict[Metric, tuple[str, str]] = {
+    # metric: (when it holds, when it does not)
+    "correct": ("is correct", "is not correct"),
+    "format_valid": ("gives valid JSON", "breaks the format"),
+    "json_valid": ("gives well-formed JSON", "gives no well-formed JSON"),
+    "stale": ("gives the old fact", "does not give the old fact"),
+    "usable": ("is correct and valid", "is not both correct and valid"),
+    "cites_support": ("cites a supporting document", "cites no supporting document"),
+    "decides_abstention": ("abstains exactly when it should", "gets the abstention decision wrong"),
+}
+
+RATE_WORDS: dict[Metric, str] = {
+    "correct": "correct", "format_valid": "valid JSON", "json_valid": "well-formed JSON",
+    "stale": "give the old fact", "usable": "correct and valid", "cites_support": "cite a supporting document",
+    "decides_abstention": "right abstention decisions",
+}
+
+
+def metric_value(result: EvalResult, metric: Metric) -> bool:
+    """A yes/no measure of one scored answer (an answer that failed to run counts as no)."""
+    if result.error:
+        return False
+    if metric == "usable":
+        return result.usable
+    if metric == "cites_support":
+        return result.cites_support
+    if metric == "decides_abstention":
+        return result.abstained == result.should_abstain
+    return bool(getattr(result, metric))
+
+
+class Prediction(BaseModel):
+    """One outcome a thesis predicts for a mode on a question: ``mode`` ``metric`` is ``expected``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mode: str
+    metric: Metric
+    expected: bool = True
+    version: Version | None = Field(default=None, description="The documents judged against; None: the "
+                                    "thesis's own version.")
+
+    def words(self, labels: dict[str, str]) -> str:
+        """The prediction in words, e.g. 'RAG is correct'."""
+        said = METRIC_WORDS[self.metric][0 if self.expected else 1]
+        tail = f" (documents {self.version})" if self.version else ""
+        return f"{labels.get(self.mode, self.mode)} {said}{tail}"
+
+
+class RateSpec(BaseModel):
+    """A set-wide rate: how often ``mode`` ``metric`` holds on the thesis's questions, beside ``versus``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mode: str
+    metric: Metric
+    versus: tuple[str, ...] = ()
+    kinds: tuple[CaseKind, ...] = ("answerable", "unanswerable", "changed")
+    version: Version = "v1"
+
+
+class Thesis(BaseModel):
+    """A thesis of the seed, as a demo shows it: its claim, its predictions, its rates."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    title: str
+    claim: str
+    kinds: tuple[CaseKind, ...] = Field(description="The kinds of question that can show it.")
+    version: Version = "v1"
+    predictions: tuple[Prediction, ...]
+    rates: tuple[RateSpec, ...]
+    modes: tuple[str, ...] = Field(description="The Lab modes that show it, in column order.")
+
+
+THESES: tuple[Thesis, ...] = (
+    Thesis(
+        id="facts", title="A fresh fact: RAG wins",
+        claim="RAG is about what the model knows: facts from your documents reach the answer only by retrieval.",
+        kinds=("answerable",), modes=("base", "rag", "lora", "rag+lora"),
+        predictions=(Prediction(mode="rag", metric="correct"), Prediction(mode="base", metric="correct",
+                                                                          expected=False)),
+        rates=(RateSpec(mode="rag", metric="correct", versus=("base",), kinds=("answerable",)),),
+    ),
+    Thesis(
+        id="format", title="A strict format: LoRA wins",
+        claim="Fine-tuning is about how the model behaves: the adapter gives the strict JSON the prompt asks "
+        "for, where the model alone breaks it.",
+        kinds=("answerable", "unanswerable"), modes=("base", "rag", "lora", "rag+lora"),
+        predictions=(Prediction(mode="lora", metric="format_valid"), Prediction(mode="lora", metric="correct"),
+                     Prediction(mode="rag+lora", metric="format_valid"),
+                     Prediction(mode="rag+lora", metric="correct"),
+                     Prediction(mode="base", metric="format_valid", expected=False),
+                     Prediction(mode="rag", metric="format_valid", expected=False)),
+        rates=(RateSpec(mode="lora", metric="format_valid", versus=("base", "rag")),
+               RateSpec(mode="rag+lora", metric="format_valid", versus=("rag+fewshot",))),
+    ),
+    Thesis(
+        id="both", title="Facts and format: RAG + LoRA gets both",
+        claim="They combine: retrieval supplies the fact, the adapter the format, the citation and the habit "
+        "of abstaining.",
+        kinds=("answerable",), modes=("base", "rag", "lora", "rag+lora"),
+        predictions=(Prediction(mode="rag+lora", metric="usable"), Prediction(mode="rag+lora", metric="cites_support"),
+                     Prediction(mode="rag", metric="correct"),
+                     Prediction(mode="rag", metric="format_valid", expected=False),
+                     Prediction(mode="lora", metric="correct", expected=False)),
+        rates=(RateSpec(mode="rag+lora", metric="usable", versus=("rag", "lora")),),
+    ),
+    Thesis(
+        id="freshness", title="A fact changed: the knowledge LoRA goes stale",
+        claim="Knowledge baked into weights goes stale the day a document changes and cites nothing; retrieval "
+        "follows the change.",
+        kinds=("changed",), version="v2", modes=("rag", "rag+lora", "knowledge-lora"),
+        predictions=(Prediction(mode="knowledge-lora", metric="correct", version="v1"),
+                     Prediction(mode="knowledge-lora", metric="stale"), Prediction(mode="rag", metric="correct")),
+        rates=(RateSpec(mode="knowledge-lora", metric="stale", versus=("rag",), kinds=("changed",), version="v2"),
+               RateSpec(mode="rag", metric="correct", versus=("knowledge-lora",), kinds=("changed",),
+                        version="v2")),
+    ),
+    Thesis(
+        id="constrained", title="Constrained decoding: syntax, not behaviour",
+        claim="A grammar forces well-formed JSON, but not the decisions inside it: what to answer, what to "
+        "cite, when to abstain.",
+        kinds=("answerable", "unanswerable"), modes=("rag", "rag+constrained", "rag+lora"),
+        predictions=(Prediction(mode="rag+constrained", metric="json_valid"),
+                     Prediction(mode="rag", metric="json_valid", expected=False),
+                     Prediction(mode="rag+constrained", metric="usable", expected=False),
+                     Prediction(mode="rag+lora", metric="usable")),
+        rates=(RateSpec(mode="rag+constrained", metric="json_valid", versus=("rag",)),
+               RateSpec(mode="rag+constrained", metric="usable", versus=("rag+lora",))),
+    ),
+)
+THESIS_IDS: tuple[str, ...] = tuple(t.id for t in THESES)
+
+
+def thesis(thesis_id: str) -> Thesis:
+    """The thesis with this id.
+
+    Raises:
+        InputError: no such thesis (the message lists them).
+    """
+    for t in THESES:
+        if t.id == thesis_id:
+            return t
+    raise InputError(f"Unknown thesis '{thesis_id}'. Known: {', '.join(THESIS_IDS)}.")
+
+
+# -- ranking -----------------------------------------------------------------------------------
+
+
+class Outcome(BaseModel):
+    """One prediction checked on one question."""
+
+    model_config = ConfigDict(frozen=True)
+
+    prediction: Prediction
+    held: bool | None = Field(description="None: the mode did not answer this question in the run.")
+
+
+class RankedCase(BaseModel):
+    """A question with how many of a thesis's predictions held on it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    case_id: str
+    question: str
+    held: int
+    checked: int
+    total: int
+    outcomes: list[Outcome]
+    seconds: float = Field(description="The thesis's modes' total time on it (a live demo prefers quick ones).")
+
+    @property
+    def clear(self) -> bool:
+        """Every prediction held (and every one could be checked)."""
+        return self.held == self.total
+
+
+class Rate(BaseModel):
+    """A measured rate with its n, and the same measure for the modes it is compared with."""
+
+    model_config = ConfigDict(frozen=True)
+
+    spec: RateSpec
+    hits: int
+    n: int
+    versus: dict[str, tuple[int, int]] = Field(default_factory=dict)
+
+    @property
+    def value(self) -> float | None:
+        return self.hits / self.n if self.n else None
+
+    def text(self, labels: dict[str, str] | None = None) -> str:
+        """e.g. 'RAG correct on 22/50 answerable questions (44%); Base 1/50 (2%)'."""
+        labels = labels or {}
+        scope = "/".join(self.spec.kinds) if len(self.spec.kinds) < 3 else "all"
+
+        def pct(hits: int, n: int) -> str:
+            return f"{hits}/{n} ({100 * hits / n:.0f}%)" if n else "not measured"
+
+        head = (f"{labels.get(self.spec.mode, self.spec.mode)} {RATE_WORDS[self.spec.metric]} on "
+                f"{pct(self.hits, self.n)} of {scope} questions (documents {self.spec.version})")
+        rest = [f"{labels.get(m, m)} {pct(h, n)}" for m, (h, n) in self.versus.items()]
+        return head + ("; " + ", ".join(rest) if rest else "")
+
+
+class ThesisShowcase(BaseModel):
+    """A thesis's questions, best first, and its set-wide rates."""
+
+    model_config = ConfigDict(frozen=True)
+
+    thesis_id: str
+    ranked: list[RankedCase]
+    rates: list[Rate]
+
+    @property
+    def best(self) -> RankedCase | None:
+        return self.ranked[0] if self.ranked else None
+
+    @property
+    def clear_count(self) -> int:
+        return sum(1 for r in self.ranked if r.clear)
+
+
+class Showcases(BaseModel):
+    """Every thesis's showcase on one model, from one stored report run."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model_id: str
+    run_id: str
+    run_created_at: datetime
+    n_questions: int
+    modes: list[str]
+    machine: str = ""
+    ranked_at: datetime
+    theses: list[ThesisShowcase]
+    claims: list[Claim] = Field(default_factory=list, description="The seed's claims measured on the same run.")
+
+    def get(self, thesis_id: str) -> ThesisShowcase | None:
+        return next((t for t in self.theses if t.thesis_id == thesis_id), None)
+
+    def claim(self, number: int) -> Claim | None:
+        return next((c for c in self.claims if c.number == number), None)
+
+    def source(self) -> str:
+        """Where the figures come from, in one line."""
+        when = self.run_created_at.strftime("%Y-%m-%d")
+        where = f" on {self.machine}" if self.machine else ""
+        return f"claims report run {self.run_id} ({when}, {self.model_id}{where}, {self.n_questions} questions)"
+
+
+_Index = dict[tuple[str, str, str], EvalResult]  # (mode, case, version) -> result
+
+
+def _check(index: _Index, t: Thesis, case_id: str, p: Prediction) -> bool | None:
+    result = index.get((p.mode, case_id, p.version or t.version))
+    return None if result is None else metric_value(result, p.metric) == p.expected
+
+
+def _rank(t: Thesis, index: _Index, questions: dict[str, tuple[str, CaseKind]]) -> list[RankedCase]:
+    ranked = []
+    for case_id, (question, kind) in questions.items():
+        if kind not in t.kinds or not any((m, case_id, t.version) in index for m in t.modes):
+            continue
+        outcomes = [Outcome(prediction=p, held=_check(index, t, case_id, p)) for p in t.predictions]
+        seconds = sum(index[(m, case_id, t.version)].total_ms for m in t.modes
+                      if (m, case_id, t.version) in index) / 1000.0
+        ranked.append(RankedCase(
+            case_id=case_id, question=question, held=sum(o.held is True for o in outcomes),
+            checked=sum(o.held is not None for o in outcomes), total=len(outcomes), outcomes=outcomes,
+            seconds=round(seconds, 3),
+        ))
+    return sorted(ranked, key=lambda r: (-r.held, r.seconds, r.case_id))
+
+
+def _rate(spec: RateSpec, index: _Index, questions: dict[str, tuple[str, CaseKind]]) -> Rate:
+    def count(mode: str) -> tuple[int, int]:
+        rows = [index[(mode, cid, spec.version)] for cid, (_, kind) in questions.items()
+                if kind in spec.kinds and (mode, cid, spec.version) in index]
+        return sum(metric_value(r, spec.metric) for r in rows), len(rows)
+
+    hits, n = count(spec.mode)
+    return Rate(spec=spec, hits=hits, n=n, versus={m: count(m) for m in spec.versus})
+
+
+def rank_showcases(
+    results: Sequence[EvalResult], *, model_id: str, run_id: str, run_created_at: datetime,
+    machine: str = "", theses: Sequence[Thesis] = THESES,
+) -> Showcases:
+    """Rank every question of a report run for each thesis, and measure each thesis's rates.
+
+    Examples:
+        >>> shows = rank_showcases(run.results, model_id="m", run_id=run.info.id,
+        ...                        run_created_at=run.info.created_at)  # doctest: +SKIP
+        >>> shows.get("facts").best.case_id  # doctest: +SKIP
+        'a13'
+    """
+    index: _Index = {(r.mode_id, r.case_id, r.version): r for r in results}
+    questions: dict[str, tuple[str, CaseKind]] = {}
+    for r in results:
+        questions.setdefault(r.case_id, (r.question, r.kind))
+    return Showcases(
+        model_id=model_id, run_id=run_id, run_created_at=run_created_at, n_questions=len(questions),
+        modes=sorted({r.mode_id for r in results}), machine=machine, ranked_at=datetime.now(timezone.utc),
+        theses=[ThesisShowcase(thesis_id=t.id, ranked=_rank(t, index, questions),
+                               rates=[_rate(s, index, questions) for s in t.rates]) for t in theses],
+        claims=build_claims(results),
+    )
+
+
+# -- storage -----------------------------------------------------------------------------------
+
+
+def _file_stem(model_id: str) -> str:
+    """A model id as a file name (ids follow the name rule: never a path; ':' of local ids becomes '_')."""
+    return check_name("model id", model_id).replace(":", "_")
+
+
+class ShowcaseStore:
+    """One showcases file per model: the data directory's wins over the shipped one."""
+
+    def __init__(self, data_dir: Path, shipped_dir: Path = SHIPPED_DIR) -> None:
+        self.dir = Path(data_dir) / "showcases"
+        self.shipped_dir = Path(shipped_dir)
+
+    def path(self, model_id: str) -> Path:
+        return self.dir / f"{_file_stem(model_id)}.json"
+
+    def load(self, model_id: str) -> Showcases | None:
+        """The model's showcases (the data directory's, else the shipped ones), or None when neither
+        exists or is readable (a damaged file is skipped, not fatal: the Lab falls back to its defaults)."""
+        name = _file_stem(model_id)
+        for path in (self.dir / f"{name}.json", self.shipped_dir / f"{name}.json"):
+            try:
+                return Showcases.model_validate_json(path.read_bytes())
+            except (OSError, ValidationError, ValueError):
+                continue
+        return None
+
+    def save(self, showcases: Showcases, path: Path | None = None) -> Path:
+        """Write atomically (to ``path``, default the data directory's file for its model)."""
+        path = Path(path) if path is not None else self.path(showcases.model_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        tmp.write_text(json.dumps(showcases.model_dump(mode="json"), indent=1, ensure_ascii=False) + "\n",
+                       encoding="utf-8")
+        os.replace(tmp, path)
+        return path
+
+
+def showcase_text(show: Showcases, labels: dict[str, str] | None = None,
+                  top: int = 3, on_line: Callable[[str], None] = print) -> None:
+    """The showcases as plain text for a terminal: per thesis its top questions and its rates."""
+    on_line(f"Showcases for {show.model_id}, from {show.source()}")
+    for t in THESES:
+        item = show.get(t.id)
+        if item is None:
+            continue
+        on_line(f"\n{t.title} ({item.clear_count} of {len(item.ranked)} questions show it fully)")
+        for rate in item.rates:
+            on_line(f"  rate: {rate.text(labels)}")
+        for r in item.ranked[:top]:
+            on_line(f"  {r.held}/{r.total}  {r.case_id}  {r.question}")
+
+
+def latest_report(store: EvalStore, model_id: str) -> str | None:
+    """The id of the newest complete claims-report run of ``model_id`` that covers the whole demo set."""
+    for info in store.runs(kind="report"):
+        if info.model_id == model_id and info.status == "complete" and covers_demo_set(info.n_items):
+            return info.id
+    return None
+
+
+def covers_demo_set(n_items: int) -> bool:
+    """Whether a report run of ``n_items`` asked every demo question (rates over a sample would mislead)."""
+    from ragtune.evaluation.sets import demo_eval_set, demo_report_items
+
+    return n_items >= len(demo_report_items(demo_eval_set().cases))
+
+
+def showcases_of_run(run: EvalRun, machine: str = "") -> Showcases:
+    """:func:`rank_showcases` over a stored run."""
+    return rank_showcases(run.results, model_id=run.info.model_id, run_id=run.info.id,
+                          run_created_at=run.info.created_at, machine=machine)
+
+
+def this_machine() -> str:
+    """The machine measured on, in a few words ("AMD EPYC, 2 cores")."""
+    from ragtune.bench import machine_info
+
+    info = machine_info()
+    return f"{info['cpu']}, {info['cores']} cores"
+
+
+def refresh_after_report(run: EvalRun, data_dir: Path) -> Path | None:
+    """After a complete report run over the whole demo set, re-rank the model's showcases from it
+    (so the Lab and the Tour show the latest measured rates); returns the file written, or None."""
+    if run.info.kind != "report" or run.info.status != "complete" or not covers_demo_set(run.info.n_items):
+        return None
+    return ShowcaseStore(data_dir).save(showcases_of_run(run, this_machine()))
