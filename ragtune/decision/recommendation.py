@@ -88,18 +88,19 @@ class Recommendation(BaseModel):
 
 
 LAB_MODE_PARTS: dict[str, frozenset[Part]] = {
+    # In the order of ragtune.modes.BUILTIN_MODES (tests/test_modes.py compares the two).
     "base": frozenset({Part.PROMPT}),
     "rag": frozenset({Part.RAG, Part.PROMPT}),
-    "rag+fewshot": frozenset({Part.RAG, Part.PROMPT}),
     "lora": frozenset({Part.ADAPTER}),
     "rag+lora": frozenset({Part.RAG, Part.ADAPTER}),
-    "constrained": frozenset({Part.CONSTRAINED, Part.PROMPT}),
+    "rag+fewshot": frozenset({Part.RAG, Part.PROMPT}),
+    # Facts baked into an adapter: the trap, shown beside retrieval; it builds no part.
+    "knowledge-lora": frozenset(),
     "rag+constrained": frozenset({Part.RAG, Part.CONSTRAINED, Part.PROMPT}),
+    "constrained": frozenset({Part.CONSTRAINED, Part.PROMPT}),
     # The seed's combined pattern: a fine-tuned classifier (the ticket-router adapter) picks
     # the route, and the documents route is RAG + the grounded-json adapter.
     "route": frozenset({Part.ROUTER, Part.CLASSIFIER, Part.RAG, Part.ADAPTER}),
-    # Facts baked into an adapter: the trap, shown beside retrieval; it builds no part.
-    "knowledge-lora": frozenset(),
 }
 """The built-in Lab modes the wizard links to, and the parts of a recommendation each shows."""
 
