@@ -139,11 +139,12 @@ def render_cost_summary(costs: CostSection, *, key: str) -> None:
     where a tuned option is on the table, then the figures given and every assumption."""
     with st.container(key=f"{key}-metrics", horizontal=True):
         for option in costs.options:
-            value = "not modelled" if option.monthly is None else money(option.monthly)
             role = {"recommended": "recommended", "alternative": "weighed",
                     "added": "added"}[option.role]
-            st.metric(f"{option.label} / month", value, role, delta_color="off",
-                      delta_arrow="off", help=option.note + _option_detail(option))
+            st.metric(cost_label(option), money(option.upfront if option.monthly is None
+                                                 else option.monthly),
+                      role, delta_color="off", delta_arrow="off",
+                      help=option.note + _option_detail(option))
         if costs.break_even is not None:
             month = costs.break_even.break_even_month
             st.metric("Break-even", "never" if month is None else f"month {month}",
@@ -155,6 +156,11 @@ def render_cost_summary(costs: CostSection, *, key: str) -> None:
         st.caption("Your figures: " + "; ".join(costs.given) + ".")
     for assumption in costs.assumptions:
         st.caption(assumption.text)
+
+
+def cost_label(option: CostOption) -> str:
+    """The metric's label: a month's inference, or (no running cost modelled) a training run."""
+    return f"{option.label} / month" if option.monthly is not None else f"{option.label}, training"
 
 
 def _option_detail(option: CostOption) -> str:

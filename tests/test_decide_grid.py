@@ -233,7 +233,8 @@ def test_the_page_says_what_the_record_says(answers: WizardAnswers) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert at.markdown[0].value == f"### {rec.headline}"
     labels = [m.label for m in at.metric if m.label != "Confidence"]
-    expected = [f"{o.label} / month" for o in rec.costs.options]
+    expected = [f"{o.label} / month" if o.monthly is not None else f"{o.label}, training"
+                for o in rec.costs.options]
     assert labels == expected + (["Break-even"] if rec.costs.break_even is not None else [])
     assert bool(at.get("plotly_chart")) == (rec.costs.break_even is not None)
     assert rec.costs.verdict in [m.value for m in at.markdown]

@@ -104,7 +104,8 @@ def cost_section(a: WizardAnswers, parts: Sequence[PartChoice], acts: Behaviour,
             fields=[f for fields, _ in kept for f in fields],
             text="Assumed: the wizard's reference figures, which you kept — "
                  + "; ".join(p for _, p in kept) + " (set yours in step 5)."))
-    labels = [o.label for o in options if o.role != "added"]
+    labels = [o.label if o.label[:3] in ("RAG", "LoR") else o.label[0].lower() + o.label[1:]
+              for o in options if o.role != "added"]
     return CostSection(
         title="Costs: " + (labels[0] if len(labels) == 1 else
                            ", ".join(labels[:-1]) + " or " + labels[-1]),
@@ -219,12 +220,11 @@ def _verdict(a: WizardAnswers, options: list[CostOption], costs: CostComparison,
                 "constrained decoding does, with no training")
         text += (f", and it costs {money(saving)} a month less than your prompt (no format "
                  "examples, no retries)." if saving >= 0.005 else ".")
-    elif rag:
+    else:
         text = ("Decided by need: retrieval is what gives the model your facts. It costs "
                 f"your prompt, the passages and the answer on every request: "
-                f"{money(prompt.monthly or 0.0)} a month.")
-    else:
-        text = f"A prompt is all this workload needs: {money(prompt.monthly or 0.0)} a month."
+                f"{money(prompt.monthly or 0.0)} a month." if rag else
+                f"A prompt is all this workload needs: {money(prompt.monthly or 0.0)} a month.")
         if acts.untested:
             text += (f" An adapter is weighed only if prompting, once tried, fails to hold "
                      f"{acts.words}.")
