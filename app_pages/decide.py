@@ -21,7 +21,6 @@ from components.decision import (
     render_step_nav,
 )
 from components.safe import errors_shown, escape_markdown
-from ragtune.decision.economics import answer_costs
 from ragtune.decision.params import (
     STEP_PARAM,
     ParsedParams,
@@ -68,7 +67,8 @@ def wizard_step(parsed: ParsedParams) -> None:
     render_step(step, questions_for_step(step.number), parsed.answers, total=len(STEPS),
                 key=QUESTION_KEY, on_change=store_answer)
     if step.number == STEPS[-1].number:
-        render_cost_summary(answer_costs(parsed.answers), key="decide.preview")
+        # The options the answers so far put on the table, priced as the result will price them.
+        render_cost_summary(recommend(parsed.answers).costs, key="decide.preview")
     render_step_nav(step.number, total=len(STEPS), go_to=go_to, key="decide")
 
 
@@ -77,9 +77,11 @@ def result(parsed: ParsedParams) -> None:
     base_url = (st.context.url or "").split("?", 1)[0]
     st.progress(1.0, text="Your recommendation")
     render_recommendation(rec, key="decide.rec")
-    st.subheader("Costs: a long prompt on every request, or an adapter trained once", anchor=False)
+    st.subheader(rec.costs.title, anchor=False)
     render_cost_summary(rec.costs, key="decide.costs")
-    render_break_even_chart(rec.costs, key="decide.break_even")
+    if rec.costs.break_even is not None:  # only where an adapter or classifier is on the table
+        render_break_even_chart(rec.costs.break_even, key="decide.break_even",
+                                tuned=rec.costs.tuned or "adapter")
     st.subheader("The architecture to build", anchor=False)
     render_architecture(rec, key="decide.architecture")
     st.subheader("Try it in the Lab", anchor=False)

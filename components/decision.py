@@ -17,7 +17,7 @@ from streamlit.errors import StreamlitAPIException
 
 from components.format import PLOTLY_CONFIG, money
 from ragtune.decision.answers import WizardAnswers
-from ragtune.decision.economics import CostComparison
+from ragtune.decision.economics import CostComparison, CostOption, CostSection
 from ragtune.decision.questions import Question, Step
 from ragtune.decision.recommendation import Part, Recommendation
 
@@ -134,30 +134,58 @@ def render_recommendation(rec: Recommendation, *, key: str) -> None:
         st.markdown("\n".join(f"- {c}" for c in rec.consequences))
 
 
-def render_cost_summary(costs: CostComparison, *, key: str) -> None:
-    """Four metrics: both monthly costs, the training run, and the break-even month."""
+def render_cost_summary(costs: CostSection, *, key: str) -> None:
+    """The options weighed: one metric each (a month's inference), the verdict, the break-even
+    where a tuned option is on the table, then the figures given and every assumption."""
     with st.container(key=f"{key}-metrics", horizontal=True):
-        st.metric("Prompt approach / month", money(costs.prompt_monthly),
-                  help=f"{costs.inputs.prompt_tokens:,} prompt tokens on every request.")
-        st.metric("Adapter approach / month", money(costs.adapter_monthly),
-                  help=f"{costs.inputs.adapter_prompt_tokens:,} prompt tokens per request, "
-                       "plus hosting.")
-        st.metric("Training run", money(costs.adapter_upfront),
-                  help=f"Retraining: {money(costs.retraining_per_year)} a year.")
-        st.metric("Break-even", "never" if costs.break_even_month is None
-                  else f"month {costs.break_even_month}",
-                  help="First month the adapter's running total is at or below the prompt's.")
+        for option in costs.options:
+            role = {"recommended": "recommended", "alternative": "weighed",
+                    "added": "added"}[option.role]
+            st.metric(cost_label(option), money(option.upfront if option.monthly is None
+                                                 else option.monthly),
+                      role, delta_color="off", delta_arrow="off",
+                      help=option.note + _option_detail(option))
+        if costs.break_even is not None:
+            month = costs.break_even.break_even_month
+            st.metric("Break-even", "never" if month is None else f"month {month}",
+                      help="First month the running total of "
+                           + ("the adapter" if costs.tuned == "adapter" else "the classifier")
+                           + " is at or below your prompt's, retraining included.")
+    st.markdown(costs.verdict)
+    if costs.given:
+        st.caption("Your figures: " + "; ".join(costs.given) + ".")
+    for assumption in costs.assumptions:
+        st.caption(assumption.text)
 
 
-def break_even_figure(costs: CostComparison) -> go.Figure:
-    """Cumulative cost of both approaches over months, the crossing point marked."""
+def cost_label(option: CostOption) -> str:
+    """The metric's label: a month's inference, or (no running cost modelled) a training run."""
+    return f"{option.label} / month" if option.monthly is not None else f"{option.label}, training"
+
+
+def _option_detail(option: CostOption) -> str:
+    parts = []
+    if option.prompt_tokens is not None:
+        parts.append(f"{option.prompt_tokens:,} prompt tokens per request")
+    if option.retry_rate:
+        parts.append(f"{option.retry_rate:.0%} of requests retried")
+    if option.upfront:
+        parts.append(f"{money(option.upfront)} a training run, "
+                     f"{money(option.retraining_per_year)} a year of retraining")
+    return (" " + "; ".join(parts) + ".") if parts else ""
+
+
+def break_even_figure(costs: CostComparison, *, tuned: str = "adapter") -> go.Figure:
+    """Cumulative cost of the prompt and the tuned option (``tuned``: "adapter" or
+    "classifier") over months, the crossing point marked."""
+    name = f"{tuned.capitalize()} approach"
     fig = go.Figure()
     fig.add_scatter(x=costs.months, y=costs.prompt_cumulative, name="Prompt approach",
                     mode="lines", line=dict(color=PROMPT_COLOUR, width=3),
                     hovertemplate="Month %{x}: $%{y:,.0f}<extra>Prompt approach</extra>")
-    fig.add_scatter(x=costs.months, y=costs.adapter_cumulative, name="Adapter approach",
+    fig.add_scatter(x=costs.months, y=costs.adapter_cumulative, name=name,
                     mode="lines", line=dict(color=ADAPTER_COLOUR, width=3),
-                    hovertemplate="Month %{x}: $%{y:,.0f}<extra>Adapter approach</extra>")
+                    hovertemplate=f"Month %{{x}}: $%{{y:,.0f}}<extra>{name}</extra>")
     if costs.crossing is not None:
         fig.add_scatter(x=[costs.crossing.month], y=[costs.crossing.cost], name="Break-even",
                         mode="markers", marker=dict(size=14, color="#2e7d32", symbol="diamond"),
@@ -167,7 +195,7 @@ def break_even_figure(costs: CostComparison) -> go.Figure:
                            showarrow=True, arrowhead=2, ay=-40)
     else:
         fig.add_annotation(xref="paper", yref="paper", x=0.02, y=0.98, showarrow=False,
-                           xanchor="left", text="The adapter does not pay back in this range.")
+                           xanchor="left", text=f"The {tuned} does not pay back in this range.")
     fig.update_layout(height=360, margin=dict(l=10, r=10, t=30, b=10),
                       xaxis_title="months", yaxis_title="cumulative cost ($)",
                       legend=dict(orientation="h", y=-0.2), hovermode="x unified")
@@ -175,15 +203,20 @@ def break_even_figure(costs: CostComparison) -> go.Figure:
     return fig
 
 
-def render_break_even_chart(costs: CostComparison, *, key: str) -> None:
-    """The break-even chart with a one-line reading of it."""
-    st.plotly_chart(break_even_figure(costs), config=PLOTLY_CONFIG, key=f"{key}-chart")
-    if costs.break_even_month is None:
-        st.caption("At these numbers the adapter never catches up: the prompt's monthly cost "
-                   f"is {money(costs.monthly_savings)} more than the adapter's, which does not "
-                   "cover training and retraining.")
+def render_break_even_chart(costs: CostComparison, *, key: str, tuned: str = "adapter") -> None:
+    """The break-even chart of the prompt vs the tuned option, with a one-line reading of it."""
+    st.plotly_chart(break_even_figure(costs, tuned=tuned), config=PLOTLY_CONFIG,
+                    key=f"{key}-chart")
+    month, horizon = costs.break_even_month, costs.inputs.horizon_months
+    if month is None:
+        st.caption(f"At these numbers the {tuned} never catches up: it saves "
+                   f"{money(costs.monthly_savings)} a month on inference, which does not cover "
+                   "training and retraining.")
+    elif month > horizon:
+        st.caption(f"The {tuned} pays back only in month {month}, beyond the {horizon}-month "
+                   "horizon.")
     else:
-        st.caption(f"The adapter pays back in month {costs.break_even_month}, then saves "
+        st.caption(f"The {tuned} pays back in month {month}, then saves "
                    f"{money(costs.monthly_savings)} a month on inference.")
 
 
@@ -228,7 +261,8 @@ def architecture_dot(rec: Recommendation) -> str:
         else:
             edges.append(f"{entry} -> model")
         if Part.PROMPT in have:
-            node("prompt", "Prompt\n(instructions, few examples)", PLAIN_FILL, "note")
+            node("prompt", f"Prompt\n({detail[Part.PROMPT] or 'instructions'})", PLAIN_FILL,
+                 "note")
             edges.append("prompt -> model [style=dashed]")
         if Part.ADAPTER in have:
             node("adapter", f"LoRA adapter\n({_wrap(detail[Part.ADAPTER])})", TUNED_FILL)

@@ -342,7 +342,14 @@ def _():
 @sample("decision.render_cost_summary")
 def _():
     from components.decision import render_cost_summary
-    render_cost_summary(recommendation().costs, key="costs")
+    from ragtune.decision.answers import WizardAnswers
+    from ragtune.decision.recommend import recommend
+
+    render_cost_summary(recommendation().costs, key="costs")  # prompt vs adapter, break-even
+    routed = recommend(WizardAnswers(routing=True, strict_format=True, syntax_only=True,
+                                     retries=True)).costs  # grammar + router, assumptions
+    assert routed.assumptions and routed.option("router") is not None
+    render_cost_summary(routed, key="routed")
 
 
 @sample("decision.render_break_even_chart")
@@ -351,10 +358,10 @@ def _():
     from ragtune.decision.answers import WizardAnswers
     from ragtune.decision.economics import answer_costs
 
-    render_break_even_chart(recommendation().costs, key="pays")
+    render_break_even_chart(recommendation().costs.break_even, key="pays")
     never = answer_costs(WizardAnswers(requests_per_day=1, training_cost=10_000_000.0))
     assert never.break_even_month is None
-    render_break_even_chart(never, key="never")
+    render_break_even_chart(never, key="never", tuned="classifier")
 
 
 @sample("decision.render_architecture")

@@ -219,7 +219,7 @@ def test_a_long_prompt_at_low_volume_keeps_the_prompt_because_the_adapter_never_
     rec = recommend(WizardAnswers(prompt_tokens=6000, prompting="works", requests_per_day=10))
     assert rec.outcome == Outcome.PROMPTING
     assert "no_payback" in rec.warning_codes()
-    assert rec.costs.break_even_month is None
+    assert rec.costs.break_even is not None and rec.costs.break_even.break_even_month is None
 
 
 def test_too_few_examples_for_decision_rules_is_a_warning() -> None:
@@ -271,6 +271,7 @@ CONTRADICTIONS = {
     "few-shot in a 0-token prompt": dict(prompt_tokens=0, few_shot=5),
     "labels with a tone": dict(task="classify", tone=True),
     "prompting fails at nothing": dict(prompting="fails"),
+    "we retry, yet 0% retried": dict(strict_format=True, retries=True, retry_pct=0),
 }
 
 
@@ -380,6 +381,7 @@ def test_the_chart_series_start_at_zero_and_reach_past_a_late_crossing() -> None
 
 def test_the_wizard_uses_the_seeds_prompt_size_when_none_is_given() -> None:
     assert cost_inputs(WizardAnswers()).prompt_tokens == 6000
+    assert cost_inputs(WizardAnswers(prompt_tokens=100)).adapter_prompt_tokens == 100
     assert cost_inputs(WizardAnswers(prompt_tokens=1200)).prompt_tokens == 1200
     assert cost_inputs(WizardAnswers(cache_pct=90)).cache_discount == pytest.approx(0.9)
     assert cost_inputs(WizardAnswers(spec_change="quarterly")).retrains_per_year == 4
@@ -400,7 +402,8 @@ def test_out_of_range_answers_are_rejected(bad: dict) -> None:
 
 @pytest.mark.parametrize("answers", [HYBRIDS["customer support agent"][0], EVERYTHING,
                                      dict(name="Contract review", price_in=0.25, cache_pct=90,
-                                          adapter_price_in=0.05, horizon=60)])
+                                          adapter_price_in=0.05, horizon=60),
+                                     dict(retries=True, retry_pct=0)])
 def test_answers_round_trip_through_query_parameters(answers: dict) -> None:
     original = WizardAnswers(**answers)
     params = answers_to_params(original, RESULT_STEP)
@@ -488,7 +491,10 @@ def test_the_json_record_reloads_into_the_same_answers_and_recommendation() -> N
     assert record.answers == answers
     assert record.recommendation == rec
     assert data["recommendation"]["outcome"] == "hybrid"
-    assert math.isclose(data["recommendation"]["costs"]["prompt_monthly"], rec.costs.prompt_monthly)
+    assert data["format"] == "ragtune.decision-record/2"
+    prompt = data["recommendation"]["costs"]["options"][0]
+    assert prompt["kind"] == "prompt"
+    assert math.isclose(prompt["monthly"], rec.costs.break_even.prompt_monthly)
 
 
 def test_a_record_with_nothing_ticked_says_so() -> None:
@@ -496,3 +502,126 @@ def test_a_record_with_nothing_ticked_says_so() -> None:
     assert "What does the model mainly produce?" in md  # the task is always context
     assert "None of the wizard's other statements was ticked." in md
     assert "Nothing in your answers calls for RAG or fine-tuning" in md
+
+
+# --- The cost section weighs what the recommendation weighs (issue 13, item 9) ----------------
+
+REFERENCE_PROMPT = ("Assumed: a 6,000-token prompt, the seed's reference point — set yours in "
+                    "step 4.")
+
+
+def test_default_answers_price_only_the_prompt_and_say_its_size_is_assumed() -> None:
+    # Seen by a new user: "Prompting is enough" above "the adapter pays back in month 1".
+    answers = WizardAnswers()
+    rec = recommend(answers)
+    assert rec.headline.startswith("Prompting is enough")
+    assert [o.kind for o in rec.costs.options] == ["prompt"]
+    assert rec.costs.break_even is None
+    assert REFERENCE_PROMPT in [x.text for x in rec.costs.assumptions]
+    md = record_markdown(answers, rec)
+    assert "| Prompt tokens per request | 6,000 (assumed) |" in md
+    assert "Break-even" not in md and "pays back" not in md
+    assert "1,000 requests a day" in next(x.text for x in rec.costs.assumptions
+                                          if "reference figures" in x.text)
+
+
+def test_a_prompt_size_the_team_gives_is_theirs_not_assumed() -> None:
+    rec = recommend(WizardAnswers(prompt_tokens=1200, requests_per_day=2000))
+    assert all("token prompt" not in x.text for x in rec.costs.assumptions)
+    assert rec.costs.given[:1] == ["2,000 requests a day"]
+    assert "a 1,200-token prompt" in rec.costs.given
+    assert rec.costs.options[0].prompt_tokens == 1200
+
+
+@pytest.mark.parametrize(("answers", "rate", "assumed"), [
+    (dict(strict_format=True, retries=True), 0.10, True),
+    (dict(strict_format=True, retries=True, retry_pct=25), 0.25, False),
+    (dict(strict_format=True, retry_pct=5), 0.05, False),
+    (dict(strict_format=True), 0.0, False),
+], ids=["ticked, no share", "ticked, 25%", "a share alone", "no retries"])
+def test_retries_feed_the_retry_rate_of_the_prompt(answers: dict, rate: float,
+                                                   assumed: bool) -> None:
+    rec = recommend(WizardAnswers(prompting="fails", **answers))
+    prompt = rec.costs.option("prompt")
+    assert prompt is not None and prompt.retry_rate == pytest.approx(rate)
+    assert any("retried on format failures" in x.text for x in rec.costs.assumptions) == assumed
+    assert ("rag_for_behaviour" in rec.warning_codes()) == (rate > 0)
+
+
+def test_the_retry_rate_makes_the_prompt_dearer_per_request() -> None:
+    calm = recommend(WizardAnswers(strict_format=True, prompting="fails")).costs
+    retrying = recommend(WizardAnswers(strict_format=True, retries=True)).costs
+    assert retrying.options[0].cost_per_request == pytest.approx(
+        calm.options[0].cost_per_request * 1.1)
+
+
+def test_constrained_decoding_is_priced_against_the_prompt_it_replaces_with_no_break_even() -> None:
+    answers = WizardAnswers(strict_format=True, syntax_only=True, few_shot=12, retries=True)
+    rec = recommend(answers)
+    assert rec.outcome == Outcome.CONSTRAINED_DECODING
+    costs = rec.costs
+    assert [(o.kind, o.role) for o in costs.options] == [("prompt", "alternative"),
+                                                         ("constrained", "recommended")]
+    assert costs.break_even is None
+    assert costs.options[1].monthly < costs.options[0].monthly
+    assert costs.options[1].retry_rate == 0 and costs.options[1].upfront == 0
+    md = record_markdown(answers, rec)
+    assert "drop the 12 few-shot examples" in md
+    assert "a few examples" not in md  # the prompt part no longer keeps them
+    assert f"({money_text(costs.options[1].monthly)} a month" in md  # consequences: the grammar's
+
+
+def money_text(value: float) -> str:
+    from ragtune.decision.economics import money
+    return money(value)
+
+
+def test_an_adapter_needed_because_prompting_fails_is_decided_by_need_even_at_low_volume() -> None:
+    rec = recommend(WizardAnswers(tone=True, prompting="fails", requests_per_day=10))
+    assert rec.outcome == Outcome.FINE_TUNE
+    assert rec.costs.basis == "need"
+    assert rec.costs.break_even is not None and rec.costs.break_even.break_even_month is None
+    assert rec.costs.verdict.startswith("Decided by need, not cost: prompting alone does not "
+                                        "hold the tone")
+    assert "does not pay back" in rec.costs.verdict
+
+
+def test_a_long_prompt_kept_on_cost_shows_the_adapter_it_weighed_not_paying_back() -> None:
+    rec = recommend(WizardAnswers(prompt_tokens=6000, prompting="works", requests_per_day=10))
+    assert rec.outcome == Outcome.PROMPTING
+    assert rec.headline == "Prompting is enough for now: keep your current prompt, cached"
+    assert [(o.kind, o.role) for o in rec.costs.options] == [("prompt", "recommended"),
+                                                             ("adapter", "alternative")]
+    assert rec.costs.basis == "cost"
+    assert "keeping the prompt is cheaper" in rec.costs.verdict
+    assert rec.lab_modes == ["base", "lora"] and rec.recommended_mode == "base"
+
+
+@pytest.mark.parametrize(("volume", "outcome", "mode"), [
+    (5, Outcome.PROMPTING, "base"), (1000, Outcome.CLASSIFIER, "route")])
+def test_labels_a_prompted_model_gets_right_are_tuned_only_if_the_classifier_pays_back(
+        volume: int, outcome: Outcome, mode: str) -> None:
+    rec = recommend(WizardAnswers(task="classify", prompting="works", requests_per_day=volume,
+                                  prompt_tokens=2000))
+    assert rec.outcome == outcome
+    assert rec.costs.tuned == "classifier" and rec.costs.basis == "cost"
+    assert rec.recommended_mode == mode
+    assert "route" in rec.lab_modes
+
+
+@pytest.mark.parametrize(("answers", "modes", "recommended"), [
+    (dict(task="classify"), ["base", "route"], "route"),
+    (dict(routing=True), ["base", "route"], "route"),
+    (dict(facts=True, routing=True), ["base", "rag", "route"], "route"),
+    (dict(strict_format=True, syntax_only=True), ["base", "constrained", "lora"], "constrained"),
+    (dict(facts=True, strict_format=True, syntax_only=True),
+     ["base", "rag", "rag+fewshot", "rag+constrained", "rag+lora"], "rag+constrained"),
+    (dict(tone=True, prompting="fails"), ["base", "lora"], "lora"),
+], ids=["labels", "routing", "documents + routing", "syntactic format",
+        "documents + syntactic format", "tone"])
+def test_the_lab_link_opens_the_mode_that_shows_the_recommendation(
+        answers: dict, modes: list[str], recommended: str) -> None:
+    rec = recommend(WizardAnswers(**answers))
+    assert rec.lab_modes == modes
+    assert rec.recommended_mode == recommended
+    assert lab_query(rec) == {"modes": ",".join(modes)}

@@ -16,7 +16,8 @@ from ragtune.decision.answers import (
     PromptingStatus,
     WizardAnswers,
 )
-from ragtune.decision.economics import CostComparison, money
+from ragtune.decision.costs import payback
+from ragtune.decision.economics import CostComparison, CostSection, money
 from ragtune.decision.recommendation import Alternative, Outcome, Part, PartChoice
 
 if TYPE_CHECKING:
@@ -45,6 +46,9 @@ def headline(outcome: Outcome, parts: Sequence[PartChoice], behaviour_words: str
         elif p.part in _PART_PHRASES:
             phrases.append(_PART_PHRASES[p.part])
     if outcome == Outcome.PROMPTING:
+        if any(p.part == Part.PROMPT and p.detail == "your current prompt" for p in parts):
+            # Weighed on cost: the prompt the team has stays, not a new "clear" one.
+            return "Prompting is enough for now: keep your current prompt, cached"
         return "Prompting is enough: a base model with a clear prompt"
     if outcome == Outcome.RAG:
         if any(p.part == Part.CONSTRAINED for p in parts):
@@ -55,38 +59,50 @@ def headline(outcome: Outcome, parts: Sequence[PartChoice], behaviour_words: str
     return f"{_SHORT_TITLES[outcome]}: " + " + ".join(phrases)
 
 
-def lab_modes(parts: Sequence[PartChoice], bake: bool, behaviour_need: bool
+def lab_modes(parts: Sequence[PartChoice], bake: bool, behaviour: Behaviour
               ) -> tuple[list[str], str]:
-    """The Lab modes that compare the recommendation with its alternatives, and the one to pick."""
+    """The Lab modes that compare the recommendation with its alternatives, and the one to pick.
+
+    The list runs from the base model through each option on the table (the prompt, an adapter
+    built or weighed, a grammar, the router) to the trap a plan to bake documents would fall
+    into; the pick is the mode that shows the part the outcome is named after.
+    """
     have = {p.part for p in parts}
+    rag = Part.RAG in have
     modes = ["base"]
-    if Part.RAG in have:
+    if rag:
         modes.append("rag")
-        recommended = "rag"
-        if Part.ADAPTER in have:
-            modes += ["rag+fewshot", "rag+lora"]
-            recommended = "rag+lora"
-        elif Part.CONSTRAINED in have:
-            modes.append("rag+constrained")
-            recommended = "rag+constrained"
-        elif behaviour_need:
-            modes.append("rag+fewshot")
-            recommended = "rag+fewshot"
-    elif have & {Part.ADAPTER, Part.CLASSIFIER, Part.ROUTER, Part.CONSTRAINED}:
-        # The Lab has no constrained-only mode: compare the base model with the LoRA alternative.
-        modes.append("lora")
-        recommended = "base" if Part.CONSTRAINED in have else "lora"
-    else:
-        recommended = "base"
+        if behaviour.need:
+            modes.append("rag+fewshot")  # the prompt holding the behaviour: the token tax
+    adapter_mode = "rag+lora" if rag else "lora"
+    constrained_mode = "rag+constrained" if rag else "constrained"
+    if Part.CONSTRAINED in have:
+        modes.append(constrained_mode)
+    # An adapter built, weighed on cost, or the fallback of a grammar: compared side by side.
+    if Part.ADAPTER in have or behaviour.weighed == "adapter" or Part.CONSTRAINED in have:
+        modes.append(adapter_mode)
+    if have & {Part.ROUTER, Part.CLASSIFIER} or behaviour.weighed == "classifier":
+        modes.append("route")
     if bake:
         modes.append("knowledge-lora")  # shows the trap side by side with retrieval
+    if have & {Part.ROUTER, Part.CLASSIFIER}:
+        recommended = "route"
+    elif Part.ADAPTER in have:
+        recommended = adapter_mode
+    elif Part.CONSTRAINED in have:
+        recommended = constrained_mode
+    elif rag:
+        recommended = "rag+fewshot" if behaviour.need else "rag"
+    else:
+        recommended = "base"
     return modes, recommended
 
 
-def try_first(a: WizardAnswers, parts: Sequence[PartChoice], untested: bool,
-              examples_needed: int | None, behaviour_words: str) -> list[str]:
+def try_first(a: WizardAnswers, parts: Sequence[PartChoice], behaviour: Behaviour,
+              examples_needed: int | None) -> list[str]:
     """The first concrete steps, one per part to build, in the order to take them."""
     have = {p.part for p in parts}
+    words = behaviour.words
     steps: list[str] = []
     if Part.RAG in have:
         step = ("Index your documents and answer with retrieval and a grounded prompt"
@@ -97,11 +113,17 @@ def try_first(a: WizardAnswers, parts: Sequence[PartChoice], untested: bool,
             step += f" Re-index on every change ({a.change.value}): no retraining."
         steps.append(step)
     if Part.CONSTRAINED in have:
-        steps.append("Turn on constrained decoding with your JSON schema, drop the few-shot "
-                     "examples that only held the format, and measure format validity.")
-    if Part.PROMPT in have and untested:
-        steps.append(f"Write a clear prompt for {behaviour_words} with 3-5 examples, and measure "
+        drop = (f", drop the {a.few_shot:,} few-shot examples that only held the format"
+                if a.few_shot else "")
+        steps.append(f"Turn on constrained decoding with your JSON schema{drop}, and measure "
+                     "format validity.")
+    if Part.PROMPT in have and behaviour.untested:
+        steps.append(f"Write a clear prompt for {words} with 3-5 examples, and measure "
                      "how often it fails on 50 real queries; fine-tune if failures persist.")
+    elif Part.PROMPT in have and behaviour.no_payback:
+        tuned = "a small classifier" if behaviour.weighed == "classifier" else "an adapter"
+        steps.append(f"Keep the prompt you have, served from the prompt cache; revisit {tuned} "
+                     "when volume grows (the costs show when it would pay back).")
     elif Part.PROMPT in have and Part.CONSTRAINED not in have:
         steps.append("Keep the prompt short and cached; track format failures so you notice "
                      "when prompting stops being enough.")
@@ -116,16 +138,17 @@ def try_first(a: WizardAnswers, parts: Sequence[PartChoice], untested: bool,
         source = (" (the outputs your post-processing repairs are a ready source)"
                   if a.post_processing else "")
         steps.append(f"Collect at least {examples_needed or MIN_EXAMPLES_BEHAVIOUR:,} examples "
-                     f"of ideal outputs{source}; train a LoRA on {behaviour_words} only, never "
-                     "on the documents, and compare it with the long prompt in the Lab.")
+                     f"of ideal outputs{source}; train a LoRA on {words} only, never "
+                     "on the documents, and compare it with your prompt in the Lab.")
     return steps
 
 
-def alternatives(outcome: Outcome, a: WizardAnswers, q1: bool, behaviour: Behaviour
-                 ) -> list[Alternative]:
+def alternatives(outcome: Outcome, a: WizardAnswers, q1: bool, behaviour: Behaviour,
+                 costs: CostComparison) -> list[Alternative]:
     """The options weighed and set aside (or kept for later), each with its reason."""
     adapter, constrained, syntactic = behaviour.adapter, behaviour.constrained, behaviour.syntactic
-    classify, behaviour_need, prompting = behaviour.classify, behaviour.need, behaviour.prompting
+    classify, classifier = behaviour.classify, behaviour.classifier
+    behaviour_need, prompting = behaviour.need, behaviour.prompting
     behaviour_words = behaviour.words
     out: list[Alternative] = []
     if q1:
@@ -136,10 +159,14 @@ def alternatives(outcome: Outcome, a: WizardAnswers, q1: bool, behaviour: Behavi
     if outcome != Outcome.PROMPTING:
         if q1:
             why = "the model does not have your facts"
+        elif adapter and behaviour.by_cost:
+            why = f"an adapter holds {behaviour_words} for less: it {payback(costs)}"
         elif adapter:
             why = f"prompting alone does not reliably enforce {behaviour_words}"
-        elif classify:
-            why = "a small classifier labels more cheaply and consistently at volume"
+        elif classifier and behaviour.by_cost:
+            why = f"a small classifier labels as reliably for less: it {payback(costs)}"
+        elif classifier:
+            why = "labels are the job of a small classifier, which labels consistently"
         elif constrained:
             why = "a prompt cannot guarantee that every output parses"
         else:
@@ -149,8 +176,11 @@ def alternatives(outcome: Outcome, a: WizardAnswers, q1: bool, behaviour: Behavi
     if q1 and adapter:
         out.append(Alternative(
             option="RAG with prompt engineering only", verdict="fallback",
-            reason=f"Retrieval supplies facts, not behaviour: you said prompting does not hold "
-                   f"{behaviour_words}. It is the baseline the adapter must beat in the Lab."))
+            reason="Retrieval supplies facts, not behaviour: "
+                   + (f"your prompt holds {behaviour_words} only at a price that the adapter "
+                      "undercuts" if behaviour.by_cost else
+                      f"you said prompting does not hold {behaviour_words}")
+                   + ". It is the baseline the adapter must beat in the Lab."))
     if adapter and a.strict_format and not syntactic:
         out.append(Alternative(
             option="Constrained decoding instead of an adapter", verdict="rejected",
@@ -162,12 +192,23 @@ def alternatives(outcome: Outcome, a: WizardAnswers, q1: bool, behaviour: Behavi
             reason="It learns the format too, but costs training and a dataset; constrained "
                    "decoding guarantees a syntactic format for free."))
     if not adapter and not constrained and behaviour_need and not classify:
-        verdict: Literal["later", "not needed"] = (
-            "later" if prompting != PromptingStatus.WORKS else "not needed")
+        if behaviour.weighed == "adapter":
+            out.append(Alternative(
+                option="A LoRA adapter for behaviour", verdict="later",
+                reason=f"It would remove the prompt's token cost, but {payback(costs)}. "
+                       "Revisit when volume grows or prompting starts failing."))
+        else:
+            verdict: Literal["later", "not needed"] = (
+                "later" if prompting != PromptingStatus.WORKS else "not needed")
+            out.append(Alternative(
+                option="A LoRA adapter for behaviour", verdict=verdict,
+                reason="Fine-tune when prompting fails to hold the behaviour reliably, or when "
+                       "the prompt's token cost outgrows one training run."))
+    if behaviour.weighed == "classifier":
         out.append(Alternative(
-            option="A LoRA adapter for behaviour", verdict=verdict,
-            reason="Fine-tune when prompting fails to hold the behaviour reliably, or when the "
-                   "prompt's token cost outgrows one training run."))
+            option="A small fine-tuned classifier", verdict="later",
+            reason=f"A prompted model labels reliably today, and a classifier {payback(costs)}."
+                   " Revisit when volume grows or the labels start to drift."))
     if not behaviour_need and not classify and outcome in (Outcome.RAG, Outcome.PROMPTING):
         out.append(Alternative(
             option="Fine-tuning for behaviour", verdict="not needed",
@@ -184,9 +225,9 @@ def alternatives(outcome: Outcome, a: WizardAnswers, q1: bool, behaviour: Behavi
     return out
 
 
-def consequences(a: WizardAnswers, parts: Sequence[PartChoice], costs: CostComparison,
-                  behaviour_words: str) -> list[str]:
-    """What the team gains and what it takes on, part by part."""
+def consequences(a: WizardAnswers, parts: Sequence[PartChoice], costs: CostSection,
+                 behaviour_words: str) -> list[str]:
+    """What the team gains and what it takes on, part by part (the figures as in the costs)."""
     have = {p.part for p in parts}
     out: list[str] = []
     if Part.RAG in have:
@@ -195,22 +236,32 @@ def consequences(a: WizardAnswers, parts: Sequence[PartChoice], costs: CostCompa
         out.append("Good: every answer can show the sources it came from.")
         out.append("Cost: you run and maintain a retrieval index (chunking, embeddings, and "
                    "evaluating retrieval quality).")
-    if Part.ADAPTER in have:
+    prompt = costs.option("prompt")
+    tuned = costs.option("adapter") or costs.option("classifier")
+    if Part.ADAPTER in have and prompt is not None and tuned is not None:
+        assumed = " (assumed)" if a.prompt_tokens is None else ""
         out.append(f"Good: the adapter learns {behaviour_words} once; the prompt shrinks from "
-                   f"{costs.inputs.prompt_tokens:,} to {costs.inputs.adapter_prompt_tokens:,} "
-                   "tokens per request.")
+                   f"{prompt.prompt_tokens:,}{assumed} to {tuned.prompt_tokens:,} tokens per "
+                   "request.")
         out.append(f"Cost: a retraining run at every change of {behaviour_words} "
-                   f"({a.spec_change.value}): {money(costs.retraining_per_year)} a year, plus "
+                   f"({a.spec_change.value}): {money(tuned.retraining_per_year)} a year, plus "
                    "curating the examples.")
     if Part.CONSTRAINED in have:
         out.append("Good: every output parses against the schema.")
         out.append("Cost: the runtime must support grammar or JSON-schema constrained "
                    "decoding (llama.cpp does).")
     if have & {Part.CLASSIFIER, Part.ROUTER}:
-        out.append("Good: a small model labels faster and far cheaper than a prompted large one.")
-        out.append("Cost: the labelled set must be kept up to date when categories or routes "
-                   "change.")
-    if Part.PROMPT in have:
-        out.append(f"Good: nothing to train. Cost: the prompt is paid on every request "
-                   f"({money(costs.prompt_monthly)} a month at your volume).")
+        out.append("Good: a small model labels consistently and fast.")
+        out.append("Cost: the labelled set must be kept up to date, and the model retrained, "
+                   "when categories or routes change.")
+    if Part.PROMPT in have and not tuned_built(costs):
+        # The recommended option's figure: with a grammar, the short prompt, not today's.
+        out.append("Good: nothing to train. Cost: the prompt is paid on every request "
+                   f"({money(costs.recommended.monthly or 0.0)} a month; see the costs and "
+                   "their assumptions).")
     return out
+
+
+def tuned_built(costs: CostSection) -> bool:
+    """An adapter or a classifier is the option recommended (something is trained)."""
+    return costs.recommended.kind in ("adapter", "classifier")

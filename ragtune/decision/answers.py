@@ -67,6 +67,12 @@ MIN_EXAMPLES_BEHAVIOUR = 200
 MIN_EXAMPLES_RULES = 1000
 """The seed: 1,000-10,000 examples for decision rules and new task formats (and classifiers)."""
 
+ASSUMED_RETRY_PCT = 10
+"""The retry rate assumed (and labelled so) when a team says it retries but gives no share.
+
+The seed names "frequent format failures requiring retry logic" without a figure; one request
+in ten is a round, modest reading of "frequent"."""
+
 
 class WizardAnswers(BaseModel):
     """Every answer the wizard collects; the defaults are "not checked" and the seed's figures.
@@ -96,6 +102,7 @@ class WizardAnswers(BaseModel):
     prompt_tokens: int | None = Field(default=None, ge=0, le=1_000_000)
     few_shot: int = Field(default=0, ge=0, le=100_000)
     retries: bool = False
+    retry_pct: int | None = Field(default=None, ge=0, le=100)
     post_processing: bool = False
     # Step 5: volume and prices (the economics)
     requests_per_day: int = Field(default=1000, ge=0, le=1_000_000_000)
@@ -111,7 +118,6 @@ class WizardAnswers(BaseModel):
     adapter_price_in: float | None = Field(default=None, ge=0.0, le=10_000.0)
     adapter_price_out: float | None = Field(default=None, ge=0.0, le=10_000.0)
     hosting: float = Field(default=0.0, ge=0.0, le=10_000_000.0)
-    retry_pct: int = Field(default=0, ge=0, le=100)
     horizon: int = Field(default=24, ge=1, le=120)
 
     @field_validator("name", mode="before")
@@ -129,3 +135,18 @@ class WizardAnswers(BaseModel):
         if value is not None and not math.isfinite(value):
             raise ValueError("must be a finite number")
         return value
+
+
+def retries_given(answers: WizardAnswers) -> bool:
+    """Whether the answers say requests are retried on format failures (ticked, or a share > 0)."""
+    return answers.retries or bool(answers.retry_pct)
+
+
+def retry_pct(answers: WizardAnswers) -> tuple[int, bool]:
+    """The share of requests retried (%), and whether it is assumed rather than given."""
+    if answers.retry_pct is not None:
+        return answers.retry_pct, False
+    if answers.retries:
+        return ASSUMED_RETRY_PCT, True
+    return 0, False
+

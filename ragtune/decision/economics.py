@@ -8,6 +8,9 @@ the same user query, retrieved passages and answer tokens, so those appear in bo
 All figures are in US dollars; a month is :data:`DAYS_PER_MONTH` days. The defaults are the
 seed's reference points (a 6,000-token prompt, 500 examples, a $20-$200 LoRA), not answers.
 
+The records of the result's cost section (:class:`CostSection`: the options weighed, the
+verdict, the assumptions) live here too; :mod:`ragtune.decision.costs` fills them.
+
 Examples:
     >>> costs = compare_costs(CostInputs(requests_per_day=1000, prompt_tokens=6000))
     >>> costs.break_even_month
@@ -17,11 +20,11 @@ Examples:
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ragtune.decision.answers import WizardAnswers
+from ragtune.decision.answers import WizardAnswers, retry_pct
 
 DAYS_PER_MONTH = 30
 """A month in this cost model: round on purpose, so a stakeholder can redo the sums."""
@@ -111,13 +114,90 @@ class CostComparison(BaseModel):
     adapter_cumulative: list[float]
 
 
+def prompt_tokens(answers: WizardAnswers) -> tuple[int, bool]:
+    """The prompt sent with every request, and whether it is assumed (the seed's reference)."""
+    if answers.prompt_tokens is None:
+        return REFERENCE_PROMPT_TOKENS, True
+    return answers.prompt_tokens, False
+
+
+def residual_prompt_tokens(answers: WizardAnswers) -> int:
+    """The prompt still sent once an adapter or a grammar holds the behaviour.
+
+    Never more than the prompt sent today: an adapter does not lengthen a short prompt.
+    """
+    return min(answers.adapter_tokens, prompt_tokens(answers)[0])
+
+
+OptionKind = Literal["prompt", "adapter", "classifier", "constrained", "router"]
+
+
+class CostOption(BaseModel):
+    """One option the recommendation weighs, priced on the team's answers."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: OptionKind
+    label: str = Field(description="As the cost section names it, e.g. 'RAG + LoRA adapter'.")
+    role: Literal["recommended", "alternative", "added"] = Field(
+        description="The option recommended, one weighed against it, or a part added to it.")
+    note: str = Field(description="What it is and why it is (or is not) the one to build.")
+    prompt_tokens: int | None = Field(
+        default=None, description="Prompt tokens sent with every request (None: not modelled).")
+    retry_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    cost_per_request: float | None = None
+    monthly: float | None = Field(default=None, description="Inference + hosting per month.")
+    upfront: float = Field(default=0.0, description="Training runs paid before the first request.")
+    retraining_per_year: float = 0.0
+
+
+class Assumption(BaseModel):
+    """A figure the costs use that the team did not give, and how to give it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    fields: list[str] = Field(description="The WizardAnswers fields it stands in for.")
+    text: str
+
+
+class CostSection(BaseModel):
+    """The costs as the result shows them: only the options weighed, with a verdict that
+    agrees with the recommendation and every assumption labelled."""
+
+    title: str
+    options: list[CostOption]
+    break_even: CostComparison | None = Field(
+        description="The tuned option (adapter or classifier) against the prompt; only where "
+                    "one is on the table.")
+    tuned: Literal["adapter", "classifier"] | None = None
+    basis: Literal["cost", "need"] = Field(
+        description="'cost': the costs decided between the options; 'need': the answers did, "
+                    "and the costs are what that choice takes.")
+    verdict: str
+    assumptions: list[Assumption]
+    given: list[str] = Field(default_factory=list,
+                             description="The figures the team gave, as the record quotes them.")
+    horizon_months: int
+
+    @property
+    def recommended(self) -> CostOption:
+        return next(o for o in self.options if o.role == "recommended")
+
+    def option(self, kind: OptionKind) -> CostOption | None:
+        return next((o for o in self.options if o.kind == kind), None)
+
+
 def cost_inputs(answers: WizardAnswers) -> CostInputs:
-    """The economics inputs implied by the answers (the seed's reference prompt if none given)."""
+    """The economics inputs implied by the answers.
+
+    With no prompt size, the seed's reference prompt; with retries but no share given,
+    :data:`~ragtune.decision.answers.ASSUMED_RETRY_PCT` (both labelled as assumed downstream).
+    """
     a = answers
     return CostInputs(
         requests_per_day=a.requests_per_day,
-        prompt_tokens=REFERENCE_PROMPT_TOKENS if a.prompt_tokens is None else a.prompt_tokens,
-        adapter_prompt_tokens=a.adapter_tokens,
+        prompt_tokens=prompt_tokens(a)[0],
+        adapter_prompt_tokens=residual_prompt_tokens(a),
         context_tokens=a.context_tokens,
         answer_tokens=a.answer_tokens,
         price_input_per_m=a.price_in,
@@ -128,7 +208,7 @@ def cost_inputs(answers: WizardAnswers) -> CostInputs:
         training_cost=a.training_cost,
         adapter_hosting_per_month=a.hosting,
         retrains_per_year=a.spec_change.per_year,
-        prompt_retry_rate=a.retry_pct / 100,
+        prompt_retry_rate=retry_pct(a)[0] / 100,
         horizon_months=a.horizon,
     )
 
@@ -138,10 +218,11 @@ def answer_costs(answers: WizardAnswers) -> CostComparison:
     return compare_costs(cost_inputs(answers))
 
 
-def _per_request(
+def request_cost(
     *, static_tokens: int, context_tokens: int, answer_tokens: int,
     price_in: float, price_out: float, cache_discount: float,
 ) -> float:
+    """Dollars for one request: a cached static prompt, fresh context, and the answer."""
     # The static prefix is the same on every request, so a prompt cache serves it at a discount;
     # the query and retrieved passages change every time and pay full price.
     static = static_tokens * price_in * (1.0 - cache_discount)
@@ -173,12 +254,12 @@ def compare_costs(inputs: CostInputs) -> CostComparison:
     a_out = (price_out if inputs.adapter_price_output_per_m is None
              else inputs.adapter_price_output_per_m)
 
-    prompt_request = _per_request(
+    prompt_request = request_cost(
         static_tokens=inputs.prompt_tokens, context_tokens=inputs.context_tokens,
         answer_tokens=inputs.answer_tokens, price_in=price_in, price_out=price_out,
         cache_discount=inputs.cache_discount,
     ) * (1.0 + inputs.prompt_retry_rate)
-    adapter_request = _per_request(
+    adapter_request = request_cost(
         static_tokens=inputs.adapter_prompt_tokens, context_tokens=inputs.context_tokens,
         answer_tokens=inputs.answer_tokens, price_in=a_in, price_out=a_out,
         cache_discount=inputs.cache_discount,

@@ -11,7 +11,7 @@ from typing import Literal
 from annotated_types import Ge, Le
 from pydantic import BaseModel, ConfigDict, Field
 
-from ragtune.decision.answers import WizardAnswers
+from ragtune.decision.answers import ASSUMED_RETRY_PCT, WizardAnswers
 
 
 class Question(BaseModel):
@@ -52,8 +52,9 @@ STEPS: tuple[Step, ...] = (
          intro="The symptoms of paying for behaviour with prompt tokens. Leave empty what you "
                "do not have yet."),
     Step(number=5, title="Volume and prices",
-         intro="For the cost of a long prompt on every request versus an adapter trained once. "
-               "The defaults are reference points; put in your own numbers."),
+         intro="For the costs of the options your answers put on the table: your prompt on every "
+               "request, an adapter or classifier trained once, constrained decoding. The "
+               "defaults are reference points, and the result labels the ones you keep."),
 )
 RESULT_STEP = len(STEPS) + 1
 
@@ -110,11 +111,16 @@ _QUESTIONS: tuple[Question, ...] = (
              }),
     Question(id="prompt_tokens", step=4, kind="int", optional=True, unit="tokens",
              label="System prompt and few-shot tokens sent with every request",
-             help="Empty if you have no prompt yet; the costs then use the 6,000-token reference."),
+             help="Empty if you do not know: the costs then assume the seed's 6,000-token "
+                  "reference and label it as assumed."),
     Question(id="few_shot", step=4, kind="int", unit="examples",
              label="Examples in the prompt just to get the format right"),
     Question(id="retries", step=4, kind="bool",
              label="Format failures are frequent enough that we retry requests."),
+    Question(id="retry_pct", step=4, kind="int", optional=True, unit="%",
+             label="Requests retried because of format failures (%)",
+             help="Empty if you do not know: if you retry, the costs then assume "
+                  f"{ASSUMED_RETRY_PCT}% and say so."),
     Question(id="post_processing", step=4, kind="bool",
              label="We post-process the output to fix what the model got wrong "
                    "(repair JSON, strip text, re-label)."),
@@ -141,7 +147,8 @@ _QUESTIONS: tuple[Question, ...] = (
              label="How often does the format, tone or rule set change? (each change = a retrain)",
              options=_FREQUENCY_LABELS | {"never": "Never"}),
     Question(id="adapter_tokens", step=5, kind="int", advanced=True, unit="tokens",
-             label="Prompt tokens still sent with the adapter"),
+             label="Prompt tokens still sent once an adapter or a grammar holds the behaviour",
+             help="The instructions left when the examples that held the format or tone go."),
     Question(id="adapter_price_in", step=5, kind="float", advanced=True, optional=True,
              unit="$ per 1M",
              label="Adapter model: price per 1M input tokens ($), empty = same as above",
@@ -151,8 +158,6 @@ _QUESTIONS: tuple[Question, ...] = (
              label="Adapter model: price per 1M output tokens ($), empty = same as above"),
     Question(id="hosting", step=5, kind="float", advanced=True, unit="$/month",
              label="Adapter hosting per month ($)"),
-    Question(id="retry_pct", step=5, kind="int", advanced=True, unit="%",
-             label="Requests retried today because of format failures (%)"),
     Question(id="horizon", step=5, kind="int", advanced=True, unit="months",
              label="Months to chart"),
 )
@@ -196,3 +201,8 @@ def quote(answers: WizardAnswers, field: str) -> str:
     if isinstance(value, int):
         return f"{question.label}: {value:,}"
     return f"{question.label}: {value}"
+
+
+def quoted(answers: WizardAnswers, field: str) -> str:
+    """:func:`quote` in curly quotes, as the rationale and the warnings cite an answer."""
+    return f"“{quote(answers, field)}”"

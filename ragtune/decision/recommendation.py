@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from ragtune.decision.answers import StrEnum
-from ragtune.decision.economics import CostComparison
+from ragtune.decision.economics import CostSection
 
 
 class Outcome(StrEnum):
@@ -78,7 +78,7 @@ class Recommendation(BaseModel):
     lab_modes: list[str]
     recommended_mode: str
     examples_needed: int | None
-    costs: CostComparison
+    costs: CostSection = Field(description="The options weighed, priced, and the verdict.")
 
     def has_part(self, part: Part) -> bool:
         return any(p.part == part for p in self.parts)
@@ -87,7 +87,22 @@ class Recommendation(BaseModel):
         return [w.code for w in self.warnings]
 
 
-LAB_MODES: tuple[str, ...] = (
-    "base", "rag", "lora", "rag+lora", "rag+fewshot", "knowledge-lora", "rag+constrained",
-)
+LAB_MODE_PARTS: dict[str, frozenset[Part]] = {
+    # In the order of ragtune.modes.BUILTIN_MODES (tests/test_modes.py compares the two).
+    "base": frozenset({Part.PROMPT}),
+    "rag": frozenset({Part.RAG, Part.PROMPT}),
+    "lora": frozenset({Part.ADAPTER}),
+    "rag+lora": frozenset({Part.RAG, Part.ADAPTER}),
+    "rag+fewshot": frozenset({Part.RAG, Part.PROMPT}),
+    # Facts baked into an adapter: the trap, shown beside retrieval; it builds no part.
+    "knowledge-lora": frozenset(),
+    "rag+constrained": frozenset({Part.RAG, Part.CONSTRAINED, Part.PROMPT}),
+    "constrained": frozenset({Part.CONSTRAINED, Part.PROMPT}),
+    # The seed's combined pattern: a fine-tuned classifier (the ticket-router adapter) picks
+    # the route, and the documents route is RAG + the grounded-json adapter.
+    "route": frozenset({Part.ROUTER, Part.CLASSIFIER, Part.RAG, Part.ADAPTER}),
+}
+"""The built-in Lab modes the wizard links to, and the parts of a recommendation each shows."""
+
+LAB_MODES: tuple[str, ...] = tuple(LAB_MODE_PARTS)
 """The mode ids the Lab page understands (``?modes=rag,rag+lora``)."""

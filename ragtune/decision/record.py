@@ -13,12 +13,13 @@ from pydantic import BaseModel, Field
 
 from ragtune import __version__
 from ragtune.decision.answers import WizardAnswers
-from ragtune.decision.economics import DAYS_PER_MONTH, CostComparison
+from ragtune.decision.economics import DAYS_PER_MONTH, CostOption, CostSection, money
 from ragtune.decision.params import answers_to_params
 from ragtune.decision.questions import QUESTIONS, RESULT_STEP, STEPS, quote
 from ragtune.decision.recommendation import Recommendation
 
-RECORD_FORMAT = "ragtune.decision-record/1"
+RECORD_FORMAT = "ragtune.decision-record/2"
+"""/2: the costs are the options weighed (``CostSection``), no longer always prompt vs adapter."""
 
 
 class DecisionRecord(BaseModel):
@@ -83,42 +84,59 @@ def _context_lines(answers: WizardAnswers) -> list[str]:
     return lines
 
 
-def _costs_lines(costs: CostComparison) -> list[str]:
-    c, i = costs, costs.inputs
-    if c.break_even_month is None:
-        break_even = "does not pay back within 10 years"
-    else:
-        break_even = f"month {c.break_even_month}"
-        if c.crossing is not None:
-            break_even += f" (lines cross at month {c.crossing.month:.1f})"
-    a_in = i.price_input_per_m if i.adapter_price_input_per_m is None \
-        else i.adapter_price_input_per_m
-    a_out = i.price_output_per_m if i.adapter_price_output_per_m is None \
-        else i.adapter_price_output_per_m
-    adapter_prices = ("the same prices" if (a_in, a_out) == (i.price_input_per_m,
-                                                             i.price_output_per_m)
-                      else f"${a_in:g} / ${a_out:g}")
-    return [
-        "| | Prompt approach | Adapter approach |",
-        "|---|---:|---:|",
-        f"| Prompt tokens per request | {i.prompt_tokens:,} | {i.adapter_prompt_tokens:,} |",
-        f"| Cost per request | {_money(c.prompt_cost_per_request, 4)} "
-        f"| {_money(c.adapter_cost_per_request, 4)} |",
-        f"| Inference per month | {_money(c.prompt_monthly)} | {_money(c.adapter_monthly)} |",
-        f"| One-time training | $0 | {_money(c.adapter_upfront)} |",
-        f"| Retraining per year | $0 | {_money(c.retraining_per_year)} |",
-        "",
-        f"- Inference difference per month: {_money(abs(c.monthly_savings))} in favour of "
-        f"{'the adapter' if c.monthly_savings >= 0 else 'the prompt'}.",
-        f"- Break-even: {break_even}.",
-        f"- Assumptions: {i.requests_per_day:,} requests/day, {DAYS_PER_MONTH}-day months; "
-        f"{i.context_tokens:,} query and passage tokens and {i.answer_tokens:,} answer tokens per "
-        f"request either way; ${i.price_input_per_m:g} / ${i.price_output_per_m:g} per 1M "
-        f"input/output tokens ({adapter_prices} for the adapter model); a {i.cache_discount:.0%} "
-        f"prompt-cache discount on the repeated prompt; {i.retrains_per_year:g} retraining runs "
-        f"a year; {i.prompt_retry_rate:.0%} retried requests on the prompt approach; "
-        f"{_money(i.adapter_hosting_per_month)} adapter hosting per month.",
+def _cell(value: float | None, digits: int | None = None) -> str:
+    if value is None:
+        return "not modelled"
+    return money(value) if digits is None else _money(value, digits)
+
+
+def _costs_lines(costs: CostSection, answers: WizardAnswers) -> list[str]:
+    """The cost section as the page shows it: verdict, options, break-even, figures."""
+    options = costs.options
+    prompt_assumed = " (assumed)" if answers.prompt_tokens is None else ""
+    retry_assumed = " (assumed)" if answers.retry_pct is None and answers.retries else ""
+
+    def tokens(o: CostOption) -> str:
+        if o.prompt_tokens is None:
+            return "not modelled"
+        return f"{o.prompt_tokens:,}" + (prompt_assumed if o.kind == "prompt" else "")
+
+    def retried(o: CostOption) -> str:
+        if o.cost_per_request is None:
+            return "not modelled"
+        return f"{o.retry_rate:.0%}" + (retry_assumed if o.kind == "prompt" else "")
+
+    rows = [
+        ("Role", lambda o: f"**{o.role}**" if o.role == "recommended" else o.role),
+        ("Prompt tokens per request", tokens),
+        ("Requests retried", retried),
+        ("Cost per request", lambda o: _cell(o.cost_per_request, 4)),
+        ("Inference per month", lambda o: _cell(o.monthly)),
+        ("One-time training", lambda o: money(o.upfront)),
+        ("Retraining per year", lambda o: money(o.retraining_per_year)),
     ]
+    lines = [costs.verdict, "",
+             "| | " + " | ".join(o.label for o in options) + " |",
+             "|---|" + "---:|" * len(options)]
+    lines += [f"| {name} | " + " | ".join(cell(o) for o in options) + " |"
+              for name, cell in rows]
+    lines.append("")
+    lines += [f"- **{o.label}** ({o.role}): {o.note}" for o in options]
+    c = costs.break_even
+    if c is not None:
+        if c.break_even_month is None:
+            when = "does not pay back within 10 years"
+        else:
+            when = f"month {c.break_even_month}"
+            if c.crossing is not None:
+                when += f" (lines cross at month {c.crossing.month:.1f})"
+        tuned = "the adapter" if costs.tuned == "adapter" else "the classifier"
+        lines.append(f"- Break-even: {when}, {tuned} against your prompt "
+                     f"({DAYS_PER_MONTH}-day months, retraining included).")
+    if costs.given:
+        lines.append("- Your figures: " + "; ".join(costs.given) + ".")
+    lines += [f"- {assumption.text}" for assumption in costs.assumptions]
+    return lines
 
 
 def record_markdown(answers: WizardAnswers, rec: Recommendation, *, base_url: str = "") -> str:
@@ -143,7 +161,7 @@ def record_markdown(answers: WizardAnswers, rec: Recommendation, *, base_url: st
     lines += ["", "## Alternatives considered", ""]
     lines += [f"- **{alt.option}** ({alt.verdict}): {alt.reason}" for alt in rec.alternatives]
     lines += ["", "## Consequences", ""] + [f"- {c}" for c in rec.consequences]
-    lines += ["", "## Costs", ""] + _costs_lines(rec.costs)
+    lines += ["", "## Costs", ""] + _costs_lines(rec.costs, answers)
     lines += ["", "## Reproduce", "",
               f"Modes to compare in the ragtune Lab: {', '.join(rec.lab_modes)} "
               f"(recommended: {rec.recommended_mode}).", "",
