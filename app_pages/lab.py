@@ -117,10 +117,12 @@ def lab() -> None:
                                                               settings.demo_workspace, key="lab")
         clicked = st.button("Compare", key="lab_run", type="primary", icon=":material/play_arrow:",
                             disabled=not chosen_ids)
-    # Placeholders first: a new comparison replaces the last one's cards and charts at once.
-    results_slot, history_slot = st.empty(), st.empty()
+    # Three placeholders: a new comparison streams into the first while the other two stay empty,
+    # which removes the last comparison's cards and charts at once (an emptied slot refilled in
+    # the same run would keep them, greyed, under the new columns until the run ends).
+    live_slot, results_slot, history_slot = st.empty(), st.empty(), st.empty()
     if clicked or again:
-        with results_slot.container():
+        with live_slot.container():
             if switch is not None and kb is not None:
                 with st.spinner(switch.label.replace(" and ask again", "…")):
                     switch_documents(kb, switch)

@@ -71,6 +71,7 @@ def latency_figure(measures: Sequence[ModeMeasure]) -> go.Figure:
     fig.update_layout(barmode="stack", height=160 + 45 * len(measures), margin=dict(l=10, r=10, t=30, b=10),
                       title="Latency per mode", xaxis_title="milliseconds",
                       legend=dict(orientation="h", yanchor="top", y=-0.35), yaxis=dict(autorange="reversed"))
+    fig.update_yaxes(automargin=True)  # the mode labels fit outside Streamlit's theme too (the export)
     return fig
 
 
@@ -90,5 +91,5 @@ def cost_figure(measures: Sequence[ModeMeasure]) -> go.Figure:
     fig.update_layout(barmode="group", height=340, margin=dict(l=10, r=10, t=30, b=10),
                       title="Cost per query", yaxis_title="US dollars",
                       legend=dict(orientation="h", y=-0.2))
-    fig.update_yaxes(tickprefix="$", tickformat=".2g")
+    fig.update_yaxes(tickprefix="$", tickformat=".2g", automargin=True)
     return fig
