@@ -45,7 +45,8 @@ def open_link(modes: ModeStore, log: QueryLog, workspaces: list[str]) -> bool:
     fresh = shown is not None and not shown.stored and shown.run_id == reading.link.run  # our own link
     again = render_link_notes(reading, None if fresh or not reading.given else stored, key="lab_link_notes")
     if again:  # the widgets are drawn below: the stored comparison's values go in first
-        st.session_state.update(lab_question=reading.link.question, lab_modes=reading.link.modes)
+        st.session_state.update(lab_question=reading.link.question, lab_modes=reading.link.modes,
+                                lab_workspace=reading.link.workspace)
     return again
 
 
