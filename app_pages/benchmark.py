@@ -45,7 +45,11 @@ def new_run() -> RunPlan | None:
         return None
     try:
         modes = [m for m in all_modes if m.id in form.mode_ids]
-        return plan_eval(make_pipeline(form.deterministic), eval_set.limited(form.limit), modes, form.workspace)
+        plan = plan_eval(make_pipeline(form.deterministic), eval_set.limited(form.limit), modes, form.workspace)
+        if plan.not_judged:  # the Lab's rule: an edited gold document means no verdict
+            st.info(f"Left out {len(plan.not_judged)} questions, not judged: the document changed after the gold "
+                    f"answer was written ({', '.join(plan.not_judged)}).", icon=":material/edit_document:")
+        return plan
     except RagtuneError as exc:
         st.error(str(exc))
         return None

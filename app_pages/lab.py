@@ -1,38 +1,53 @@
-"""Lab: one question, several ways of answering it, side by side, with latency and cost."""
+"""Lab: one question, several ways of answering it, side by side, with latency and cost; shared by
+a permalink, taken away as an HTML one-pager or Markdown."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from app_resources import get_catalog, get_knowledge_base, get_runtime, get_settings
-from components.answer_card import render_answer_card
 from components.history import render_history_charts
-from components.lab import (
-    render_comparison_charts,
-    render_cost_settings,
-    render_lab_controls,
-    render_live_comparison,
-    render_mode_form,
-    render_mode_header,
-)
-from components.safe import errors_shown, escape_markdown
+from components.lab import render_cost_settings, render_lab_controls, render_live_comparison, render_mode_form
+from components.lab_results import render_comparison, render_freshness_offer, render_link_notes, render_take_away
+from components.safe import errors_shown
 from ragtune.economics import EconomicsStore, config_from_form
 from ragtune.errors import RagtuneError
-from ragtune.lab import Failed, Finished, compare, demo_questions
-from ragtune.modes import DEFAULT_LAB_MODES, ModeStore, mode_from_form, parse_mode_ids
+from ragtune.lab import (FreshnessOffer, check_question, compare, demo_questions, freshness_offer, new_run_id,
+                         plan_comparison, switch_documents)
+from ragtune.lab_share import LabComparison, read_link, stored_comparison
+from ragtune.modes import DEFAULT_LAB_MODES, ModeStore, mode_from_form
 from ragtune.pipeline import Pipeline
 from ragtune.store import LogFilter, QueryLog
 
+if TYPE_CHECKING:
+    from ragtune.retrieval.knowledge import KnowledgeBase
 
-def preselect_modes(known: list[str]) -> None:
-    """Modes from the link (?modes=rag,rag+lora) on the first run; unknown ids are reported."""
-    chosen, unknown = parse_mode_ids(st.query_params.get("modes"), known)
-    if unknown:
-        # The link is anyone's text: shown inert, so a crafted link cannot load anything.
-        st.warning(escape_markdown(f"Ignored unknown modes in the link: {', '.join(unknown)}. "
-                                   f"Known: {', '.join(known)}."))
-    if "lab_modes" not in st.session_state:
-        st.session_state["lab_modes"] = chosen or [m for m in DEFAULT_LAB_MODES if m in known]
+
+def open_link(modes: ModeStore, log: QueryLog, workspaces: list[str]) -> bool:
+    """Read the URL (?q=&modes=&workspace=&run=): fill the controls the first time a link is seen,
+    show its stored answers when they still match it, say what was refused. True: "Run again"."""
+    reading = read_link(st.query_params.to_dict(), known_modes=modes.ids(), workspaces=workspaces)
+    stored = stored_comparison(log, reading.link, modes.resolve(reading.link.modes))
+    if st.session_state.get("lab_link") != reading.link:  # a new link: its values fill the controls
+        st.session_state["lab_link"] = reading.link
+        if reading.link.question:
+            st.session_state["lab_question"] = reading.link.question
+        if reading.link.workspace:
+            st.session_state["lab_workspace"] = reading.link.workspace
+        if reading.link.modes or reading.given:
+            st.session_state["lab_modes"] = reading.link.modes
+        if stored is not None:
+            st.session_state["lab_shown"] = stored.comparison
+    st.session_state.setdefault("lab_modes", [m for m in DEFAULT_LAB_MODES if m in modes.ids()])
+    shown = st.session_state.get("lab_shown")
+    fresh = shown is not None and not shown.stored and shown.run_id == reading.link.run  # our own link
+    again = render_link_notes(reading, None if fresh or not reading.given else stored, key="lab_link_notes")
+    if again:  # the widgets are drawn below: the stored comparison's values go in first
+        st.session_state.update(lab_question=reading.link.question, lab_modes=reading.link.modes,
+                                lab_workspace=reading.link.workspace)
+    return again
 
 
 def settings_panels(modes: ModeStore, economics: EconomicsStore) -> None:
@@ -59,19 +74,27 @@ def settings_panels(modes: ModeStore, economics: EconomicsStore) -> None:
                 st.rerun()
 
 
-def show_results(results: list[Finished | Failed]) -> None:
-    """The finished answers (kept across reruns) with their verdicts, and this comparison's charts."""
-    judged = next((r for r in results if isinstance(r, Finished) and r.verdict is not None), None)
-    if judged is not None:
-        st.caption(f"A demo question: answers are checked against demo documents {judged.version}.")
-    for column, result in zip(st.columns(len(results)), results):
-        with column:
-            render_mode_header(result.mode, key=f"lab_head_{result.mode.id}")
-            if isinstance(result, Failed):
-                st.error(result.error)
-            else:
-                render_answer_card(result.answer, verdict=result.verdict, key=f"lab_card_{result.mode.id}")
-    render_comparison_charts([r.answer for r in results if isinstance(r, Finished)], key="lab_now")
+def run_comparison(question: str, mode_ids: list[str], workspace: str | None, kb: KnowledgeBase | None,
+                   modes: ModeStore, economics: EconomicsStore, log: QueryLog) -> bool:
+    """Answer in every mode (plus what the question brings), live; keep the result and make the
+    page's address its permalink. False: refused (the message is shown)."""
+    try:
+        question = check_question(question)
+    except RagtuneError as exc:
+        st.error(str(exc))
+        return False
+    plan = plan_comparison(question, mode_ids, modes.ids())
+    chosen = modes.resolve(plan.mode_ids)
+    pipeline = Pipeline(get_runtime(), kb, get_catalog(), get_settings(), economics.load())
+    if plan.note:
+        st.info(plan.note, icon=":material/add_circle:")
+    events = compare(pipeline, question, chosen, workspace, log=log, source="lab", run_id=(run_id := new_run_id()))
+    results = render_live_comparison(events, len(chosen), key="lab_live")
+    shown = LabComparison(question=question, workspace=workspace, mode_ids=plan.mode_ids, run_id=run_id,
+                          results=results, note=plan.note)
+    st.session_state.update(lab_shown=shown, lab_link=shown.link)  # our own link: not "opened" again
+    st.query_params.from_dict(shown.link.query_params())
+    return True
 
 
 def lab() -> None:
@@ -84,7 +107,10 @@ def lab() -> None:
     except RagtuneError as exc:
         kb, workspaces = None, []
         st.warning(f"The knowledge base is unavailable, so modes that retrieve cannot run: {exc}")
-    preselect_modes(modes.ids())
+    switch: FreshnessOffer | None = st.session_state.pop("lab_switch", None)  # asked for on the last run
+    if switch is not None and (last := st.session_state.get("lab_shown")) is not None:
+        st.session_state.update(lab_question=last.question, lab_modes=last.mode_ids, lab_workspace=last.workspace)
+    again = open_link(modes, log, workspaces) or switch is not None
     top = st.container()  # the controls sit above the panels but are drawn after them, so a
     settings_panels(modes, economics)  # mode saved in a panel is listed on the same run
     with top:
@@ -92,19 +118,28 @@ def lab() -> None:
                                                               settings.demo_workspace, key="lab")
         clicked = st.button("Compare", key="lab_run", type="primary", icon=":material/play_arrow:",
                             disabled=not chosen_ids)
-    if clicked:
-        if not question.strip():
-            st.error("Type a question (or pick a demo question) first.")
-            return
-        pipeline = Pipeline(get_runtime(), kb, get_catalog(), settings, economics.load())
-        chosen = modes.resolve(chosen_ids)
-        events = compare(pipeline, question, chosen, workspace, log=log, source="lab")
-        st.session_state["lab_results"] = render_live_comparison(events, len(chosen), key="lab_live")
-        st.rerun()  # draw the finished cards and charts in place of the live columns
-    if st.session_state.get("lab_results"):
-        show_results(st.session_state["lab_results"])
-    st.subheader("Every lab query so far", anchor=False)
-    render_history_charts(log.entries(LogFilter(limit=500)), key="lab_history")
+    # Three placeholders: a new comparison streams into the first while the other two stay empty,
+    # which removes the last comparison's cards and charts at once (an emptied slot refilled in
+    # the same run would keep them, greyed, under the new columns until the run ends).
+    live_slot, results_slot, history_slot = st.empty(), st.empty(), st.empty()
+    if clicked or again:
+        with live_slot.container():
+            if switch is not None and kb is not None:
+                with st.spinner(switch.label.replace(" and ask again", "…")):
+                    switch_documents(kb, switch)
+            if run_comparison(question, chosen_ids, workspace, kb, modes, economics, log):
+                st.rerun()  # draw the finished cards and charts in place of the live columns
+    elif (shown := st.session_state.get("lab_shown")) is not None:
+        with results_slot.container():
+            render_comparison(shown, key="lab_now")
+            offer = freshness_offer(kb, shown.workspace, settings.demo_workspace, shown.question)
+            if offer is not None and render_freshness_offer(offer, key="lab_fresh"):
+                st.session_state["lab_switch"] = offer  # carried out (and asked again) on the next run
+                st.rerun()
+            render_take_away(shown, base_url=st.context.url, key="lab_share")
+    with history_slot.container():
+        st.subheader("Every lab query so far", anchor=False)
+        render_history_charts(log.entries(LogFilter(limit=500)), key="lab_history")
 
 
 st.title("Lab")

@@ -1,5 +1,6 @@
-"""The answer card: one answer with its badges (format, verdict, confidence), citations, timings
-and costs; the Lab draws a fresh :class:`~ragtune.answer.Answer` with it, History a logged one."""
+"""The answer card: one answer with its badges (the verdict first, then what format was asked and
+what came back, then confidence), citations, timings and costs; the Lab draws a fresh
+:class:`~ragtune.answer.Answer` with it, History and a Lab permalink a logged one."""
 
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ class _Card:
     confidence: str | None
     verdict: str | None
     verdict_note: str
+    not_judged: str
     citations: list[Citation]
     timings: AnswerTimings
     local_usd: float
@@ -55,13 +57,14 @@ class _Card:
     retrieved: list[str]
 
 
-def _of_answer(answer: Answer, verdict: Judgement | None) -> _Card:
+def _of_answer(answer: Answer, verdict: Judgement | None, not_judged: str | None) -> _Card:
     c = answer.cost
     return _Card(
         text=answer.display_text, raw=answer.text, raw_is_json=answer.mode.expects_json,
         parse_status=answer.parse.status, parse_detail=answer.parse.detail,
         confidence=answer.parse.parsed.confidence if answer.parse.parsed is not None else None,
         verdict=verdict.verdict if verdict else None, verdict_note=verdict.note if verdict else "",
+        not_judged=not_judged or "",
         citations=answer.citations, timings=answer.timings, local_usd=c.local_total_usd,
         local_help=f"{c.compute_seconds:.2f} s × ${c.dollars_per_hour:g}/h", api_model=c.reference_model,
         api_usd=c.api_total_usd, amortized_usd=c.amortized_usd, stopped=answer.finish_reason == "length",
@@ -76,6 +79,7 @@ def _of_entry(entry: LogEntry) -> _Card:
         text=entry.display_answer, raw=entry.answer, raw_is_json=entry.parse_status != "free_text",
         parse_status=entry.parse_status, parse_detail=entry.parse_detail, confidence=None,
         verdict=entry.verdict, verdict_note=entry.verdict_note or "",
+        not_judged=(entry.verdict_note or "") if entry.verdict is None else "",  # logged with the reason
         citations=[Citation.model_validate(c) for c in entry.citations], timings=timings,
         local_usd=entry.local_cost_usd + entry.amortized_usd,
         local_help=f"{timings.compute_ms / 1000:.2f} s of compute", api_model=entry.api_model,
@@ -85,23 +89,29 @@ def _of_entry(entry: LogEntry) -> _Card:
     )
 
 
-def render_answer_card(answer: Answer | LogEntry, *, verdict: Judgement | None = None, key: str) -> None:
-    """One answer: text, format and verdict badges, citations, timings and costs.
+def render_answer_card(answer: Answer | LogEntry, *, verdict: Judgement | None = None,
+                       not_judged: str | None = None, key: str) -> None:
+    """One answer: text, badges (verdict first, then format), citations, timings and costs.
 
     Args:
         answer: a fresh answer (the Lab) or a logged one (History: its stored verdict is shown).
         verdict: a fresh answer's verdict on a demo question, if it was judged.
+        not_judged: why a fresh answer to a demo question was not judged (a logged one keeps it).
         key: the card container's key.
     """
-    card = _of_answer(answer, verdict) if isinstance(answer, Answer) else _of_entry(answer)
+    card = _of_answer(answer, verdict, not_judged) if isinstance(answer, Answer) else _of_entry(answer)
     with st.container(key=key):
         with st.container(horizontal=True):
-            render_format_badge(card.parse_status)
-            if card.verdict in VERDICT_BADGES:
+            if card.verdict in VERDICT_BADGES:  # correctness first: it is what the reader asks
                 text, colour = VERDICT_BADGES[card.verdict]
                 st.badge(text, color=colour, help=escape_markdown(card.verdict_note) or None)  # type: ignore[arg-type]
+            elif card.not_judged:
+                st.badge("not judged", color="gray", icon=":material/edit_document:")
+            render_format_badge(card.parse_status, card.raw)
             if card.confidence is not None:
                 st.badge(f"confidence {card.confidence}", color="blue")
+        if card.not_judged:
+            st.caption(escape_markdown(card.not_judged[:1].upper() + card.not_judged[1:] + "."))
         render_untrusted_text(card.text)  # the model's text: images and HTML never load
         if card.parse_status not in ("ok", "free_text") and card.parse_detail:
             st.caption(escape_markdown(f"Format: {card.parse_detail}"))

@@ -233,7 +233,7 @@ def render_drilldown(run: EvalRun, choice: str, *, key: str) -> None:
             text, colour = VERDICT_BADGES.get(result.verdict or "", ("correct", "green") if result.correct
                                               else ("wrong", "red"))
             st.badge(text, color=colour)  # type: ignore[arg-type]
-            render_format_badge(result.parse_status)
+            render_format_badge(result.parse_status, result.text)
             if result.stale:
                 st.badge("stale: the version-1 fact", color="orange")
             if result.error:

@@ -5,50 +5,29 @@ from __future__ import annotations
 
 import streamlit as st
 
+# The latency stages' order and colours are the core's (the exported one-pager draws them too).
+from ragtune.charts import LATENCY_STAGES as LATENCY_STAGES
+from ragtune.economics import money as money  # the exported one-pager writes dollars the same way
+from ragtune.evaluation.scoring import format_outcome
+
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 
-# Latency stages in the order they happen; each keeps its colour on every chart of the app.
-LATENCY_STAGES: tuple[tuple[str, str, str], ...] = (
-    ("queue_wait_ms", "Queue wait", "#9e9e9e"),
-    ("retrieval_ms", "Retrieval", "#ffa726"),
-    ("adapter_switch_ms", "Adapter switch", "#ab47bc"),
-    ("prompt_eval_ms", "Prompt eval", "#42a5f5"),
-    ("generation_ms", "Generation", "#66bb6a"),
-)
-
-# An answer's format verdict (ragtune.answer's FormatStatus): label, colour, icon.
-FORMAT_BADGES: dict[str, tuple[str, str, str]] = {
-    "ok": ("valid JSON", "green", ":material/check_circle:"),
-    "truncated": ("cut off at the token limit", "red", ":material/content_cut:"),
-    "invalid_json": ("not JSON", "red", ":material/error:"),
-    "schema_violation": ("JSON breaks the schema", "orange", ":material/rule:"),
-    "unknown_citation": ("cites chunks it was not given", "orange", ":material/link_off:"),
-    "free_text": ("free text (no format asked)", "gray", ":material/notes:"),
+# An answer's format (ragtune.evaluation.scoring.format_outcome): colour by how it went, icon by
+# what came back. A missed format is orange, never red: red is for a wrong answer, and a correct
+# answer in the wrong format must not look failed.
+FORMAT_COLOURS: dict[str, str] = {"met": "green", "missed": "orange", "none": "gray"}
+FORMAT_ICONS: dict[str, str] = {
+    "ok": ":material/check_circle:", "truncated": ":material/content_cut:", "invalid_json": ":material/notes:",
+    "schema_violation": ":material/rule:", "unknown_citation": ":material/link_off:", "free_text": ":material/notes:",
 }
 
 
-def money(value: float) -> str:
-    """Dollars, readable at every size: whole dollars from $100, cents from $1, then four
-    decimals, and two significant digits below a cent.
-
-    Examples:
-        >>> [money(v) for v in (0, 1234.5, 12.5, 0.0123, 0.000123)]
-        ['$0', '$1,234', '$12.50', '$0.0123', '$0.00012']
-    """
-    size = abs(value)
-    if size == 0:
-        return "$0"
-    if size >= 100:
-        return f"${value:,.0f}"
-    if size >= 1:
-        return f"${value:,.2f}"
-    return f"${value:,.4f}" if size >= 0.01 else f"${value:.2g}"
-
-
-def render_format_badge(status: str) -> None:
-    """The badge of an answer's format verdict (an unknown status shows as itself, in grey)."""
-    label, colour, icon = FORMAT_BADGES.get(status, (status, "gray", None))  # type: ignore[arg-type]
-    st.badge(label, color=colour, icon=icon)  # type: ignore[arg-type]
+def render_format_badge(status: str, text: str = "") -> None:
+    """The badge of an answer's format: what the prompt asked for and what came back
+    (``asked for JSON · got free text``), from its parse status and raw text (ragtune decides)."""
+    outcome = format_outcome(status, text)
+    st.badge(outcome.label, color=FORMAT_COLOURS[outcome.tone],  # type: ignore[arg-type]
+             icon=FORMAT_ICONS.get(status, ":material/help:"))
 
 
 def confirm_button(label: str, question: str, *, key: str) -> bool:

@@ -8,8 +8,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from components.answer_card import render_answer_card
-from components.format import FORMAT_BADGES, LATENCY_STAGES, PLOTLY_CONFIG
+from components.format import LATENCY_STAGES, PLOTLY_CONFIG
 from components.safe import escape_markdown
+from ragtune.evaluation.scoring import format_outcome
 
 if TYPE_CHECKING:
     from ragtune.store import LogEntry
@@ -91,8 +92,9 @@ def render_log_table(entries: list[LogEntry], *, key: str) -> int | None:
     """The log, newest first; returns the id of the row the user clicked, if any."""
     rows = [
         {"#": e.id, "time (UTC)": e.created_at.strftime("%Y-%m-%d %H:%M:%S"), "mode": e.mode_id,
-         "query": e.query, "answer": e.display_answer[:120], "format": FORMAT_BADGES[e.parse_status][0]
-         if e.parse_status in FORMAT_BADGES else e.parse_status, "verdict": e.verdict or "",
+         "query": e.query, "answer": e.display_answer[:120],
+         "verdict": e.verdict or ("not judged" if e.verdict_note else ""),  # correctness first, as on the card
+         "format": format_outcome(e.parse_status, e.answer).label,
          "total s": round(e.total_ms / 1000, 2),
          "prompt tok": e.prompt_tokens, "answer tok": e.completion_tokens, "local $": e.local_cost_usd,
          "API $": e.api_cost_usd, "workspace": e.workspace, "model": e.model_id, "adapter": e.adapter}

@@ -1,19 +1,21 @@
-"""The Lab's views: the question controls, the live columns of a comparison, the mode header, the
-latency and cost charts, the mode and cost forms (the answer card is :mod:`components.answer_card`)."""
+"""The Lab's views: the question controls, the live columns of a comparison (with "mode k of n"),
+the mode header, the latency and cost charts, the mode and cost forms (the answer card is
+:mod:`components.answer_card`; a finished comparison, its exports and permalink are
+:mod:`components.lab_results`)."""
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import closing
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-import plotly.graph_objects as go
 import streamlit as st
 
-from components.format import LATENCY_STAGES, PLOTLY_CONFIG
+from components.format import PLOTLY_CONFIG
 from components.safe import escape_markdown, write_untrusted_stream
-from ragtune.lab import Failed, Finished, LabEvent, Started, Token
+from ragtune.charts import ModeMeasure, cost_figure, latency_figure
+from ragtune.lab import MAX_QUESTION_CHARS, Failed, Finished, LabEvent, Started, Token, progress_text
 
 if TYPE_CHECKING:
     from ragtune.answer import Answer
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from ragtune.evaluation.sets import EvalCase
     from ragtune.lab import LabQuestion
     from ragtune.modes import Mode
+    from ragtune.store import LogEntry
 
 WAITING = "Waiting for the model: another session is using it. The wait counts in this answer's latency."
 
@@ -49,15 +52,21 @@ def render_lab_controls(demos: list[tuple[LabQuestion, EvalCase]], modes: list[M
     st.selectbox("Demo question", ["", *by_id], key=f"{key}_demo", on_change=use_demo_question,
                  format_func=lambda i: f"{by_id[i][0].thesis}: “{by_id[i][1].question}”" if i else
                  "(your own question)")
-    question = st.text_area("Question", key=f"{key}_question", max_chars=2000, height=80,
-                            placeholder="Ask something your documents answer…")
+    # No max_chars: the browser would drop an over-long paste without a word. The limit is shown,
+    # and a longer question is refused with its length (the core checks it again).
+    question = st.text_area(f"Question (up to {MAX_QUESTION_CHARS:,} characters)", key=f"{key}_question",
+                            height=80, placeholder="Ask something your documents answer…")
+    if len(question.strip()) > MAX_QUESTION_CHARS:
+        st.error(f"This question is {len(question.strip()):,} characters long; the limit is "
+                 f"{MAX_QUESTION_CHARS:,}. Shorten it to compare.", icon=":material/warning:")
     left, right = st.columns([2, 1])
     labels = {m.id: m.label for m in modes}
     chosen = left.multiselect("Modes to compare", list(labels), key=f"{key}_modes",
                               format_func=lambda i: labels.get(i, i))
-    default = workspaces.index(demo_workspace) if demo_workspace in workspaces else 0
-    workspace = right.selectbox("Workspace", workspaces, key=f"{key}_workspace",
-                                index=default if workspaces else None)
+    if workspaces and st.session_state.get(f"{key}_workspace") not in workspaces:
+        # set here, not with index=: a link or "run again" may have set it already
+        st.session_state[f"{key}_workspace"] = demo_workspace if demo_workspace in workspaces else workspaces[0]
+    workspace = right.selectbox("Workspace", workspaces, key=f"{key}_workspace")
     if not workspaces:
         right.caption("No workspace yet: create one on the Knowledge page.")
     if st.session_state.get(f"{key}_demo") in by_id:
@@ -77,13 +86,16 @@ def _text_of(events: Iterator[LabEvent], ended: list[Finished | Failed]) -> Iter
 
 def render_live_comparison(events: Generator[LabEvent, None, None], total: int, *, key: str) -> list[Finished | Failed]:
     """Stream a comparison's events (:func:`ragtune.lab.compare`) into one column per mode as they
-    arrive; returns how each mode ended. The events are closed when drawing stops early (a rerun,
-    the page left), which frees the model at once."""
+    arrive, under a progress bar that says which mode answers ("Mode 2 of 4: RAG"); returns how
+    each mode ended. The events are closed when drawing stops early (a rerun, the page left),
+    which frees the model at once."""
     results: list[Finished | Failed] = []
+    bar = st.progress(0.0, text=f"Starting {total} modes…")
     columns = st.columns(total)
     with closing(events):
         for started in events:
             assert isinstance(started, Started)  # every mode's events begin with Started
+            bar.progress(started.index / started.total, text=progress_text(started))
             with columns[started.index]:
                 render_mode_header(started.mode, key=f"{key}_head_{started.mode.id}")
                 slot = st.empty()
@@ -96,50 +108,19 @@ def render_live_comparison(events: Generator[LabEvent, None, None], total: int, 
                 else:
                     slot.empty()
                 results.extend(ended)
+    bar.progress(1.0, text=f"{len(results)} of {total} modes done.")
     return results
 
 
-def latency_figure(answers: list[Answer]) -> go.Figure:
-    """Stacked horizontal bars: where each mode's time went (ms)."""
-    fig = go.Figure()
-    labels = [a.mode.label for a in answers]
-    for field, label, colour in LATENCY_STAGES:
-        fig.add_bar(y=labels, x=[float(getattr(a.timings, field)) for a in answers], name=label,
-                    orientation="h", marker_color=colour,
-                    hovertemplate=f"{label}: %{{x:,.0f}} ms<extra>%{{y}}</extra>")
-    fig.update_layout(barmode="stack", height=160 + 45 * len(answers), margin=dict(l=10, r=10, t=30, b=10),
-                      title="Latency per mode", xaxis_title="milliseconds",
-                      legend=dict(orientation="h", yanchor="top", y=-0.35), yaxis=dict(autorange="reversed"))
-    return fig
-
-
-def cost_figure(answers: list[Answer]) -> go.Figure:
-    """Grouped bars: local compute, API-equivalent and amortised training, per mode ($)."""
-    labels = [a.mode.label for a in answers]
-    reference = answers[0].cost.reference_model if answers else ""
-    fig = go.Figure()
-    series = (
-        ("Local compute", "#5b4bdb", [a.cost.local_compute_usd for a in answers]),
-        (f"API-equivalent ({reference})", "#26a69a", [a.cost.api_reference_usd for a in answers]),
-        ("Training, amortised", "#ab47bc", [a.cost.amortized_usd for a in answers]),
-    )
-    for name, colour, values in series:
-        fig.add_bar(x=labels, y=values, name=name, marker_color=colour,
-                    hovertemplate=f"{name}: $%{{y:.3g}}<extra>%{{x}}</extra>")
-    fig.update_layout(barmode="group", height=340, margin=dict(l=10, r=10, t=30, b=10),
-                      title="Cost per query", yaxis_title="US dollars",
-                      legend=dict(orientation="h", y=-0.2))
-    fig.update_yaxes(tickprefix="$", tickformat=".2g")
-    return fig
-
-
-def render_comparison_charts(answers: list[Answer], *, key: str) -> None:
-    """The latency breakdown and the cost per query of this comparison, side by side."""
+def render_comparison_charts(answers: Sequence[Answer | LogEntry], *, key: str) -> None:
+    """The latency breakdown and the cost per query of this comparison, side by side (fresh or
+    logged answers; the figures are :mod:`ragtune.charts`', shared with the exported one-pager)."""
     if not answers:
         return
+    measures = [ModeMeasure.of(a) for a in answers]
     left, right = st.columns(2)
-    left.plotly_chart(latency_figure(answers), config=PLOTLY_CONFIG, key=f"{key}-latency")
-    right.plotly_chart(cost_figure(answers), config=PLOTLY_CONFIG, key=f"{key}-cost")
+    left.plotly_chart(latency_figure(measures), config=PLOTLY_CONFIG, key=f"{key}-latency")
+    right.plotly_chart(cost_figure(measures), config=PLOTLY_CONFIG, key=f"{key}-cost")
 
 
 def render_mode_form(adapters: list[str], *, key: str) -> dict[str, Any] | None:

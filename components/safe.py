@@ -21,6 +21,7 @@ import streamlit as st
 from pydantic import ValidationError
 
 from ragtune.errors import InputError, RagtuneError
+from ragtune.inert import inert_markdown
 
 if TYPE_CHECKING:
     from streamlit.delta_generator import DeltaGenerator
@@ -31,22 +32,14 @@ CURSOR = "▌"
 
 
 def escape_markdown(text: str) -> str:
-    """``text`` as Markdown that loads nothing and contains no HTML.
-
-    - ``<`` becomes ``&lt;``: no raw HTML (``<img>``, ``<iframe>``, ``<svg onload>``) and no
-      ``<http://...>`` autolinks. An entity, not a backslash, so a backslash written before the
-      ``<`` cannot undo it.
-    - ``![`` becomes ``!\\[``: no image, inline (``![a](url)``) or by reference (``![a][1]``,
-      ``![a]``). The inserted backslash follows ``!``, so no character of the input can escape it.
-    - ``$`` becomes ``\\$``: prices ("$899 … $1,200") stay text instead of turning into LaTeX.
-
-    The result renders as the original text (HTML shows as its source), so nothing is lost.
+    """``text`` as Markdown that loads nothing and contains no HTML (the rule is
+    :func:`ragtune.inert.inert_markdown`, shared with the exported Markdown).
 
     Examples:
         >>> escape_markdown("![x](http://evil/?q=1) <img src=x> costs $5")
         '!\\\\[x](http://evil/?q=1) &lt;img src=x> costs \\\\$5'
     """
-    return text.replace("<", "&lt;").replace("![", "!\\[").replace("$", "\\$")
+    return inert_markdown(text)
 
 
 def inline_code(text: str) -> str:

@@ -41,6 +41,24 @@ SECONDS_PER_HOUR = 3600.0
 PricePerMillion = Annotated[float, Field(ge=0.0, le=10_000.0)]
 
 
+def money(value: float) -> str:
+    """Dollars, readable at every size: whole dollars from $100, cents from $1, then four
+    decimals, and two significant digits below a cent.
+
+    Examples:
+        >>> [money(v) for v in (0, 1234.5, 12.5, 0.0123, 0.000123)]
+        ['$0', '$1,234', '$12.50', '$0.0123', '$0.00012']
+    """
+    size = abs(value)
+    if size == 0:
+        return "$0"
+    if size >= 100:
+        return f"${value:,.0f}"
+    if size >= 1:
+        return f"${value:,.2f}"
+    return f"${value:,.4f}" if size >= 0.01 else f"${value:.2g}"
+
+
 class ApiPrice(BaseModel):
     """One hosted model's list price, in US dollars per million tokens."""
 

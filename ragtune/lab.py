@@ -8,8 +8,12 @@ answer). The Lab page streams the events into columns; ``python -m ragtune lab``
 The demo questions each stand for one thesis of the seed; the Lab shows what the model actually
 does with them (measured, not asserted). They are cases of the demo eval set, so an answer to
 one is judged by the evaluation's one scorer (:func:`ragtune.evaluation.scoring.judge_answer`)
-against the documents the workspace holds (:func:`ragtune.evaluation.workspaces.judged_version`),
-once, and the verdict is logged with the answer.
+against the documents the workspace holds (:func:`ragtune.evaluation.workspaces.judging`), once,
+and the verdict is logged with the answer; when a gold document was edited since, it is not
+judged, and the log keeps why.
+
+A question whose fact changed in version 2 of the demo documents brings the knowledge-LoRA mode
+into the comparison by itself (:func:`plan_comparison`): baked-in facts going stale is its point.
 
 Examples:
     >>> [q.eval_id for q in LAB_QUESTIONS]
@@ -22,18 +26,40 @@ import uuid
 from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ragtune.answer import Answer
-from ragtune.errors import RagtuneError
+from ragtune.errors import InputError, RagtuneError
 from ragtune.evaluation.scoring import Judgement, judge_answer
 from ragtune.evaluation.sets import EvalCase, Version, demo_eval_set, find_case
-from ragtune.evaluation.workspaces import judged_version
+from ragtune.evaluation.workspaces import Judging, judging
 from ragtune.modes import Mode
 
 if TYPE_CHECKING:
     from ragtune.pipeline import Pipeline
+    from ragtune.retrieval.knowledge import KnowledgeBase
     from ragtune.store import QueryLog, Source
+
+
+MAX_QUESTION_CHARS = 2000
+"""The longest question the Lab, its links and ``python -m ragtune lab`` take."""
+FRESHNESS_MODE = "knowledge-lora"
+"""The mode a changed-fact question adds to a comparison: the facts baked into an adapter."""
+
+
+def check_question(question: str) -> str:
+    """The question, stripped, if it can be asked.
+
+    Raises:
+        InputError: it is empty, or longer than :data:`MAX_QUESTION_CHARS` (the message gives both lengths).
+    """
+    text = question.strip()
+    if not text:
+        raise InputError("The question is empty. Type a question (or pick a demo question) first.")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise InputError(f"The question is {len(text):,} characters long; the limit is {MAX_QUESTION_CHARS:,}. "
+                         "Shorten it: ask about one thing, and leave the documents to the workspace.")
+    return text
 
 
 class LabQuestion(BaseModel):
@@ -64,9 +90,9 @@ LAB_QUESTIONS: tuple[LabQuestion, ...] = (
     ),
     LabQuestion(
         eval_id="c03", thesis="Changed in version 2: the knowledge LoRA is stale",
-        prediction="The answer changed in version 2 of the documents (switch the demo workspace "
-        "to v2 on the Knowledge page): retrieval follows the change, facts baked into an adapter "
-        "do not.",
+        prediction="The answer changed in version 2 of the documents (after the answers, switch the "
+        "demo documents to version 2 and ask again): retrieval follows the change, facts baked into "
+        "an adapter do not.",
     ),
 )
 
@@ -78,8 +104,87 @@ def demo_questions() -> list[tuple[LabQuestion, EvalCase]]:
 
 
 def new_run_id() -> str:
-    """An id grouping the answers of one comparison in the query log."""
+    """An id grouping the answers of one comparison in the query log (12 hex digits)."""
     return uuid.uuid4().hex[:12]
+
+
+class ComparisonPlan(BaseModel):
+    """The modes a comparison runs: those chosen, plus what the question brings (``added``, said in ``note``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mode_ids: list[str]
+    added: list[str] = Field(default_factory=list)
+    note: str = ""
+    changed_fact: bool = Field(default=False, description="A demo question whose fact changed in version 2.")
+
+
+def plan_comparison(question: str, chosen: Sequence[str], known: Sequence[str]) -> ComparisonPlan:
+    """The modes to run for ``question``: a changed-fact demo question (a case of kind ``changed``)
+    adds the knowledge-LoRA mode when it is not chosen, so the stale baked-in fact sits beside RAG's.
+
+    Examples:
+        >>> plan = plan_comparison("How many days do I have to return a product bought directly from Tidewell?",
+        ...                        ["rag"], ["rag", "knowledge-lora"])
+        >>> plan.mode_ids, plan.added
+        (['rag', 'knowledge-lora'], ['knowledge-lora'])
+    """
+    case = find_case(demo_eval_set(), question)
+    changed = case is not None and case.kind == "changed"
+    if not changed or FRESHNESS_MODE in chosen or FRESHNESS_MODE not in known:
+        return ComparisonPlan(mode_ids=list(chosen), changed_fact=changed)
+    return ComparisonPlan(
+        mode_ids=[*chosen, FRESHNESS_MODE], added=[FRESHNESS_MODE], changed_fact=True,
+        note="This fact changed in version 2 of the demo documents, so the Knowledge LoRA column is added: "
+        "its facts were baked in from version 1. Switch the documents to version 2 after the answers to see "
+        "which modes follow the change.",
+    )
+
+
+class FreshnessOffer(BaseModel):
+    """After a changed-fact question's answers: switch the demo workspace to the other version of
+    the documents and ask again (``label`` says which; ``caution``: it changes it for everyone)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    workspace: str
+    current: Version
+    target: Version
+    label: str
+    caution: str
+
+
+def freshness_offer(kb: KnowledgeBase | None, workspace: str | None, demo_workspace: str,
+                    question: str) -> FreshnessOffer | None:
+    """The offer to switch versions, when ``question`` is a changed-fact demo question asked of the
+    demo workspace (the one workspace whose documents have a version 2); None otherwise."""
+    from ragtune.retrieval.demo import demo_version
+
+    case = find_case(demo_eval_set(), question)
+    if (case is None or case.kind != "changed" or kb is None or not workspace or workspace != demo_workspace
+            or not kb.has_workspace(workspace)):
+        return None
+    current = demo_version(kb, workspace)
+    target: Version = "v1" if current == "v2" else "v2"
+    label = ("Switch the documents to version 2 and ask again" if target == "v2"
+             else "Switch the documents back to version 1 and ask again")
+    return FreshnessOffer(
+        workspace=workspace, current=current, target=target, label=label,
+        caution=f"This switches the workspace '{workspace}' to version {target[1]} of the demo documents for "
+        "everyone using this server (the Knowledge page shows the version and switches it too).",
+    )
+
+
+def switch_documents(kb: KnowledgeBase, offer: FreshnessOffer) -> None:
+    """Carry out ``offer``: re-ingest the demo documents that differ in its target version."""
+    from ragtune.retrieval.demo import set_demo_version
+
+    set_demo_version(kb, offer.target, offer.workspace)
+
+
+def progress_text(event: Started) -> str:
+    """``Mode 2 of 4: RAG`` (what the Lab shows while a mode answers)."""
+    return f"Mode {event.index + 1} of {event.total}: {event.mode.label}"
 
 
 class Started(BaseModel):
@@ -104,7 +209,8 @@ class Token(BaseModel):
 
 class Finished(BaseModel):
     """The mode's finished answer; ``verdict`` on a demo question (judged against documents
-    ``version``), ``log_id`` when it was logged."""
+    ``version``), or ``not_judged``: why a demo question's answer was not judged; ``log_id``
+    when it was logged, under ``run_id``."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -112,7 +218,9 @@ class Finished(BaseModel):
     answer: Answer
     verdict: Judgement | None = None
     version: Version | None = None
+    not_judged: str | None = None
     log_id: int | None = None
+    run_id: str = ""
 
 
 class Failed(BaseModel):
@@ -135,6 +243,7 @@ def compare(
     *,
     log: QueryLog | None,
     source: Source,
+    run_id: str | None = None,
 ) -> Generator[LabEvent, None, None]:
     """Answer ``question`` in each mode in turn, yielding each mode's events.
 
@@ -148,6 +257,10 @@ def compare(
         workspace: the knowledge workspace of the modes that retrieve.
         log: the query log (None: nothing is logged).
         source: who asks (``lab`` for the page, ``cli`` for the command line).
+        run_id: the id the answers are logged under (default: a new one, :func:`new_run_id`).
+
+    Raises:
+        InputError: the question is empty or too long (:func:`check_question`), before anything runs.
 
     Examples:
         >>> kinds = [type(e).__name__ for e in compare(pipeline, "Price?", modes, "team",
@@ -155,13 +268,14 @@ def compare(
         >>> kinds  # doctest: +SKIP
         ['Started', 'Token', 'Token', 'Finished', 'Started', 'Failed']
     """
-    case, version = find_case(demo_eval_set(), question), None
+    question = check_question(question)
+    case, basis = find_case(demo_eval_set(), question), None
     if case is not None:
         try:
-            version = judged_version(pipeline.kb, workspace)
+            basis = judging(pipeline.kb, workspace)
         except RagtuneError:
             case = None  # the knowledge base cannot say which documents it holds: not judged
-    run_id = new_run_id()
+    run_id = run_id or new_run_id()
     for index, mode in enumerate(modes):
         yield Started(mode=mode, index=index, total=len(modes), model_busy=pipeline.runtime.is_busy())
         try:
@@ -175,9 +289,18 @@ def compare(
         except RagtuneError as exc:
             yield Failed(mode=mode, error=str(exc))
             continue
-        verdict = judge_answer(case, version, answer) if case is not None and version is not None else None
+        verdict, not_judged = _judge(case, basis, answer)
         log_id = None
         if log is not None:
             log_id = log.add(answer, source=source, run_id=run_id, verdict=verdict.verdict if verdict else None,
-                             verdict_note=verdict.note if verdict else None)
-        yield Finished(mode=mode, answer=answer, verdict=verdict, version=version, log_id=log_id)
+                             verdict_note=verdict.note if verdict else not_judged)
+        yield Finished(mode=mode, answer=answer, verdict=verdict, version=basis.version if basis else None,
+                       not_judged=not_judged, log_id=log_id, run_id=run_id)
+
+
+def _judge(case: EvalCase | None, basis: Judging | None, answer: Answer) -> tuple[Judgement | None, str | None]:
+    """(the verdict, or why there is none) for an answer to a demo question; (None, None) otherwise."""
+    if case is None or basis is None:
+        return None, None
+    reason = basis.not_judged(case)
+    return (None, reason) if reason else (judge_answer(case, basis.version, answer), None)

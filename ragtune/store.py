@@ -75,6 +75,7 @@ CREATE TABLE IF NOT EXISTS queries (
     verdict_note TEXT
 );
 CREATE INDEX IF NOT EXISTS queries_created ON queries (created_at);
+CREATE INDEX IF NOT EXISTS queries_run ON queries (run_id);
 """
 # Columns added after the first release, with their types: an older file gains them (NULL in
 # its old rows) when it is opened.
@@ -262,6 +263,15 @@ class QueryLog(SQLiteFile):
               "ORDER BY created_at, id"
         with self._connect() as db:
             rows = db.execute(sql, [*params, flt.limit]).fetchall()
+        return [self._entry(row) for row in rows]
+
+    def run_entries(self, run_id: str) -> list[LogEntry]:
+        """The answers logged under one run id (one Lab comparison), in the order they were given;
+        empty when there are none (the log was cleared, or no such run)."""
+        if not run_id:
+            return []
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM queries WHERE run_id = ? ORDER BY id", (run_id,)).fetchall()
         return [self._entry(row) for row in rows]
 
     def get(self, entry_id: int) -> LogEntry:

@@ -589,6 +589,58 @@ def _():
     assert render_cost_settings(EconomicsConfig(), default_rate=0.1, key="costs") is None
 
 
+def lab_comparison(stored: bool = False):
+    from ragtune.lab import Failed, Finished
+    from ragtune.lab_share import LabComparison
+    from ragtune.modes import BUILTIN_MODES
+
+    fresh, logged = lab_answers()[0], log_entry()
+    first = logged if stored else Finished(mode=fresh.mode, answer=fresh, not_judged="not judged: the document "
+                                           "changed after the gold answer was written (guide)")
+    return LabComparison(question="How long is the warranty? ![x](http://evil/)", workspace="team",
+                         mode_ids=["rag", "lora"], run_id="0123456789ab", stored=stored,
+                         results=[first, Failed(mode=BUILTIN_MODES[2], error="No adapter <b>.")],
+                         note="Added the *Knowledge LoRA* column.")
+
+
+@sample("lab_results.render_comparison")
+def _():
+    from components.lab_results import render_comparison
+    render_comparison(lab_comparison(), key="fresh")
+    render_comparison(lab_comparison(stored=True), key="stored")
+
+
+@sample("lab_results.render_take_away")
+def _():
+    from components.lab_results import render_take_away
+    render_take_away(lab_comparison(), base_url="http://localhost:8501/lab", key="share")
+    render_take_away(lab_comparison(stored=True), base_url=None, key="share-stored")
+
+
+@sample("lab_results.render_link_notes")
+def _():
+    from components.lab_results import render_link_notes
+    from ragtune.lab_share import LabLink, LinkReading, StoredComparison
+
+    reading = LinkReading(link=LabLink(question="Q", modes=["rag"], run="0123456789ab"),
+                          problems=["The link's workspace '<b>' does not exist here: pick one."],
+                          unknown_modes=["![x](http://evil/)"])
+    assert render_link_notes(reading, StoredComparison(status="shown", message="Stored.",
+                                                       comparison=lab_comparison(stored=True)), key="shown") is False
+    render_link_notes(reading, StoredComparison(status="gone", message="Gone."), key="gone")
+    render_link_notes(reading, None, key="none")
+
+
+@sample("lab_results.render_freshness_offer")
+def _():
+    from components.lab_results import render_freshness_offer
+    from ragtune.lab import FreshnessOffer
+
+    offer = FreshnessOffer(workspace="demo", current="v1", target="v2", label="Switch the documents to "
+                           "version 2 and ask again", caution="For everyone on this server.")
+    assert render_freshness_offer(offer, key="fresh") is False
+
+
 # -- the Adapters page ------------------------------------------------------------------------
 
 @sample("adapters.render_adapter_card")

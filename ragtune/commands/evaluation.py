@@ -140,6 +140,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     pipeline = _pipeline(settings, kb, args.model_id)
     try:
         plan = plan_eval(pipeline, eval_set, modes, workspace, version=args.version)
+        for case_id, why in plan.not_judged.items():
+            print(f"note: question {case_id} is left out, {why}", file=sys.stderr)
         run = _run(plan, settings)
     finally:
         pipeline.runtime.close()
@@ -149,7 +151,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(json.dumps({"run": run.info.model_dump(mode="json"), "results_file": str(out),
                           "scoreboard": [s.model_dump(mode="json") for s in board]}, indent=2))
     else:
-        print(f"run {run.info.id}: {eval_set.name}, {len(eval_set.cases)} questions (documents "
+        print(f"run {run.info.id}: {eval_set.name}, {len(plan.items)} questions (documents "
               f"{', '.join(plan.workspaces)}), model {run.info.model_id}, {run.info.status}")
         print(scoreboard_markdown(board))
         print(f"per-question results: {out}")

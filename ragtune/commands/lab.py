@@ -1,24 +1,30 @@
 """``lab``: the Lab page's comparison (:func:`ragtune.lab.compare`) from the command line; every
-answer is logged like the page's."""
+answer is logged like the page's, and ``--html`` / ``--markdown`` write the page's exports."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from ragtune.adapters import AdapterCatalog
+from ragtune.commands._args import writable_file
 from ragtune.config import load_settings
 from ragtune.errors import InputError
-from ragtune.lab import Failed, Finished
+from ragtune.evaluation.scoring import format_outcome
+from ragtune.lab import MAX_QUESTION_CHARS, Failed, Finished, check_question
 from ragtune.modes import DEFAULT_LAB_MODES, ModeStore, parse_mode_ids
+
+if TYPE_CHECKING:
+    from ragtune.lab_share import LabComparison
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     lab = subparsers.add_parser(
         "lab", help="Answer one question in several modes (base, rag, lora, rag+lora, ...) and compare.",
     )
-    lab.add_argument("question")
+    lab.add_argument("question", help=f"The question (at most {MAX_QUESTION_CHARS:,} characters).")
     lab.add_argument("--workspace", default=None,
                      help="Knowledge workspace for the modes that retrieve (default: the demo workspace).")
     lab.add_argument("--modes", default=",".join(DEFAULT_LAB_MODES),
@@ -26,6 +32,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lab.add_argument("--model", dest="model_id", help="Registry id of the model (default: configured).")
     lab.add_argument("--json", action="store_true", help="Print one JSON object per mode (JSON Lines).")
     lab.add_argument("--no-log", action="store_true", help="Do not write the answers to the query log.")
+    lab.add_argument("--html", type=writable_file, metavar="FILE",
+                     help="Also write the comparison as a self-contained HTML one-pager (charts included; "
+                     "opens offline).")
+    lab.add_argument("--markdown", type=writable_file, metavar="FILE", help="Also write it as Markdown.")
     lab.set_defaults(handler=cmd_lab, check=check_lab)
 
 
@@ -37,6 +47,8 @@ def _record(event: Finished | Failed) -> dict[str, object]:
     t, c = answer.timings, answer.cost
     return {
         "mode": event.mode.id,
+        "verdict": event.verdict.verdict if event.verdict else None,
+        "verdict_note": event.verdict.note if event.verdict else event.not_judged,
         "query": answer.query,
         "workspace": answer.workspace,
         "model": answer.model_id,
@@ -45,7 +57,8 @@ def _record(event: Finished | Failed) -> dict[str, object]:
         "raw": answer.text,
         "finish_reason": answer.finish_reason,
         "parse": {"status": answer.parse.status, "detail": answer.parse.detail,
-                  "format_valid": answer.parse.format_valid},
+                  "format_valid": answer.parse.format_valid,
+                  "format": format_outcome(answer.parse.status, answer.text).label},
         "retrieved": answer.retrieved_ids,
         "citations": [ci.model_dump(include={"chunk_id", "status", "number"}) for ci in answer.citations],
         "timings": t.model_dump(),
@@ -66,7 +79,11 @@ def _print_text(record: dict[str, object]) -> None:
     cost = record["cost"]
     assert isinstance(parse, dict) and isinstance(t, dict) and isinstance(cost, dict)
     print(f"   {record['answer']}")
-    print(f"   format: {parse['status']}" + (f" ({parse['detail']})" if parse["detail"] else ""))
+    if record["verdict"]:
+        print(f"   verdict: {record['verdict']} ({record['verdict_note']})")
+    elif record["verdict_note"]:
+        print(f"   verdict: {record['verdict_note']}")
+    print(f"   format: {parse['format']}" + (f" ({parse['detail']})" if parse["detail"] else ""))
     cites = record["citations"]
     assert isinstance(cites, list)
     print("   citations: " + (", ".join(f"{c['chunk_id']} ({c['status']})" for c in cites) or "none"))
@@ -80,9 +97,8 @@ def _print_text(record: dict[str, object]) -> None:
 
 
 def check_lab(args: argparse.Namespace) -> None:
-    """What can be refused before anything loads: an empty question, no known mode."""
-    if not args.question.strip():
-        raise InputError("The question is empty: give a question to answer.")
+    """What can be refused before anything loads: an empty or over-long question, no known mode."""
+    check_question(args.question)
     store = ModeStore(load_settings().modes_file)
     chosen, unknown = parse_mode_ids(args.modes, store.ids())
     if not chosen:
@@ -92,7 +108,8 @@ def check_lab(args: argparse.Namespace) -> None:
 def cmd_lab(args: argparse.Namespace) -> int:
     """Answer in each mode. A mode that fails is reported (stderr, and in its record); all failing: exit 2."""
     from ragtune.economics import EconomicsStore
-    from ragtune.lab import compare
+    from ragtune.lab import compare, new_run_id
+    from ragtune.lab_share import LabComparison
     from ragtune.pipeline import Pipeline
     from ragtune.retrieval.demo import ensure_demo_workspace
     from ragtune.retrieval.knowledge import KnowledgeBase
@@ -121,11 +138,14 @@ def cmd_lab(args: argparse.Namespace) -> int:
     log = None if args.no_log else QueryLog(settings.query_log_file)
     pipeline = Pipeline(runtime, kb, AdapterCatalog(settings), settings, EconomicsStore(settings.economics_file).load())
     failures = 0
-    events = compare(pipeline, args.question, modes, workspace, log=log, source="cli")
+    run_id = new_run_id()
+    events = compare(pipeline, args.question, modes, workspace, log=log, source="cli", run_id=run_id)
+    results: list[Finished | Failed] = []
     try:
         for event in events:
             if not isinstance(event, (Finished, Failed)):
                 continue  # a mode is printed whole once it is done
+            results.append(event)
             if isinstance(event, Failed):
                 failures += 1
                 print(f"error: mode {event.mode.id}: {event.error}", file=sys.stderr)
@@ -137,4 +157,17 @@ def cmd_lab(args: argparse.Namespace) -> int:
     finally:
         events.close()
         runtime.close()
+    _write_exports(args, LabComparison(question=args.question.strip(), workspace=workspace,
+                                       mode_ids=[m.id for m in modes], run_id=run_id, results=results))
     return 2 if failures == len(modes) else 0
+
+
+def _write_exports(args: argparse.Namespace, comparison: LabComparison) -> None:
+    """``--html`` and ``--markdown``: the Lab page's downloads, written where asked (checked at parse time)."""
+    from ragtune.lab_export import comparison_html, comparison_markdown
+
+    for path, build in ((args.html, comparison_html), (args.markdown, comparison_markdown)):
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(build(comparison), encoding="utf-8")
+            print(f"wrote {path}", file=sys.stderr)

@@ -22,7 +22,7 @@ from ragtune.errors import InputError, RagtuneError
 from ragtune.evaluation.scoring import EvalResult, error_result, score_answer
 from ragtune.evaluation.sets import EvalItem, EvalSet, Version, plan_items
 from ragtune.evaluation.store import EvalRun, EvalRunInfo, EvalStore, RunKind, RunSettings, RunStatus
-from ragtune.evaluation.workspaces import judged_version
+from ragtune.evaluation.workspaces import judging
 
 if TYPE_CHECKING:
     from ragtune.modes import Mode
@@ -181,7 +181,9 @@ class RunPlan:
     """What a run will do, decided before anything runs (the Benchmark page and the CLI build one).
 
     ``workspaces`` maps each document version of the items to the workspace it is asked
-    against; ``skipped`` names the modes left out because they cannot run here, and why.
+    against; ``skipped`` names the modes left out because they cannot run here, and why;
+    ``not_judged`` the questions left out because a gold document of theirs was edited (case id:
+    why), so no answer is scored against a gold answer its documents no longer give.
     """
 
     pipeline: Pipeline
@@ -191,6 +193,7 @@ class RunPlan:
     workspaces: dict[str, str | None]
     kind: RunKind = "eval"
     skipped: dict[str, str] = field(default_factory=dict)
+    not_judged: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> str:
         """``12 questions × 4 modes``."""
@@ -202,10 +205,21 @@ def plan_eval(
     *, version: Version | None = None,
 ) -> RunPlan:
     """Every case of ``eval_set`` in every mode, retrieving from ``workspace`` and judged against
-    ``version`` (default: the demo version the workspace holds, see :func:`judged_version`)."""
-    version = version or judged_version(pipeline.kb, workspace)
-    return RunPlan(pipeline=pipeline, eval_set=eval_set, items=plan_items(eval_set.cases, version),
-                   modes=list(modes), workspaces={version: workspace})
+    ``version`` (default: the demo version the workspace holds), except the cases a gold document
+    of which the workspace holds edited (:func:`~ragtune.evaluation.workspaces.judging`, the rule
+    the Lab follows): those are left out, in ``not_judged``.
+
+    Raises:
+        InputError: every case is left out.
+    """
+    basis = judging(pipeline.kb, workspace, version)
+    not_judged = {c.id: reason for c in eval_set.cases if (reason := basis.not_judged(c))}
+    cases = [c for c in eval_set.cases if c.id not in not_judged]
+    if not cases:
+        raise InputError(f"No question can be judged on workspace '{workspace}': the documents of every one "
+                         f"were edited ({', '.join(basis.edited)}). Restore them, or evaluate another workspace.")
+    return RunPlan(pipeline=pipeline, eval_set=eval_set, items=plan_items(cases, basis.version),
+                   modes=list(modes), workspaces={basis.version: workspace}, not_judged=not_judged)
 
 
 def run_plan(

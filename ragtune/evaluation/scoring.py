@@ -7,7 +7,7 @@ Benchmark's scoreboard and the claims report all read the same :class:`Judgement
 
 * :func:`judge` - the verdict: ``correct``, ``stale``, ``wrong``, ``abstained`` or ``invented``;
 * :func:`format_valid` / :func:`json_valid` - the output parses into the answer schema / is a
-  JSON object at all;
+  JSON object at all; :func:`format_outcome` - the same, said as what was asked and what came back;
 * :func:`citation_scores` - precision and recall of the cited documents vs the supporting ones;
 * :func:`is_stale` - on a version-2 item, the answer gives the version-1 fact;
 * :func:`score_output` / :func:`score_answer` - all of it as one :class:`EvalResult`.
@@ -237,6 +237,63 @@ def format_valid(parse_status: str) -> bool | None:
     if parse_status == "free_text":
         return None
     return parse_status == "ok"
+
+
+# -- what was asked and what came back -------------------------------------------------------
+
+FormatTone = Literal["met", "missed", "none"]
+"""``met``: the asked format came back; ``missed``: it did not; ``none``: no format was asked."""
+
+# What a JSON answer "got", by parse status (the statuses of ragtune.answer.FormatStatus).
+_GOT: dict[str, str] = {
+    "ok": "got JSON",
+    "truncated": "cut off",
+    "schema_violation": "breaks the schema",
+    "unknown_citation": "cites chunks it was not given",
+}
+
+
+class FormatOutcome(BaseModel):
+    """An answer's format, said as what the prompt asked for and what came back.
+
+    Kept apart from the verdict: a correct answer in the wrong format is still correct, so a
+    missed format is a warning (``missed``), never drawn as a failure of the answer itself.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    status: str = Field(description="The parse status it was read from.")
+    asked: Literal["json", "nothing"]
+    got: str = Field(description="What came back, in words: 'got JSON', 'got free text', 'cut off' ...")
+    tone: FormatTone
+
+    @property
+    def label(self) -> str:
+        """``asked for JSON · got free text``, ``no format asked · free text``."""
+        return f"asked for JSON · {self.got}" if self.asked == "json" else f"no format asked · {self.got}"
+
+
+def format_outcome(parse_status: str, text: str = "") -> FormatOutcome:
+    """What was asked and what came back, from an answer's parse status and its raw text.
+
+    ``invalid_json`` says ``got broken JSON`` when the output starts like JSON and ``got free
+    text`` otherwise; a status this function does not know is named as it is.
+
+    Examples:
+        >>> format_outcome("invalid_json", "The P1 costs $1,249.").label
+        'asked for JSON · got free text'
+        >>> format_outcome("free_text", "The P1 costs $1,249.").label
+        'no format asked · free text'
+    """
+    if parse_status == "free_text":
+        return FormatOutcome(status=parse_status, asked="nothing", got="free text", tone="none")
+    if parse_status == "ok":
+        return FormatOutcome(status=parse_status, asked="json", got="got JSON", tone="met")
+    if parse_status == "invalid_json":
+        got = "got broken JSON" if text.lstrip().startswith(("{", "[")) else "got free text"
+    else:
+        got = _GOT.get(parse_status, parse_status.replace("_", " "))
+    return FormatOutcome(status=parse_status, asked="json", got=got, tone="missed")
 
 
 

@@ -11,13 +11,15 @@ Its questions (``data/eval/questions.jsonl``) are an eval set like any other: re
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from ragtune.config import PROJECT_ROOT
 from ragtune.errors import InputError, WorkspaceError
-from ragtune.retrieval.ingest import ProgressCallback
+from ragtune.retrieval.ingest import ProgressCallback, document_sha256
 from ragtune.retrieval.knowledge import KnowledgeBase, is_internal_workspace
+from ragtune.retrieval.loaders import parse_document
 from ragtune.retrieval.types import IngestReport
 
 DATA_DIR = PROJECT_ROOT / "data"
@@ -33,6 +35,26 @@ def demo_files(version: DemoVersion) -> list[Path]:
     if version == "v2":
         files.update({p.name: p for p in sorted(KB_V2_DIR.glob("*.md"))})
     return list(files.values())
+
+
+@lru_cache(maxsize=2)
+def shipped_hashes(version: DemoVersion) -> dict[str, str]:
+    """Document id -> content hash of the demo documents as shipped in ``version`` (what the
+    manifest holds for a document ingested from these files and never edited)."""
+    hashes = {}
+    for path in demo_files(version):
+        data = path.read_bytes()
+        doc = parse_document(path.name, data, max_bytes=len(data) + 1)
+        hashes[doc.doc_id] = document_sha256(doc)
+    return hashes
+
+
+def edited_demo_documents(kb: KnowledgeBase, name: str, version: DemoVersion) -> list[str]:
+    """The ids of ``name``'s documents that share an id with a demo document but not its shipped
+    text in ``version``: edited inline, or replaced by another file of the same name."""
+    shipped = shipped_hashes(version)
+    return sorted(d.doc_id for d in kb.list_documents(name)
+                  if d.doc_id in shipped and d.sha256 != shipped[d.doc_id])
 
 
 def ensure_demo_workspace(

@@ -213,6 +213,11 @@ def _step(kb: KnowledgeBase, name: str) -> None:
         kb.step_hook(name)
 
 
+def document_sha256(doc: ParsedDocument) -> str:
+    """The content hash the manifest keeps for a document (its title and text): equal hashes, same content."""
+    return hashlib.sha256(f"{doc.title}\n{doc.text}".encode()).hexdigest()
+
+
 def write_document(
     kb: KnowledgeBase, ref: WorkspaceRef, doc: ParsedDocument, *, rechunk_of: str | None = None
 ) -> FileResult:
@@ -226,7 +231,7 @@ def write_document(
         IdTaken: another writer took the document's id or source meanwhile, or (re-chunking) the
             document is no longer the one read (nothing of ours stays).
     """
-    sha = hashlib.sha256(f"{doc.title}\n{doc.text}".encode()).hexdigest()
+    sha = document_sha256(doc)
     with kb.write_lock:
         old = kb.manifest.document(ref.id, doc.doc_id)
         same = old is not None and old.sha256 == sha and old.source == doc.source
