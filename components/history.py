@@ -91,7 +91,7 @@ def render_log_table(entries: list[LogEntry], *, key: str) -> int | None:
     """The log, newest first; returns the id of the row the user clicked, if any."""
     rows = [
         {"#": e.id, "time (UTC)": e.created_at.strftime("%Y-%m-%d %H:%M:%S"), "mode": e.mode_id,
-         "query": e.query, "answer": e.display_answer[:120], "format": FORMAT_BADGES[e.parse_status][0]
+         "route": e.route_text, "query": e.query, "answer": e.display_answer[:120], "format": FORMAT_BADGES[e.parse_status][0]
          if e.parse_status in FORMAT_BADGES else e.parse_status, "verdict": e.verdict or "",
          "total s": round(e.total_ms / 1000, 2),
          "prompt tok": e.prompt_tokens, "answer tok": e.completion_tokens, "local $": e.local_cost_usd,
