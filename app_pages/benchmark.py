@@ -11,6 +11,7 @@ from components.safe import errors_shown
 from ragtune.economics import EconomicsStore
 from ragtune.errors import RagtuneError
 from ragtune.evaluation.report import REPORT_MODES, build_claims, plan_claims
+from ragtune.evaluation.routing import RoutingRunStore
 from ragtune.evaluation.runner import RunPlan, deterministic_settings, plan_eval, run_plan
 from ragtune.evaluation.sets import demo_eval_set
 from ragtune.evaluation.store import EvalStore
@@ -94,7 +95,8 @@ def results() -> None:
     if other:
         render_comparison(run, store.load(other), key="bm_cmp")
     st.subheader("The seed's claims, measured on this run", anchor=False)
-    render_claims(build_claims(run.results), key="bm_claims")
+    routing = RoutingRunStore.from_settings(get_settings()).latest(run.info.model_id)  # claim 7: measured apart
+    render_claims(build_claims(run.results, routing=routing.results if routing else []), key="bm_claims")
 
 
 def benchmark() -> None:

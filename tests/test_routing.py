@@ -276,3 +276,39 @@ def test_an_old_query_log_gains_the_route_columns(tmp_path):
     assert old.route is None and old.routing_ms == 0 and old.route_text == ""
     assert reopened.count() == 1
 
+
+# -- routing accuracy: the router and the base model on a labelled set ---------------------------
+
+
+def test_the_routing_eval_asks_the_adapter_and_the_base_model_and_scores_the_route_only(pipeline):
+    from ragtune.evaluation.routing import RoutingRunStore, parse_routing_set, run_routing_eval
+
+    routing_set = parse_routing_set("\n".join(json.dumps(c) for c in (
+        {"id": "r1", "query": "How much is the Poolpilot?", "route": "documents"},
+        {"id": "r2", "query": "I was charged twice.", "route": "handoff"},
+        {"id": "r3", "query": "Hello there!", "route": "chat"},
+    )))
+    seen = []
+    run = run_routing_eval(pipeline, routing_mode("handoff"), routing_set, on_progress=seen.append)
+    assert [(r.router, r.case_id) for r in run.results] == [
+        ("adapter", "r1"), ("adapter", "r2"), ("adapter", "r3"), ("base", "r1"), ("base", "r2"), ("base", "r3")]
+    # Noise is no label: every query takes the default route, right only where that is expected.
+    assert all(r.label is None and r.route == "handoff" for r in run.results)
+    assert [r.correct for r in run.results] == [False, True, False] * 2
+    assert all(r.prompt_tokens > 0 and r.ms > 0 for r in run.results)
+    assert [p.done for p in seen] == [1, 2, 3, 4, 5, 6] and seen[-1].total == 6
+    adapter, base = run.scores()
+    assert (adapter.router, adapter.n, adapter.correct) == ("adapter", 3, 1) and base.router == "base"
+    assert run.model_id == "tiny" and run.router_adapter == "ticket-router"
+    store = RoutingRunStore.from_settings(pipeline.settings)
+    store.save(run)
+    assert store.latest("tiny") == run
+    alone = run_routing_eval(pipeline, routing_mode("handoff"), routing_set, baseline=False)
+    assert {r.router for r in alone.results} == {"adapter"}
+
+
+def test_eval_routing_on_a_model_without_the_router_adapter_exits_2(tiny_env, capsys):
+    from ragtune.cli import main
+
+    assert main(["eval", "--routing", "--limit", "1"]) == 2
+    assert "needs the adapter 'ticket-router'" in capsys.readouterr().err
