@@ -312,3 +312,24 @@ def test_eval_routing_on_a_model_without_the_router_adapter_exits_2(tiny_env, ca
 
     assert main(["eval", "--routing", "--limit", "1"]) == 2
     assert "needs the adapter 'ticket-router'" in capsys.readouterr().err
+
+
+def test_the_lab_command_prints_and_records_the_route_of_a_saved_routing_mode(team_workspace, random_lora, capsys):
+    from ragtune.cli import main
+
+    data = team_workspace(max_tokens=12)
+    settings = load_settings()
+    settings.adapters_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(random_lora, settings.adapters_dir / "my-router.gguf")
+    ModeStore(settings.modes_file).save(Mode(id="mine", label="Mine", router=Router(
+        adapter="my-router", labels={"billing": "handoff"}, routes=[Route(name="handoff", answer=HANDOFF)],
+        default="handoff")))
+    assert main(["lab", "I was charged twice", "--workspace", "team", "--modes", "mine", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["answer"] == HANDOFF and record["route"]["route"] == "handoff"
+    assert record["route"]["answered_by"] is None and record["route"]["prompt_tokens"] > 0
+    assert record["timings"]["routing_ms"] > 0
+    assert main(["lab", "I was charged twice", "--workspace", "team", "--modes", "mine", "--no-log"]) == 0
+    out = capsys.readouterr().out
+    assert "routed: " in out and "→ handoff (a fixed answer)" in out and "+ routing " in out
+    assert (data / "queries.sqlite3").exists()
