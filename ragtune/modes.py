@@ -167,6 +167,9 @@ class Router(BaseModel):
             raise ValueError(f"no route named {', '.join(missing)} (routes: {', '.join(names)})")
         return self
 
+    def __hash__(self) -> int:  # the labels are a dict: hash the record as its JSON (a Mode stays hashable)
+        return hash(self.model_dump_json())
+
     def route(self, name: str) -> Route:
         """The route of this name (one exists: the validator checked every reference)."""
         return next(route for route in self.routes if route.name == name)

@@ -58,6 +58,7 @@ def test_the_builtin_routing_mode_labels_with_the_router_adapters_categories_in_
     small_talk = router.route_for("small_talk").mode
     assert small_talk is not None and small_talk.prompt == "plain" and not small_talk.retrieval
     assert router.route_for(None).name == router.route_for("not-a-label").name == "documents"
+    assert len({ROUTED, ROUTED.model_copy()}) == 1  # hashable, like every mode
 
 
 def test_a_route_needs_exactly_one_target():

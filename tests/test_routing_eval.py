@@ -21,6 +21,7 @@ from ragtune.evaluation.routing import (
     load_routing_set,
     parse_routing_set,
     routing_scores,
+    showcase_cases,
 )
 from ragtune.evaluation.sets import demo_eval_set
 from ragtune.evaluation.stats import FAILS, HOLDS, UNSURE
@@ -197,3 +198,20 @@ def test_eval_routing_refuses_a_bad_set_naming_the_line(nothing_loads, capsys, t
     err = capsys.readouterr().err
     assert "mine.jsonl is invalid" in err and "line 2" in err
     assert ROUTING_SET_FILE.is_file()
+
+
+def test_showcase_examples_are_ones_the_router_routed_right_when_measured():
+    routing_set = parse_routing_set("\n".join(json.dumps(c) for c in (
+        {"id": "d1", "query": "Price of the P1?", "route": "documents"},
+        {"id": "d2", "query": "Cutting width?", "route": "documents"},
+        {"id": "b1", "query": "Charged twice.", "route": "billing-handoff"},
+    )))
+    measured = run("aaa", "smollm2", 0).model_copy(update={"results": [
+        RoutingResult(case_id="d1", query="", expected="documents", router="adapter", raw_output="billing",
+                      label="billing", route="billing-handoff"),
+        RoutingResult(case_id="d2", query="", expected="documents", router="adapter", raw_output="sales",
+                      label="sales", route="documents"),
+    ]})
+    assert {k: c.id for k, c in showcase_cases(routing_set, measured).items()} == {"documents": "d2",
+                                                                                  "billing-handoff": "b1"}
+    assert showcase_cases(routing_set)["documents"].id == "d1"  # not measured: the first case

@@ -329,3 +329,15 @@ class RoutingRunStore:
                 continue  # a damaged file is skipped here; load() names it
         runs = [r for r in runs if model_id is None or r.model_id == model_id]
         return max(runs, key=lambda r: r.created_at, default=None)
+
+
+def showcase_cases(routing_set: RoutingSet, run: RoutingRun | None = None) -> dict[str, RoutingCase]:
+    """One example query per expected route, for a demo: the first one the run's router routed right
+    (chosen by measurement), else the route's first case. Show it with the run's rate for that route
+    (:func:`routing_scores`), so an example is never passed off as typical."""
+    right = {r.case_id for r in run.results if r.router == "adapter" and r.correct} if run is not None else set()
+    chosen: dict[str, RoutingCase] = {}
+    for case in routing_set.cases:
+        if case.route not in chosen or (case.id in right and chosen[case.route].id not in right):
+            chosen[case.route] = case
+    return chosen
