@@ -13,7 +13,6 @@ from ragtune.cli import main
 from ragtune.errors import EvalSetError, InputError
 from ragtune.evaluation.report import build_claims, claims_markdown, routing_claim
 from ragtune.evaluation.routing import (
-    ROUTING_SET_FILE,
     RoutingResult,
     RoutingRun,
     RoutingRunStore,
@@ -197,7 +196,6 @@ def test_eval_routing_refuses_a_bad_set_naming_the_line(nothing_loads, capsys, t
     assert main(["eval", "--routing", "--set", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "mine.jsonl is invalid" in err and "line 2" in err
-    assert ROUTING_SET_FILE.is_file()
 
 
 def test_showcase_examples_are_ones_the_router_routed_right_when_measured():
