@@ -11,6 +11,7 @@ from components.safe import errors_shown
 from ragtune.economics import EconomicsStore
 from ragtune.errors import RagtuneError
 from ragtune.evaluation.report import REPORT_MODES, build_claims, plan_claims
+from ragtune.evaluation.routing import RoutingRunStore
 from ragtune.evaluation.runner import RunPlan, deterministic_settings, plan_eval, run_plan
 from ragtune.showcases import refresh_after_report
 from ragtune.evaluation.sets import demo_eval_set
@@ -82,7 +83,9 @@ def execute(plan: RunPlan) -> None:
         run = run_plan(plan, store=EvalStore.from_settings(plan.pipeline.settings),
                        on_progress=lambda p: bar.progress(p.fraction, text=p.text()))
         status.update(label=f"Run {run.info.id}: {run.info.status}", state="complete", expanded=False)
-    if refresh_after_report(run, plan.pipeline.settings.data_dir) is not None:
+    settings = plan.pipeline.settings
+    routing = RoutingRunStore.from_settings(settings).latest(run.info.model_id)  # claim 7, measured apart
+    if refresh_after_report(run, settings.data_dir, routing.results if routing else None) is not None:
         st.toast("The Lab's and the Tour's showcases were re-ranked from this report.")
     st.session_state["bm_selected"] = run.info.id
 
@@ -101,7 +104,8 @@ def results() -> None:
     if other:
         render_comparison(run, store.load(other), key="bm_cmp")
     st.subheader("The seed's claims, measured on this run", anchor=False)
-    render_claims(build_claims(run.results), key="bm_claims")
+    routing = RoutingRunStore.from_settings(get_settings()).latest(run.info.model_id)  # claim 7: measured apart
+    render_claims(build_claims(run.results, routing=routing.results if routing else []), key="bm_claims")
 
 
 def benchmark() -> None:

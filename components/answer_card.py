@@ -11,7 +11,7 @@ import streamlit as st
 
 from components.format import money, render_format_badge
 from components.safe import escape_markdown, inline_code, render_untrusted_text
-from ragtune.answer import Answer, AnswerTimings, Citation
+from ragtune.answer import Answer, AnswerTimings, Citation, RouteTaken
 
 if TYPE_CHECKING:
     from ragtune.evaluation.scoring import Judgement
@@ -55,12 +55,13 @@ class _Card:
     amortized_usd: float
     stopped: bool
     retrieved: list[str]
+    route: RouteTaken | None = None
 
 
 def _of_answer(answer: Answer, verdict: Judgement | None, not_judged: str | None) -> _Card:
     c = answer.cost
     return _Card(
-        text=answer.display_text, raw=answer.text, raw_is_json=answer.mode.expects_json,
+        text=answer.display_text, raw=answer.text, raw_is_json=answer.expects_json,
         parse_status=answer.parse.status, parse_detail=answer.parse.detail,
         confidence=answer.parse.parsed.confidence if answer.parse.parsed is not None else None,
         verdict=verdict.verdict if verdict else None, verdict_note=verdict.note if verdict else "",
@@ -70,6 +71,7 @@ def _of_answer(answer: Answer, verdict: Judgement | None, not_judged: str | None
         api_usd=c.api_total_usd, amortized_usd=c.amortized_usd, stopped=answer.finish_reason == "length",
         retrieved=[f"[{r.number}] {inline_code(r.chunk_id)} · {escape_markdown(r.title)} · score {r.score:.3f}"
                    for r in answer.retrieved],
+        route=answer.route,
     )
 
 
@@ -86,6 +88,7 @@ def _of_entry(entry: LogEntry) -> _Card:
         api_usd=entry.api_cost_usd + entry.amortized_usd, amortized_usd=entry.amortized_usd,
         stopped=entry.finish_reason == "length",
         retrieved=[f"[{i}] {inline_code(chunk_id)}" for i, chunk_id in enumerate(entry.retrieved_ids, start=1)],
+        route=entry.route,
     )
 
 
@@ -112,6 +115,8 @@ def render_answer_card(answer: Answer | LogEntry, *, verdict: Judgement | None =
                 st.badge(f"confidence {card.confidence}", color="blue")
         if card.not_judged:
             st.caption(escape_markdown(card.not_judged[:1].upper() + card.not_judged[1:] + "."))
+        if card.route is not None:
+            render_route_line(card.route, key=f"{key}-route")
         render_untrusted_text(card.text)  # the model's text: images and HTML never load
         if card.parse_status not in ("ok", "free_text") and card.parse_detail:
             st.caption(escape_markdown(f"Format: {card.parse_detail}"))
@@ -130,11 +135,26 @@ def render_answer_card(answer: Answer | LogEntry, *, verdict: Judgement | None =
             st.code(card.raw or " ", language="json" if card.raw_is_json else None, wrap_lines=True)
 
 
+def render_route_line(route: RouteTaken, *, key: str) -> None:
+    """Where a routing mode sent the query and what the routing step cost: ``routed: billing →
+    billing-handoff (a fixed answer) · router 85 ms, 74 + 3 tokens, $0.0000021``; the router's raw
+    output on hover (an output that is no label says so: the default route answered)."""
+    t, said = route.timings, route.raw_output.strip() or "(nothing)"
+    fallback = " · not a known label: the default route" if route.fallback else ""
+    with st.container(key=key):
+        # The raw output is the model's text, the route names a user's: all shown inert.
+        st.caption(escape_markdown(
+            f"Routed: {route.describe()} · router {route.cost.compute_seconds * 1000:,.0f} ms, "
+            f"{t.prompt_tokens} + {t.completion_tokens} tokens, {money(route.cost.local_compute_usd)} local"
+            f"{fallback}"), help=escape_markdown(f"{route.router_adapter} said: {said}"))
+
+
 def _render_measures(card: _Card) -> None:
     t = card.timings
+    routing = f" · routing {t.routing_ms:.0f} ms" if t.routing_ms else ""
     with st.container(horizontal=True):
         st.metric("Total", f"{t.total_ms / 1000:.2f} s",
-                  help=f"Queue {t.queue_wait_ms:.0f} ms · retrieval {t.retrieval_ms:.0f} ms · "
+                  help=f"Queue {t.queue_wait_ms:.0f} ms{routing} · retrieval {t.retrieval_ms:.0f} ms · "
                   f"prompt eval {t.prompt_eval_ms:.0f} ms · generation {t.generation_ms:.0f} ms")
         st.metric("First token", f"{t.ttft_ms / 1000:.2f} s")
     with st.container(horizontal=True):

@@ -92,7 +92,7 @@ def render_log_table(entries: list[LogEntry], *, key: str) -> int | None:
     """The log, newest first; returns the id of the row the user clicked, if any."""
     rows = [
         {"#": e.id, "time (UTC)": e.created_at.strftime("%Y-%m-%d %H:%M:%S"), "mode": e.mode_id,
-         "query": e.query, "answer": e.display_answer[:120],
+         "route": e.route_text, "query": e.query, "answer": e.display_answer[:120],
          "verdict": e.verdict or ("not judged" if e.verdict_note else ""),  # correctness first, as on the card
          "format": format_outcome(e.parse_status, e.answer).label,
          "total s": round(e.total_ms / 1000, 2),

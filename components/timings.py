@@ -12,8 +12,8 @@ from components.format import LATENCY_STAGES, PLOTLY_CONFIG
 if TYPE_CHECKING:
     from ragtune.runtime import Timings
 
-# The model's own stages (a runtime's timings have no retrieval), in the app's colours.
-STAGES = tuple(stage for stage in LATENCY_STAGES if stage[0] != "retrieval_ms")
+# The model's own stages (a runtime's timings have no retrieval or routing), in the app's colours.
+STAGES = tuple(stage for stage in LATENCY_STAGES if stage[0] not in ("retrieval_ms", "routing_ms"))
 
 
 def timings_figure(timings: Timings, *, title: str | None = None) -> go.Figure:

@@ -4,6 +4,7 @@ The pipeline produces an :class:`Answer`; the Lab's comparison, the query log, t
 and the components read it. It holds the raw text and its parse verdict
 (:class:`ParseReport`), the chunks the model was shown (:class:`RetrievedChunk`), the cited
 ids resolved (:class:`Citation`), where the time went (:class:`AnswerTimings`) and the cost.
+A routing mode's answer also says which route it took (:class:`RouteTaken`).
 """
 
 from __future__ import annotations
@@ -77,15 +78,44 @@ class ParseReport(BaseModel):
 
 
 class AnswerTimings(Timings):
-    """The runtime's timings plus retrieval; ``ttft_ms`` and ``total_ms`` count from the start
-    of the query, retrieval included."""
+    """The runtime's timings plus retrieval (and a routing mode's classifier step, ``routing_ms``);
+    ``ttft_ms`` and ``total_ms`` count from the start of the query, both included."""
 
     retrieval_ms: float = 0.0
+    routing_ms: float = Field(default=0.0, description="A routing mode's classifier step (its queue wait "
+                              "is in queue_wait_ms).")
 
     @property
     def compute_ms(self) -> float:
         """Time the query kept the machine busy (everything but waiting for the model)."""
         return max(self.total_ms - self.queue_wait_ms, 0.0)
+
+
+class RouteTaken(BaseModel):
+    """Where a routing mode sent the query: the router's output, the label read from it, the route,
+    what answered (a mode, or None for a fixed answer), and the router step's own timings and cost
+    (both also counted in the answer's)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    router_adapter: str
+    raw_output: str = Field(description="The classifier's text, as generated.")
+    label: str | None = Field(description="The known label the output is, or None (the default route).")
+    route: str
+    answered_by: Mode | None = Field(description="The mode that answered; None: the route's fixed answer.")
+    timings: Timings = Field(description="The router call's runtime timings.")
+    cost: CostBreakdown = Field(description="The router call alone.")
+
+    @property
+    def fallback(self) -> bool:
+        """The output was no known label, so the default route answered."""
+        return self.label is None
+
+    def describe(self) -> str:
+        """One line: ``billing -> billing-handoff (a fixed answer)``."""
+        target = self.answered_by.label if self.answered_by is not None else "a fixed answer"
+        label = self.label if self.label is not None else f"not a label ({self.raw_output.strip()[:30]!r})"
+        return f"{label} → {self.route} ({target})"
 
 
 class Answer(BaseModel):
@@ -105,6 +135,14 @@ class Answer(BaseModel):
     timings: AnswerTimings
     cost: CostBreakdown
     created_at: datetime
+    route: RouteTaken | None = Field(default=None, description="A routing mode's route; None: answered directly.")
+
+    @property
+    def expects_json(self) -> bool:
+        """Whether a JSON answer was asked for: by the mode, or by the mode a route answered with."""
+        if self.route is not None:
+            return self.route.answered_by is not None and self.route.answered_by.expects_json
+        return self.mode.expects_json
 
     @property
     def display_text(self) -> str:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 # Latency stages in the order they happen; each keeps its colour on every chart of the app.
 LATENCY_STAGES: tuple[tuple[str, str, str], ...] = (
     ("queue_wait_ms", "Queue wait", "#9e9e9e"),
+    ("routing_ms", "Routing", "#ec407a"),
     ("retrieval_ms", "Retrieval", "#ffa726"),
     ("adapter_switch_ms", "Adapter switch", "#ab47bc"),
     ("prompt_eval_ms", "Prompt eval", "#42a5f5"),

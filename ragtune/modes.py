@@ -19,12 +19,20 @@ Prompt styles:
   :class:`~ragtune.prompts.GroundedAnswer` (:func:`ragtune.prompts.grounded_messages`).
 * ``fewshot``: the grounded prompt preceded by worked examples (:mod:`ragtune.fewshot`):
   behaviour forced through the prompt, paid for in prompt tokens on every request.
+
+A *routing* mode (``Mode.router``, the seed's combined pattern) answers through others: a
+classifier adapter (``ticket-router``) labels the query first, and the :class:`Router` maps
+each label to a :class:`Route`, which runs another mode (by id, or defined inline) or gives a
+fixed answer (a hand-off, no model call). Routes are data like the rest of a mode; a route may
+not lead to another routing mode (that would recurse). :mod:`ragtune.routing` runs them.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -59,6 +67,8 @@ class Mode(BaseModel):
     prompt: PromptStyle = "grounded"
     constrained: bool = Field(default=False, description="Grammar-constrain output to the JSON schema.")
     max_tokens: int | None = Field(default=None, ge=16, le=2048, description="None: the configured cap.")
+    router: Router | None = Field(default=None, description="Classify the query first and answer through "
+                                  "the route its label maps to (a routing mode); None: answer directly.")
 
     @model_validator(mode="after")
     def _coherent(self) -> Mode:
@@ -67,15 +77,23 @@ class Mode(BaseModel):
                 "constrained output needs a prompt that asks for the JSON answer "
                 "(grounded or fewshot), not 'plain'"
             )
+        if self.router is not None and (self.retrieval or self.adapter or self.constrained):
+            raise ValueError(
+                "a routing mode answers through its routes: set retrieval, the adapter and constrained "
+                "output on the routes' modes, not on the routing mode"
+            )
         return self
 
     @property
     def expects_json(self) -> bool:
-        """Whether the answer is asked for as a JSON GroundedAnswer (and parsed as one)."""
-        return self.prompt != "plain"
+        """Whether the answer is asked for as a JSON GroundedAnswer (and parsed as one); a routing
+        mode's answer is its route's (see :attr:`ragtune.answer.Answer.expects_json`)."""
+        return self.router is None and self.prompt != "plain"
 
     def summary(self) -> str:
         """One line: what this mode does."""
+        if self.router is not None:
+            return self.router.summary()
         parts = [f"retrieval k={self.k}" + (f" ({self.search})" if self.search else "")
                  if self.retrieval else "no retrieval"]
         parts.append(f"adapter {self.adapter} × {self.adapter_scale:g}" if self.adapter else "no adapter")
@@ -84,6 +102,117 @@ class Mode(BaseModel):
             parts.append("grammar-constrained JSON")
         return " · ".join(parts)
 
+
+_LABEL_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
+MAX_ROUTER_LABELS = 40
+
+
+class Route(BaseModel):
+    """Where a routing mode sends a query: another mode (``mode_id``, or an inline ``mode``), or a
+    fixed ``answer`` given without a model call (a hand-off). Exactly one of the three."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, AfterValidator(name_validator("mode"))] = Field(
+        description="Short id of the route (the mode-id rule), shown as 'billing -> billing-handoff'.")
+    mode_id: Annotated[str, AfterValidator(name_validator("mode"))] | None = Field(
+        default=None, description="Answer with this mode (built-in or saved).")
+    mode: Mode | None = Field(default=None, description="Answer with this mode, defined here.")
+    answer: str | None = Field(default=None, min_length=1, max_length=1000,
+                               description="Give this text as the answer (no model call).")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Route:
+        given = [field for field in ("mode_id", "mode", "answer") if getattr(self, field) is not None]
+        if len(given) != 1:
+            raise ValueError(f"route '{self.name}' needs exactly one of mode_id, mode or answer "
+                             f"(got {', '.join(given) or 'none'})")
+        if self.mode is not None and self.mode.router is not None:
+            raise ValueError(f"route '{self.name}' goes to another routing mode: routing would recurse")
+        return self
+
+    def target(self) -> str:
+        """What the route runs, in a few words."""
+        if self.answer is not None:
+            return "a fixed answer"
+        return f"mode {self.mode_id}" if self.mode_id else f"mode {self.mode.label}"  # type: ignore[union-attr]
+
+
+class Router(BaseModel):
+    """A routing mode's first step and its routes: the classifier adapter, the label each route
+    answers, and the route of an output that is no known label."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    adapter: Annotated[str, AfterValidator(name_validator("adapter"))] = Field(
+        default="ticket-router", description="The classifier adapter (trained on ragtune.prompts.router_messages).")
+    labels: dict[str, str] = Field(
+        min_length=1, max_length=MAX_ROUTER_LABELS,
+        description="Label -> route name, in the order the adapter was trained with (the prompt lists them so).")
+    routes: list[Route] = Field(min_length=1, max_length=MAX_ROUTER_LABELS + 1)
+    default: str = Field(description="The route of an output that is not exactly one of the labels.")
+    max_tokens: int = Field(default=12, ge=1, le=64, description="The label's token budget.")
+
+    @model_validator(mode="after")
+    def _routes_exist(self) -> Router:
+        names = [route.name for route in self.routes]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"route names must be unique: {', '.join(repeated)} repeated")
+        bad = [label for label in self.labels if not re.match(_LABEL_PATTERN, label)]
+        if bad:
+            raise ValueError(f"labels must be lower-case words (a-z, 0-9, _), not {', '.join(map(repr, bad))}")
+        missing = sorted({r for r in [*self.labels.values(), self.default] if r not in names})
+        if missing:
+            raise ValueError(f"no route named {', '.join(missing)} (routes: {', '.join(names)})")
+        return self
+
+    def __hash__(self) -> int:  # the labels are a dict: hash the record as its JSON (a Mode stays hashable)
+        return hash(self.model_dump_json())
+
+    def route(self, name: str) -> Route:
+        """The route of this name (one exists: the validator checked every reference)."""
+        return next(route for route in self.routes if route.name == name)
+
+    def route_for(self, label: str | None) -> Route:
+        """The route a label maps to; the default route for None or an unknown label."""
+        return self.route(self.labels.get(label or "", self.default))
+
+    def summary(self) -> str:
+        """One line: the classifier, then where each route goes."""
+        by_route: dict[str, list[str]] = {}
+        for label, route in self.labels.items():
+            by_route.setdefault(route, []).append(label)
+        parts = [f"{', '.join(by_route.get(r.name, [])) or '(no label)'} → {r.name} ({r.target()})"
+                 for r in self.routes]
+        return f"router {self.adapter} · " + " · ".join(parts) + f" · otherwise {self.default}"
+
+
+Mode.model_rebuild()
+
+
+def check_routes(mode: Mode, known: Mapping[str, Mode]) -> None:
+    """Check that a routing mode's routes by id lead to modes that exist and do not route again.
+
+    Raises:
+        ModeError: a route names an unknown mode, or a routing mode (recursion).
+    """
+    if mode.router is None:
+        return
+    for route in mode.router.routes:
+        if route.mode_id is None:
+            continue
+        target = known.get(route.mode_id)
+        if target is None:
+            raise ModeError(f"Mode '{mode.id}': route '{route.name}' goes to the unknown mode '{route.mode_id}'. "
+                            f"Known modes: {', '.join(known)}.")
+        if target.router is not None:
+            raise ModeError(f"Mode '{mode.id}': route '{route.name}' goes to the routing mode '{route.mode_id}': "
+                            "routing would recurse. Route to a mode that answers.")
+
+
+_HANDOFF = ("I've passed your message to our {team} team, who can see your {what}. They will reply to you "
+            "by email; there is nothing more you need to do here.")
 
 BUILTIN_MODES: tuple[Mode, ...] = (
     Mode(id="base", label="Base", prompt="grounded",
@@ -105,6 +234,25 @@ BUILTIN_MODES: tuple[Mode, ...] = (
          constrained=True,
          description="Format enforced by llama.cpp's grammar from the JSON schema: fixes syntax, "
          "not tone or decision rules."),
+    Mode(id="route", label="Routed",
+         description="The seed's combined pattern: the fine-tuned ticket-router labels the query, then a "
+         "product or policy question goes to RAG + LoRA, a billing or account ticket to a fixed hand-off "
+         "answer, small talk to the base model with the plain prompt.",
+         router=Router(
+             adapter="ticket-router",
+             labels={"billing": "billing-handoff", "shipping": "documents", "returns": "documents",
+                     "warranty_repair": "documents", "technical": "documents", "installation": "documents",
+                     "account_privacy": "account-handoff", "sales": "documents", "product_info": "documents",
+                     "small_talk": "small-talk"},
+             routes=[
+                 Route(name="documents", mode_id="rag+lora"),
+                 Route(name="billing-handoff", answer=_HANDOFF.format(team="billing", what="charges and invoices")),
+                 Route(name="account-handoff", answer=_HANDOFF.format(team="account", what="account and its data")),
+                 Route(name="small-talk", mode=Mode(id="small-talk", label="Base, plain prompt", prompt="plain",
+                                                    max_tokens=96, description="The model alone, briefly.")),
+             ],
+             default="documents",
+         )),
 )
 BUILTIN_IDS: frozenset[str] = frozenset(m.id for m in BUILTIN_MODES)
 DEFAULT_LAB_MODES: tuple[str, ...] = ("base", "rag", "lora", "rag+lora")
@@ -142,12 +290,13 @@ class ModeStore:
         """The user's saved modes.
 
         Raises:
-            ModeError: the file exists but is not a valid list of modes.
+            ModeError: the file exists but is not a valid list of modes (a routing mode's route
+                included: an unknown mode, or another routing mode).
         """
         if not self.path.exists():
             return []
         try:
-            return _USER_MODES.validate_json(self.path.read_bytes())
+            modes = _USER_MODES.validate_json(self.path.read_bytes())
         except OSError as exc:
             raise ModeError(
                 f"The saved modes in {self.path} are unreadable ({exc.strerror}). Fix the file or delete it."
@@ -156,6 +305,14 @@ class ModeStore:
             raise ModeError.from_validation(
                 exc, what=f"The saved modes in {self.path} are unreadable (fix the file or delete it)"
             ) from exc
+        known = {m.id: m for m in [*BUILTIN_MODES, *modes]}
+        for mode in modes:
+            try:
+                check_routes(mode, known)
+            except ModeError as exc:
+                raise ModeError(f"The saved modes in {self.path} are unreadable (fix the file or delete it): "
+                                f"{exc}") from exc
+        return modes
 
     def all(self) -> list[Mode]:
         """Built-in modes first, then the user's."""
@@ -195,6 +352,9 @@ class ModeStore:
         if len(modes) >= MAX_USER_MODES:
             raise ModeError(f"At most {MAX_USER_MODES} saved modes; delete one first.")
         modes.append(mode)
+        known = {m.id: m for m in [*BUILTIN_MODES, *modes]}
+        for saved in modes:  # the new mode's routes, and the routes of those that lead to it
+            check_routes(saved, known)
         self._write(modes)
         return mode
 
@@ -209,6 +369,10 @@ class ModeStore:
         modes = self.user_modes()
         if not any(m.id == mode_id for m in modes):
             raise ModeError(f"No saved mode '{mode_id}'.")
+        users = [m.id for m in modes if m.router and any(r.mode_id == mode_id for r in m.router.routes)]
+        if users:
+            raise ModeError(f"The routing mode(s) {', '.join(users)} route to '{mode_id}': change or delete "
+                            "them first.")
         self._write([m for m in modes if m.id != mode_id])
 
     def _write(self, modes: list[Mode]) -> None:
@@ -243,6 +407,9 @@ __all__ = [
     "ModeError",
     "ModeStore",
     "PromptStyle",
+    "Route",
+    "Router",
+    "check_routes",
     "mode_from_form",
     "parse_mode_ids",
 ]

@@ -16,7 +16,8 @@ One query goes through these steps (see ARCHITECTURE.md, "The data flow of one q
 The records it produces (:class:`~ragtune.answer.Answer` and its parts) live in :mod:`ragtune.answer`.
 
 :meth:`Pipeline.stream` returns an :class:`AnswerStream` to iterate for the text as it is
-generated; :meth:`AnswerStream.answer` then gives the finished :class:`Answer`.
+generated; :meth:`AnswerStream.answer` then gives the finished :class:`Answer`. A routing mode
+(the seed's combined pattern) is run by :mod:`ragtune.routing`: its classifier first, then its route.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from ragtune.prompts import (
     plain_messages,
 )
 from ragtune.retrieval.context import without_overlaps
+from ragtune.routing import RoutedStream, router_adapters, stream_routed
 from ragtune.runtime.base import AdapterUse, ChatMessage, Completion, CompletionResult, GenerationOptions
 
 if TYPE_CHECKING:
@@ -134,8 +136,11 @@ class Pipeline:
         """The adapter set the mode asks for, resolved and checked against the loaded model.
 
         Raises:
-            ModeUnavailableError: the adapter is not installed or does not fit the model.
+            ModeUnavailableError: the adapter is not installed or does not fit the model (for a
+                routing mode: its router's, or one a route needs).
         """
+        if mode.router is not None:
+            return router_adapters(self, mode)
         if not mode.adapter:
             return []
         try:
@@ -229,8 +234,10 @@ class Pipeline:
         )
 
     # -- generation ----------------------------------------------------------------------
-    def stream(self, query: str, mode: Mode, workspace: str | None) -> AnswerStream:
+    def stream(self, query: str, mode: Mode, workspace: str | None) -> AnswerStream | RoutedStream:
         """Start answering; iterate the result for text, then call ``answer()``."""
+        if mode.router is not None:
+            return stream_routed(self, query, mode, workspace)
         started = time.perf_counter()
         prepared = self.prepare(query, mode, workspace)
         completion = self.runtime.stream_chat(prepared.messages, adapters=prepared.adapters,

@@ -34,6 +34,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ragtune.errors import InputError
 from ragtune.evaluation.report import Claim, build_claims
+from ragtune.evaluation.routing import (
+    RoutingResult,
+    RoutingScores,
+    load_routing_set,
+    routing_scores,
+    showcase_cases,
+)
 from ragtune.evaluation.scoring import EvalResult
 from ragtune.evaluation.sets import CaseKind, Version
 from ragtune.names import check_name
@@ -335,7 +342,7 @@ def _rate(spec: RateSpec, index: _Index, questions: dict[str, tuple[str, CaseKin
 
 def rank_showcases(
     results: Sequence[EvalResult], *, model_id: str, run_id: str, run_created_at: datetime,
-    machine: str = "", theses: Sequence[Thesis] = THESES,
+    machine: str = "", theses: Sequence[Thesis] = THESES, routing: Sequence[RoutingResult] | None = None,
 ) -> Showcases:
     """Rank every question of a report run for each thesis, and measure each thesis's rates.
 
@@ -428,10 +435,10 @@ def covers_demo_set(n_items: int) -> bool:
     return n_items >= len(demo_report_items(demo_eval_set().cases))
 
 
-def showcases_of_run(run: EvalRun, machine: str = "") -> Showcases:
-    """:func:`rank_showcases` over a stored run."""
+def showcases_of_run(run: EvalRun, machine: str = "", routing: Sequence[RoutingResult] | None = None) -> Showcases:
+    """:func:`rank_showcases` over a stored run (and the routing run measured with it, for claim 7)."""
     return rank_showcases(run.results, model_id=run.info.model_id, run_id=run.info.id,
-                          run_created_at=run.info.created_at, machine=machine)
+                          run_created_at=run.info.created_at, machine=machine, routing=routing)
 
 
 def this_machine() -> str:
@@ -442,9 +449,10 @@ def this_machine() -> str:
     return f"{info['cpu']}, {info['cores']} cores"
 
 
-def refresh_after_report(run: EvalRun, data_dir: Path) -> Path | None:
+def refresh_after_report(run: EvalRun, data_dir: Path, routing: Sequence[RoutingResult] | None = None
+                         ) -> Path | None:
     """After a complete report run over the whole demo set, re-rank the model's showcases from it
     (so the Lab and the Tour show the latest measured rates); returns the file written, or None."""
     if run.info.kind != "report" or run.info.status != "complete" or not covers_demo_set(run.info.n_items):
         return None
-    return ShowcaseStore(data_dir).save(showcases_of_run(run, this_machine()))
+    return ShowcaseStore(data_dir).save(showcases_of_run(run, this_machine(), routing))

@@ -2,9 +2,10 @@
 
 One row per answer: the query, mode, workspace, model, adapter, retrieved chunk ids, the
 answer and its parse result, the verdict on a demo question (NULL: not judged), the timings
-and token counts, both costs and the time. The database runs in WAL mode, so the History page
-can read while the Lab writes, and every call opens its own connection (Streamlit runs each
-session in its own thread). A log file written before a column existed gains it on opening.
+and token counts, both costs and the time, and a routing mode's route (NULL: answered
+directly). The database runs in WAL mode, so the History page can read while the Lab writes,
+and every call opens its own connection (Streamlit runs each session in its own thread). A log
+file written before a column existed gains it on opening.
 
 Examples:
     >>> import tempfile, pathlib
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ragtune.answer import AnswerTimings
+from ragtune.answer import AnswerTimings, RouteTaken
 from ragtune.csvsafe import csv_text
 from ragtune.errors import ConfigError, InputError
 from ragtune.sqlite_file import SQLiteFile
@@ -72,14 +73,18 @@ CREATE TABLE IF NOT EXISTS queries (
     amortized_usd REAL NOT NULL,
     costs_json TEXT NOT NULL,
     verdict TEXT,
-    verdict_note TEXT
+    verdict_note TEXT,
+    routing_ms REAL NOT NULL DEFAULT 0,
+    route_json TEXT
 );
 CREATE INDEX IF NOT EXISTS queries_created ON queries (created_at);
 CREATE INDEX IF NOT EXISTS queries_run ON queries (run_id);
 """
 # Columns added after the first release, with their types: an older file gains them (NULL in
 # its old rows) when it is opened.
-_ADDED_COLUMNS: tuple[tuple[str, str], ...] = (("verdict", "TEXT"), ("verdict_note", "TEXT"))
+_ADDED_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("verdict", "TEXT"), ("verdict_note", "TEXT"), ("routing_ms", "REAL NOT NULL DEFAULT 0"), ("route_json", "TEXT"),
+)
 
 
 class LogEntry(BaseModel):
@@ -122,10 +127,17 @@ class LogEntry(BaseModel):
     amortized_usd: float
     verdict: str | None = Field(default=None, description="On a demo question; None: not judged.")
     verdict_note: str | None = None
+    routing_ms: float = 0.0
+    route: RouteTaken | None = Field(default=None, description="A routing mode's route; None: answered directly.")
 
     @property
     def format_valid(self) -> bool | None:
         return None if self.parse_status == "free_text" else self.parse_status == "ok"
+
+    @property
+    def route_text(self) -> str:
+        """``label → route (what answered)`` for a routed answer, else empty."""
+        return self.route.describe() if self.route is not None else ""
 
     @property
     def timings(self) -> AnswerTimings:
@@ -148,10 +160,10 @@ class LogFilter(BaseModel):
 
 
 CSV_COLUMNS: tuple[str, ...] = (
-    "id", "created_at", "source", "query", "mode_id", "workspace", "model_id", "adapter",
+    "id", "created_at", "source", "query", "mode_id", "route", "workspace", "model_id", "adapter",
     "adapter_scale", "retrieved_ids", "display_answer", "answer", "finish_reason", "parse_status",
-    "parse_detail", "retrieval_ms", "queue_wait_ms", "adapter_switch_ms", "prompt_eval_ms", "ttft_ms",
-    "generation_ms", "total_ms", "prompt_tokens", "cached_prompt_tokens", "completion_tokens",
+    "parse_detail", "retrieval_ms", "routing_ms", "queue_wait_ms", "adapter_switch_ms", "prompt_eval_ms",
+    "ttft_ms", "generation_ms", "total_ms", "prompt_tokens", "cached_prompt_tokens", "completion_tokens",
     "tokens_per_s", "local_cost_usd", "api_model", "api_cost_usd", "amortized_usd", "verdict",
 )
 
@@ -231,6 +243,8 @@ class QueryLog(SQLiteFile):
             "costs_json": c.model_dump_json(),
             "verdict": verdict,
             "verdict_note": verdict_note,
+            "routing_ms": t.routing_ms,
+            "route_json": answer.route.model_dump_json() if answer.route is not None else None,
         }
         columns = ", ".join(row)
         marks = ", ".join(f":{k}" for k in row)
@@ -292,6 +306,8 @@ class QueryLog(SQLiteFile):
         data["retrieved_ids"] = json.loads(data["retrieved_ids"])
         data["citations"] = json.loads(data["citations"])
         data["created_at"] = datetime.fromisoformat(data["created_at"])
+        route = data.pop("route_json", None)
+        data["route"] = RouteTaken.model_validate_json(route) if route else None
         for unused in ("mode_json", "costs_json"):
             data.pop(unused)
         return LogEntry.model_validate(data)
@@ -315,6 +331,7 @@ class QueryLog(SQLiteFile):
         for entry in self.entries(flt):
             data = entry.model_dump()
             data["retrieved_ids"] = " ".join(entry.retrieved_ids)
+            data["route"] = entry.route_text
             data["created_at"] = entry.created_at.isoformat()
             rows.append([data[column] for column in CSV_COLUMNS])
         return csv_text(CSV_COLUMNS, rows)  # formula-like cells neutralised: queries are user text

@@ -283,6 +283,24 @@ def _():
 def _():
     from components.answer_card import render_answer_card
     render_answer_card(log_entry(), key="card")
+    render_answer_card(log_entry().model_copy(update={"route": route_taken(), "routing_ms": 80.0}), key="routed")
+
+
+def route_taken(label: str | None = "billing"):
+    """A routing mode's route: the router said a label (or noise: the default route), a fixed answer."""
+    from ragtune.answer import RouteTaken
+    from ragtune.economics import EconomicsConfig, query_cost
+    cost = query_cost(compute_seconds=0.08, prompt_tokens=70, cached_prompt_tokens=0, completion_tokens=3,
+                      uses_adapter=True, config=EconomicsConfig(), default_dollars_per_hour=0.1)
+    return RouteTaken(router_adapter="ticket-router", raw_output=label or "*bold* ![x](http://evil/)", label=label,
+                      route="billing-handoff", answered_by=None, timings=timings(), cost=cost)
+
+
+@sample("answer_card.render_route_line")
+def _():
+    from components.answer_card import render_route_line
+    render_route_line(route_taken(), key="route")
+    render_route_line(route_taken(None), key="fallback")
 
 
 # -- the decision wizard -----------------------------------------------------------------------

@@ -151,3 +151,23 @@ def test_a_demo_questions_answers_carry_the_verdict_shown_and_logged(env):
     entry = QueryLog(load_settings().query_log_file).entries()[0]
     assert entry.verdict in {"correct", "stale", "wrong", "abstained", "invented"} and entry.verdict_note
     assert any("badge[" in m.value and entry.verdict.split()[0] in m.value for m in at.markdown)
+
+
+def test_a_routed_answer_says_its_route_and_the_latency_chart_has_a_routing_stage(env, random_lora):
+    import shutil
+
+    from ragtune.modes import Mode, Route, Router
+
+    settings = load_settings()
+    settings.adapters_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(random_lora, settings.adapters_dir / "my-router.gguf")
+    ModeStore(settings.modes_file).save(Mode(id="routed", label="Routed here", router=Router(
+        adapter="my-router", labels={"billing": "handoff"}, default="handoff",
+        routes=[Route(name="handoff", answer="Passed to our billing team.")])))
+    at = compare(page(modes="routed,base"), ["routed", "base"])
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    routed = [c.value for c in at.caption if c.value.startswith("Routed: ")]
+    assert len(routed) == 1 and "→ handoff (a fixed answer) · router " in routed[0]
+    latency = at.get("plotly_chart")[0].proto.spec
+    assert '"name":"Routing"' in latency.replace(" ", "")
+    assert QueryLog(load_settings().query_log_file).entries()[0].route.route == "handoff"

@@ -48,7 +48,8 @@ def answers(pipeline: Pipeline) -> dict[str, Answer]:
     """Each available mode's answer, computed once (the model is the expensive part)."""
     results = {}
     for mode in BUILTIN_MODES:
-        if mode.adapter and not (SHIPPED_ADAPTERS_DIR / f"{mode.adapter}.gguf").is_file():
+        adapter = mode.router.adapter if mode.router is not None else mode.adapter
+        if adapter and not (SHIPPED_ADAPTERS_DIR / f"{adapter}.gguf").is_file():
             continue
         results[mode.id] = pipeline.run(QUESTION, mode, "demo")
     return results
@@ -57,17 +58,25 @@ def answers(pipeline: Pipeline) -> dict[str, Answer]:
 @pytest.mark.parametrize("mode", BUILTIN_MODES, ids=[m.id for m in BUILTIN_MODES])
 def test_every_mode_answers_on_the_default_model(answers, mode):
     if mode.id not in answers:
-        pytest.skip(f"the shipped adapter models/adapters/{mode.adapter}.gguf does not exist yet")
+        adapter = mode.router.adapter if mode.router is not None else mode.adapter
+        pytest.skip(f"the shipped adapter models/adapters/{adapter}.gguf does not exist yet")
     answer = answers[mode.id]
     assert answer.model_id == "smollm2-135m-instruct-q4_1"
     assert answer.timings.completion_tokens > 0 and answer.text.strip()
     assert answer.parse.status in {"ok", "truncated", "invalid_json", "schema_violation", "unknown_citation",
                                    "free_text"}
     assert answer.cost.local_compute_usd > 0 and answer.cost.api_reference_usd > 0
-    assert bool(answer.retrieved) == mode.retrieval
-    if mode.retrieval:
+    # A routing mode answers through the mode its route chose (None: a fixed answer, no model call).
+    answered = answer.route.answered_by if mode.router is not None else mode
+    if mode.router is not None:
+        assert answer.route is not None and answer.timings.routing_ms > 0
+        assert answer.route.timings.completion_tokens > 0 and answer.route.router_adapter == "ticket-router"
+    if answered is None:
+        return
+    assert bool(answer.retrieved) == answered.retrieval
+    if answered.retrieval:
         assert any(c.doc_id == "poolpilot-p1-specifications" for c in answer.retrieved)
-    assert (answer.adapter is not None) == (mode.adapter is not None)
+    assert (answer.adapter is not None) == (answered.adapter is not None)
 
 
 def test_the_few_shot_prompt_carries_a_token_tax_on_the_real_tokenizer(answers):

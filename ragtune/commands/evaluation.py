@@ -1,4 +1,5 @@
-"""``eval`` and ``report``: evaluation across modes, and the seed's claims measured."""
+"""``eval`` and ``report``: evaluation across modes (or routing accuracy, ``eval --routing``), and the
+seed's claims measured."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from ragtune.commands._args import int_range, writable_file
 from ragtune.config import Settings, load_settings
 
 if TYPE_CHECKING:
+    from ragtune.evaluation.routing import RoutingResult, RoutingRun, RoutingSet
     from ragtune.evaluation.runner import Progress, RunPlan
     from ragtune.evaluation.store import EvalRun
     from ragtune.modes import Mode
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     from ragtune.retrieval.knowledge import KnowledgeBase
 
 MAX_LIMIT = 1_000_000
+DEFAULT_EVAL_MODES = "base,rag,lora,rag+lora"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,14 +30,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "eval", help="Run an eval set (JSONL) across modes; print the scoreboard, write per-question results."
     )
     ev.add_argument("--set", dest="eval_set", type=Path, default=None,
-                    help="Eval set, JSON Lines (default: the demo set data/eval/questions.jsonl).")
+                    help="Eval set, JSON Lines (default: the demo set data/eval/questions.jsonl; with --routing "
+                    "the routing set data/eval/routing.jsonl).")
     ev.add_argument("--workspace", "-w", default=None, help="Workspace to retrieve from (default: the demo one).")
-    ev.add_argument("--modes", default="base,rag,lora,rag+lora",
-                    help="Comma-separated mode ids (default: base,rag,lora,rag+lora).")
+    ev.add_argument("--modes", default=None,
+                    help=f"Comma-separated mode ids (default: {DEFAULT_EVAL_MODES}; with --routing one routing "
+                    "mode, default: route).")
+    ev.add_argument("--routing", action="store_true",
+                    help="Score routing accuracy instead: the routing mode's classifier vs the base model with the "
+                    "same prompt, on a routing set (query -> expected route); answers are not generated.")
+    ev.add_argument("--no-baseline", action="store_true",
+                    help="With --routing: skip the base model's baseline (half the time; no claim 7 comparison).")
     ev.add_argument("--version", choices=("v1", "v2"), default=None,
                     help="Document version the answers are judged against (default: the workspace's demo "
                     "version, else v1).")
-    ev.add_argument("--limit", type=int_range(1, MAX_LIMIT), default=None, help="Only the first N questions.")
+    ev.add_argument("--limit", type=int_range(1, MAX_LIMIT), default=None,
+                    help="Only the first N questions (with --routing: of each expected route).")
     ev.add_argument("--model", dest="model_id", default=None, help="Registry id (default: the configured model).")
     ev.add_argument("--out", type=writable_file, default=None,
                     help="Per-question results file, .csv or .json (default: <data dir>/evaluations/<run>.csv).")
@@ -50,7 +61,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rep.add_argument("--model", dest="model_id", default=None, help="Registry id (default: the configured model).")
     rep.add_argument("--run", dest="run_ids", action="append", default=None, metavar="RUN_ID",
                      help="Report on stored run(s) instead of running one; repeat to combine runs of the same "
-                     "model and settings (a later run's answers replace an earlier one's for the same mode).")
+                     "model and settings (a later run's answers replace an earlier one's for the same mode); claim 7 "
+                     "reads the newest stored routing run (`eval --routing`) of the same model.")
     rep.add_argument("--markdown", action="store_true", help="Print the claims as a Markdown table.")
     rep.add_argument("--json", action="store_true", help="Print the claims as JSON.")
     rep.set_defaults(handler=cmd_report)
@@ -89,7 +101,7 @@ def _modes(settings: Settings, spec: str) -> list[Mode]:
     return store.resolve(mode_ids)
 
 
-def _pipeline(settings: Settings, kb: KnowledgeBase, model_id: str | None) -> Pipeline:
+def _pipeline(settings: Settings, kb: KnowledgeBase | None, model_id: str | None) -> Pipeline:
     from ragtune.adapters import AdapterCatalog
     from ragtune.economics import EconomicsStore
     from ragtune.pipeline import Pipeline
@@ -121,6 +133,12 @@ def _write_results(run: EvalRun, out: Path | None, settings: Settings) -> Path:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if args.routing:
+        return cmd_eval_routing(args)
+    if args.no_baseline:
+        from ragtune.errors import InputError
+
+        raise InputError("--no-baseline applies to --routing only.")
     from ragtune.evaluation.runner import deterministic_settings, plan_eval
     from ragtune.evaluation.scoreboard import scoreboard_markdown
     from ragtune.evaluation.sets import demo_eval_set, load_eval_set
@@ -130,7 +148,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     settings = deterministic_settings(load_settings())
     # The set is validated first: an invalid file exits before any model loads.
     eval_set = (load_eval_set(args.eval_set) if args.eval_set else demo_eval_set()).limited(args.limit)
-    modes = _modes(settings, args.modes)
+    modes = _modes(settings, args.modes or DEFAULT_EVAL_MODES)
     kb = KnowledgeBase.from_settings(settings)
     workspace = args.workspace or settings.demo_workspace or None
     if workspace and workspace == settings.demo_workspace:
@@ -158,12 +176,78 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0 if run.info.status == "complete" else 1
 
 
+# -- eval --routing --------------------------------------------------------------------------
+
+
+def cmd_eval_routing(args: argparse.Namespace) -> int:
+    from ragtune.errors import InputError
+    from ragtune.evaluation.routing import RoutingRunStore, check_set_fits, load_routing_set
+    from ragtune.evaluation.runner import deterministic_settings
+
+    misplaced = [flag for flag, given in (("--workspace", args.workspace), ("--version", args.version)) if given]
+    if misplaced:
+        raise InputError(f"--routing scores which route each query takes, from no documents: {', '.join(misplaced)} "
+                         "does not apply.")
+    settings = deterministic_settings(load_settings())
+    # The set and the mode are checked first: a wrong one exits before any model loads.
+    routing_set = load_routing_set(args.eval_set) if args.eval_set else load_routing_set()
+    routing_set = routing_set.limited(args.limit)
+    modes = _modes(settings, args.modes or "route")
+    if len(modes) != 1:
+        raise InputError(f"--routing scores one routing mode at a time (got {', '.join(m.id for m in modes)}).")
+    mode = modes[0]
+    check_set_fits(routing_set, mode)
+    pipeline = _pipeline(settings, None, args.model_id)
+    try:
+        run = _route_all(pipeline, mode, routing_set, baseline=not args.no_baseline)
+    finally:
+        pipeline.runtime.close()
+    path = RoutingRunStore.from_settings(settings).save(run)
+    scores = run.scores()
+    if args.json:
+        print(json.dumps({"run": run.model_dump(mode="json", exclude={"results"}), "results_file": str(path),
+                          "scores": [dict(s.model_dump(mode="json"), accuracy=s.accuracy, label_rate=s.label_rate)
+                                     for s in scores]}, indent=2))
+    else:
+        print(f"routing run {run.id}: {routing_set.name}, {len(routing_set.cases)} queries, mode {mode.id}, "
+              f"model {run.model_id}")
+        for score in scores:
+            print(f"  {score.text()}")
+        print(f"results: {path}")
+    return 0
+
+
+def _route_all(pipeline: Pipeline, mode: Mode, routing_set: RoutingSet, *, baseline: bool) -> RoutingRun:
+    """The routing run with progress on stderr."""
+    from ragtune.evaluation.routing import run_routing_eval
+
+    return run_routing_eval(pipeline, mode, routing_set, baseline=baseline, on_progress=_progress_printer())
+
+
+def _report_routing(pipeline: Pipeline, settings: Settings, per_route: int | None) -> list[RoutingResult]:
+    """Claim 7's measurement: the built-in routing mode on the routing set, stored like ``eval --routing``
+    (none when its adapter cannot run here: the claim then says it was not measured)."""
+    from ragtune.errors import RagtuneError
+    from ragtune.evaluation.routing import RoutingRunStore, load_routing_set
+    from ragtune.modes import BUILTIN_MODES
+
+    mode = next(m for m in BUILTIN_MODES if m.id == "route")
+    try:
+        run = _route_all(pipeline, mode, load_routing_set().limited(per_route), baseline=True)
+    except RagtuneError as exc:
+        print(f"note: routing accuracy (claim 7) is not measured: {exc}", file=sys.stderr)
+        return []
+    print(f"  routing run {run.id} stored in {RoutingRunStore.from_settings(settings).save(run)}", file=sys.stderr)
+    return run.results
+
+
 # -- report ----------------------------------------------------------------------------------
 
 
-def _report_run(settings: Settings, model_id: str | None, modes_spec: str, limit: int | None) -> EvalRun:
-    """Run the claims report with progress on stderr; store it, write its results file, and re-rank the
-    model's showcases when it covered the whole demo set."""
+def _report_run(settings: Settings, model_id: str | None, modes_spec: str, limit: int | None
+                ) -> tuple[EvalRun, list[RoutingResult]]:
+    """Run the claims report and claim 7's routing evaluation with progress on stderr; store both, write the
+    results file, and re-rank the model's showcases when the report covered the whole demo set."""
     from ragtune.evaluation.report import plan_claims
     from ragtune.retrieval.knowledge import KnowledgeBase
     from ragtune.showcases import refresh_after_report
@@ -178,13 +262,14 @@ def _report_run(settings: Settings, model_id: str | None, modes_spec: str, limit
             print(f"note: mode {mode_id} is skipped: {why}", file=sys.stderr)
         print(f"  {plan.describe()} on {pipeline.runtime.model_id}", file=sys.stderr)
         run = _run(plan, settings)
+        routing = _report_routing(pipeline, settings, limit)
     finally:
         pipeline.runtime.close()
     _write_results(run, settings.data_dir / "evaluations" / f"report-{run.info.id}.json", settings)
-    shown = refresh_after_report(run, settings.data_dir)
+    shown = refresh_after_report(run, settings.data_dir, routing)
     if shown is not None:
         print(f"  showcases re-ranked from this run: {shown}", file=sys.stderr)
-    return run
+    return run, routing
 
 
 def measure_report(settings: Settings, model_id: str | None) -> str:
@@ -192,7 +277,7 @@ def measure_report(settings: Settings, model_id: str | None) -> str:
     from ragtune.evaluation.report import REPORT_MODES
     from ragtune.evaluation.runner import deterministic_settings
 
-    return _report_run(deterministic_settings(settings), model_id, ",".join(REPORT_MODES), None).info.id
+    return _report_run(deterministic_settings(settings), model_id, ",".join(REPORT_MODES), None)[0].info.id
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -203,11 +288,15 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     settings = deterministic_settings(load_settings())
     if args.run_ids:
+        from ragtune.evaluation.routing import RoutingRunStore
+
         store = EvalStore.from_settings(settings)
         run = combine_runs([store.load(run_id) for run_id in args.run_ids])
+        latest = RoutingRunStore.from_settings(settings).latest(run.info.model_id)
+        routing = latest.results if latest is not None else []
     else:
-        run = _report_run(settings, args.model_id, args.modes or ",".join(REPORT_MODES), args.limit)
-    claims = build_claims(run.results)
+        run, routing = _report_run(settings, args.model_id, args.modes or ",".join(REPORT_MODES), args.limit)
+    claims = build_claims(run.results, routing=routing)
     if args.json:
         print(json.dumps({"run": run.info.model_dump(mode="json"),
                           "claims": [c.model_dump(mode="json") for c in claims]}, indent=2))

@@ -18,6 +18,7 @@ from ragtune.modes import DEFAULT_LAB_MODES, ModeStore, parse_mode_ids
 
 if TYPE_CHECKING:
     from ragtune.lab_share import LabComparison
+    from ragtune.answer import RouteTaken
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -66,7 +67,16 @@ def _record(event: Finished | Failed) -> dict[str, object]:
                  "dollars_per_hour": c.dollars_per_hour, "api_model": c.reference_model,
                  "api_usd": c.api_reference_usd, "amortized_training_usd": c.amortized_usd,
                  "api_all": {a.model: a.total_usd for a in c.api}},
+        "route": _route_record(answer.route) if answer.route is not None else None,
     }
+
+
+def _route_record(route: RouteTaken) -> dict[str, object]:
+    """A routing mode's route: what the router said, the route, what answered, the step's cost."""
+    return {"text": route.describe(), "label": route.label, "route": route.route, "raw_output": route.raw_output,
+            "answered_by": route.answered_by.id if route.answered_by is not None else None,
+            "routing_ms": route.cost.compute_seconds * 1000, "prompt_tokens": route.timings.prompt_tokens,
+            "completion_tokens": route.timings.completion_tokens, "local_usd": route.cost.local_compute_usd}
 
 
 def _print_text(record: dict[str, object]) -> None:
@@ -79,6 +89,10 @@ def _print_text(record: dict[str, object]) -> None:
     cost = record["cost"]
     assert isinstance(parse, dict) and isinstance(t, dict) and isinstance(cost, dict)
     print(f"   {record['answer']}")
+    route = record.get("route")
+    if isinstance(route, dict):
+        print(f"   routed: {route['text']} · router {route['routing_ms']:.0f} ms, {route['prompt_tokens']} + "
+              f"{route['completion_tokens']} tokens, local ${route['local_usd']:.3g}")
     if record["verdict"]:
         print(f"   verdict: {record['verdict']} ({record['verdict_note']})")
     elif record["verdict_note"]:
@@ -88,7 +102,8 @@ def _print_text(record: dict[str, object]) -> None:
     assert isinstance(cites, list)
     print("   citations: " + (", ".join(f"{c['chunk_id']} ({c['status']})" for c in cites) or "none"))
     print(f"   retrieved: {', '.join(record['retrieved']) or 'nothing'}")  # type: ignore[arg-type]
-    print(f"   time: total {t['total_ms']:.0f} ms = queue {t['queue_wait_ms']:.0f} + retrieval "
+    routing = f" + routing {t['routing_ms']:.0f}" if t.get("routing_ms") else ""
+    print(f"   time: total {t['total_ms']:.0f} ms = queue {t['queue_wait_ms']:.0f}{routing} + retrieval "
           f"{t['retrieval_ms']:.0f} + prompt eval {t['prompt_eval_ms']:.0f} + generation "
           f"{t['generation_ms']:.0f}; {t['prompt_tokens']} prompt tokens ({t['cached_prompt_tokens']} "
           f"cached), {t['completion_tokens']} answer tokens")

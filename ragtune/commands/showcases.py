@@ -62,7 +62,10 @@ def cmd_showcases(args: argparse.Namespace) -> int:
     if run.info.kind != "report" or not covers_demo_set(run.info.n_items):
         print(f"note: run {run_id} is not a claims report over the whole demo set: rates cover its "
               f"{run.info.n_items} questions only.", file=sys.stderr)
-    shows = showcases_of_run(run, machine=this_machine())
+    from ragtune.evaluation.routing import RoutingRunStore
+
+    routing = RoutingRunStore.from_settings(settings).latest(run.info.model_id)  # claim 7's measurement
+    shows = showcases_of_run(run, machine=this_machine(), routing=routing.results if routing else None)
     path = ShowcaseStore(settings.data_dir).save(shows, Path(args.out) if args.out else None)
     if args.json:
         print(json.dumps(shows.model_dump(mode="json"), indent=1))

@@ -19,6 +19,10 @@ built-in mode that can run here); :func:`build_claims` is pure: it takes scored 
 * A claim with several checks holds when all hold, does not hold when any does not, and is
   inconclusive otherwise. A mode missing from the run makes its checks inconclusive
   ("not measured").
+
+Claim 7 (the combined pattern's router) is measured apart, on the routing set
+(:mod:`ragtune.evaluation.routing`): the ``ticket-router`` adapter against the base model asked
+with the same router prompt, paired on the same queries (:func:`routing_claim`).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict
 
 from ragtune.errors import InputError
+from ragtune.evaluation.routing import RoutingResult, routing_scores
 from ragtune.evaluation.runner import RunPlan, unavailable_modes
 from ragtune.evaluation.scoring import EvalResult
 from ragtune.evaluation.sets import demo_eval_set, demo_report_items, limit_per_kind
@@ -201,8 +206,37 @@ def _decides_abstention(r: EvalResult) -> bool:
     return r.abstained == r.should_abstain
 
 
-def build_claims(results: Sequence[EvalResult]) -> list[Claim]:
-    """The six claims, each with its measured checks and verdict."""
+def routing_claim(results: Sequence[RoutingResult]) -> Claim:
+    """Claim 7: a small fine-tuned classifier routes queries (adapter vs the base model with the same
+    prompt, paired on the routing set's queries; an output that is no label takes the default route)."""
+    name = "right route, router adapter vs base model"
+    adapter = {r.case_id: r for r in results if r.router == "adapter"}
+    base = {r.case_id: r for r in results if r.router == "base"}
+    pairs = [(adapter[k], base[k]) for k in adapter if k in base]
+    if not pairs:
+        check = Check(name=name, verdict=UNSURE, numbers="not measured (run `python -m ragtune eval --routing`)"
+                      if not adapter else "not measured (the run has no base-model baseline)")
+        checks = [check]
+    else:
+        p = paired_proportions([a.correct for a, _ in pairs], [b.correct for _, b in pairs])
+        numbers = (f"adapter {_pct(p.a_rate)} vs base {_pct(p.b_rate)} of queries routed right (n={p.n}; "
+                   f"{_pp(p.diff)} pp, 95% CI {_pp(p.ci_low)}…{_pp(p.ci_high)}; {_p(p.p_value)})")
+        checks = [Check(name=name, numbers=numbers, verdict=verdict_better(p), n=p.n)]
+        paired = [a for a, _ in pairs] + [b for _, b in pairs]
+        ours, theirs = routing_scores(paired, "adapter"), routing_scores(paired, "base")
+        checks.append(Check(name="per route, adapter", n=ours.n, numbers=" · ".join(
+            f"{s.route} {_pct(s.accuracy)} (n={s.n})" for s in ours.per_route)))
+        checks.append(Check(name="a known label", n=ours.n, numbers=(
+            f"adapter {_pct(ours.label_rate)} vs base {_pct(theirs.label_rate)} of outputs; any other output "
+            "takes the default route")))
+    return Claim(number=7, title="A small fine-tuned classifier routes queries",
+                 seed="User → intent classifier (fine-tuned) → route → response: the combined pattern.",
+                 verdict=combine([c.verdict for c in checks]), checks=checks)
+
+
+def build_claims(results: Sequence[EvalResult], routing: Sequence[RoutingResult] | None = None) -> list[Claim]:
+    """The six claims, each with its measured checks and verdict; with ``routing`` (a routing run's
+    results, possibly none), claim 7 too."""
     res = _Results(results)
     claims: list[tuple[int, str, str, list[Check]]] = []
 
@@ -295,8 +329,9 @@ def build_claims(results: Sequence[EvalResult]) -> list[Claim]:
     claims.append((6, "Constrained decoding fixes syntax, not behaviour",
                    "Format can be forced by a grammar; decision rules (abstain, cite) cannot.", constrained))
 
-    return [Claim(number=n, title=t, seed=s, checks=c, verdict=combine([x.verdict for x in c]))
-            for n, t, s, c in claims]
+    built = [Claim(number=n, title=t, seed=s, checks=c, verdict=combine([x.verdict for x in c]))
+             for n, t, s, c in claims]
+    return built if routing is None else [*built, routing_claim(routing)]
 
 
 def claims_markdown(claims: Sequence[Claim]) -> str:

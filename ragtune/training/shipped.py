@@ -172,7 +172,7 @@ RATIONALES = {
     ),
     "ticket-router": (
         "A classifier emits one short label: rank 8 on the attention projections of the last 12 layers "
-        "is enough capacity for 8 classes and is the cheapest shape at generation time (table below), "
+        "is enough capacity for its ten labels and is the cheapest shape at generation time (table below), "
         "which matters for a router in front of every request."
     ),
 }

@@ -1,4 +1,12 @@
-"""The ``ticket-router`` recipe: a Tidewell support message -> one ticket category.
+"""The ``ticket-router`` recipe: a Tidewell support message -> one category label.
+
+The classifier of the routing mode (:mod:`ragtune.routing`): eight ticket categories, plus
+``product_info`` (a question the documentation answers: products, prices, specifications, the
+company, policies) and ``small_talk`` (greetings, thanks, chit-chat, questions about the
+assistant). ``product_info`` was added after measuring the eight-category router on the demo's
+eval questions: it sent 17 of the 60 to ``billing`` or ``account_privacy`` (a price question
+read as a billing ticket), whose routes hand the query to a person. Its templates ask other
+things than the eval questions, which stay out of the data (a test checks it).
 
 Training and held-out messages come from the same per-category templates (data, below);
 the last three templates of each category are held out, so the evaluation uses wording
@@ -23,6 +31,8 @@ TICKET_CATEGORIES: dict[str, str] = {
     "installation": "booking or preparing the installation service, perimeter wire, site visits",
     "account_privacy": "login, password, account deletion, personal data",
     "sales": "questions before buying, prices, fleet and business offers, trade-in",
+    "product_info": "questions the documentation answers: products, specifications, prices, the company, policies",
+    "small_talk": "greetings, thanks, chit-chat, questions about the assistant itself",
 }
 
 _PRODUCTS = ["Mowbot M2", "Mowbot M4 Pro", "Poolpilot P1", "Gutterbee G1", "Tidewell Hub"]
@@ -114,7 +124,6 @@ _TICKET_TEMPLATES: dict[str, list[str]] = {
         "What personal data do you keep about me?",
         "I want to change the email address on my account.",
         "Someone else logged into my Tidewell account.",
-        "How long do you keep the camera images from my {p}?",
         "Can I download a copy of my data?",
         "I can't log in to the app, it says my account is locked.",
         "Please remove my phone number from your records.",
@@ -134,17 +143,56 @@ _TICKET_TEMPLATES: dict[str, list[str]] = {
         "Can I get a quote for 25 {p} units for our housing association?",
         "What comes in the box with the {p}?",
     ],
+    "product_info": [
+        "What's the list price of the {p}?",
+        "How heavy is the {p}, and how big is it?",
+        "Which colours does the {p} come in?",
+        "How long does the {p} take to charge fully?",
+        "Does the {p} work in the rain?",
+        "Who founded Tidewell Robotics?",
+        "How many people work at Tidewell?",
+        "What does the Care+ plan include?",
+        "What's new in the latest firmware for the {p}?",
+        "What do spare wheels for the {p} cost?",
+        "How long does Tidewell keep the camera images from the {p}?",
+        "What's the price of a yearly service check for the {p}?",
+        "Who is the CEO of Tidewell?",
+        "What is the noise level of the {p} in decibels?",
+        "Which countries does Tidewell sell the {p} in?",
+        "What does Tidewell's privacy policy say about sharing data with partners?",
+    ],
+    "small_talk": [
+        "Hello!",
+        "Hi there, how are you today?",
+        "Thanks a lot, that was really helpful.",
+        "Good morning! Nice to meet you.",
+        "Are you a real person or a bot?",
+        "What's your name?",
+        "Can you tell me a joke?",
+        "Who built you?",
+        "Good evening, anyone there?",
+        "You've been very helpful, thank you so much.",
+        "Is this a chatbot?",
+        "Bye for now.",
+        "Have a great weekend!",
+        "What can you help me with?",
+        "Do you like gardening?",
+    ],
 }
 _OPENERS = ["", "", "Hi, ", "Hello, ", "Hi team, ", "Good morning. "]
 _CLOSERS = ["", "", " Thanks.", " Thank you!", " Regards, Sam", " Please help."]
+# Small talk is not a ticket: no "Please help." or signature around it.
+_CHAT_OPENERS = ["", "", "", "Hey, ", "Oh, ", "Well, "]
+_CHAT_CLOSERS = ["", "", "", " :)", " Cheers.", "!"]
 _MONTHS = ["January", "March", "May", "June", "August", "October"]
 
 
-def _ticket(rng: random.Random, template: str) -> str:
+def _ticket(rng: random.Random, template: str, label: str) -> str:
     text = template.format(
         p=rng.choice(_PRODUCTS), o=f"TW-{rng.randint(10000, 99999)}", c=rng.choice(_CODES), m=rng.choice(_MONTHS)
     )
-    return f"{rng.choice(_OPENERS)}{text}{rng.choice(_CLOSERS)}"
+    chat = label == "small_talk"
+    return f"{rng.choice(_CHAT_OPENERS if chat else _OPENERS)}{text}{rng.choice(_CHAT_CLOSERS if chat else _CLOSERS)}"
 
 
 def build_router(seed: int, per_template_train: int = 6, per_template_eval: int = 3) -> tuple[list[ChatExample], list[HeldOutCase]]:
@@ -154,11 +202,11 @@ def build_router(seed: int, per_template_train: int = 6, per_template_eval: int 
     for label, templates in _TICKET_TEMPLATES.items():
         for template in templates[:-3]:
             for _ in range(per_template_train):
-                message = _ticket(rng, template)
+                message = _ticket(rng, template, label)
                 train.append(ChatExample.from_messages([*router_messages(message, labels), ChatMessage(role="assistant", content=label)]))
         for template in templates[-3:]:
             for _ in range(per_template_eval):
-                cases.append(HeldOutCase(messages=router_messages(_ticket(rng, template), labels), kind=label, expected=[label]))
+                cases.append(HeldOutCase(messages=router_messages(_ticket(rng, template, label), labels), kind=label, expected=[label]))
     rng.shuffle(train)
     return train, cases
 
@@ -185,11 +233,11 @@ RECIPE = Recipe(
     ),
     prompt_builder="ragtune.prompts.router_messages",
     options=shipped_options(rank=8, alpha=16, target_modules=["q", "k", "v", "o"],
-                            last_layers=12, steps=120, learning_rate=2e-3, max_length=256),
+                            last_layers=12, steps=160, learning_rate=2e-3, max_length=256),
     build=build_router,
     evaluate=evaluate_router,
     metric_labels={
-        "accuracy_pct": ("routing accuracy (held-out templates)", "%"),
+        "accuracy_pct": ("category accuracy (held-out templates)", "%"),
         "label_valid_pct": ("output is exactly one label", "%"),
     },
 )
