@@ -48,8 +48,12 @@ if settings.demo_workspace:
 
 PAGES = HERE / "app_pages"
 pages = {
+    "Start": [
+        st.Page(PAGES / "home.py", title="Home", icon=":material/home:", default=True),
+        st.Page(PAGES / "tour.py", title="Tour", icon=":material/slideshow:", url_path="tour"),
+    ],
     "Try": [
-        st.Page(PAGES / "playground.py", title="Playground", icon=":material/chat:", default=True),
+        st.Page(PAGES / "playground.py", title="Playground", icon=":material/chat:", url_path="playground"),
         st.Page(PAGES / "lab.py", title="Lab", icon=":material/science:", url_path="lab"),
     ],
     "Build": [

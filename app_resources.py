@@ -15,6 +15,7 @@ from ragtune.models import ModelRegistry
 from ragtune.retrieval.demo import ensure_demo_workspace
 from ragtune.retrieval.knowledge import KnowledgeBase
 from ragtune.runtime import Runtime, load_runtime
+from ragtune.showcases import Showcases, ShowcaseStore
 
 
 @st.cache_resource(show_spinner=False)
@@ -68,3 +69,9 @@ def get_knowledge_base() -> KnowledgeBase:
     if settings.demo_workspace:
         ensure_demo_workspace(kb, settings.demo_workspace)
     return kb
+
+
+def get_showcases() -> Showcases | None:
+    """The session's model's showcases (measured demo questions and rates), or None when not measured."""
+    model_id = st.session_state.get("model_id") or get_registry().default_id()
+    return ShowcaseStore(get_settings().data_dir).load(model_id) if model_id else None

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from app_resources import get_catalog, get_knowledge_base, get_runtime, get_settings
+from app_resources import get_catalog, get_knowledge_base, get_runtime, get_settings, get_showcases
 from components.history import render_history_charts
 from components.lab import render_cost_settings, render_lab_controls, render_live_comparison, render_mode_form
 from components.lab_results import render_comparison, render_freshness_offer, render_link_notes, render_take_away
@@ -114,7 +114,7 @@ def lab() -> None:
     top = st.container()  # the controls sit above the panels but are drawn after them, so a
     settings_panels(modes, economics)  # mode saved in a panel is listed on the same run
     with top:
-        question, chosen_ids, workspace = render_lab_controls(demo_questions(), modes.all(), workspaces,
+        question, chosen_ids, workspace = render_lab_controls(demo_questions(get_showcases()), modes.all(), workspaces,
                                                               settings.demo_workspace, key="lab")
         clicked = st.button("Compare", key="lab_run", type="primary", icon=":material/play_arrow:",
                             disabled=not chosen_ids)

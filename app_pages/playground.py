@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from app_resources import get_catalog, get_runtime, get_settings
+from components.format import page_link
 from components.chat import render_answer_footer, render_exchange
 from components.safe import errors_shown, escape_markdown, render_untrusted_text, write_untrusted_stream
 from ragtune.errors import RagtuneError
@@ -113,5 +114,10 @@ def playground() -> None:
 
 st.title("Playground")
 st.caption("One question, the model alone or with a LoRA adapter: see the answer stream in and where the time went.")
+with st.container(horizontal=True, vertical_alignment="center"):
+    st.info("This is the plain model with **no documents**: it answers from what its weights hold, so it does "
+            "not know your facts. To answer from documents, with citations, compare modes in the Lab.",
+            icon=":material/info:")
+    page_link("app_pages/lab.py", label="Open the Lab", icon=":material/science:", url_path="lab")
 with errors_shown("the Playground"):
     playground()

@@ -50,3 +50,15 @@ def confirm_button(label: str, question: str, *, key: str) -> bool:
         st.session_state[pending] = False
         st.rerun()
     return False
+
+
+def page_link(page: str, *, label: str, icon: str | None = None, url_path: str, container=None) -> None:  # noqa: ANN001
+    """A link to another page of the app (``page``: its file, e.g. "app_pages/lab.py"); when the page runs on
+    its own (not through app.py, so no page is registered) a plain link to ``/url_path`` instead."""
+    from streamlit.errors import StreamlitAPIException
+
+    target = container if container is not None else st
+    try:
+        target.page_link(page, label=label, icon=icon)
+    except StreamlitAPIException:
+        target.markdown(f"[{label}](/{url_path})")

@@ -37,6 +37,7 @@ from ragtune.modes import Mode
 
 if TYPE_CHECKING:
     from ragtune.pipeline import Pipeline
+    from ragtune.showcases import Showcases
     from ragtune.retrieval.knowledge import KnowledgeBase
     from ragtune.store import QueryLog, Source
 
@@ -63,44 +64,74 @@ def check_question(question: str) -> str:
 
 
 class LabQuestion(BaseModel):
-    """A demo question and the seed's prediction for it."""
+    """A demo question, the thesis it shows, the seed's prediction for it, and how typical it is."""
 
     model_config = ConfigDict(frozen=True)
 
     eval_id: str
     thesis: str
     prediction: str
+    thesis_id: str = ""
+    measured: str = Field(default="", description="The thesis's set-wide rates and how many questions show it "
+                          "as clearly, from the model's showcases; empty: not measured for this model.")
 
 
 LAB_QUESTIONS: tuple[LabQuestion, ...] = (
     LabQuestion(
-        eval_id="a13", thesis="A fresh fact: RAG wins",
+        eval_id="a13", thesis="A fresh fact: RAG wins", thesis_id="facts",
         prediction="A price from the company's own documents: only the modes that retrieve can know it.",
     ),
     LabQuestion(
-        eval_id="u03", thesis="A strict format: LoRA wins",
+        eval_id="u03", thesis="A strict format: LoRA wins", thesis_id="format",
         prediction="No document has the answer. The right reply is the schema's JSON abstention: the "
         "behaviour adapter should produce it; the base model and plain RAG should break the "
         "format or invent an answer.",
     ),
     LabQuestion(
-        eval_id="a08", thesis="Facts and format: only RAG + LoRA gets both",
+        eval_id="a08", thesis="Facts and format: only RAG + LoRA gets both", thesis_id="both",
         prediction="RAG finds the fact but breaks the format; the adapter alone keeps the format "
         "but lacks the fact; together they should give a valid, cited, correct answer.",
     ),
     LabQuestion(
-        eval_id="c03", thesis="Changed in version 2: the knowledge LoRA is stale",
+        eval_id="c03", thesis="Changed in version 2: the knowledge LoRA is stale", thesis_id="freshness",
         prediction="The answer changed in version 2 of the documents (after the answers, switch the "
         "demo documents to version 2 and ask again): retrieval follows the change, facts baked into "
         "an adapter do not.",
     ),
 )
+"""The Lab's four theses with the demo's own picks: the questions used when no showcase ranking exists for
+the loaded model (``python -m ragtune showcases`` makes one)."""
 
 
-def demo_questions() -> list[tuple[LabQuestion, EvalCase]]:
-    """The lab's demo questions with their cases of the demo eval set."""
+def demo_questions(showcases: Showcases | None = None) -> list[tuple[LabQuestion, EvalCase]]:
+    """The Lab's demo questions with their cases of the demo eval set: per thesis, the question that shows it
+    most clearly on the model (its showcases' best), with the thesis's set-wide rates beside it; without a
+    ranking, the demo's own picks, said to be unmeasured."""
+    from ragtune.modes import BUILTIN_MODES
+    from ragtune.showcases import thesis
+
+    labels = {m.id: m.label for m in BUILTIN_MODES}
     by_id = {case.id: case for case in demo_eval_set().cases}
-    return [(lab, by_id[lab.eval_id]) for lab in LAB_QUESTIONS if lab.eval_id in by_id]
+    picked = []
+    for fallback in LAB_QUESTIONS:
+        item = showcases.get(fallback.thesis_id) if showcases is not None else None
+        if item is None or item.best is None or item.best.case_id not in by_id:
+            if fallback.eval_id in by_id:
+                picked.append((fallback, by_id[fallback.eval_id]))
+            continue
+        t, best = thesis(fallback.thesis_id), item.best
+        rates = "; ".join(rate.text(labels) for rate in item.rates)
+        clear = (f"every prediction holds on this question, as on {item.clear_count} of the {len(item.ranked)} "
+                 "it can be asked on" if best.clear else
+                 f"no question shows it fully; this one shows {best.held} of {best.total} predictions")
+        predicted = "; ".join(o.prediction.words(labels) for o in best.outcomes)
+        picked.append((LabQuestion(
+            eval_id=best.case_id, thesis=t.title, thesis_id=t.id,
+            prediction=f"{t.claim} Predicted: {predicted}.",
+            measured=f"Measured over the whole demo set: {rates}. Chosen by measurement: {clear} "
+            f"({showcases.source()}).",
+        ), by_id[best.case_id]))
+    return picked
 
 
 def new_run_id() -> str:

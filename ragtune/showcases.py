@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -292,6 +293,12 @@ class Showcases(BaseModel):
     ranked_at: datetime
     theses: list[ThesisShowcase]
     claims: list[Claim] = Field(default_factory=list, description="The seed's claims measured on the same run.")
+    prompt_tokens: dict[str, int] = Field(default_factory=dict, description="Median prompt tokens per mode "
+                                          "(documents v1): the token tax the economics step prices.")
+    routes: dict[str, str] = Field(default_factory=dict, description="Route -> an example query the router sent "
+                                   "there right in the routing run measured with the report (claim 7).")
+    routing: list[RoutingScores] = Field(default_factory=list, description="That routing run's accuracy, the "
+                                         "router adapter's then the base model's, overall and per route with n.")
 
     def get(self, thesis_id: str) -> ThesisShowcase | None:
         return next((t for t in self.theses if t.thesis_id == thesis_id), None)
@@ -361,8 +368,21 @@ def rank_showcases(
         modes=sorted({r.mode_id for r in results}), machine=machine, ranked_at=datetime.now(timezone.utc),
         theses=[ThesisShowcase(thesis_id=t.id, ranked=_rank(t, index, questions),
                                rates=[_rate(s, index, questions) for s in t.rates]) for t in theses],
-        claims=build_claims(results),
+        claims=build_claims(results, routing=routing),
+        prompt_tokens=_median_prompt_tokens(results),
+        routes={route: case.query for route, case in showcase_cases(load_routing_set(), routing).items()}
+        if routing else {},
+        routing=[routing_scores(routing, kind) for kind in ("adapter", "base")  # type: ignore[arg-type]
+                 if any(r.router == kind for r in routing or ())],
     )
+
+
+def _median_prompt_tokens(results: Sequence[EvalResult]) -> dict[str, int]:
+    by_mode: dict[str, list[int]] = {}
+    for r in results:
+        if r.version == "v1" and not r.error:
+            by_mode.setdefault(r.mode_id, []).append(r.prompt_tokens)
+    return {mode: int(statistics.median(values)) for mode, values in sorted(by_mode.items())}
 
 
 # -- storage -----------------------------------------------------------------------------------

@@ -283,6 +283,7 @@ def test_ui_server_path_inputs_are_absent_by_default(web: None, data_dir: Path) 
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=120).run()
+    at.switch_page("app_pages/playground.py").run()  # where the adapter path input would be
     assert not at.exception, at.exception
     keys = {w.key for w in at.text_input}
     assert "add_model_path" not in keys and "pg_adapter_path" not in keys, keys

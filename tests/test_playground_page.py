@@ -19,25 +19,31 @@ def no_demo_workspace(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAGTUNE_DEMO_WORKSPACE", "")
 
 
-@pytest.fixture()
-def app(tiny_env: Path) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
+def on_playground(at: AppTest) -> AppTest:
+    """The whole app (entry point, sidebar, navigation), opened on the Playground page."""
     at.run()
     assert not at.exception, at.exception
+    at.switch_page("app_pages/playground.py").run()
+    assert not at.exception, at.exception
     return at
+
+
+@pytest.fixture()
+def app(tiny_env: Path) -> AppTest:
+    return on_playground(AppTest.from_file(APP, default_timeout=120))
 
 
 @pytest.fixture()
 def paths_app(tiny_env: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     """The app on a server whose admin allows server-path inputs (RAGTUNE_ALLOW_SERVER_PATHS)."""
     monkeypatch.setenv("RAGTUNE_ALLOW_SERVER_PATHS", "true")
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return on_playground(AppTest.from_file(APP, default_timeout=120))
 
 
-def test_the_app_starts_on_the_playground_with_the_model_card(app):
+def test_the_app_starts_on_home_and_the_playground_shows_the_model_card(tiny_env):
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert not at.exception and at.title[0].value == "ragtune"
+    app = on_playground(at)
     assert app.title[0].value == "Playground"
     sidebar_text = " ".join(m.value for m in app.sidebar.markdown)
     assert "local:tiny" in sidebar_text

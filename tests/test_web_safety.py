@@ -254,7 +254,7 @@ def test_a_validation_error_in_the_sidebar_is_shown_translated(tiny_env: Path, m
     assert not at.exception
     (shown,) = [e.value for e in at.sidebar.error]
     assert "context_length" in shown and "validation error for" not in shown
-    assert at.title[0].value == "Playground"  # the page still runs
+    assert at.title[0].value == "ragtune"  # the page (Home) still runs
 
 
 def test_an_unexpected_error_shows_its_type_only_and_is_logged(monkeypatch: pytest.MonkeyPatch,
