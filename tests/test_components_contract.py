@@ -713,6 +713,133 @@ def _():
                adapter_note="grounded-json at scale 1.0", key="try")
 
 
+# -- home and tour -----------------------------------------------------------------------------
+
+def showcases():
+    from tests.test_showcases import sample as showcase_sample
+    shows = showcase_sample("local:tiny")
+    return shows.model_copy(update={"prompt_tokens": {"rag+fewshot": 1290, "rag+lora": 243},
+                                    "routes": {"documents": "What does the P1 cost? <b>"}})
+
+
+@sample("home.render_intro")
+def _():
+    from components.home import render_intro
+    render_intro()
+
+
+@sample("home.render_doors")
+def _():
+    from components.home import render_doors
+    render_doors(key="doors")  # run on its own: plain links stand in for page links
+
+
+@sample("home.render_status")
+def _():
+    from components.home import render_status
+    from ragtune.status import DocumentsStatus, HomeStatus
+
+    render_status(HomeStatus(model_id="local:tiny", model_detail="llama · F16 · 8 MB", adapters=["grounded-json"],
+                             missing_demo_adapters=["ticket-router"],
+                             documents=DocumentsStatus(workspaces={"demo": (25, 130), "<b>": (1, 2)},
+                                                       demo_workspace="demo", demo_version="v2"),
+                             measured="claims report run r1"), key="status")
+    render_status(HomeStatus(model_id="x", model_error="No model <b>.", documents=DocumentsStatus(error="damaged")),
+                  key="broken")
+    render_status(HomeStatus(model_id="x", documents=DocumentsStatus()), key="empty")
+
+
+@sample("tour.render_step_header")
+def _():
+    from components.tour import render_step_header
+    from ragtune.tour import TOUR
+    render_step_header(TOUR[0], len(TOUR), key="head")
+
+
+@sample("tour.render_navigation")
+def _():
+    from components.tour import render_navigation
+    from ragtune.tour import TOUR
+    assert render_navigation(TOUR[1], len(TOUR), key="middle") is None
+    render_navigation(TOUR[-1], len(TOUR), key="last")
+
+
+@sample("tour.render_measured")
+def _():
+    from components.tour import render_measured
+    from ragtune.showcases import thesis
+    from ragtune.tour import TOUR
+    labels = {"rag": "RAG", "base": "Base"}
+    render_measured(TOUR[0], thesis("facts"), showcases(), labels, key="measured")
+    render_measured(TOUR[0], thesis("facts"), None, labels, key="unmeasured")
+
+
+@sample("tour.render_look_for")
+def _():
+    from components.tour import render_look_for
+    from ragtune.tour import TOUR
+    render_look_for(TOUR[0], key="look")
+
+
+@sample("tour.render_question")
+def _():
+    from components.tour import render_question
+    from ragtune.evaluation.sets import demo_eval_set
+    cases = {c.id: c for c in demo_eval_set().cases}
+    render_question(cases["a13"], key="answerable")
+    render_question(cases["u03"], key="unanswerable")
+
+
+@sample("tour.render_live_check")
+def _():
+    from components.tour import render_live_check
+    from ragtune.showcases import Outcome, Prediction
+    render_live_check([Outcome(prediction=Prediction(mode="rag", metric="correct"), held=True),
+                       Outcome(prediction=Prediction(mode="base", metric="correct", expected=False), held=False),
+                       Outcome(prediction=Prediction(mode="lora", metric="stale", version="v2"), held=None)],
+                      {"rag": "RAG"}, key="check")
+
+
+@sample("tour.render_notes")
+def _():
+    from components.tour import render_notes
+    from ragtune.tour import TOUR
+    render_notes(TOUR[3], key="notes")
+
+
+@sample("tour_steps.render_results")
+def _():
+    from components.tour_steps import render_results
+    from ragtune.evaluation.sets import demo_eval_set
+    from ragtune.lab import Failed, Finished
+    from ragtune.modes import BUILTIN_MODES
+    from ragtune.showcases import thesis
+
+    fresh = lab_answers()[0]
+    case = next(c for c in demo_eval_set().cases if c.id == "c03")
+    results = [("v1", Finished(mode=fresh.mode, answer=fresh)), ("v1", Failed(mode=BUILTIN_MODES[5], error="No <b>.")),
+               ("v2", Finished(mode=fresh.mode, answer=fresh))]
+    render_results(results, case, thesis("freshness"), {"rag": "RAG"}, key="results")
+
+
+@sample("tour_steps.render_economics")
+def _():
+    from components.tour_steps import render_economics
+    render_economics(showcases(), key="measured")
+    render_economics(None, key="seed")
+
+
+@sample("tour_steps.render_routing_examples")
+def _():
+    from components.tour_steps import render_routing_examples
+
+    def no_model():
+        raise AssertionError("nothing runs until the button is pressed")
+
+    render_routing_examples(no_model, [], showcases(), key="routes")
+    render_routing_examples(no_model, [], None, key="unmeasured")
+
+
 # -- the contract ------------------------------------------------------------------------------
 
 def run_sample(name: str) -> None:
