@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -38,13 +39,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture()
-def served_app(data_dir: Path, tmp_path: Path) -> Iterator[str]:
+@contextmanager
+def serve(data_dir: Path, log_path: Path, **env_overrides: str) -> Iterator[str]:
+    """``streamlit run app.py`` on a free loopback port, as `make run` starts it; yields its URL."""
     port = free_port()
     env = {**os.environ, "RAGTUNE_DATA_DIR": str(data_dir), "RAGTUNE_DEMO_WORKSPACE": "",
-           "RAGTUNE_N_CTX": "2048"}
+           "RAGTUNE_N_CTX": "2048", **env_overrides}
     env.pop("RAGTUNE_MODEL_PATH", None)
-    log = (tmp_path / "streamlit.log").open("w")
+    log = log_path.open("w")
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true"],
@@ -61,7 +63,7 @@ def served_app(data_dir: Path, tmp_path: Path) -> Iterator[str]:
             except OSError:
                 pass
             if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("streamlit did not start:\n" + (tmp_path / "streamlit.log").read_text())
+                pytest.fail("streamlit did not start:\n" + log_path.read_text())
             time.sleep(0.5)
         yield url
     finally:
@@ -70,13 +72,19 @@ def served_app(data_dir: Path, tmp_path: Path) -> Iterator[str]:
         log.close()
 
 
+@pytest.fixture()
+def served_app(data_dir: Path, tmp_path: Path) -> Iterator[str]:
+    with serve(data_dir, tmp_path / "streamlit.log") as url:
+        yield url
+
+
 def test_the_playground_answers_in_the_browser_with_timings(served_app: str, tmp_path: Path):
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(served_app)
+        page.goto(f"{served_app}/playground")
         expect(page.get_by_role("heading", name="Playground")).to_be_visible(timeout=120_000)
         expect(page.get_by_text("smollm2-135m-instruct-q4_1")).to_be_visible(timeout=120_000)
         box = page.get_by_test_id("stChatInputTextArea")
@@ -108,3 +116,84 @@ def test_a_deep_link_on_a_fresh_server_gets_the_whole_app(served_app: str):
         expect(nav.get_by_text("Benchmark")).to_be_visible()
         expect(page.get_by_text("smollm2-135m-instruct-q4_1")).to_be_visible(timeout=120_000)
         browser.close()
+
+
+SCREENSHOTS = os.environ.get("RAGTUNE_SCREENSHOTS", "")
+"""A folder to keep the demo walk's screenshots in (`make screenshots` sets it to docs/images)."""
+
+
+def shot(page, tmp_path: Path, name: str) -> None:  # noqa: ANN001 - a Playwright page
+    page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
+    if SCREENSHOTS:
+        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=False)
+
+
+def test_a_presenter_walks_home_the_tour_decide_and_the_lab_on_the_real_model(data_dir: Path, tmp_path: Path):
+    """The stakeholder demo as a presenter gives it: Home, every tour step run live, a shared Decide
+    link, and the Lab it opens, answering a question on the demo documents."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with serve(data_dir, tmp_path / "streamlit.log", RAGTUNE_DEMO_WORKSPACE="demo") as url, \
+            sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1000})
+        wait = 180_000
+        page.goto(url)
+        expect(page.get_by_role("heading", name="ragtune")).to_be_visible(timeout=wait)
+        expect(page.get_by_text("RAG is about what the model knows; fine-tuning is about how it behaves.")
+               ).to_be_visible()
+        expect(page.get_by_text("loaded ·")).to_be_visible(timeout=wait)  # the live status: the model is in
+        shot(page, tmp_path, "home")
+
+        page.get_by_role("link", name="Take the tour").click()
+        expect(page.get_by_role("heading", name="New facts: RAG")).to_be_visible(timeout=wait)
+        page.get_by_role("button", name="Run it live").click()
+        expect(page.get_by_text("predictions held")).to_be_visible(timeout=wait)
+        expect(page.get_by_text("correct", exact=True).first).to_be_visible()  # RAG's verdict badge
+        shot(page, tmp_path, "tour-facts")
+        for title in ("A strict format: fine-tuning", "Both: retrieval for facts, an adapter for behaviour"):
+            page.get_by_role("button", name="Next").click()
+            expect(page.get_by_role("heading", name=title)).to_be_visible(timeout=wait)
+            page.get_by_role("button", name="Run it live").click()
+            expect(page.get_by_text("predictions held")).to_be_visible(timeout=wait)
+        shot(page, tmp_path, "tour-both")
+
+        page.get_by_role("button", name="Next").click()
+        expect(page.get_by_role("heading", name="Fresh knowledge: retrieval follows a change")).to_be_visible(
+            timeout=wait)
+        page.get_by_role("button", name="1 · Copy the demo documents and ask").click()
+        expect(page.get_by_text("predictions held")).to_be_visible(timeout=wait)
+        page.get_by_role("button", name="2 · Change the fact (version 2) and ask again").click()
+        expect(page.get_by_text("After the change: version 2 of the documents")).to_be_visible(timeout=wait)
+        expect(page.get_by_text("stale", exact=True).first).to_be_visible(timeout=wait)  # the knowledge LoRA
+        shot(page, tmp_path, "tour-freshness")
+
+        page.get_by_role("button", name="Next").click()
+        expect(page.get_by_role("heading", name="Routing: a small fine-tuned classifier")).to_be_visible(
+            timeout=wait)
+        page.get_by_role("button", name="Route them live").click()
+        expect(page.get_by_text("routed:").first).to_be_visible(timeout=wait)
+        shot(page, tmp_path, "tour-routing")
+        page.get_by_role("button", name="Next").click()
+        page.get_by_role("button", name="Next").click()
+        expect(page.get_by_role("heading", name="The economics: when an adapter pays back")).to_be_visible(
+            timeout=wait)
+        expect(page.get_by_text("break-even: month").first).to_be_visible(timeout=wait)
+        shot(page, tmp_path, "tour-economics")
+        page.get_by_role("link", name="On to Decide").click()
+        expect(page.get_by_role("heading", name="Decide: RAG, fine-tuning, or both?")).to_be_visible(timeout=wait)
+
+        page.goto(f"{url}/decide?step=6&facts=1&cite=1&tone=1&prompting=fails")  # a link a colleague shared
+        expect(page.get_by_role("link", name="Open the Lab with these modes")).to_be_visible(timeout=wait)
+        shot(page, tmp_path, "decide")
+        page.get_by_role("link", name="Open the Lab with these modes").click()
+        expect(page.get_by_role("heading", name="Lab")).to_be_visible(timeout=wait)
+        page.get_by_label("Question (up to 2,000 characters)").fill("What is the price of the Poolpilot P1 pool robot?")
+        page.get_by_role("button", name="Compare").click()
+        expect(page.get_by_text("Every lab query so far")).to_be_visible(timeout=wait)
+        expect(page.get_by_role("button", name="HTML one-pager")).to_be_visible(timeout=wait)
+        shot(page, tmp_path, "lab")
+        text = page.inner_text("body")
+        browser.close()
+    assert "Traceback" not in text and "Something went wrong" not in text
