@@ -20,6 +20,7 @@ LATENCY_STAGES: tuple[tuple[str, str, str], ...] = (
 FORMAT_BADGES: dict[str, tuple[str, str, str]] = {
     "ok": ("valid JSON", "green", ":material/check_circle:"),
     "truncated": ("cut off at the token limit", "red", ":material/content_cut:"),
+    "repetition": ("stopped: repetition", "red", ":material/repeat:"),
     "invalid_json": ("not JSON", "red", ":material/error:"),
     "schema_violation": ("JSON breaks the schema", "orange", ":material/rule:"),
     "unknown_citation": ("cites chunks it was not given", "orange", ":material/link_off:"),

@@ -12,6 +12,7 @@ from ragtune.config import load_settings
 from ragtune.errors import InputError
 from ragtune.lab import Failed, Finished
 from ragtune.modes import DEFAULT_LAB_MODES, ModeStore, parse_mode_ids
+from ragtune.runtime.stops import STOPPED_LABELS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -66,6 +67,8 @@ def _print_text(record: dict[str, object]) -> None:
     cost = record["cost"]
     assert isinstance(parse, dict) and isinstance(t, dict) and isinstance(cost, dict)
     print(f"   {record['answer']}")
+    if record["finish_reason"] in STOPPED_LABELS:
+        print(f"   {STOPPED_LABELS[str(record['finish_reason'])]}")
     print(f"   format: {parse['status']}" + (f" ({parse['detail']})" if parse["detail"] else ""))
     cites = record["citations"]
     assert isinstance(cites, list)

@@ -88,6 +88,6 @@ class Recommendation(BaseModel):
 
 
 LAB_MODES: tuple[str, ...] = (
-    "base", "rag", "lora", "rag+lora", "rag+fewshot", "knowledge-lora", "rag+constrained",
+    "base", "rag", "lora", "rag+lora", "rag+fewshot", "knowledge-lora", "constrained", "rag+constrained",
 )
 """The mode ids the Lab page understands (``?modes=rag,rag+lora``)."""

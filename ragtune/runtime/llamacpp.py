@@ -37,6 +37,7 @@ from ragtune.runtime.base import (
     _Finisher,
     validate_messages,
 )
+from ragtune.runtime.stops import FinishReason, StopScanner
 
 
 def _ms(start: float, end: float) -> float:
@@ -210,6 +211,10 @@ class LlamaCppRuntime(Runtime):
     def count_prompt_tokens(self, messages: Sequence[ChatMessage]) -> int:
         return len(self._prompt_tokens(validate_messages(messages))[0])
 
+    def count_tokens(self, text: str) -> int:
+        # The vocabulary alone, not the context: no need to queue for the model lock.
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
     def _cached_prefix(self, tokens: list[int]) -> int:
         """How many prompt tokens ``Llama.generate`` will take from the KV cache."""
         if self._llm.n_tokens == 0:
@@ -270,17 +275,18 @@ class LlamaCppRuntime(Runtime):
                     f"tokens it exceeds the context window of {self.n_ctx}. Shorten the input, "
                     "lower the answer length, or raise RAGTUNE_N_CTX."
                 )
-            stops = [*stops, *options.stop]
+            scanner = StopScanner([*stops, *options.stop], json_end=options.stop_at_json_end,
+                                  repetition=options.repetition)
             cached = self._cached_prefix(tokens)
             self._llm.set_seed(options.seed)
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
             vocab = self._llm._model.vocab
-            hold = max((len(s) for s in stops), default=1) - 1
+            hold = scanner.hold
             text = ""
             emitted = 0
             n_out = 0
             n_eog = 0
-            finish = "length"
+            finish: FinishReason = "length"
             t_eval = time.perf_counter()
             t_first = t_last = None
             try:
@@ -305,16 +311,21 @@ class LlamaCppRuntime(Runtime):
                         finish = "stop"
                         break
                     text += decoder.decode(self._llm.detokenize([token]))
-                    cut = min((text.find(s) for s in stops if s in text), default=-1)
-                    if cut >= 0:
-                        text = text[:cut]
-                        finish = "stop"
+                    # Leaving the loop early leaves llama.cpp's state as a stop string does: the
+                    # tokens evaluated so far stay in the KV cache (a valid prefix for the next
+                    # request under the same adapters), and the lock is released below.
+                    stop = scanner.scan(text)
+                    if stop is not None:
+                        text, finish = text[: stop.end], stop.reason
                         break
                     safe = len(text) - hold
                     if safe > emitted:
                         yield text[emitted:safe]
                         emitted = safe
-                    if n_out >= options.max_tokens:
+                    if n_out >= options.max_tokens or (
+                        options.free_text_max_tokens is not None and scanner.json_object is False
+                        and n_out >= options.free_text_max_tokens
+                    ):
                         break
             except InputError:
                 raise
@@ -324,9 +335,9 @@ class LlamaCppRuntime(Runtime):
                 raise RuntimeBackendError(f"llama.cpp failed while generating: {exc}") from exc
             text += decoder.decode(b"", final=True)
             if finish == "length":
-                cut = min((text.find(s) for s in stops if s in text), default=-1)
-                if cut >= 0:
-                    text, finish = text[:cut], "stop"
+                stop = scanner.scan(text, final=True)
+                if stop is not None:
+                    text, finish = text[: stop.end], stop.reason
             if len(text) > emitted:
                 yield text[emitted:]
             end = time.perf_counter()
@@ -349,7 +360,7 @@ class LlamaCppRuntime(Runtime):
             )
             finisher.result = CompletionResult(
                 text=text,
-                finish_reason=finish,  # type: ignore[arg-type]
+                finish_reason=finish,
                 model_id=self.model_id,
                 adapters=adapters,
                 timings=timings,
