@@ -124,7 +124,9 @@ def grounded_json_schema(chunk_ids: Sequence[str] | None = None) -> dict[str, An
         for cid in ids:  # an id outside the pattern could break out of the grammar's string literal
             if len(cid) > MAX_CHUNK_ID_CHARS or not re.match(CHUNK_ID_PATTERN, cid):
                 raise ValueError(f"{cid!r} is not a citable chunk id")
-        citation = {"type": "string", "enum": ids}
+        # No chunks: an array that must stay empty (an empty enum would give llama.cpp an empty
+        # grammar rule, which it refuses to parse).
+        citation = {"type": "string", "enum": ids} if ids else {"type": "string"}
         max_items = min(MAX_CITATIONS, len(ids))
     return {
         "type": "object",

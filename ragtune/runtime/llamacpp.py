@@ -40,6 +40,12 @@ from ragtune.runtime.base import (
 from ragtune.runtime.stops import FinishReason, StopScanner
 
 
+# The JSON string character of llama-cpp-python's grammar converter, and the one JSON allows (no
+# raw control characters), as upstream llama.cpp writes it.
+_LOOSE_JSON_CHAR = 'char ::= [^"\\\\] |'
+_STRICT_JSON_CHAR = 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |'
+
+
 def _ms(start: float, end: float) -> float:
     return round((end - start) * 1000.0, 3)
 
@@ -240,19 +246,39 @@ class LlamaCppRuntime(Runtime):
         adapters = list(adapters)
         for use in adapters:  # check and load up front, so errors surface before streaming
             self.load_adapter(use.path)
-        grammar = None
-        if options.json_schema is not None:
-            from llama_cpp.llama_grammar import LlamaGrammar
-
-            try:
-                grammar = LlamaGrammar.from_json_schema(
-                    json.dumps(options.json_schema), verbose=False
-                )
-            except Exception as exc:
-                raise InputError(f"The JSON schema cannot be turned into a grammar: {exc}") from exc
+        grammar = self._json_grammar(options.json_schema) if options.json_schema is not None else None
         finisher = _Finisher()
         pieces = self._generate(messages, adapters, options, grammar, finisher)
         return Completion(pieces, finisher)
+
+    def _json_grammar(self, schema: dict[str, object]) -> object:
+        """llama.cpp's grammar for JSON of ``schema``, checked to parse.
+
+        The converter of llama-cpp-python 0.3.36 lets a string hold raw control characters (a
+        line break, a tab), which JSON forbids: a "constrained" answer could then fail to parse.
+        Its string character rule is tightened here as upstream llama.cpp's converter has it.
+
+        Raises:
+            InputError: the schema cannot be turned into a grammar llama.cpp parses.
+        """
+        from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
+
+        try:
+            gbnf = json_schema_to_gbnf(json.dumps(schema))
+        except Exception as exc:
+            raise InputError(f"The JSON schema cannot be turned into a grammar: {exc}") from exc
+        gbnf = gbnf.replace(_LOOSE_JSON_CHAR, _STRICT_JSON_CHAR)
+        grammar = LlamaGrammar.from_string(gbnf, verbose=False)
+        # llama.cpp parses the grammar only when sampling starts, and a grammar it cannot parse
+        # would leave the output unconstrained without a word: parse it here, once, first.
+        parsed = self._llama_cpp.llama_sampler_init_grammar(
+            self._llm._model.vocab, grammar._grammar.encode("utf-8"), grammar._root.encode("utf-8")
+        )
+        if not parsed:
+            raise InputError("llama.cpp cannot parse the grammar made from this JSON schema (an empty "
+                             "enum, for one): the output would not be constrained.")
+        self._llama_cpp.llama_sampler_free(parsed)
+        return grammar
 
     def _generate(
         self,
