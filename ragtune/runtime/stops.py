@@ -126,9 +126,11 @@ class RepetitionDetector:
         """
         for match in _UNIT.finditer(text, self._pos):
             unit = match.group()
-            if len(unit) >= self.rule.word_loop_chars and _WORD.fullmatch(unit) \
-                    and _periodic_suffix(unit, self.rule.word_loop_chars):
-                return match.end()  # a word looping on itself, finished or still growing
+            chars = self.rule.word_loop_chars
+            if len(unit) >= chars and _WORD.fullmatch(unit) and _periodic_suffix(unit, chars):
+                # A word looping on itself, finished or still growing: seen where it first qualified.
+                return match.start() + next(n for n in range(chars, len(unit) + 1)
+                                            if _periodic_suffix(unit[:n], chars))
             if match.end() == len(text) and not final:
                 break
             self._pos = match.end()
