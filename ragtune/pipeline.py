@@ -5,6 +5,9 @@ One query goes through these steps (see ARCHITECTURE.md, "The data flow of one q
 1. retrieval, if the mode retrieves: the workspace's top-k chunks      [retrieval ms]
 2. the prompt of the mode's style, chunks numbered for citation (:mod:`ragtune.prompts`)
 3. the runtime: queue for the model, switch to exactly the mode's adapter set, stream tokens
+   until the answer ends: the cap of its shape (:mod:`ragtune.answer_caps`), the end of its
+   JSON object, or a loop (:mod:`ragtune.runtime.stops`); a constrained mode's grammar comes
+   from this query's schema (citations only of the retrieved chunks)
 4. parsing: a JSON answer is checked against the schema; a failure is reported with its
    reason (cut off by the token limit, not JSON, schema violation, unknown citation), never
    hidden

@@ -13,8 +13,10 @@ inserts its own default system prompt when there is none, so "no system message"
 inference would silently differ from what training saw.
 
 :func:`parse_grounded` checks a model's output against the schema and says *why* it
-failed: output cut off by the token limit, text that is not JSON, or JSON that breaks
-the schema (including citations of chunks that were not in the prompt).
+failed: output cut off by the token limit, output stopped because it looped, text that is
+not JSON, or JSON that breaks the schema (including citations of chunks that were not in
+the prompt). :func:`grounded_json_schema` is the schema a constrained mode's grammar is
+built from, per query.
 
 Examples:
     >>> msgs = grounded_messages("How long is the warranty?", [ContextChunk(chunk_id="warranty#0", text="Two years.")])
