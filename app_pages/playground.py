@@ -8,10 +8,12 @@ import streamlit as st
 
 from app_resources import get_catalog, get_runtime, get_settings
 from components.format import page_link
+from ragtune.answer_caps import chat_cap
 from components.chat import render_answer_footer, render_exchange
 from components.safe import errors_shown, escape_markdown, render_untrusted_text, write_untrusted_stream
 from ragtune.errors import RagtuneError
 from ragtune.runtime import AdapterUse, ChatMessage, GenerationOptions
+from ragtune.runtime.stops import RepetitionRule
 
 NO_ADAPTER = "(none: base model)"
 SERVER_PATHS_OFF = ("Loading an adapter from a path on the server is off: upload it above. An admin can turn "
@@ -74,7 +76,9 @@ def playground() -> None:
         help="1 applies the adapter as trained; 0 switches it off.",
     )
     max_tokens = right.number_input(
-        "Max answer tokens", min_value=1, max_value=2048, value=settings.max_tokens, key="pg_max_tokens"
+        "Max answer tokens", min_value=1, max_value=2048, value=chat_cap(runtime, settings), key="pg_max_tokens",
+        help="Default: a brief answer's length for this model (its tokens for the longest answer text ragtune "
+        "asks for). A loop ends the answer sooner either way (stopped: repetition).",
     )
     temperature = right.slider("Temperature", 0.0, 1.5, settings.temperature, 0.05, key="pg_temperature",
                                help="0 is greedy: the same question gives the same answer.")
@@ -95,7 +99,8 @@ def playground() -> None:
         return
     path = choices[label]
     adapters = [AdapterUse(path=path, scale=scale)] if path is not None else []
-    options = GenerationOptions(max_tokens=int(max_tokens), temperature=temperature, seed=settings.seed)
+    options = GenerationOptions(max_tokens=int(max_tokens), temperature=temperature, seed=settings.seed,
+                                repetition=RepetitionRule())
     with st.chat_message("user"):
         render_untrusted_text(question)
     with st.chat_message("assistant"):

@@ -12,6 +12,7 @@ import streamlit as st
 from components.format import money, render_format_badge
 from components.safe import escape_markdown, inline_code, render_untrusted_text
 from ragtune.answer import Answer, AnswerTimings, Citation, RouteTaken
+from ragtune.runtime.stops import STOPPED_LABELS
 
 if TYPE_CHECKING:
     from ragtune.evaluation.scoring import Judgement
@@ -26,6 +27,10 @@ CITATION_NOTES = {
     "not_retrieved": "a real chunk, but not in the prompt",
     "unknown": "no such chunk: invented",
     "unverified": "unverified: the knowledge base could not be reached",
+}
+STOPPED_NOTES = {
+    "length": "Stopped at the answer-length limit.",
+    "repetition": "stopped: repetition — the answer began repeating itself, so it was ended there.",
 }
 NO_CITATION_TEXT = {
     "unknown": "This id matches no chunk of the workspace.",
@@ -53,7 +58,7 @@ class _Card:
     api_model: str
     api_usd: float
     amortized_usd: float
-    stopped: bool
+    finish_reason: str
     retrieved: list[str]
     route: RouteTaken | None = None
 
@@ -68,7 +73,7 @@ def _of_answer(answer: Answer, verdict: Judgement | None, not_judged: str | None
         not_judged=not_judged or "",
         citations=answer.citations, timings=answer.timings, local_usd=c.local_total_usd,
         local_help=f"{c.compute_seconds:.2f} s × ${c.dollars_per_hour:g}/h", api_model=c.reference_model,
-        api_usd=c.api_total_usd, amortized_usd=c.amortized_usd, stopped=answer.finish_reason == "length",
+        api_usd=c.api_total_usd, amortized_usd=c.amortized_usd, finish_reason=answer.finish_reason,
         retrieved=[f"[{r.number}] {inline_code(r.chunk_id)} · {escape_markdown(r.title)} · score {r.score:.3f}"
                    for r in answer.retrieved],
         route=answer.route,
@@ -86,7 +91,7 @@ def _of_entry(entry: LogEntry) -> _Card:
         local_usd=entry.local_cost_usd + entry.amortized_usd,
         local_help=f"{timings.compute_ms / 1000:.2f} s of compute", api_model=entry.api_model,
         api_usd=entry.api_cost_usd + entry.amortized_usd, amortized_usd=entry.amortized_usd,
-        stopped=entry.finish_reason == "length",
+        finish_reason=entry.finish_reason,
         retrieved=[f"[{i}] {inline_code(chunk_id)}" for i, chunk_id in enumerate(entry.retrieved_ids, start=1)],
         route=entry.route,
     )
@@ -111,6 +116,8 @@ def render_answer_card(answer: Answer | LogEntry, *, verdict: Judgement | None =
             elif card.not_judged:
                 st.badge("not judged", color="gray", icon=":material/edit_document:")
             render_format_badge(card.parse_status, card.raw)
+            if card.finish_reason == "repetition" and card.parse_status != "repetition":  # e.g. free text
+                st.badge(STOPPED_LABELS["repetition"], color="orange", icon=":material/repeat:")
             if card.confidence is not None:
                 st.badge(f"confidence {card.confidence}", color="blue")
         if card.not_judged:
@@ -165,5 +172,5 @@ def _render_measures(card: _Card) -> None:
         st.metric("Local", money(card.local_usd), help=card.local_help + training)
         st.metric(f"As {card.api_model}", money(card.api_usd),
                   help="The same tokens at the hosted model's list price" + training)
-    if card.stopped:
-        st.caption("Stopped at the answer-length limit.")
+    if card.finish_reason in STOPPED_NOTES:
+        st.caption(STOPPED_NOTES[card.finish_reason])

@@ -8,6 +8,7 @@ import streamlit as st
 
 from components.safe import escape_markdown, render_untrusted_text
 from components.timings import render_timings
+from ragtune.runtime.stops import STOPPED_LABELS
 
 if TYPE_CHECKING:
     from ragtune.runtime import CompletionResult
@@ -30,6 +31,7 @@ def render_exchange(question: str, result: CompletionResult, *, key: str) -> Non
 
 def render_answer_footer(result: CompletionResult, *, key: str) -> None:
     """The caption and timing breakdown under an answer."""
-    note = " · stopped at the token limit" if result.finish_reason == "length" else ""
+    stopped = STOPPED_LABELS.get(result.finish_reason)
+    note = f" · {stopped}" if stopped else ""
     st.caption(escape_markdown(f"{result.model_id} · {adapter_label(result)}{note}"))
     render_timings(result.timings, key=key)

@@ -11,6 +11,7 @@ from components.answer_card import render_answer_card
 from components.format import LATENCY_STAGES, PLOTLY_CONFIG
 from components.safe import escape_markdown
 from ragtune.evaluation.scoring import format_outcome
+from ragtune.runtime.stops import STOPPED_LABELS
 
 if TYPE_CHECKING:
     from ragtune.store import LogEntry
@@ -18,7 +19,8 @@ if TYPE_CHECKING:
 # One colour per mode id, the same on every chart (user modes cycle through the rest).
 MODE_COLOURS: dict[str, str] = {
     "base": "#9e9e9e", "rag": "#42a5f5", "lora": "#ab47bc", "rag+lora": "#5b4bdb",
-    "rag+fewshot": "#ffa726", "knowledge-lora": "#ef5350", "rag+constrained": "#26a69a",
+    "rag+fewshot": "#ffa726", "knowledge-lora": "#ef5350", "constrained": "#80cbc4",
+    "rag+constrained": "#26a69a",
 }
 EXTRA_COLOURS = ("#8d6e63", "#d4e157", "#ec407a", "#29b6f6", "#66bb6a", "#ffca28")
 
@@ -95,6 +97,7 @@ def render_log_table(entries: list[LogEntry], *, key: str) -> int | None:
          "route": e.route_text, "query": e.query, "answer": e.display_answer[:120],
          "verdict": e.verdict or ("not judged" if e.verdict_note else ""),  # correctness first, as on the card
          "format": format_outcome(e.parse_status, e.answer).label,
+         "stopped": STOPPED_LABELS.get(e.finish_reason, ""),
          "total s": round(e.total_ms / 1000, 2),
          "prompt tok": e.prompt_tokens, "answer tok": e.completion_tokens, "local $": e.local_cost_usd,
          "API $": e.api_cost_usd, "workspace": e.workspace, "model": e.model_id, "adapter": e.adapter}

@@ -18,8 +18,10 @@ from ragtune.economics import CostBreakdown
 from ragtune.modes import Mode
 from ragtune.prompts import GroundedAnswer
 from ragtune.runtime.base import AdapterUse, Timings
+from ragtune.runtime.stops import FinishReason
 
-FormatStatus = Literal["ok", "truncated", "invalid_json", "schema_violation", "unknown_citation", "free_text"]
+FormatStatus = Literal["ok", "truncated", "repetition", "invalid_json", "schema_violation", "unknown_citation",
+                       "free_text"]
 CitationStatus = Literal["retrieved", "not_retrieved", "unknown", "unverified"]
 
 
@@ -128,7 +130,8 @@ class Answer(BaseModel):
     adapter: str | None = Field(description="The adapter's catalog name, if the mode used one.")
     adapters_applied: list[AdapterUse] = Field(description="What the runtime applied, as it reports.")
     text: str = Field(description="The raw model output.")
-    finish_reason: Literal["stop", "length"]
+    finish_reason: FinishReason = Field(description="stop (ended its turn, or its JSON object closed), "
+                                        "length (the answer cap) or repetition (stopped in a loop).")
     parse: ParseReport
     retrieved: list[RetrievedChunk]
     citations: list[Citation]

@@ -55,7 +55,11 @@ class Settings(BaseSettings):
         description="CPU threads for generation.",
     )
     n_batch: int = Field(default=512, ge=8, le=8192, description="Prompt-eval batch size.")
-    max_tokens: int = Field(default=256, ge=1, le=8192, description="Default answer length cap.")
+    max_tokens: int = Field(
+        default=512, ge=1, le=8192,
+        description="The ceiling on every answer's length in tokens; each answer's own cap comes from its "
+        "shape (ragtune.answer_caps: a grounded JSON answer, a brief free-text one) and a mode's max_tokens.",
+    )
     temperature: float = Field(
         default=0.0, ge=0.0, le=2.0, description="0 means greedy: deterministic answers."
     )

@@ -66,7 +66,8 @@ class Mode(BaseModel):
     adapter_scale: float = Field(default=1.0, ge=0.0, le=2.0)
     prompt: PromptStyle = "grounded"
     constrained: bool = Field(default=False, description="Grammar-constrain output to the JSON schema.")
-    max_tokens: int | None = Field(default=None, ge=16, le=2048, description="None: the configured cap.")
+    max_tokens: int | None = Field(default=None, ge=16, le=2048, description="None: the cap of the answer's "
+                                   "shape (ragtune.answer_caps), within RAGTUNE_MAX_TOKENS.")
     router: Router | None = Field(default=None, description="Classify the query first and answer through "
                                   "the route its label maps to (a routing mode); None: answer directly.")
 
@@ -230,10 +231,13 @@ BUILTIN_MODES: tuple[Mode, ...] = (
     Mode(id="knowledge-lora", label="Knowledge LoRA", adapter="knowledge-baked", prompt="plain",
          description="Facts baked into an adapter (version 1 of the documents), no retrieval: "
          "it goes stale when a document changes."),
+    Mode(id="constrained", label="Constrained", prompt="grounded", constrained=True,
+         description="The model alone, its output forced by llama.cpp's grammar into the answer's JSON "
+         "schema; with no chunks retrieved it can cite nothing. Fixes syntax, not decisions."),
     Mode(id="rag+constrained", label="RAG + constrained", retrieval=True, prompt="grounded",
          constrained=True,
-         description="Format enforced by llama.cpp's grammar from the JSON schema: fixes syntax, "
-         "not tone or decision rules."),
+         description="Format enforced by llama.cpp's grammar from the JSON schema built for the query: "
+         "citations only of the retrieved chunks. Fixes syntax, not tone or decision rules."),
     Mode(id="route", label="Routed",
          description="The seed's combined pattern: the fine-tuned ticket-router labels the query, then a "
          "product or policy question goes to RAG + LoRA, a billing or account ticket to a fixed hand-off "

@@ -5,6 +5,9 @@ One query goes through these steps (see ARCHITECTURE.md, "The data flow of one q
 1. retrieval, if the mode retrieves: the workspace's top-k chunks      [retrieval ms]
 2. the prompt of the mode's style, chunks numbered for citation (:mod:`ragtune.prompts`)
 3. the runtime: queue for the model, switch to exactly the mode's adapter set, stream tokens
+   until the answer ends: the cap of its shape (:mod:`ragtune.answer_caps`), the end of its
+   JSON object, or a loop (:mod:`ragtune.runtime.stops`); a constrained mode's grammar comes
+   from this query's schema (citations only of the retrieved chunks)
 4. parsing: a JSON answer is checked against the schema; a failure is reported with its
    reason (cut off by the token limit, not JSON, schema violation, unknown citation), never
    hidden
@@ -27,11 +30,12 @@ import re
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ragtune.answer import Answer, AnswerTimings, Citation, ParseReport, RetrievedChunk
+from ragtune.answer_caps import answer_cap, answer_caps
 from ragtune.economics import EconomicsConfig, query_cost
 from ragtune.errors import AdapterError, InputError, ModeUnavailableError, RagtuneError, WorkspaceError
 from ragtune.fewshot import fewshot_messages
@@ -47,6 +51,7 @@ from ragtune.prompts import (
 from ragtune.retrieval.context import without_overlaps
 from ragtune.routing import RoutedStream, router_adapters, stream_routed
 from ragtune.runtime.base import AdapterUse, ChatMessage, Completion, CompletionResult, GenerationOptions
+from ragtune.runtime.stops import FinishReason, RepetitionRule
 
 if TYPE_CHECKING:
     from ragtune.adapters import AdapterCatalog
@@ -205,6 +210,26 @@ class Pipeline:
             return fewshot_messages(query, context)
         return grounded_messages(query, context)
 
+    def options_for(self, mode: Mode, chunks: list[RetrievedChunk]) -> GenerationOptions:
+        """How the mode's answer is generated and where it ends: the cap of its answer's shape
+        (:mod:`ragtune.answer_caps`; a JSON-asking mode whose output is not JSON gets a free-text
+        answer's), the end of its JSON object when it asks for one, a loop
+        (:class:`~ragtune.runtime.stops.RepetitionRule`), and for a constrained mode the grammar
+        of this query's schema (its citations limited to ``chunks``)."""
+        caps = answer_caps(self.runtime)
+        # A JSON-asking mode whose output turns out to be free text is capped as free text.
+        free_text = None if mode.max_tokens or not mode.expects_json else min(caps.plain_answer,
+                                                                                 self.settings.max_tokens)
+        return GenerationOptions(
+            max_tokens=answer_cap(mode, caps, self.settings),
+            temperature=self.settings.temperature,
+            seed=self.settings.seed,
+            json_schema=grounded_json_schema([c.chunk_id for c in chunks]) if mode.constrained else None,
+            stop_at_json_end=mode.expects_json,
+            free_text_max_tokens=free_text,
+            repetition=RepetitionRule(),
+        )
+
     def prepare(self, query: str, mode: Mode, workspace: str | None) -> PreparedQuery:
         """Retrieve, build the prompt, resolve the adapter (errors surface here, before streaming).
 
@@ -221,16 +246,11 @@ class Pipeline:
             retrieved, retrieval_ms = self.retrieve(query, mode, workspace)
         except WorkspaceError as exc:
             raise WorkspaceError(f"Mode '{mode.label}' cannot retrieve: {exc}") from exc
-        options = GenerationOptions(
-            max_tokens=mode.max_tokens or self.settings.max_tokens,
-            temperature=self.settings.temperature,
-            seed=self.settings.seed,
-            json_schema=grounded_json_schema() if mode.constrained else None,
-        )
+        messages = self.messages_for(query, mode, retrieved)  # first: it refuses an id that cannot be cited
         return PreparedQuery(
             query=query, mode=mode, workspace=workspace or None, retrieved=retrieved,
-            retrieval_ms=retrieval_ms, messages=self.messages_for(query, mode, retrieved),
-            adapters=adapters, options=options,
+            retrieval_ms=retrieval_ms, messages=messages, adapters=adapters,
+            options=self.options_for(mode, retrieved),
         )
 
     # -- generation ----------------------------------------------------------------------
@@ -279,7 +299,7 @@ class Pipeline:
         )
 
     @staticmethod
-    def _parse(text: str, finish_reason: Literal["stop", "length"], prepared: PreparedQuery) -> ParseReport:
+    def _parse(text: str, finish_reason: FinishReason, prepared: PreparedQuery) -> ParseReport:
         if not prepared.mode.expects_json:
             return ParseReport(status="free_text", detail="no format was asked for")
         verdict = parse_grounded(text, finish_reason=finish_reason,

@@ -13,8 +13,10 @@ inserts its own default system prompt when there is none, so "no system message"
 inference would silently differ from what training saw.
 
 :func:`parse_grounded` checks a model's output against the schema and says *why* it
-failed: output cut off by the token limit, text that is not JSON, or JSON that breaks
-the schema (including citations of chunks that were not in the prompt).
+failed: output cut off by the token limit, output stopped because it looped, text that is
+not JSON, or JSON that breaks the schema (including citations of chunks that were not in
+the prompt). :func:`grounded_json_schema` is the schema a constrained mode's grammar is
+built from, per query.
 
 Examples:
     >>> msgs = grounded_messages("How long is the warranty?", [ContextChunk(chunk_id="warranty#0", text="Two years.")])
@@ -35,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ragtune.errors import validation_problems
 from ragtune.runtime.base import ChatMessage
+from ragtune.runtime.stops import FinishReason
 
 # -- the grounded answer schema --------------------------------------------------------------
 
@@ -92,23 +95,46 @@ class GroundedAnswer(BaseModel):
         return json.dumps(self.model_dump(), ensure_ascii=False)
 
 
-def grounded_json_schema() -> dict[str, Any]:
+def grounded_json_schema(chunk_ids: Sequence[str] | None = None) -> dict[str, Any]:
     """The JSON schema for grammar-constrained decoding of a :class:`GroundedAnswer`.
 
-    Arrays and strings are bounded (``maxItems``, ``maxLength``): without bounds a small
-    model can loop inside the citations array until it runs out of tokens. The
-    cross-field abstention rules cannot be expressed in a grammar; :func:`parse_grounded`
-    checks them.
+    Built per query from ``chunk_ids``, the chunks retrieved for it: a citation must be one of
+    them (an ``enum``), so a constrained answer can only cite what it was shown; with no chunks
+    it can cite nothing. ``None`` (no query at hand) accepts any id-sized string.
+
+    What the grammar enforces is what can be checked field by field, without reading the
+    answer: the syntax (one object, exactly these three keys) and each field's set of values
+    (a non-empty answer of at most :data:`MAX_ANSWER_CHARS` characters; at most
+    :data:`MAX_CITATIONS` citations, and no more than there are chunks, each a retrieved id; a
+    confidence level). Arrays and strings are bounded: without bounds a small model can loop
+    inside the citations array until it runs out of tokens.
+
+    What stays **behaviour**, left to the model and checked by :func:`parse_grounded`, is every
+    decision that depends on what the answer says: answer or abstain; whether to cite and which
+    chunk supports the answer; the confidence to claim; the cross-field rules that tie these
+    together (an abstention is the exact sentence :data:`ABSTENTION`, with no citations and low
+    confidence; any other answer cites at least one chunk); and the fact itself. A grammar could
+    force some of these (an ``anyOf`` of "abstention" and "cites at least one chunk"), but that
+    would be forcing a decision, not a format: the line is drawn at decisions, not at what a
+    grammar can express.
     """
+    if chunk_ids is None:
+        citation: dict[str, Any] = {"type": "string", "minLength": 3, "maxLength": MAX_CHUNK_ID_CHARS}
+        max_items = MAX_CITATIONS
+    else:
+        ids = list(dict.fromkeys(chunk_ids))
+        for cid in ids:  # an id outside the pattern could break out of the grammar's string literal
+            if len(cid) > MAX_CHUNK_ID_CHARS or not re.match(CHUNK_ID_PATTERN, cid):
+                raise ValueError(f"{cid!r} is not a citable chunk id")
+        # No chunks: an array that must stay empty (an empty enum would give llama.cpp an empty
+        # grammar rule, which it refuses to parse).
+        citation = {"type": "string", "enum": ids} if ids else {"type": "string"}
+        max_items = min(MAX_CITATIONS, len(ids))
     return {
         "type": "object",
         "properties": {
             "answer": {"type": "string", "minLength": 1, "maxLength": MAX_ANSWER_CHARS},
-            "citations": {
-                "type": "array",
-                "items": {"type": "string", "minLength": 3, "maxLength": MAX_CHUNK_ID_CHARS},
-                "maxItems": MAX_CITATIONS,
-            },
+            "citations": {"type": "array", "items": citation, "maxItems": max_items},
             "confidence": {"type": "string", "enum": ["high", "medium", "low"]},
         },
         "required": ["answer", "citations", "confidence"],
@@ -190,7 +216,7 @@ def router_messages(message: str, labels: Iterable[str]) -> list[ChatMessage]:
 
 # -- parsing -------------------------------------------------------------------------------------
 
-ParseStatus = Literal["ok", "truncated", "invalid_json", "schema_violation", "unknown_citation"]
+ParseStatus = Literal["ok", "truncated", "repetition", "invalid_json", "schema_violation", "unknown_citation"]
 
 
 class ParsedAnswer(BaseModel):
@@ -208,25 +234,30 @@ class ParsedAnswer(BaseModel):
 def parse_grounded(
     text: str,
     *,
-    finish_reason: Literal["stop", "length"] = "stop",
+    finish_reason: FinishReason = "stop",
     allowed_ids: Iterable[str] | None = None,
 ) -> ParsedAnswer:
     """Validate a model output against :class:`GroundedAnswer`.
 
     Args:
         text: The model's output.
-        finish_reason: ``"length"`` when generation stopped at the token limit.
+        finish_reason: ``"length"`` when generation stopped at the token limit, ``"repetition"``
+            when it was stopped because the output looped.
         allowed_ids: The chunk ids that were in the prompt; citing another is reported.
 
     Returns:
         A :class:`ParsedAnswer` whose ``status`` is ``ok``, ``truncated`` (cut off by the
-        token limit before the JSON was complete), ``invalid_json`` (not one JSON object),
-        ``schema_violation`` (JSON that breaks the schema) or ``unknown_citation``.
+        token limit before the JSON was complete), ``repetition`` (stopped in a loop before the
+        JSON was complete), ``invalid_json`` (not one JSON object), ``schema_violation`` (JSON
+        that breaks the schema) or ``unknown_citation``.
     """
     stripped = text.strip()
     try:
         data = json.loads(stripped)
     except json.JSONDecodeError as exc:
+        if finish_reason == "repetition":  # the reason it is incomplete, whatever it looked like
+            return ParsedAnswer(status="repetition", detail="the output repeated itself and was stopped "
+                                "before it was one complete JSON object")
         if finish_reason == "length" or _looks_cut_off(stripped):
             return ParsedAnswer(status="truncated", detail="the output ended before the JSON object was complete")
         return ParsedAnswer(status="invalid_json", detail=f"not JSON: {exc.msg} at character {exc.pos}")

@@ -108,3 +108,25 @@ def tiny_runtime(tiny_model: Path) -> Iterator[object]:
     )
     yield runtime
     runtime.close()
+
+
+@pytest.fixture(scope="session")
+def looping_model(gguf_dir: Path) -> Path:
+    """A tiny model that loops: block weights near zero, so each position's own embedding dominates
+    the next-token choice and greedy decoding falls into a cycle within a few tokens (the shapes
+    are the tiny model's: its adapters fit)."""
+    from tests.factories import TinyConfig, write_tiny_model
+
+    return write_tiny_model(gguf_dir / "looping.gguf", config=TinyConfig(weight_std=0.13), seed=1)
+
+
+@pytest.fixture(scope="module")
+def looping_runtime(looping_model: Path) -> Iterator[object]:
+    from ragtune.gguf.files import check_model_file
+    from ragtune.runtime.llamacpp import LlamaCppRuntime
+
+    runtime = LlamaCppRuntime(
+        looping_model, summary=check_model_file(looping_model), model_id="looping", n_ctx=1024, n_threads=1
+    )
+    yield runtime
+    runtime.close()

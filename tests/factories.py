@@ -27,6 +27,7 @@ class TinyConfig:
     n_ff: int = 128
     context_length: int = 2048
     architecture: str = "llama"
+    weight_std: float = 0.3  # of the block weights; small values let the embeddings dominate (the model loops)
 
     @property
     def head_dim(self) -> int:
@@ -112,7 +113,7 @@ def write_tiny_model(
         writer.add_tensor(f"blk.{layer}.attn_norm.weight", np.ones(config.n_embd, dtype=np.float32))
         writer.add_tensor(f"blk.{layer}.ffn_norm.weight", np.ones(config.n_embd, dtype=np.float32))
     for name, shape in config.weight_shapes().items():
-        weight = rng.normal(0.0, 0.3, size=shape).astype(np.float16)
+        weight = rng.normal(0.0, config.weight_std, size=shape).astype(np.float16)
         writer.add_tensor(name, weight)
     if config.architecture == "qwen2":  # qwen2 has biases on q, k and v (llama has none)
         for name, (n_out, _n_in) in config.weight_shapes().items():

@@ -106,5 +106,5 @@ def test_the_claims_report_runs_its_plan_and_names_the_modes_it_skips(env, data_
     assert {s.split(":")[0] for s in skipped} == {"Skipped lora", "Skipped rag+lora", "Skipped knowledge-lora"}
     (run,) = EvalStore(data_dir / "evaluations.sqlite3").runs()
     assert run.kind == "report" and run.status == "complete" and run.n_items == 4
-    assert run.mode_ids == ["base", "rag", "rag+fewshot", "rag+constrained"] and run.n_results == 16
+    assert run.mode_ids == ["base", "rag", "rag+fewshot", "constrained", "rag+constrained"] and run.n_results == 20
     assert any(m.value.startswith("**1. RAG supplies facts") for m in at.markdown)

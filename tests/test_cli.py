@@ -44,3 +44,34 @@ def test_the_module_runs_as_a_program_and_reports_bad_settings(tmp_path: Path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert "RAGTUNE_N_CTX" in done.stderr and "Traceback" not in done.stderr
+
+
+def looping_env(monkeypatch, looping_model: Path) -> None:
+    monkeypatch.setenv("RAGTUNE_MODEL_PATH", str(looping_model))
+    monkeypatch.setenv("RAGTUNE_DEMO_WORKSPACE", "")
+    monkeypatch.setenv("RAGTUNE_N_THREADS", "1")
+
+
+def test_ask_says_when_a_loop_was_stopped(looping_model, monkeypatch, capsys):
+    looping_env(monkeypatch, looping_model)
+    assert main(["ask", "How much does the Poolpilot P1 cost?"]) == 0
+    captured = capsys.readouterr()
+    assert "· stopped: repetition" in captured.err and captured.out.strip()
+    assert main(["ask", "How much does the Poolpilot P1 cost?", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["finish_reason"] == "repetition"
+
+
+def test_lab_prints_stopped_repetition_under_the_answer_and_logs_it(looping_model, monkeypatch, capsys, data_dir):
+    from ragtune.config import load_settings
+    from ragtune.store import LogFilter, QueryLog
+
+    looping_env(monkeypatch, looping_model)
+    assert main(["lab", "How much does the Poolpilot P1 cost?", "--modes", "base"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "== base" and lines[2] == "   stopped: repetition"
+    assert lines[3] == "   format: repetition (the output repeated itself and was stopped before it was one " \
+        "complete JSON object)"
+    entry = QueryLog(load_settings().query_log_file).entries(LogFilter())[-1]
+    assert (entry.finish_reason, entry.parse_status) == ("repetition", "repetition")
+    assert main(["lab", "How much does the Poolpilot P1 cost?", "--modes", "base", "--json", "--no-log"]) == 0
+    assert json.loads(capsys.readouterr().out)["finish_reason"] == "repetition"

@@ -203,7 +203,7 @@ def test_the_claims_plan_runs_the_demo_set_on_the_reports_workspaces_without_mod
     assert [(i.case.id, i.version) for i in plan.items] == [("a01", "v1"), ("c01", "v1"), ("u01", "v1"),
                                                             ("c01", "v2")]
     assert list(plan.skipped) == ["knowledge-lora"] and "knowledge-lora" not in [m.id for m in plan.modes]
-    assert plan.describe() == "4 questions × 6 modes" and len(notes) == 2
+    assert plan.describe() == "4 questions × 7 modes" and len(notes) == 2
     assert plan_claims(pipeline, [MODES["base"]], per_kind=1).workspaces == REPORT_WORKSPACES  # built once
     assert len(notes) == 2
 

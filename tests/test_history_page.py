@@ -98,3 +98,18 @@ def test_a_clicked_row_shows_the_verdict_stored_with_the_answer(log):
     badges = [m.value for m in at.markdown if "badge[" in m.value]
     assert any("stale" in b for b in badges), badges
     assert [m.label for m in at.metric].count("Total") == 1  # the Lab's answer card
+
+
+def test_a_logged_answer_stopped_in_a_loop_says_so_in_the_table_and_its_card(log):
+    from ragtune.answer import ParseReport
+
+    log.add(answer("base", minutes=3).model_copy(update={
+        "finish_reason": "repetition", "text": "la Femme " * 20,
+        "parse": ParseReport(status="repetition", detail="the output repeated itself and was stopped")}))
+    at = page()
+    assert list(at.dataframe[0].value["stopped"]) == ["stopped: repetition", "", "", ""]
+    assert list(at.dataframe[0].value["format"])[0] == "stopped: repetition"
+    at.session_state["hist_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception
+    assert any(c.value.startswith("stopped: repetition — ") for c in at.caption)

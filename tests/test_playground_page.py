@@ -61,6 +61,26 @@ def test_a_message_produces_an_answer_and_a_timing_chart(app):
     assert any("base model" in c.value for c in app.caption)
 
 
+def test_a_looping_answer_ends_early_and_says_stopped_repetition(looping_model, monkeypatch):
+    monkeypatch.setenv("RAGTUNE_MODEL_PATH", str(looping_model))
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.run()
+    at.chat_input(key="pg_input").set_value("How much does the Poolpilot P1 cost?").run()
+    assert not at.exception and not at.error
+    assert any(c.value.endswith("· stopped: repetition") for c in at.caption)
+    answer_tokens = int(next(m for m in at.metric if m.label == "Answer tokens").value)
+    assert answer_tokens < at.number_input(key="pg_max_tokens").value / 2  # it ended well before its cap
+
+
+def test_the_default_answer_cap_is_a_brief_answers_for_this_model(app, tiny_runtime):
+    from ragtune.answer_caps import answer_caps
+    from ragtune.config import load_settings
+
+    cap = app.number_input(key="pg_max_tokens").value
+    ceiling = load_settings().max_tokens
+    assert cap == min(answer_caps(tiny_runtime).plain_answer, ceiling) and 100 < cap < ceiling
+
+
 def test_the_answer_uses_the_chosen_adapter(app, data_dir, random_lora):
     adapters = data_dir / "adapters"
     adapters.mkdir()

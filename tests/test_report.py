@@ -124,11 +124,15 @@ def answer(mode_id: str, case: EvalCase, version: str, *, right: bool, valid: bo
         text = case.gold("v1")[0]
     else:
         text = case.gold(version)[0] if right else "something else"
-    plain = MODES[mode_id].prompt == "plain"
+    mode = MODES[mode_id]
+    plain = mode.prompt == "plain"
     status = "free_text" if plain else "ok" if valid else "invalid_json"
+    retrieved = [f"{case.doc_ids[0]}#0", "other#1"] if mode.retrieval and case.doc_ids else []
     cited = [f"{case.doc_ids[0]}#0"] if case.doc_ids and not plain and right else []
-    return score_output(EvalItem(case=case, version=version), MODES[mode_id], text=text, parse_status=status,
-                        parsed_answer=text if status == "ok" else None, cited=cited,
+    if mode.constrained:  # the grammar lets it cite only what was retrieved
+        cited = [c for c in cited if c in retrieved]
+    return score_output(EvalItem(case=case, version=version), mode, text=text, parse_status=status,
+                        parsed_answer=text if status == "ok" else None, cited=cited, retrieved=retrieved,
                         prompt_tokens=prompt_tokens, total_ms=ms)
 
 
@@ -144,6 +148,7 @@ def fixed_run(*, rag_right: int, base_right: int) -> list:
                            ms=2500.0))
         rows.append(answer("knowledge-lora", case, "v1", right=case.kind == "changed", valid=True))
         rows.append(answer("rag+constrained", case, "v1", right=True, valid=True))
+        rows.append(answer("constrained", case, "v1", right=False, valid=True))
     for case in UNANSWERABLE:
         rows.append(answer("base", case, "v1", right=False, valid=False))
         rows.append(answer("rag", case, "v1", right=False, valid=False))
@@ -152,6 +157,7 @@ def fixed_run(*, rag_right: int, base_right: int) -> list:
         rows.append(answer("rag+fewshot", case, "v1", right=False, valid=False, prompt_tokens=1100, ms=2500.0))
         rows.append(answer("knowledge-lora", case, "v1", right=False, valid=True))
         rows.append(answer("rag+constrained", case, "v1", right=False, valid=True))
+        rows.append(answer("constrained", case, "v1", right=False, valid=True))
     for case in CHANGED:
         rows.append(answer("rag", case, "v2", right=True, valid=False))
         rows.append(answer("knowledge-lora", case, "v2", right=False, valid=True, stale=True))
@@ -168,7 +174,59 @@ def test_a_run_that_bears_the_seed_out_gives_holds_where_the_numbers_are_clear()
     assert got[3] == HOLDS   # RAG+LoRA correct and valid everywhere
     assert got[4] == HOLDS   # knowledge LoRA stale on all 10 changed facts, never cites
     assert got[5] == HOLDS   # 1100 vs 300 prompt tokens, slower, a third valid
-    assert got[6] == HOLDS   # the grammar gives JSON, but abstains on nothing
+    assert got[6] == HOLDS   # the grammar gives JSON and real citations, but abstains on nothing
+
+
+def claim_six(rows) -> dict[str, object]:
+    claim = next(c for c in build_claims(rows) if c.number == 6)
+    return {"verdict": claim.verdict, **{c.name: c for c in claim.checks}}
+
+
+def test_claim_six_measures_syntax_against_the_same_modes_without_the_grammar_and_behaviour_against_the_adapter():
+    got = claim_six(fixed_run(rag_right=40, base_right=0))
+    assert got["verdict"] == HOLDS
+    syntax = got["well-formed JSON, constrained vs base (the same mode without the grammar)"]
+    assert syntax.verdict == HOLDS and syntax.numbers.startswith("constrained 100% vs base 0% well-formed JSON (n=50")
+    assert got["well-formed JSON, RAG + constrained vs RAG"].verdict == HOLDS
+    cites = got["citations are retrieved chunks, RAG + constrained"]
+    assert cites.verdict == HOLDS and cites.numbers == ("rag+constrained: 50/50 answers cite only chunks retrieved "
+                                                        "for the question (40 cite at least one)")
+    assert got["no citations without retrieval, constrained"].verdict == HOLDS
+    assert got["abstains exactly when it should, RAG+LoRA vs RAG + constrained"].verdict == HOLDS
+    no_context = got["abstains with no context, LoRA vs constrained"]
+    assert no_context.verdict == HOLDS and "lora 20% vs constrained 0%" in no_context.numbers
+
+
+def test_one_constrained_citation_outside_the_retrieved_chunks_refutes_claim_six():
+    rows = fixed_run(rag_right=40, base_right=0)
+    i = next(i for i, r in enumerate(rows) if r.mode_id == "rag+constrained" and r.cited)
+    rows[i] = rows[i].model_copy(update={"cited": ["invented#9"]})
+    got = claim_six(rows)
+    assert got["citations are retrieved chunks, RAG + constrained"].verdict == FAILS
+    assert "49/50 answers cite only chunks retrieved" in got["citations are retrieved chunks, RAG + constrained"].numbers
+    assert got["verdict"] == FAILS
+
+
+def test_a_citation_from_the_constrained_mode_without_retrieval_refutes_claim_six():
+    rows = fixed_run(rag_right=40, base_right=0)
+    i = next(i for i, r in enumerate(rows) if r.mode_id == "constrained")
+    rows[i] = rows[i].model_copy(update={"cited": ["doc0#0"]})
+    assert claim_six(rows)["no citations without retrieval, constrained"].verdict == FAILS
+
+
+def test_the_citation_guarantee_is_inconclusive_when_nothing_was_cited():
+    rows = [r.model_copy(update={"cited": []}) if r.mode_id == "rag+constrained" else r
+            for r in fixed_run(rag_right=40, base_right=0)]
+    check = claim_six(rows)["citations are retrieved chunks, RAG + constrained"]
+    assert check.verdict == UNSURE and "(0 cite at least one)" in check.numbers
+
+
+def test_the_grammar_has_nothing_to_fix_when_the_mode_without_it_was_always_well_formed():
+    rows = [r.model_copy(update={"json_valid": True}) if r.mode_id == "base" else r
+            for r in fixed_run(rag_right=40, base_right=0)]
+    check = claim_six(rows)["well-formed JSON, constrained vs base (the same mode without the grammar)"]
+    assert check.verdict == UNSURE and check.numbers.endswith("base was already always well-formed: nothing for "
+                                                              "the grammar to fix")
 
 
 def test_claim_two_does_not_hold_when_the_knowledge_adapter_learnt_facts():

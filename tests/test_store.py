@@ -59,6 +59,16 @@ def test_an_answer_round_trips_through_the_log(log):
     assert entry.created_at == T0 and (entry.source, entry.run_id) == ("cli", "r1")
 
 
+def test_a_repetition_stopped_answer_keeps_its_finish_reason_and_format_status_in_the_log(log):
+    stopped = answer().model_copy(update={
+        "text": '{"answer": "la Femme la Femme la Femme', "finish_reason": "repetition",
+        "parse": ParseReport(status="repetition", detail="the output repeated itself and was stopped")})
+    entry = log.get(log.add(stopped))
+    assert entry.finish_reason == "repetition" and entry.parse_status == "repetition"
+    assert entry.format_valid is False and entry.answer == stopped.text
+    assert "repetition" in log.export_csv(LogFilter())
+
+
 def test_the_log_survives_reopening_and_uses_wal(log, data_dir):
     log.add(answer())
     reopened = QueryLog(data_dir / "queries.sqlite3")

@@ -35,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--out", type=writable_file, help="JSON file to write (default: <data dir>/bench/).")
     bench.set_defaults(handler=cmd_bench)
     register_prompt_bench(subparsers)
+    register_stop_bench(subparsers)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -136,4 +137,90 @@ def cmd_prompt_bench(args: argparse.Namespace) -> int:
     else:
         print(f"{eval_set.name}: {len(eval_set.cases)} questions on {runtime.model_id}\n")
         print(prompt_table(rows))
+    return 0
+
+
+# -- stop-bench ------------------------------------------------------------------------------
+
+
+def register_stop_bench(subparsers: argparse._SubParsersAction) -> None:
+    from ragtune.commands._args import int_range
+
+    sb = subparsers.add_parser(
+        "stop-bench",
+        help="Measure the repetition stop: loops it ends, legitimate answers and text it leaves alone; and the "
+        "model's answer caps.",
+    )
+    sb.add_argument("--modes", default="playground,base,rag,lora,rag+lora,knowledge-lora",
+                    help="Comma list: 'playground' (the question alone) and mode ids (default: %(default)s).")
+    sb.add_argument("--limit", type=int_range(1, 100_000), default=None, help="Only the first N demo questions.")
+    sb.add_argument("--workspace", default=None, help="Workspace of the modes that retrieve (default: the demo).")
+    sb.add_argument("--model", dest="model_id", help="Registry id (default: the configured model).")
+    sb.add_argument("--save", type=writable_file, default=None, help="Write the recorded answers here (JSON Lines).")
+    sb.add_argument("--load", type=Path, default=None,
+                    help="Replay answers recorded with --save instead of generating (seconds, not minutes).")
+    sb.set_defaults(handler=cmd_stop_bench, check=check_stop_bench)
+
+
+def check_stop_bench(args: argparse.Namespace) -> None:
+    """Unknown modes and a missing recording are refused before the model loads."""
+    from ragtune.evaluation.stop_bench import PLAYGROUND
+    from ragtune.modes import ModeStore, parse_mode_ids
+
+    if args.load is not None and not args.load.is_file():
+        raise InputError(f"No recording at {args.load}: write one with --save first.")
+    known = [PLAYGROUND, *ModeStore(load_settings().modes_file).ids()]
+    chosen, unknown = parse_mode_ids(args.modes, known)
+    if unknown or not chosen:
+        raise InputError(f"Unknown or no modes in --modes {args.modes!r}. Known: {', '.join(known)}.")
+
+
+def cmd_stop_bench(args: argparse.Namespace) -> int:
+    from ragtune.answer_caps import answer_caps
+    from ragtune.evaluation.sets import demo_eval_set
+    from ragtune.evaluation.stop_bench import (
+        PLAYGROUND, legit_repetition, load_rows, record_answers, replay, replay_table, save_rows,
+    )
+    from ragtune.modes import ModeStore, parse_mode_ids
+    from ragtune.pipeline import Pipeline
+    from ragtune.retrieval.demo import ensure_demo_workspace
+    from ragtune.retrieval.knowledge import KnowledgeBase
+    from ragtune.runtime import load_runtime
+    from ragtune.runtime.stops import RepetitionRule
+
+    settings = load_settings()
+    store = ModeStore(settings.modes_file)
+    chosen, _ = parse_mode_ids(args.modes, [PLAYGROUND, *store.ids()])
+    modes = [m if m == PLAYGROUND else store.get(m) for m in chosen]
+    kb = None
+    workspace = args.workspace or settings.demo_workspace or None
+    if args.load is None and any(m != PLAYGROUND and m.retrieval for m in modes):
+        kb = KnowledgeBase.from_settings(settings)
+        if workspace and workspace == settings.demo_workspace:
+            ensure_demo_workspace(kb, workspace)
+    note = lambda message: print(f"  {message}", file=sys.stderr)  # noqa: E731
+    runtime = load_runtime(settings, model_id=args.model_id, progress=note)
+    try:
+        if args.load is not None:
+            rows = load_rows(args.load)
+        else:
+            pipeline = Pipeline(runtime, kb, AdapterCatalog(settings), settings)
+            rows = record_answers(pipeline, demo_eval_set().limited(args.limit).cases, modes, workspace,
+                                  on_progress=note)
+            if args.save is not None:
+                save_rows(rows, args.save)
+        rule = RepetitionRule()
+        print(f"{runtime.model_id}: {len(rows)} answers, greedy, up to 256 tokens, no stop but the end of turn\n")
+        print(replay_table(replay(rows, rule, runtime.count_tokens)))
+        legit = legit_repetition(rule)
+        print(f"\nLegitimate text ({legit.files} files: documents, README, code): longest back-to-back repetition "
+              f"{legit.longest_units} units ({legit.longest_in}); most copies of a 12-unit block "
+              f"{legit.most_copies} ({legit.most_copies_in}); stopped by the rule: "
+              f"{', '.join(legit.stopped) or 'none'}.")
+        print(f"Rule: {rule.model_dump()}")
+        caps = answer_caps(runtime)
+        print(f"Answer caps: grounded JSON {caps.json_answer} tokens, plain {caps.plain_answer} tokens "
+              f"({caps.basis}); RAGTUNE_MAX_TOKENS {settings.max_tokens} is the ceiling.")
+    finally:
+        runtime.close()
     return 0

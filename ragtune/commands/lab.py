@@ -15,6 +15,7 @@ from ragtune.errors import InputError
 from ragtune.evaluation.scoring import format_outcome
 from ragtune.lab import MAX_QUESTION_CHARS, Failed, Finished, check_question
 from ragtune.modes import DEFAULT_LAB_MODES, ModeStore, parse_mode_ids
+from ragtune.runtime.stops import STOPPED_LABELS
 
 if TYPE_CHECKING:
     from ragtune.lab_share import LabComparison
@@ -97,6 +98,8 @@ def _print_text(record: dict[str, object]) -> None:
         print(f"   verdict: {record['verdict']} ({record['verdict_note']})")
     elif record["verdict_note"]:
         print(f"   verdict: {record['verdict_note']}")
+    if record["finish_reason"] in STOPPED_LABELS:
+        print(f"   {STOPPED_LABELS[str(record['finish_reason'])]}")
     print(f"   format: {parse['format']}" + (f" ({parse['detail']})" if parse["detail"] else ""))
     cites = record["citations"]
     assert isinstance(cites, list)

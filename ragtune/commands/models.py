@@ -14,6 +14,7 @@ from ragtune.errors import InputError
 from ragtune.models import ModelRegistry
 from ragtune.names import check_name
 from ragtune.runtime.base import AdapterUse, GenerationOptions
+from ragtune.runtime.stops import STOPPED_LABELS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,7 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ask.add_argument("--scale", type=field_float(AdapterUse, "scale"), default=None,
                      help="Adapter scale (default 1.0; needs --adapter).")
     ask.add_argument("--max-tokens", type=field_int(GenerationOptions, "max_tokens"), default=None,
-                     help="Answer length cap (default: RAGTUNE_MAX_TOKENS).")
+                     help="Answer length cap (default: a brief answer's for the model, within RAGTUNE_MAX_TOKENS; "
+                     "a loop ends the answer sooner: stopped: repetition).")
     ask.add_argument("--system", default=None, help="A system message to send first.")
     ask.add_argument("--json", action="store_true", help="Print one JSON object instead of streaming.")
     ask.set_defaults(handler=cmd_ask, check=check_ask)
@@ -130,7 +132,9 @@ def check_ask(args: argparse.Namespace) -> None:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from ragtune.answer_caps import chat_cap
     from ragtune.runtime import ChatMessage, load_runtime
+    from ragtune.runtime.stops import RepetitionRule
 
     settings = load_settings()
     adapters = []
@@ -142,9 +146,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.system:
         messages.insert(0, ChatMessage(role="system", content=args.system))
     options = GenerationOptions(
-        max_tokens=args.max_tokens or settings.max_tokens,
+        max_tokens=args.max_tokens or chat_cap(runtime, settings),
         temperature=settings.temperature,
         seed=settings.seed,
+        repetition=RepetitionRule(),
     )
     completion = runtime.stream_chat(messages, adapters=adapters, options=options)
     if args.json:
@@ -169,7 +174,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
             f"\n\n[{result.model_id}{' + ' + args.adapter if args.adapter else ''}] "
             f"{t.prompt_tokens} prompt tokens ({t.cached_prompt_tokens} cached), "
             f"{t.completion_tokens} answer tokens, TTFT {t.ttft_ms:.0f} ms, "
-            f"{t.tokens_per_s:.0f} tok/s, total {t.total_ms:.0f} ms",
+            f"{t.tokens_per_s:.0f} tok/s, total {t.total_ms:.0f} ms"
+            + (f" · {STOPPED_LABELS[result.finish_reason]}" if result.finish_reason in STOPPED_LABELS else ""),
             file=sys.stderr,
         )
     runtime.close()

@@ -96,8 +96,8 @@ LAB_MODE_PARTS: dict[str, frozenset[Part]] = {
     "rag+fewshot": frozenset({Part.RAG, Part.PROMPT}),
     # Facts baked into an adapter: the trap, shown beside retrieval; it builds no part.
     "knowledge-lora": frozenset(),
-    "rag+constrained": frozenset({Part.RAG, Part.CONSTRAINED, Part.PROMPT}),
     "constrained": frozenset({Part.CONSTRAINED, Part.PROMPT}),
+    "rag+constrained": frozenset({Part.RAG, Part.CONSTRAINED, Part.PROMPT}),
     # The seed's combined pattern: a fine-tuned classifier (the ticket-router adapter) picks
     # the route, and the documents route is RAG + the grounded-json adapter.
     "route": frozenset({Part.ROUTER, Part.CLASSIFIER, Part.RAG, Part.ADAPTER}),

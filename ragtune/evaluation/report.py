@@ -16,6 +16,8 @@ built-in mode that can run here); :func:`build_claims` is pure: it takes scored 
 * A "no meaningful gain" claim (fine-tuning does not teach facts) holds when the interval
   rules out a gain of :data:`MARGIN`, does not hold when A is significantly ahead.
 * For token counts and latency the test is an exact sign test over the questions.
+* A guarantee (every citation of a grammar-constrained answer is a retrieved chunk) holds when
+  every answer meets it and at least one put it to the test; a single exception refutes it.
 * A claim with several checks holds when all hold, does not hold when any does not, and is
   inconclusive otherwise. A mode missing from the run makes its checks inconclusive
   ("not measured").
@@ -38,6 +40,8 @@ from ragtune.evaluation.runner import RunPlan, unavailable_modes
 from ragtune.evaluation.scoring import EvalResult
 from ragtune.evaluation.sets import demo_eval_set, demo_report_items, limit_per_kind
 from ragtune.evaluation.stats import (
+    FAILS,
+    HOLDS,
     UNSURE,
     Verdict,
     combine,
@@ -56,7 +60,7 @@ if TYPE_CHECKING:
 
 #: The modes the report runs (all the built-in ones).
 REPORT_MODES: tuple[str, ...] = (
-    "base", "rag", "lora", "rag+lora", "rag+fewshot", "knowledge-lora", "rag+constrained",
+    "base", "rag", "lora", "rag+lora", "rag+fewshot", "knowledge-lora", "constrained", "rag+constrained",
 )
 
 
@@ -305,35 +309,86 @@ def build_claims(results: Sequence[EvalResult], routing: Sequence[RoutingResult]
                    "Paying for thousands of tokens of few-shot examples on every request is paying "
                    "interest forever.", tax))
 
-    constrained = [
-        compare_rates(res, "well-formed JSON, constrained vs RAG", "rag+constrained", "rag",
-                      lambda r: bool(r.json_valid), _v1, "well-formed JSON"),
-        compare_rates(res, "abstains exactly when it should, RAG+LoRA vs constrained", "rag+lora",
-                      "rag+constrained", _decides_abstention, _v1, "right abstention decisions"),
-    ]
-    if not res.missing("rag", "rag+constrained"):
-        pairs = res.pairs("rag+constrained", "rag", _v1)
-        if pairs and all(bool(y.json_valid) for _, y in pairs):
-            constrained[0] = constrained[0].model_copy(update={
-                "verdict": UNSURE, "numbers": constrained[0].numbers + " — plain RAG was already always "
-                "well-formed: nothing for the grammar to fix"})
-    if not res.missing("rag+constrained", "rag+lora"):
-        rows_c = [r.total_ms for r in res.rows("rag+constrained", _v1) if not r.error]
-        rows_l = [r.total_ms for r in res.rows("rag+lora", _v1) if not r.error]
-        valid_c = [r.format_valid for r in res.rows("rag+constrained", _v1)]
-        if rows_c and rows_l:
-            constrained.append(Check(name="cost and full validity", n=len(rows_c), numbers=(
-                f"p50 {percentile(rows_c, 50):,.0f} ms constrained vs {percentile(rows_l, 50):,.0f} ms "
-                f"RAG+LoRA; schema-valid (abstention and citation rules included) "
-                f"{_pct(sum(map(bool, valid_c)) / len(valid_c))} constrained")))
     claims.append((6, "Constrained decoding fixes syntax, not behaviour",
-                   "Format can be forced by a grammar; decision rules (abstain, cite) cannot.", constrained))
+                   "Format can be forced by a grammar; decision rules (abstain, cite) cannot.",
+                   constrained_checks(res)))
 
     built = [Claim(number=n, title=t, seed=s, checks=c, verdict=combine([x.verdict for x in c]))
              for n, t, s, c in claims]
     return built if routing is None else [*built, routing_claim(routing)]
 
 
+def _cites_only_retrieved(r: EvalResult) -> bool:
+    return all(cid in r.retrieved for cid in r.cited)
+
+
+def every_row(res: _Results, name: str, mode: str, metric: Metric, keep: Filter, what: str,
+              *, cites: bool = False) -> Check:
+    """A check that ``metric`` holds on every answer of ``mode``: a guarantee, so one exception
+    refutes it. ``cites``: the guarantee is about citations, so it is inconclusive when no answer
+    cited anything (nothing was put to the test)."""
+    missing = res.missing(mode)
+    if missing:
+        return _not_measured(name, missing)
+    rows = [r for r in res.rows(mode, keep) if not r.error]
+    good = sum(map(metric, rows))
+    citing = sum(bool(r.cited) for r in rows)
+    numbers = f"{mode}: {good}/{len(rows)} answers {what}" + (f" ({citing} cite at least one)" if cites else "")
+    if good < len(rows):
+        return Check(name=name, numbers=numbers, verdict=FAILS, n=len(rows))
+    tested = bool(rows) and (citing > 0 or not cites)
+    return Check(name=name, numbers=numbers, verdict=HOLDS if tested else UNSURE, n=len(rows))
+
+
+def _nothing_to_fix(check: Check, res: _Results, constrained: str, free: str) -> Check:
+    """A syntax check where the mode without the grammar was already always well-formed: no gain to find."""
+    if res.missing(constrained, free):
+        return check
+    pairs = res.pairs(constrained, free, _v1)
+    if pairs and all(bool(y.json_valid) for _, y in pairs):
+        return check.model_copy(update={"verdict": UNSURE, "numbers": check.numbers + f" — {free} was already "
+                                        "always well-formed: nothing for the grammar to fix"})
+    return check
+
+
+def constrained_checks(res: _Results) -> list[Check]:
+    """Claim 6, in two halves.
+
+    Syntax (what the grammar enforces): each constrained mode against the same mode without the
+    grammar on well-formed JSON, and every citation of a constrained answer is one of the chunks
+    retrieved for its question (with no retrieval: no citation at all).
+
+    Behaviour (what it leaves to the model): the behaviour adapter decides to abstain where it
+    should more often than the grammar-constrained model, with context (RAG + LoRA vs RAG +
+    constrained: abstains exactly when no document has the answer) and without (LoRA vs
+    constrained: abstains when it was given no context, as the grounded prompt asks).
+    """
+    checks = [
+        _nothing_to_fix(compare_rates(res, "well-formed JSON, constrained vs base (the same mode without "
+                                      "the grammar)", "constrained", "base", lambda r: bool(r.json_valid), _v1,
+                                      "well-formed JSON"), res, "constrained", "base"),
+        _nothing_to_fix(compare_rates(res, "well-formed JSON, RAG + constrained vs RAG", "rag+constrained", "rag",
+                                      lambda r: bool(r.json_valid), _v1, "well-formed JSON"),
+                        res, "rag+constrained", "rag"),
+        every_row(res, "citations are retrieved chunks, RAG + constrained", "rag+constrained",
+                  _cites_only_retrieved, _v1, "cite only chunks retrieved for the question", cites=True),
+        every_row(res, "no citations without retrieval, constrained", "constrained", _cites_only_retrieved, _v1,
+                  "cite nothing (no chunk was retrieved)"),
+        compare_rates(res, "abstains exactly when it should, RAG+LoRA vs RAG + constrained", "rag+lora",
+                      "rag+constrained", _decides_abstention, _v1, "right abstention decisions"),
+        compare_rates(res, "abstains with no context, LoRA vs constrained", "lora", "constrained",
+                      lambda r: r.abstained, _v1, "abstain when given no context"),
+    ]
+    if not res.missing("rag+constrained", "rag+lora"):
+        rows_c = [r.total_ms for r in res.rows("rag+constrained", _v1) if not r.error]
+        rows_l = [r.total_ms for r in res.rows("rag+lora", _v1) if not r.error]
+        valid_c = [r.format_valid for r in res.rows("rag+constrained", _v1)]
+        if rows_c and rows_l:
+            checks.append(Check(name="cost and full validity", n=len(rows_c), numbers=(
+                f"p50 {percentile(rows_c, 50):,.0f} ms constrained vs {percentile(rows_l, 50):,.0f} ms "
+                f"RAG+LoRA; schema-valid (abstention and citation rules included) "
+                f"{_pct(sum(map(bool, valid_c)) / len(valid_c))} constrained")))
+    return checks
 def claims_markdown(claims: Sequence[Claim]) -> str:
     """The claims as a Markdown table: claim, measured numbers, verdict."""
     lines = ["| # | claim | measured | verdict |", "|---|---|---|---|"]

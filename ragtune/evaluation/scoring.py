@@ -229,7 +229,7 @@ def json_valid(parse_status: str) -> bool | None:
     """The output is one JSON object (whatever its fields); None for free-text modes."""
     if parse_status == "free_text":
         return None
-    return parse_status not in ("invalid_json", "truncated", "error")
+    return parse_status not in ("invalid_json", "truncated", "repetition", "error")
 
 
 def format_valid(parse_status: str) -> bool | None:
@@ -248,6 +248,7 @@ FormatTone = Literal["met", "missed", "none"]
 _GOT: dict[str, str] = {
     "ok": "got JSON",
     "truncated": "cut off",
+    "repetition": "stopped: repetition",
     "schema_violation": "breaks the schema",
     "unknown_citation": "cites chunks it was not given",
 }

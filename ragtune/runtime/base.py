@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ragtune.errors import InputError
 from ragtune.gguf.summary import GGUFSummary
+from ragtune.runtime.stops import FinishReason, RepetitionRule
 
 
 class ChatMessage(BaseModel):
@@ -40,6 +41,17 @@ class GenerationOptions(BaseModel):
     stop: list[str] = Field(default_factory=list, max_length=8)
     json_schema: dict[str, Any] | None = Field(
         default=None, description="Constrain the output to JSON of this schema (grammar)."
+    )
+    stop_at_json_end: bool = Field(
+        default=False, description="End the answer where its top-level JSON object closes."
+    )
+    free_text_max_tokens: int | None = Field(
+        default=None, ge=1, le=8192,
+        description="With stop_at_json_end: the cap once the output turns out not to be a JSON object "
+        "(it is free text: a free-text answer's cap applies). None: max_tokens throughout.",
+    )
+    repetition: RepetitionRule | None = Field(
+        default=None, description="End the answer when it loops (finish reason 'repetition'); None: never."
     )
 
 
@@ -96,7 +108,7 @@ class CompletionResult(BaseModel):
     """The finished answer of one request."""
 
     text: str
-    finish_reason: Literal["stop", "length"]
+    finish_reason: FinishReason
     model_id: str
     adapters: list[AdapterUse] = Field(default_factory=list)
     timings: Timings
@@ -193,6 +205,14 @@ class Runtime(ABC):
             NotImplementedError: a runtime that cannot tokenize locally.
         """
         raise NotImplementedError(f"{type(self).__name__} cannot count prompt tokens")
+
+    def count_tokens(self, text: str) -> int:
+        """How many tokens ``text`` takes as generated text (no chat template, no BOS).
+
+        Raises:
+            NotImplementedError: a runtime that cannot tokenize locally.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot count tokens")
 
     def reset_cache(self) -> None:  # noqa: B027 - optional hook
         """Forget any reusable prompt prefix (benchmarks measure cold prompts with it)."""

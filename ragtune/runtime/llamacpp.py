@@ -37,6 +37,13 @@ from ragtune.runtime.base import (
     _Finisher,
     validate_messages,
 )
+from ragtune.runtime.stops import FinishReason, StopScanner
+
+
+# The JSON string character of llama-cpp-python's grammar converter, and the one JSON allows (no
+# raw control characters), as upstream llama.cpp writes it.
+_LOOSE_JSON_CHAR = 'char ::= [^"\\\\] |'
+_STRICT_JSON_CHAR = 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |'
 
 
 def _ms(start: float, end: float) -> float:
@@ -210,6 +217,10 @@ class LlamaCppRuntime(Runtime):
     def count_prompt_tokens(self, messages: Sequence[ChatMessage]) -> int:
         return len(self._prompt_tokens(validate_messages(messages))[0])
 
+    def count_tokens(self, text: str) -> int:
+        # The vocabulary alone, not the context: no need to queue for the model lock.
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
     def _cached_prefix(self, tokens: list[int]) -> int:
         """How many prompt tokens ``Llama.generate`` will take from the KV cache."""
         if self._llm.n_tokens == 0:
@@ -235,19 +246,39 @@ class LlamaCppRuntime(Runtime):
         adapters = list(adapters)
         for use in adapters:  # check and load up front, so errors surface before streaming
             self.load_adapter(use.path)
-        grammar = None
-        if options.json_schema is not None:
-            from llama_cpp.llama_grammar import LlamaGrammar
-
-            try:
-                grammar = LlamaGrammar.from_json_schema(
-                    json.dumps(options.json_schema), verbose=False
-                )
-            except Exception as exc:
-                raise InputError(f"The JSON schema cannot be turned into a grammar: {exc}") from exc
+        grammar = self._json_grammar(options.json_schema) if options.json_schema is not None else None
         finisher = _Finisher()
         pieces = self._generate(messages, adapters, options, grammar, finisher)
         return Completion(pieces, finisher)
+
+    def _json_grammar(self, schema: dict[str, object]) -> object:
+        """llama.cpp's grammar for JSON of ``schema``, checked to parse.
+
+        The converter of llama-cpp-python 0.3.36 lets a string hold raw control characters (a
+        line break, a tab), which JSON forbids: a "constrained" answer could then fail to parse.
+        Its string character rule is tightened here as upstream llama.cpp's converter has it.
+
+        Raises:
+            InputError: the schema cannot be turned into a grammar llama.cpp parses.
+        """
+        from llama_cpp.llama_grammar import LlamaGrammar, json_schema_to_gbnf
+
+        try:
+            gbnf = json_schema_to_gbnf(json.dumps(schema))
+        except Exception as exc:
+            raise InputError(f"The JSON schema cannot be turned into a grammar: {exc}") from exc
+        gbnf = gbnf.replace(_LOOSE_JSON_CHAR, _STRICT_JSON_CHAR)
+        grammar = LlamaGrammar.from_string(gbnf, verbose=False)
+        # llama.cpp parses the grammar only when sampling starts, and a grammar it cannot parse
+        # would leave the output unconstrained without a word: parse it here, once, first.
+        parsed = self._llama_cpp.llama_sampler_init_grammar(
+            self._llm._model.vocab, grammar._grammar.encode("utf-8"), grammar._root.encode("utf-8")
+        )
+        if not parsed:
+            raise InputError("llama.cpp cannot parse the grammar made from this JSON schema (an empty "
+                             "enum, for one): the output would not be constrained.")
+        self._llama_cpp.llama_sampler_free(parsed)
+        return grammar
 
     def _generate(
         self,
@@ -270,17 +301,18 @@ class LlamaCppRuntime(Runtime):
                     f"tokens it exceeds the context window of {self.n_ctx}. Shorten the input, "
                     "lower the answer length, or raise RAGTUNE_N_CTX."
                 )
-            stops = [*stops, *options.stop]
+            scanner = StopScanner([*stops, *options.stop], json_end=options.stop_at_json_end,
+                                  repetition=options.repetition)
             cached = self._cached_prefix(tokens)
             self._llm.set_seed(options.seed)
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
             vocab = self._llm._model.vocab
-            hold = max((len(s) for s in stops), default=1) - 1
+            hold = scanner.hold
             text = ""
             emitted = 0
             n_out = 0
             n_eog = 0
-            finish = "length"
+            finish: FinishReason = "length"
             t_eval = time.perf_counter()
             t_first = t_last = None
             try:
@@ -305,16 +337,21 @@ class LlamaCppRuntime(Runtime):
                         finish = "stop"
                         break
                     text += decoder.decode(self._llm.detokenize([token]))
-                    cut = min((text.find(s) for s in stops if s in text), default=-1)
-                    if cut >= 0:
-                        text = text[:cut]
-                        finish = "stop"
+                    # Leaving the loop early leaves llama.cpp's state as a stop string does: the
+                    # tokens evaluated so far stay in the KV cache (a valid prefix for the next
+                    # request under the same adapters), and the lock is released below.
+                    stop = scanner.scan(text)
+                    if stop is not None:
+                        text, finish = text[: stop.end], stop.reason
                         break
                     safe = len(text) - hold
                     if safe > emitted:
                         yield text[emitted:safe]
                         emitted = safe
-                    if n_out >= options.max_tokens:
+                    if n_out >= options.max_tokens or (
+                        options.free_text_max_tokens is not None and scanner.json_object is False
+                        and n_out >= options.free_text_max_tokens
+                    ):
                         break
             except InputError:
                 raise
@@ -324,9 +361,9 @@ class LlamaCppRuntime(Runtime):
                 raise RuntimeBackendError(f"llama.cpp failed while generating: {exc}") from exc
             text += decoder.decode(b"", final=True)
             if finish == "length":
-                cut = min((text.find(s) for s in stops if s in text), default=-1)
-                if cut >= 0:
-                    text, finish = text[:cut], "stop"
+                stop = scanner.scan(text, final=True)
+                if stop is not None:
+                    text, finish = text[: stop.end], stop.reason
             if len(text) > emitted:
                 yield text[emitted:]
             end = time.perf_counter()
@@ -349,7 +386,7 @@ class LlamaCppRuntime(Runtime):
             )
             finisher.result = CompletionResult(
                 text=text,
-                finish_reason=finish,  # type: ignore[arg-type]
+                finish_reason=finish,
                 model_id=self.model_id,
                 adapters=adapters,
                 timings=timings,
