@@ -13,11 +13,11 @@ from ragtune.errors import RagtuneError
 from ragtune.evaluation.report import REPORT_MODES, build_claims, plan_claims
 from ragtune.evaluation.routing import RoutingRunStore
 from ragtune.evaluation.runner import RunPlan, deterministic_settings, plan_eval, run_plan
-from ragtune.showcases import refresh_after_report
 from ragtune.evaluation.sets import demo_eval_set
 from ragtune.evaluation.store import EvalStore
 from ragtune.modes import DEFAULT_LAB_MODES, ModeStore
 from ragtune.pipeline import Pipeline
+from ragtune.showcases import refresh_after_report
 
 
 def make_pipeline(deterministic: bool) -> Pipeline:

@@ -17,8 +17,10 @@ PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 # answer in the wrong format must not look failed.
 FORMAT_COLOURS: dict[str, str] = {"met": "green", "missed": "orange", "none": "gray"}
 FORMAT_ICONS: dict[str, str] = {
-    "ok": ":material/check_circle:", "truncated": ":material/content_cut:", "repetition": ":material/repeat:",
-    "invalid_json": ":material/notes:", "schema_violation": ":material/rule:", "unknown_citation": ":material/link_off:", "free_text": ":material/notes:",
+    "ok": ":material/check_circle:", "truncated": ":material/content_cut:",
+    "repetition": ":material/repeat:", "invalid_json": ":material/notes:",
+    "schema_violation": ":material/rule:", "unknown_citation": ":material/link_off:",
+    "free_text": ":material/notes:",
 }
 
 

@@ -389,6 +389,8 @@ def constrained_checks(res: _Results) -> list[Check]:
                 f"RAG+LoRA; schema-valid (abstention and citation rules included) "
                 f"{_pct(sum(map(bool, valid_c)) / len(valid_c))} constrained")))
     return checks
+
+
 def claims_markdown(claims: Sequence[Claim]) -> str:
     """The claims as a Markdown table: claim, measured numbers, verdict."""
     lines = ["| # | claim | measured | verdict |", "|---|---|---|---|"]
