@@ -77,7 +77,7 @@ def result(parsed: ParsedParams) -> None:
     base_url = (st.context.url or "").split("?", 1)[0]
     st.progress(1.0, text="Your recommendation")
     render_recommendation(rec, key="decide.rec")
-    st.subheader(rec.costs.title, anchor=False)
+    st.subheader(escape_markdown(rec.costs.title), anchor=False)
     render_cost_summary(rec.costs, key="decide.costs")
     if rec.costs.break_even is not None:  # only where an adapter or classifier is on the table
         render_break_even_chart(rec.costs.break_even, key="decide.break_even",

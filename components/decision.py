@@ -7,15 +7,15 @@ them without a browser.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
-
 from pathlib import Path
+from typing import Any
 
 import plotly.graph_objects as go
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from components.format import PLOTLY_CONFIG, money
+from components.safe import escape_markdown
 from ragtune.decision.answers import WizardAnswers
 from ragtune.decision.economics import CostComparison, CostOption, CostSection
 from ragtune.decision.questions import Question, Step
@@ -36,7 +36,7 @@ def render_progress(step: Step, *, total: int, key: str) -> None:
     with st.container(key=key):
         st.progress(step.number / total, text=f"Step {step.number} of {total}: {step.title}")
         st.subheader(step.title, anchor=False)
-        st.caption(step.intro)
+        st.caption(_md(step.intro))
 
 
 def render_question(question: Question, value: Any, *, key: str,
@@ -46,27 +46,28 @@ def render_question(question: Question, value: Any, *, key: str,
     Numbers are bounded by the question's ``min_value``/``max_value`` (taken from the
     answers model), so the widget cannot produce a value the logic would reject.
     """
-    common: dict[str, Any] = {"key": key, "help": question.help or None,
+    common: dict[str, Any] = {"key": key, "help": _md(question.help) or None,
                               "on_change": on_change, "args": args}
+    label = _md(question.label)
     if question.kind == "bool":
-        return st.checkbox(question.label, value=bool(value), **common)
+        return st.checkbox(label, value=bool(value), **common)
     if question.kind == "choice":
         options = list(question.options)
         index = options.index(str(value)) if str(value) in options else 0
         widget = st.radio if len(options) <= 3 else st.selectbox
-        return widget(question.label, options, index=index,
+        return widget(label, options, index=index,
                       format_func=question.options.__getitem__, **common)
     if question.kind == "text":
-        return st.text_input(question.label, value=str(value or ""),
+        return st.text_input(label, value=str(value or ""),
                              max_chars=question.max_chars, **common)
     if question.kind == "int":
         return st.number_input(
-            question.label, value=None if value is None else int(value),
+            label, value=None if value is None else int(value),
             min_value=int(question.min_value or 0),
             max_value=None if question.max_value is None else int(question.max_value),
             step=1, placeholder="not given" if question.optional else None, **common)
     return st.number_input(
-        question.label, value=None if value is None else float(value),
+        label, value=None if value is None else float(value),
         min_value=float(question.min_value or 0.0),
         max_value=None if question.max_value is None else float(question.max_value),
         step=0.5, format="%.2f", placeholder="not given" if question.optional else None, **common)
@@ -111,7 +112,7 @@ def render_step_nav(number: int, *, total: int, go_to: Callable[[int], None], ke
 def render_recommendation(rec: Recommendation, *, key: str) -> None:
     """Headline, confidence, the parts and their jobs, why, warnings, what to try first."""
     with st.container(border=True, key=f"{key}-box"):
-        st.markdown(f"### {rec.headline}")
+        st.markdown(f"### {_md(rec.headline)}")
         left, right = st.columns([3, 1])
         right.metric("Confidence", f"{rec.confidence:.0%}", rec.confidence_level,
                      delta_color="off", delta_arrow="off",
@@ -119,19 +120,21 @@ def render_recommendation(rec: Recommendation, *, key: str) -> None:
                           "and a cost case that does not pay back.")
         with left:
             for part in rec.parts:
-                st.markdown(f"- **{part.role.capitalize()}** ({part.part.value}): {part.does}")
+                st.markdown(_md(f"- **{part.role.capitalize()}** ({part.part.value}): "
+                                f"{part.does}"))
     st.markdown("#### Why")
-    st.markdown("\n".join(f"- {line}" for line in rec.rationale))
+    st.markdown(_md("\n".join(f"- {line}" for line in rec.rationale)))
     for warning in rec.warnings:
         evidence = "".join(f"\n- {e}" for e in warning.evidence)
-        st.warning(f"**{warning.title}.** {warning.message}{evidence}", icon=":material/warning:")
+        st.warning(_md(f"**{warning.title}.** {warning.message}{evidence}"),
+                   icon=":material/warning:")
     st.markdown("#### What to try first")
     steps = rec.try_first or ["Start with a base model and a clear prompt."]
-    st.markdown("\n".join(f"{n}. {s}" for n, s in enumerate(steps, 1)))
+    st.markdown(_md("\n".join(f"{n}. {s}" for n, s in enumerate(steps, 1))))
     with st.expander("Alternatives considered and consequences", icon=":material/balance:"):
-        st.markdown("\n".join(f"- **{a.option}** ({a.verdict}): {a.reason}"
-                              for a in rec.alternatives))
-        st.markdown("\n".join(f"- {c}" for c in rec.consequences))
+        st.markdown(_md("\n".join(f"- **{a.option}** ({a.verdict}): {a.reason}"
+                                   for a in rec.alternatives)))
+        st.markdown(_md("\n".join(f"- {c}" for c in rec.consequences)))
 
 
 def render_cost_summary(costs: CostSection, *, key: str) -> None:
@@ -141,21 +144,28 @@ def render_cost_summary(costs: CostSection, *, key: str) -> None:
         for option in costs.options:
             role = {"recommended": "recommended", "alternative": "weighed",
                     "added": "added"}[option.role]
-            st.metric(cost_label(option), money(option.upfront if option.monthly is None
-                                                 else option.monthly),
+            st.metric(_md(cost_label(option)), money(option.upfront if option.monthly is None
+                                                     else option.monthly),
                       role, delta_color="off", delta_arrow="off",
-                      help=option.note + _option_detail(option))
+                      help=_md(option.note + _option_detail(option)))
         if costs.break_even is not None:
             month = costs.break_even.break_even_month
             st.metric("Break-even", "never" if month is None else f"month {month}",
                       help="First month the running total of "
                            + ("the adapter" if costs.tuned == "adapter" else "the classifier")
                            + " is at or below your prompt's, retraining included.")
-    st.markdown(costs.verdict)
+    st.markdown(_md(costs.verdict))
     if costs.given:
-        st.caption("Your figures: " + "; ".join(costs.given) + ".")
+        st.caption(_md("Your figures: " + "; ".join(costs.given) + "."))
     for assumption in costs.assumptions:
-        st.caption(assumption.text)
+        st.caption(_md(assumption.text))
+
+
+def _md(text: str) -> str:
+    """Text drawn as Markdown, dollars kept as text: Streamlit reads ``$…$`` as LaTeX, so a
+    verdict such as "$200 a training run and $200 a year" would lose its figures; the answers
+    the team typed (its workload's name) are drawn inert too."""
+    return escape_markdown(text)
 
 
 def cost_label(option: CostOption) -> str:
@@ -209,15 +219,15 @@ def render_break_even_chart(costs: CostComparison, *, key: str, tuned: str = "ad
                     key=f"{key}-chart")
     month, horizon = costs.break_even_month, costs.inputs.horizon_months
     if month is None:
-        st.caption(f"At these numbers the {tuned} never catches up: it saves "
-                   f"{money(costs.monthly_savings)} a month on inference, which does not cover "
-                   "training and retraining.")
+        st.caption(_md(f"At these numbers the {tuned} never catches up: it saves "
+                       f"{money(costs.monthly_savings)} a month on inference, which does not "
+                       "cover training and retraining."))
     elif month > horizon:
         st.caption(f"The {tuned} pays back only in month {month}, beyond the {horizon}-month "
                    "horizon.")
     else:
-        st.caption(f"The {tuned} pays back in month {month}, then saves "
-                   f"{money(costs.monthly_savings)} a month on inference.")
+        st.caption(_md(f"The {tuned} pays back in month {month}, then saves "
+                       f"{money(costs.monthly_savings)} a month on inference."))
 
 
 def architecture_dot(rec: Recommendation) -> str:

@@ -34,6 +34,7 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from components.safe import escape_markdown
 from ragtune.decision.answers import WizardAnswers
 from ragtune.decision.params import answers_to_params
 from ragtune.decision.questions import RESULT_STEP
@@ -223,6 +224,16 @@ def page_cases() -> list[tuple[str, WizardAnswers]]:
 
 PAGE_CASES = page_cases()
 
+# A "$" Streamlit would read as the start of LaTeX ("$200 a run and $200 a year" loses its figures).
+RAW_DOLLAR = re.compile(r"(?<!\\)\$")
+
+
+def drawn_text(at: AppTest) -> list[str]:
+    """Every text the page draws as Markdown: blocks, captions, warnings, metric labels and help."""
+    texts = [e.value for kind in ("markdown", "caption", "warning", "info") for e in at.get(kind)]
+    texts += [t for m in at.metric for t in (m.label, m.proto.help)]
+    return texts
+
 
 @pytest.mark.parametrize("answers", [a for _, a in PAGE_CASES], ids=[n for n, _ in PAGE_CASES])
 def test_the_page_says_what_the_record_says(answers: WizardAnswers) -> None:
@@ -237,10 +248,11 @@ def test_the_page_says_what_the_record_says(answers: WizardAnswers) -> None:
                 for o in rec.costs.options]
     assert labels == expected + (["Break-even"] if rec.costs.break_even is not None else [])
     assert bool(at.get("plotly_chart")) == (rec.costs.break_even is not None)
-    assert rec.costs.verdict in [m.value for m in at.markdown]
+    assert escape_markdown(rec.costs.verdict) in [m.value for m in at.markdown]
     captions = [c.value for c in at.caption]
     for assumption in rec.costs.assumptions:
-        assert assumption.text in captions
+        assert escape_markdown(assumption.text) in captions
+    assert not [t for t in drawn_text(at) if RAW_DOLLAR.search(t)], "a $ read as LaTeX"
     if rec.costs.break_even is None:
         assert not any("pays back" in c for c in captions)
     record = at.code[-1].value  # the record preview: what the download holds

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from unittest import mock
@@ -130,6 +131,18 @@ def test_path_two_a_plan_to_bake_documents_ends_in_rag_with_the_trap_warning(
     text = downloads["decision-workload.md"][1].decode()
     assert "Trap: fine-tuning for knowledge" in text
     assert "$10,400/year" in text
+
+
+def test_the_wizard_keeps_dollars_as_text_in_labels_help_and_the_cost_preview() -> None:
+    """Streamlit reads ``$…$`` as LaTeX: "$20-$2,000" in a tooltip would lose its figures."""
+    at = ok(new_page(step="5", tone="1", prompting="fails"))
+    widgets = [w for kind in ("number_input", "checkbox", "selectbox", "radio")
+               for w in at.get(kind)]
+    texts = [t for w in widgets for t in (w.label, w.help or "")]
+    texts += [t for m in at.metric for t in (m.label, m.proto.help)]
+    texts += [e.value for kind in ("markdown", "caption") for e in at.get(kind)]
+    assert any("$" in t for t in texts)
+    assert [t for t in texts if re.search(r"(?<!\\)\$", t)] == []
 
 
 def test_back_keeps_the_answers_given() -> None:
