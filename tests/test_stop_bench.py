@@ -89,19 +89,43 @@ def test_a_recording_round_trips_and_anything_else_is_refused(tmp_path):
         load_rows(path)
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["stop-bench", "--modes", "playground,telepathy"], "telepathy"),
-    (["stop-bench", "--load", "/nonexistent/rec.jsonl"], "No recording"),
-])
-def test_bad_options_exit_2_before_the_model_loads(argv, message, capsys, monkeypatch):
+@pytest.fixture()
+def nothing_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     import ragtune.runtime
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("the model loaded although the options were invalid")
 
     monkeypatch.setattr(ragtune.runtime, "load_runtime", refuse)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["stop-bench", "--modes", "playground,telepathy"], "telepathy"),
+    (["stop-bench", "--load", "/nonexistent/rec.jsonl"], "No recording"),
+    (["stop-bench", "--modes", "base,route"], "Mode 'route' routes each question to another mode"),
+    (["stop-bench", "--load", "/nonexistent/rec.jsonl", "--modes", "base"], "--modes does not apply"),
+    (["stop-bench", "--load", "/nonexistent/rec.jsonl", "--limit", "3"], "--limit does not apply"),
+    (["stop-bench", "--load", "/nonexistent/rec.jsonl", "--workspace", "demo"], "--workspace does not apply"),
+])
+def test_bad_options_exit_2_before_the_model_loads(argv, message, capsys, nothing_loads):
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_save_with_load_is_refused_and_writes_nothing(tmp_path, capsys, nothing_loads):
+    recording, out = tmp_path / "rec.jsonl", tmp_path / "again.jsonl"
+    save_rows([Recorded(mode="base", case_id="a01", text="x", finish_reason="stop", completion_tokens=1)], recording)
+    assert main(["stop-bench", "--load", str(recording), "--save", str(out)]) == 2
+    assert "--save does not apply" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_routing_mode_is_not_recorded(looping_runtime):
+    settings = load_settings(max_tokens=512)
+    pipeline = Pipeline(looping_runtime, None, AdapterCatalog(settings), settings)
+    routed = next(m for m in BUILTIN_MODES if m.id == "route")
+    with pytest.raises(InputError, match="Record rag\\+lora instead"):
+        record_answers(pipeline, CASES, [PLAYGROUND, routed], None)
 
 
 def test_a_limit_out_of_range_is_refused_by_the_parser(capsys):

@@ -16,6 +16,7 @@ from ragtune.config import load_settings
 from ragtune.errors import AdapterError, InputError
 
 DEFAULT_ADAPTER = "grounded-json"
+DEFAULT_STOP_MODES = "playground,base,rag,lora,rag+lora,knowledge-lora"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -151,28 +152,45 @@ def register_stop_bench(subparsers: argparse._SubParsersAction) -> None:
         help="Measure the repetition stop: loops it ends, legitimate answers and text it leaves alone; and the "
         "model's answer caps.",
     )
-    sb.add_argument("--modes", default="playground,base,rag,lora,rag+lora,knowledge-lora",
-                    help="Comma list: 'playground' (the question alone) and mode ids (default: %(default)s).")
+    sb.add_argument("--modes", default=None,
+                    help="Comma list: 'playground' (the question alone) and mode ids, routing modes excepted "
+                    f"(default: {DEFAULT_STOP_MODES}).")
     sb.add_argument("--limit", type=int_range(1, 100_000), default=None, help="Only the first N demo questions.")
     sb.add_argument("--workspace", default=None, help="Workspace of the modes that retrieve (default: the demo).")
     sb.add_argument("--model", dest="model_id", help="Registry id (default: the configured model).")
     sb.add_argument("--save", type=writable_file, default=None, help="Write the recorded answers here (JSON Lines).")
     sb.add_argument("--load", type=Path, default=None,
-                    help="Replay answers recorded with --save instead of generating (seconds, not minutes).")
+                    help="Replay answers recorded with --save instead of generating (seconds, not minutes); "
+                    "the recording holds its own modes and questions, so --modes, --limit, --workspace and "
+                    "--save do not apply.")
     sb.set_defaults(handler=cmd_stop_bench, check=check_stop_bench)
 
 
 def check_stop_bench(args: argparse.Namespace) -> None:
-    """Unknown modes and a missing recording are refused before the model loads."""
-    from ragtune.evaluation.stop_bench import PLAYGROUND
+    """Unknown and routing modes, a missing recording, and options a replay would ignore are refused
+    before the model loads."""
+    from ragtune.evaluation.stop_bench import PLAYGROUND, check_recordable
     from ragtune.modes import ModeStore, parse_mode_ids
 
-    if args.load is not None and not args.load.is_file():
-        raise InputError(f"No recording at {args.load}: write one with --save first.")
-    known = [PLAYGROUND, *ModeStore(load_settings().modes_file).ids()]
-    chosen, unknown = parse_mode_ids(args.modes, known)
+    if args.load is not None:
+        ignored = [flag for flag, given in (("--modes", args.modes is not None), ("--limit", args.limit is not None),
+                                            ("--workspace", args.workspace is not None),
+                                            ("--save", args.save is not None)) if given]
+        if ignored:
+            raise InputError(f"--load replays a recording as it was made: {', '.join(ignored)} does not apply "
+                             "(record again with --save to change what is recorded).")
+        if not args.load.is_file():
+            raise InputError(f"No recording at {args.load}: write one with --save first.")
+        return
+    store = ModeStore(load_settings().modes_file)
+    known = [PLAYGROUND, *store.ids()]
+    spec = args.modes if args.modes is not None else DEFAULT_STOP_MODES
+    chosen, unknown = parse_mode_ids(spec, known)
     if unknown or not chosen:
-        raise InputError(f"Unknown or no modes in --modes {args.modes!r}. Known: {', '.join(known)}.")
+        raise InputError(f"Unknown or no modes in --modes {spec!r}. Known: {', '.join(known)}.")
+    for mode_id in chosen:
+        if mode_id != PLAYGROUND:
+            check_recordable(store.get(mode_id))
 
 
 def cmd_stop_bench(args: argparse.Namespace) -> int:
@@ -190,7 +208,8 @@ def cmd_stop_bench(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     store = ModeStore(settings.modes_file)
-    chosen, _ = parse_mode_ids(args.modes, [PLAYGROUND, *store.ids()])
+    chosen, _ = parse_mode_ids(args.modes if args.modes is not None else DEFAULT_STOP_MODES,
+                               [PLAYGROUND, *store.ids()])
     modes = [m if m == PLAYGROUND else store.get(m) for m in chosen]
     kb = None
     workspace = args.workspace or settings.demo_workspace or None

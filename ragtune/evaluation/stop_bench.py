@@ -81,13 +81,31 @@ class LegitRepetition(BaseModel):
     stopped: list[str]
 
 
+def check_recordable(mode: Mode) -> None:
+    """Refuse a mode whose answers the bench cannot record: a routing mode answers through a route
+    chosen by its classifier (recording its own prompt with the router adapter would measure nothing
+    a user ever gets); record the modes it routes to instead.
+
+    Raises:
+        InputError: a routing mode.
+    """
+    if mode.router is not None:
+        targets = ", ".join(r.mode_id for r in mode.router.routes if r.mode_id) or "the modes it routes to"
+        raise InputError(f"Mode '{mode.id}' routes each question to another mode; stop-bench records what a "
+                         f"mode answers itself. Record {targets} instead.")
+
+
 def record_answers(pipeline: Pipeline, cases: Sequence[EvalCase], modes: Sequence[Mode | str],
                    workspace: str | None, *, on_progress: Callable[[str], None] | None = None) -> list[Recorded]:
     """Each question in each mode (or :data:`PLAYGROUND`), with no stop but the end of turn.
 
     Raises:
+        InputError: a routing mode (:func:`check_recordable`).
         RagtuneError: a mode cannot run here (missing adapter or workspace).
     """
+    for mode in modes:
+        if not isinstance(mode, str):
+            check_recordable(mode)
     runtime, settings = pipeline.runtime, pipeline.settings
     plain = GenerationOptions(max_tokens=RECORD_TOKENS, temperature=0.0, seed=settings.seed)
     rows: list[Recorded] = []
