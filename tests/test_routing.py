@@ -334,3 +334,33 @@ def test_the_lab_command_prints_and_records_the_route_of_a_saved_routing_mode(te
     out = capsys.readouterr().out
     assert "routed: " in out and "→ handoff (a fixed answer)" in out and "+ routing " in out
     assert (data / "queries.sqlite3").exists()
+
+
+def test_eval_routing_writes_its_results_where_out_says(tiny_env, data_dir, second_lora, tmp_path, capsys,
+                                                        monkeypatch):
+    import csv
+
+    from ragtune.cli import main
+    from ragtune.evaluation.routing import RoutingRun, RoutingRunStore
+
+    monkeypatch.setenv("RAGTUNE_N_THREADS", "1")
+    settings = load_settings()
+    settings.adapters_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(second_lora, settings.adapters_dir / "ticket-router.gguf")
+    routing_set = tmp_path / "mine.jsonl"
+    routing_set.write_text('{"id": "r1", "query": "How much is the P1?", "route": "documents"}\n'
+                           '{"id": "r2", "query": "Hello!", "route": "small-talk"}\n', encoding="utf-8")
+    out = tmp_path / "routes.csv"
+    assert main(["eval", "--routing", "--set", str(routing_set), "--out", str(out)]) == 0
+    assert f"results: {out}" in capsys.readouterr().out
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert [(r["router"], r["case_id"], r["expected"]) for r in rows] == [
+        ("adapter", "r1", "documents"), ("adapter", "r2", "small-talk"),
+        ("base", "r1", "documents"), ("base", "r2", "small-talk")]
+    store = RoutingRunStore.from_settings(settings)
+    stored = store.latest()  # stored where claim 7 looks, too; but a custom set measures no claim
+    assert stored is not None and store.latest_measurement(stored.model_id) is None
+    as_json = tmp_path / "routes.json"
+    assert main(["eval", "--routing", "--set", str(routing_set), "--no-baseline", "--out", str(as_json)]) == 0
+    written = RoutingRun.model_validate_json(as_json.read_bytes())
+    assert [(r.router, r.case_id) for r in written.results] == [("adapter", "r1"), ("adapter", "r2")]

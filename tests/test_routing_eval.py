@@ -164,6 +164,33 @@ def test_routing_runs_are_stored_and_the_latest_of_a_model_is_found(tmp_path):
         store.load("broken")
 
 
+def test_only_a_full_builtin_run_with_its_baseline_stands_for_claim_seven(tmp_path):
+    """A ``--limit``, ``--no-baseline``, a custom set or another routing mode stored after the full run
+    must not become claim 7 for ``report --run``, the Benchmark page and the showcases."""
+    routing_set = parse_routing_set("\n".join(json.dumps({"id": f"q{i}", "query": f"question {i}",
+                                                          "route": "documents"}) for i in range(4)))
+    store = RoutingRunStore(tmp_path / "routing")
+    full = run("full", "smollm2", 0).model_copy(update={"set_sha256": routing_set.sha256})
+    store.save(full)
+    store.save(run("other", "qwen", 1).model_copy(update={"set_sha256": routing_set.sha256}))
+    later = {
+        "limited": dict(results=[r for r in full.results if r.case_id in ("q0", "q1")]),
+        "nobase": dict(results=[r for r in full.results if r.router == "adapter"]),
+        "custom": dict(set_name="mine.jsonl", set_sha256="1" * 64),
+        "mine": dict(mode_id="my-router"),
+        "oddrouter": dict(router_adapter="my-router"),
+    }
+    for minutes, (run_id, update) in enumerate(later.items(), start=2):
+        item = full.model_copy(update={"id": run_id, "created_at": T0 + timedelta(minutes=minutes), **update})
+        assert item.claim_problem(routing_set) is not None, run_id
+        store.save(item)
+    assert store.latest("smollm2").id == "oddrouter"  # the newest, whatever it measured
+    assert full.claim_problem(routing_set) is None
+    assert store.latest_measurement("smollm2", routing_set).id == "full"
+    assert store.latest_measurement("llama", routing_set) is None
+    assert store.latest_measurement("smollm2") is None  # the shipped set is another file
+
+
 # -- the CLI checks its options before loading anything ---------------------------------------------
 
 

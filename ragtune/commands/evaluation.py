@@ -48,7 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="Only the first N questions (with --routing: of each expected route).")
     ev.add_argument("--model", dest="model_id", default=None, help="Registry id (default: the configured model).")
     ev.add_argument("--out", type=writable_file, default=None,
-                    help="Per-question results file, .csv or .json (default: <data dir>/evaluations/<run>.csv).")
+                    help="Per-question results file, .csv or .json (default: <data dir>/evaluations/<run>.csv; "
+                    "with --routing the run is stored in <data dir>/evaluations/routing/<run>.json and --out "
+                    "writes a copy, one row per router and query).")
     ev.add_argument("--json", action="store_true", help="Print the run summary and scoreboard as JSON.")
     ev.set_defaults(handler=cmd_eval)
 
@@ -62,7 +64,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rep.add_argument("--run", dest="run_ids", action="append", default=None, metavar="RUN_ID",
                      help="Report on stored run(s) instead of running one; repeat to combine runs of the same "
                      "model and settings (a later run's answers replace an earlier one's for the same mode); claim 7 "
-                     "reads the newest stored routing run (`eval --routing`) of the same model.")
+                     "reads the newest stored routing run of the same model that measured the built-in 'route' "
+                     "mode on the whole routing set with its baseline (`eval --routing`, no --limit, --set or "
+                     "--no-baseline).")
     rep.add_argument("--markdown", action="store_true", help="Print the claims as a Markdown table.")
     rep.add_argument("--json", action="store_true", help="Print the claims as JSON.")
     rep.set_defaults(handler=cmd_report)
@@ -203,6 +207,11 @@ def cmd_eval_routing(args: argparse.Namespace) -> int:
     finally:
         pipeline.runtime.close()
     path = RoutingRunStore.from_settings(settings).save(run)
+    if args.out is not None:  # the stored run stays where claim 7 looks for it; --out is a copy
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(run.model_dump_json(indent=1) if args.out.suffix.lower() == ".json" else run.to_csv(),
+                            encoding="utf-8")
+        path = args.out
     scores = run.scores()
     if args.json:
         print(json.dumps({"run": run.model_dump(mode="json", exclude={"results"}), "results_file": str(path),
@@ -292,7 +301,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         store = EvalStore.from_settings(settings)
         run = combine_runs([store.load(run_id) for run_id in args.run_ids])
-        latest = RoutingRunStore.from_settings(settings).latest(run.info.model_id)
+        latest = RoutingRunStore.from_settings(settings).latest_measurement(run.info.model_id)
         routing = latest.results if latest is not None else []
     else:
         run, routing = _report_run(settings, args.model_id, args.modes or ",".join(REPORT_MODES), args.limit)

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ragtune.config import PROJECT_ROOT
+from ragtune.csvsafe import csv_text
 from ragtune.errors import EvalSetError, InputError, JSONInputError, LineProblem, validation_problems
 from ragtune.evaluation.sets import CASE_ID_PATTERN, MAX_EVAL_LINES, MAX_REPORTED_PROBLEMS
 from ragtune.jsonio import loads_bounded
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
     from ragtune.pipeline import Pipeline
 
 ROUTING_SET_FILE = PROJECT_ROOT / "data" / "eval" / "routing.jsonl"
+ROUTING_CSV_FIELDS = ("case_id", "router", "query", "expected", "raw_output", "label", "route", "correct", "ms",
+                      "prompt_tokens", "completion_tokens")
 RouterKind = Literal["adapter", "base"]
 
 
@@ -224,7 +227,8 @@ def routing_scores(results: Sequence[RoutingResult], router: RouterKind = "adapt
     for r in rows:
         per.setdefault(r.expected, []).append(r)
     return RoutingScores(
-        router=router, n=len(rows), correct=sum(r.correct for r in rows), labelled=sum(r.label is not None for r in rows),
+        router=router, n=len(rows), correct=sum(r.correct for r in rows),
+        labelled=sum(r.label is not None for r in rows),
         per_route=[RouteScore(route=k, n=len(v), correct=sum(r.correct for r in v)) for k, v in per.items()],
     )
 
@@ -245,6 +249,37 @@ class RoutingRun(BaseModel):
         """The adapter's scores, then the base model's (when it was measured)."""
         kinds = [k for k in ("adapter", "base") if any(r.router == k for r in self.results)]
         return [routing_scores(self.results, k) for k in kinds]  # type: ignore[arg-type]
+
+    def to_csv(self) -> str:
+        """One row per (router, query), header first (formula-like cells neutralised)."""
+        rows = [[r.case_id, r.router, r.query, r.expected, r.raw_output, r.label or "", r.route, r.correct,
+                 r.ms, r.prompt_tokens, r.completion_tokens] for r in self.results]
+        return csv_text(ROUTING_CSV_FIELDS, rows)
+
+    def claim_problem(self, routing_set: RoutingSet) -> str | None:
+        """Why this run cannot stand for claim 7 on ``routing_set`` (None: it can).
+
+        Claim 7, the Benchmark page and the showcases read the stored run as *the* measurement:
+        only the built-in ``route`` mode with its own router, on the whole of that set (the same
+        file, every query), with the base model's baseline qualifies. A ``--limit``, a custom
+        set, ``--no-baseline`` or a user's routing mode answers another question.
+        """
+        from ragtune.modes import BUILTIN_MODES
+
+        builtin = next(m for m in BUILTIN_MODES if m.id == "route")
+        assert builtin.router is not None  # the built-in routing mode
+        if self.mode_id != builtin.id or self.router_adapter != builtin.router.adapter:
+            return f"it scores mode '{self.mode_id}', not the built-in 'route'"
+        if self.set_sha256 != routing_set.sha256:
+            return f"it ran on {self.set_name}, not on {routing_set.name}"
+        wanted = {c.id for c in routing_set.cases}
+        for kind in ("adapter", "base"):
+            done = {r.case_id for r in self.results if r.router == kind}
+            if kind == "base" and not done:
+                return "it has no base-model baseline (--no-baseline)"
+            if done != wanted:
+                return f"its {kind} router saw {len(done)} of the {len(wanted)} queries (--limit)"
+        return None
 
 
 def run_routing_eval(
@@ -321,14 +356,29 @@ class RoutingRunStore:
 
     def latest(self, model_id: str | None = None) -> RoutingRun | None:
         """The newest readable run (of ``model_id`` when given); None when there is none."""
+        return max(self._runs(model_id), key=lambda r: r.created_at, default=None)
+
+    def latest_measurement(self, model_id: str, routing_set: RoutingSet | None = None
+                           ) -> RoutingRun | None:
+        """The newest run of ``model_id`` that measures claim 7 (:meth:`RoutingRun.claim_problem`):
+        the built-in ``route`` mode on the whole shipped routing set (or ``routing_set``), with
+        the base model's baseline; None when there is none.
+
+        Raises:
+            EvalSetError: the shipped routing set is unreadable.
+        """
+        wanted = routing_set if routing_set is not None else load_routing_set()
+        runs = [r for r in self._runs(model_id) if r.claim_problem(wanted) is None]
+        return max(runs, key=lambda r: r.created_at, default=None)
+
+    def _runs(self, model_id: str | None) -> list[RoutingRun]:
         runs = []
         for path in self.folder.glob("*.json") if self.folder.is_dir() else []:
             try:
                 runs.append(RoutingRun.model_validate_json(path.read_bytes()))
             except (OSError, ValidationError, json.JSONDecodeError):
                 continue  # a damaged file is skipped here; load() names it
-        runs = [r for r in runs if model_id is None or r.model_id == model_id]
-        return max(runs, key=lambda r: r.created_at, default=None)
+        return [r for r in runs if model_id is None or r.model_id == model_id]
 
 
 def showcase_cases(routing_set: RoutingSet, run: RoutingRun | Sequence[RoutingResult] | None = None
