@@ -196,3 +196,41 @@ def test_the_command_ranks_a_stored_run_and_writes_the_data_directory_file(data_
 def test_the_command_refuses_an_unknown_run(data_dir, capsys):
     assert main(["showcases", "--run", "nope"]) == 2
     assert "No stored evaluation run 'nope'" in capsys.readouterr().err
+
+
+def test_the_command_refuses_to_rank_a_partial_run_over_the_data_directory_showcases(data_dir, capsys):
+    for kind, status, n_items in (("report", "complete", 6), ("report", "cancelled", 70), ("eval", "complete", 70)):
+        _, run_id = store_run(data_dir, kind=kind, status=status, n_items=n_items)
+        assert main(["showcases", "--run", run_id]) == 2
+        err = capsys.readouterr().err
+        assert f"Run {run_id} is a" in err and "Pass --out FILE" in err and "Traceback" not in err
+    assert not (data_dir / "showcases").exists()  # nothing the Lab and the Tour show was replaced
+
+
+def test_the_command_ranks_a_partial_run_into_its_own_file_with_out(data_dir, tmp_path, capsys):
+    _, run_id = store_run(data_dir, n_items=6)
+    out = tmp_path / "sample.json"
+    assert main(["showcases", "--run", run_id, "--out", str(out)]) == 0
+    assert "cover its 6 questions only" in capsys.readouterr().err
+    assert out.is_file() and not (data_dir / "showcases").exists()
+
+
+def test_the_command_refuses_measure_with_run_before_anything_runs(data_dir, capsys, monkeypatch):
+    import ragtune.commands.evaluation
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("measured although the options were invalid")
+
+    monkeypatch.setattr(ragtune.commands.evaluation, "measure_report", refuse)
+    _, run_id = store_run(data_dir)
+    assert main(["showcases", "--measure", "--run", run_id]) == 2
+    assert "give one of them" in capsys.readouterr().err
+    assert not (data_dir / "showcases").exists()
+
+
+def test_the_command_refuses_a_model_other_than_the_runs(data_dir, capsys):
+    _, run_id = store_run(data_dir, model_id="m")
+    assert main(["showcases", "--run", run_id, "--model", "smollm2-135m-instruct-q4_1"]) == 2
+    assert "answered with m, not smollm2-135m-instruct-q4_1" in capsys.readouterr().err
+    assert not (data_dir / "showcases").exists()
+    assert main(["showcases", "--run", run_id, "--model", "m"]) == 0  # the run's own model is fine

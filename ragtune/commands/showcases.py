@@ -7,9 +7,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ragtune.commands._args import int_range, writable_file
 from ragtune.config import load_settings
+
+if TYPE_CHECKING:
+    from ragtune.evaluation.store import EvalRun
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,34 +41,41 @@ def cmd_showcases(args: argparse.Namespace) -> int:
     from ragtune.modes import ModeStore
     from ragtune.showcases import (
         ShowcaseStore,
-        covers_demo_set,
         latest_report,
         showcase_text,
         showcases_of_run,
         this_machine,
     )
 
+    if args.measure and args.run_id:
+        raise InputError("--measure runs a new claims report and ranks it; --run ranks a stored one: "
+                         "give one of them.")
     settings = load_settings()
-    model_id = args.model_id or ModelRegistry(settings).default_id()
     store = EvalStore.from_settings(settings)
-    if args.measure:
-        from ragtune.commands.evaluation import measure_report
-
-        run_id = measure_report(settings, model_id)
+    if args.run_id:
+        run = store.load(args.run_id)  # raises, naming the run, when there is none
+        if args.model_id and args.model_id != run.info.model_id:
+            raise InputError(f"Run {run.info.id} answered with {run.info.model_id}, not {args.model_id}: "
+                             "drop --model, or pick a run of that model.")
+        _check_partial(run, out=args.out)
     else:
-        run_id = args.run_id or latest_report(store, model_id)
-    if run_id is None:
-        raise InputError(
-            f"No complete claims report of {model_id} over the whole demo set is stored in {settings.data_dir}. "
-            "Run `python -m ragtune showcases --measure` (or `python -m ragtune report`) first, or pass --run RUN_ID."
-        )
-    run = store.load(run_id)
-    if run.info.kind != "report" or not covers_demo_set(run.info.n_items):
-        print(f"note: run {run_id} is not a claims report over the whole demo set: rates cover its "
-              f"{run.info.n_items} questions only.", file=sys.stderr)
+        model_id = args.model_id or ModelRegistry(settings).default_id()
+        if args.measure:
+            from ragtune.commands.evaluation import measure_report
+
+            run_id = measure_report(settings, model_id)
+        else:
+            run_id = latest_report(store, model_id)
+        if run_id is None:
+            raise InputError(
+                f"No complete claims report of {model_id} over the whole demo set is stored in "
+                f"{settings.data_dir}. Run `python -m ragtune showcases --measure` (or `python -m ragtune "
+                "report`) first, or pass --run RUN_ID.")
+        run = store.load(run_id)
     from ragtune.evaluation.routing import RoutingRunStore
 
-    routing = RoutingRunStore.from_settings(settings).latest(run.info.model_id)  # claim 7's measurement
+    # Claim 7's measurement: the built-in routing mode on the whole routing set, baseline included.
+    routing = RoutingRunStore.from_settings(settings).latest_measurement(run.info.model_id)
     shows = showcases_of_run(run, machine=this_machine(), routing=routing.results if routing else None)
     path = ShowcaseStore(settings.data_dir).save(shows, Path(args.out) if args.out else None)
     if args.json:
@@ -74,3 +85,27 @@ def cmd_showcases(args: argparse.Namespace) -> int:
         showcase_text(shows, labels, top=args.top)
         print(f"\nwritten: {path}")
     return 0
+
+
+def _check_partial(run: EvalRun, *, out: Path | None) -> None:
+    """A run that is no complete claims report over the whole demo set may be ranked into a file of
+    its own (``--out``), never over the data directory's showcases: the Lab and the Tour would then
+    show rates over a sample (or over other questions) as the demo set's.
+
+    Raises:
+        InputError: such a run without ``--out``.
+    """
+    from ragtune.errors import InputError
+    from ragtune.showcases import covers_demo_set
+
+    if run.info.kind == "report" and run.info.status == "complete" and covers_demo_set(run.info.n_items):
+        return
+    what = (f"a {run.info.kind} run" if run.info.kind != "report" else
+            f"a {run.info.status} report" if run.info.status != "complete" else "a report over a sample")
+    if out is None:
+        raise InputError(
+            f"Run {run.info.id} is {what} ({run.info.n_items} questions), not a complete claims report over the "
+            "whole demo set: its rates would replace the showcases the Lab and the Tour show. Pass --out FILE to "
+            "rank it into a file of its own, or run `python -m ragtune report` for a full one.")
+    print(f"note: run {run.info.id} is {what}: the rates in {out} cover its {run.info.n_items} questions only.",
+          file=sys.stderr)
