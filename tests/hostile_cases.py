@@ -280,6 +280,10 @@ OPTION_CASES: list[tuple[str, tuple[str, ...], str]] = [
     ("ingest-invalid-workspace-name", ("ingest", "-w", "../up", "{work}/good.md"), r"workspace name|\.\./up"),
     ("workspaces-create-invalid-name", ("workspaces", "create", "a/b"), r"workspace name|a/b"),
     ("models-add-invalid-id", ("models", "add", "{model}", "--id", "../evil"), r"--id|name|\.\./evil"),
+    ("stop-bench-routing-mode", ("stop-bench", "--modes", "base,route"), r"'route' routes each question"),
+    ("stop-bench-save-with-load", ("stop-bench", "--load", "{work}/good.md", "--save", "{work}/again.jsonl"),
+     r"--save does not apply"),
+    ("showcases-measure-with-run", ("showcases", "--measure", "--run", "abc123"), r"--measure.*--run"),
 ]
 
 
@@ -290,7 +294,8 @@ def _option_files(work: Path, model: Path) -> None:
 
 for ident, argv, regex in OPTION_CASES:
     add(Case(id=f"option-{ident}", argv=argv, exit=(2,), message=(regex,), files=_option_files,
-             one_error_line=True, outside_untouched=ident.startswith(("ingest", "workspaces", "models"))))
+             one_error_line=True,
+             outside_untouched=ident.startswith(("ingest", "workspaces", "models", "stop-bench"))))
 
 
 # -- settings ----------------------------------------------------------------------------------
