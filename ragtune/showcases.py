@@ -6,10 +6,14 @@ it, so a clear example is never passed off as typical. Both come from one stored
 run (:mod:`ragtune.evaluation.report`): every built-in mode answered every demo question, so for
 each thesis this module
 
-* checks, per question, the thesis's **predictions** (:class:`Prediction`: "RAG is correct",
-  "the base model breaks the format", ...) against that question's scored answers, and ranks
-  the questions by how many predictions hold (ties: the quicker question first, then its id);
-* measures the thesis's **rates** (:class:`RateSpec`) over every question it applies to, with n.
+* checks, per question, the thesis's **predictions** (:class:`~ragtune.theses.Prediction`: "RAG
+  is correct", "the base model breaks the format", ...) against that question's scored answers,
+  and ranks the questions by how many predictions hold (ties: the quicker question first, then
+  its id);
+* measures the thesis's **rates** (:class:`~ragtune.theses.RateSpec`) over every question it
+  applies to, with n.
+
+The theses themselves are data, in :mod:`ragtune.theses` (re-exported here).
 
 :func:`rank_showcases` is pure (results in, :class:`Showcases` out). :class:`ShowcaseStore` keeps
 one JSON file per model: the data directory's (written by ``python -m ragtune showcases`` and
@@ -33,7 +37,6 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ragtune.errors import InputError
 from ragtune.evaluation.report import Claim, build_claims
 from ragtune.evaluation.routing import (
     RoutingResult,
@@ -43,163 +46,26 @@ from ragtune.evaluation.routing import (
     showcase_cases,
 )
 from ragtune.evaluation.scoring import EvalResult
-from ragtune.evaluation.sets import CaseKind, Version
+from ragtune.evaluation.sets import CaseKind
 from ragtune.names import check_name
+from ragtune.theses import (  # re-exported: callers name them as ragtune.showcases'
+    METRIC_WORDS as METRIC_WORDS,
+    RATE_WORDS as RATE_WORDS,
+    THESES as THESES,
+    THESIS_IDS as THESIS_IDS,
+    Metric as Metric,
+    Prediction as Prediction,
+    RateSpec as RateSpec,
+    Thesis as Thesis,
+    metric_value as metric_value,
+    thesis as thesis,
+)
 
 if TYPE_CHECKING:
     from ragtune.evaluation.store import EvalRun, EvalStore
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "data" / "showcases"
 """The showcases the project measured for its models (committed; re-made by ``showcases --out``)."""
-
-Metric = Literal["correct", "format_valid", "json_valid", "stale", "usable", "cites_support", "decides_abstention"]
-
-METRIC_WORDS: dict[Metric, tuple[str, str]] = {
-    # metric: (when it holds, when it does not)
-    "correct": ("is correct", "is not correct"),
-    "format_valid": ("gives valid JSON", "breaks the format"),
-    "json_valid": ("gives well-formed JSON", "gives no well-formed JSON"),
-    "stale": ("gives the old fact", "does not give the old fact"),
-    "usable": ("is correct and valid", "is not both correct and valid"),
-    "cites_support": ("cites a supporting document", "cites no supporting document"),
-    "decides_abstention": ("abstains exactly when it should", "gets the abstention decision wrong"),
-}
-
-RATE_WORDS: dict[Metric, str] = {
-    "correct": "correct", "format_valid": "valid JSON", "json_valid": "well-formed JSON",
-    "stale": "give the old fact", "usable": "correct and valid", "cites_support": "cite a supporting document",
-    "decides_abstention": "right abstention decisions",
-}
-
-
-def metric_value(result: EvalResult, metric: Metric) -> bool:
-    """A yes/no measure of one scored answer (an answer that failed to run counts as no)."""
-    if result.error:
-        return False
-    if metric == "usable":
-        return result.usable
-    if metric == "cites_support":
-        return result.cites_support
-    if metric == "decides_abstention":
-        return result.abstained == result.should_abstain
-    return bool(getattr(result, metric))
-
-
-class Prediction(BaseModel):
-    """One outcome a thesis predicts for a mode on a question: ``mode`` ``metric`` is ``expected``."""
-
-    model_config = ConfigDict(frozen=True)
-
-    mode: str
-    metric: Metric
-    expected: bool = True
-    version: Version | None = Field(default=None, description="The documents judged against; None: the "
-                                    "thesis's own version.")
-
-    def words(self, labels: dict[str, str]) -> str:
-        """The prediction in words, e.g. 'RAG is correct'."""
-        said = METRIC_WORDS[self.metric][0 if self.expected else 1]
-        tail = f" (documents {self.version})" if self.version else ""
-        return f"{labels.get(self.mode, self.mode)} {said}{tail}"
-
-
-class RateSpec(BaseModel):
-    """A set-wide rate: how often ``mode`` ``metric`` holds on the thesis's questions, beside ``versus``."""
-
-    model_config = ConfigDict(frozen=True)
-
-    mode: str
-    metric: Metric
-    versus: tuple[str, ...] = ()
-    kinds: tuple[CaseKind, ...] = ("answerable", "unanswerable", "changed")
-    version: Version = "v1"
-
-
-class Thesis(BaseModel):
-    """A thesis of the seed, as a demo shows it: its claim, its predictions, its rates."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    title: str
-    claim: str
-    kinds: tuple[CaseKind, ...] = Field(description="The kinds of question that can show it.")
-    version: Version = "v1"
-    predictions: tuple[Prediction, ...]
-    rates: tuple[RateSpec, ...]
-    modes: tuple[str, ...] = Field(description="The Lab modes that show it, in column order.")
-
-
-THESES: tuple[Thesis, ...] = (
-    Thesis(
-        id="facts", title="A fresh fact: RAG wins",
-        claim="RAG is about what the model knows: facts from your documents reach the answer only by retrieval.",
-        kinds=("answerable",), modes=("base", "rag", "lora", "rag+lora"),
-        predictions=(Prediction(mode="rag", metric="correct"), Prediction(mode="base", metric="correct",
-                                                                          expected=False)),
-        rates=(RateSpec(mode="rag", metric="correct", versus=("base",), kinds=("answerable",)),),
-    ),
-    Thesis(
-        id="format", title="A strict format: LoRA wins",
-        claim="Fine-tuning is about how the model behaves: the adapter gives the strict JSON the prompt asks "
-        "for, where the model alone breaks it.",
-        kinds=("answerable", "unanswerable"), modes=("base", "rag", "lora", "rag+lora"),
-        predictions=(Prediction(mode="lora", metric="format_valid"), Prediction(mode="lora", metric="correct"),
-                     Prediction(mode="rag+lora", metric="format_valid"),
-                     Prediction(mode="rag+lora", metric="correct"),
-                     Prediction(mode="base", metric="format_valid", expected=False),
-                     Prediction(mode="rag", metric="format_valid", expected=False)),
-        rates=(RateSpec(mode="lora", metric="format_valid", versus=("base", "rag")),
-               RateSpec(mode="rag+lora", metric="format_valid", versus=("rag+fewshot",))),
-    ),
-    Thesis(
-        id="both", title="Facts and format: RAG + LoRA gets both",
-        claim="They combine: retrieval supplies the fact, the adapter the format, the citation and the habit "
-        "of abstaining.",
-        kinds=("answerable",), modes=("base", "rag", "lora", "rag+lora"),
-        predictions=(Prediction(mode="rag+lora", metric="usable"), Prediction(mode="rag+lora", metric="cites_support"),
-                     Prediction(mode="rag", metric="correct"),
-                     Prediction(mode="rag", metric="format_valid", expected=False),
-                     Prediction(mode="lora", metric="correct", expected=False)),
-        rates=(RateSpec(mode="rag+lora", metric="usable", versus=("rag", "lora")),),
-    ),
-    Thesis(
-        id="freshness", title="A fact changed: the knowledge LoRA goes stale",
-        claim="Knowledge baked into weights goes stale the day a document changes and cites nothing; retrieval "
-        "follows the change.",
-        kinds=("changed",), version="v2", modes=("rag", "rag+lora", "knowledge-lora"),
-        predictions=(Prediction(mode="knowledge-lora", metric="correct", version="v1"),
-                     Prediction(mode="knowledge-lora", metric="stale"), Prediction(mode="rag", metric="correct")),
-        rates=(RateSpec(mode="knowledge-lora", metric="stale", versus=("rag",), kinds=("changed",), version="v2"),
-               RateSpec(mode="rag", metric="correct", versus=("knowledge-lora",), kinds=("changed",),
-                        version="v2")),
-    ),
-    Thesis(
-        id="constrained", title="Constrained decoding: syntax, not behaviour",
-        claim="A grammar forces well-formed JSON, but not the decisions inside it: what to answer, what to "
-        "cite, when to abstain.",
-        kinds=("answerable", "unanswerable"), modes=("rag", "rag+constrained", "rag+lora"),
-        predictions=(Prediction(mode="rag+constrained", metric="json_valid"),
-                     Prediction(mode="rag", metric="json_valid", expected=False),
-                     Prediction(mode="rag+constrained", metric="usable", expected=False),
-                     Prediction(mode="rag+lora", metric="usable")),
-        rates=(RateSpec(mode="rag+constrained", metric="json_valid", versus=("rag",)),
-               RateSpec(mode="rag+constrained", metric="usable", versus=("rag+lora",))),
-    ),
-)
-THESIS_IDS: tuple[str, ...] = tuple(t.id for t in THESES)
-
-
-def thesis(thesis_id: str) -> Thesis:
-    """The thesis with this id.
-
-    Raises:
-        InputError: no such thesis (the message lists them).
-    """
-    for t in THESES:
-        if t.id == thesis_id:
-            return t
-    raise InputError(f"Unknown thesis '{thesis_id}'. Known: {', '.join(THESIS_IDS)}.")
 
 
 # -- ranking -----------------------------------------------------------------------------------
@@ -278,6 +144,25 @@ class ThesisShowcase(BaseModel):
     def clear_count(self) -> int:
         return sum(1 for r in self.ranked if r.clear)
 
+    def typicality(self) -> str:
+        """How typical the best question is, in one sentence (the Lab and the Tour both say it), so a
+        clear example is never passed off as a typical one, nor a partial one as clear.
+
+        Examples:
+            >>> ThesisShowcase(thesis_id="facts", ranked=[], rates=[]).typicality()
+            'No question of the demo set can show this thesis.'
+        """
+        best, n = self.best, len(self.ranked)
+        if best is None:
+            return "No question of the demo set can show this thesis."
+        if not best.clear:
+            return (f"No question shows every prediction: this one shows {best.held} of {best.total}, the most "
+                    f"of the {n} questions it can be asked on.")
+        if self.clear_count == n:
+            return f"Every prediction holds on this question, as on all {n} questions it can be asked on."
+        return (f"Every prediction holds on this question, as on {self.clear_count} of the {n} questions it can "
+                "be asked on: a clear example, not a typical one.")
+
 
 class Showcases(BaseModel):
     """Every thesis's showcase on one model, from one stored report run."""
@@ -299,6 +184,9 @@ class Showcases(BaseModel):
                                    "there right in the routing run measured with the report (claim 7).")
     routing: list[RoutingScores] = Field(default_factory=list, description="That routing run's accuracy, the "
                                          "router adapter's then the base model's, overall and per route with n.")
+    origin: Literal["", "data", "shipped"] = Field(
+        default="", exclude=True, description="Where :meth:`ShowcaseStore.load` found it: the data directory "
+        "(measured by this installation) or the copy shipped with ragtune; never stored.")
 
     def get(self, thesis_id: str) -> ThesisShowcase | None:
         return next((t for t in self.theses if t.thesis_id == thesis_id), None)
@@ -311,6 +199,14 @@ class Showcases(BaseModel):
         when = self.run_created_at.strftime("%Y-%m-%d")
         where = f" on {self.machine}" if self.machine else ""
         return f"claims report run {self.run_id} ({when}, {self.model_id}{where}, {self.n_questions} questions)"
+
+    def provenance(self) -> str:
+        """:meth:`source`, and whether this installation measured it or the project did (shipped)."""
+        if self.origin == "shipped":
+            return f"{self.source()}, shipped with ragtune (measured by the project, not on this installation)"
+        if self.origin == "data":
+            return f"{self.source()}, measured on this installation"
+        return self.source()
 
 
 _Index = dict[tuple[str, str, str], EvalResult]  # (mode, case, version) -> result
@@ -404,14 +300,15 @@ class ShowcaseStore:
         return self.dir / f"{_file_stem(model_id)}.json"
 
     def load(self, model_id: str) -> Showcases | None:
-        """The model's showcases (the data directory's, else the shipped ones), or None when neither
-        exists or is readable (a damaged file is skipped, not fatal: the Lab falls back to its defaults)."""
+        """The model's showcases (the data directory's, else the shipped ones, with ``origin`` saying
+        which), or None when neither exists or is readable (a damaged file is skipped, not fatal: the Lab falls back to its defaults)."""
         name = _file_stem(model_id)
-        for path in (self.dir / f"{name}.json", self.shipped_dir / f"{name}.json"):
+        for origin, path in (("data", self.dir / f"{name}.json"), ("shipped", self.shipped_dir / f"{name}.json")):
             try:
-                return Showcases.model_validate_json(path.read_bytes())
+                shows = Showcases.model_validate_json(path.read_bytes())
             except (OSError, ValidationError, ValueError):
                 continue
+            return shows.model_copy(update={"origin": origin})
         return None
 
     def save(self, showcases: Showcases, path: Path | None = None) -> Path:

@@ -43,6 +43,26 @@ def test_the_question_where_every_prediction_holds_ranks_first():
     assert facts.clear_count == 1
 
 
+def test_how_typical_the_best_question_is_is_said_honestly_whether_or_not_it_is_clear():
+    muddled, clear = ANSWERABLE[0], ANSWERABLE[1]
+    facts = rank(four_modes(muddled, base=True, rag=True) + four_modes(clear, rag=True)).get("facts")
+    assert facts.typicality() == ("Every prediction holds on this question, as on 1 of the 2 questions it can be "
+                                  "asked on: a clear example, not a typical one.")
+    none_clear = rank(four_modes(muddled, base=True, rag=True)).get("facts")
+    assert none_clear.clear_count == 0
+    assert none_clear.typicality().startswith("No question shows every prediction: this one shows 1 of 2")
+    every = rank(four_modes(clear, rag=True)).get("facts")
+    assert every.typicality() == "Every prediction holds on this question, as on all 1 questions it can be asked on."
+
+
+def test_a_prediction_names_its_documents_when_its_thesis_is_judged_on_version_2():
+    fresh = thesis("freshness")
+    words = [p.words({"rag": "RAG", "knowledge-lora": "Knowledge LoRA"}, fresh.version) for p in fresh.predictions]
+    assert words == ["Knowledge LoRA is correct (documents v1)", "Knowledge LoRA gives the old fact (documents v2)",
+                     "RAG is correct (documents v2)"]
+    assert thesis("facts").predictions[0].words({"rag": "RAG"}) == "RAG is correct"
+
+
 def test_a_tie_goes_to_the_quicker_question_then_the_id():
     slow, quick, same = ANSWERABLE[2], ANSWERABLE[3], ANSWERABLE[4]
     rows = four_modes(slow, rag=True, ms=3000.0) + four_modes(quick, rag=True, ms=500.0) + \
@@ -119,9 +139,12 @@ def test_the_data_directory_copy_wins_over_the_shipped_one(tmp_path):
     assert store.load("m") is None
     ShowcaseStore(tmp_path / "unused", shipped_dir=shipped).save(sample("m"), shipped / "m.json")
     assert store.load("m").run_id == "r1"
+    assert store.load("m").origin == "shipped" and "shipped with ragtune" in store.load("m").provenance()
     mine = sample("m").model_copy(update={"run_id": "mine"})
     store.save(mine)
     assert store.load("m").run_id == "mine"
+    assert store.load("m").origin == "data" and "measured on this installation" in store.load("m").provenance()
+    assert "origin" not in store.path("m").read_text()  # where it was found is never stored
 
 
 def test_a_damaged_file_falls_back_to_the_shipped_one(tmp_path):
