@@ -3,8 +3,6 @@ a permalink, taken away as an HTML one-pager or Markdown."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import streamlit as st
 
 from app_resources import get_catalog, get_knowledge_base, get_runtime, get_settings, get_showcases
@@ -19,10 +17,8 @@ from ragtune.lab import (FreshnessOffer, check_question, compare, demo_questions
 from ragtune.lab_share import LabComparison, read_link, stored_comparison
 from ragtune.modes import DEFAULT_LAB_MODES, ModeStore, mode_from_form
 from ragtune.pipeline import Pipeline
+from ragtune.retrieval.knowledge import KnowledgeBase
 from ragtune.store import LogFilter, QueryLog
-
-if TYPE_CHECKING:
-    from ragtune.retrieval.knowledge import KnowledgeBase
 
 
 def open_link(modes: ModeStore, log: QueryLog, workspaces: list[str]) -> bool:
@@ -30,17 +26,18 @@ def open_link(modes: ModeStore, log: QueryLog, workspaces: list[str]) -> bool:
     show its stored answers when they still match it, say what was refused. True: "Run again"."""
     reading = read_link(st.query_params.to_dict(), known_modes=modes.ids(), workspaces=workspaces)
     stored = stored_comparison(log, reading.link, modes.resolve(reading.link.modes))
+    defaults = [m for m in DEFAULT_LAB_MODES if m in modes.ids()]
     if st.session_state.get("lab_link") != reading.link:  # a new link: its values fill the controls
         st.session_state["lab_link"] = reading.link
         if reading.link.question:
             st.session_state["lab_question"] = reading.link.question
         if reading.link.workspace:
             st.session_state["lab_workspace"] = reading.link.workspace
-        if reading.link.modes or reading.given:
-            st.session_state["lab_modes"] = reading.link.modes
+        if reading.link.modes or reading.given:  # a question without modes: the default ones
+            st.session_state["lab_modes"] = reading.link.modes or defaults
         if stored is not None:
             st.session_state["lab_shown"] = stored.comparison
-    st.session_state.setdefault("lab_modes", [m for m in DEFAULT_LAB_MODES if m in modes.ids()])
+    st.session_state.setdefault("lab_modes", defaults)
     shown = st.session_state.get("lab_shown")
     fresh = shown is not None and not shown.stored and shown.run_id == reading.link.run  # our own link
     again = render_link_notes(reading, None if fresh or not reading.given else stored, key="lab_link_notes")

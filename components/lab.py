@@ -71,10 +71,11 @@ def render_lab_controls(demos: list[tuple[LabQuestion, EvalCase]], modes: list[M
         right.caption("No workspace yet: create one on the Knowledge page.")
     if st.session_state.get(f"{key}_demo") in by_id:
         item = by_id[st.session_state[f"{key}_demo"]][0]
-        st.info(f"The seed predicts: {item.prediction}", icon=":material/lightbulb:")
+        st.info(escape_markdown(f"The seed predicts: {item.prediction}"), icon=":material/lightbulb:")
         # one clear example is not a typical one: the set-wide rate stands beside it
-        st.caption(item.measured or "Not measured on this model yet: this is the demo's own pick. Run the "
-                   "claims report (Benchmark page) to choose the showcases by measurement and see their rates.")
+        st.caption(escape_markdown(item.measured) if item.measured else "Not measured on this model yet: this is "
+                   "the demo's own pick. Run the claims report (Benchmark page) to choose the showcases by "
+                   "measurement and see their rates.")
     return question, chosen, workspace
 
 

@@ -34,6 +34,7 @@ from ragtune.evaluation.scoring import Judgement, judge_answer
 from ragtune.evaluation.sets import EvalCase, Version, demo_eval_set, find_case
 from ragtune.evaluation.workspaces import Judging, judging
 from ragtune.modes import Mode
+from ragtune.theses import thesis
 
 if TYPE_CHECKING:
     from ragtune.pipeline import Pipeline
@@ -78,37 +79,37 @@ class LabQuestion(BaseModel):
 
 LAB_QUESTIONS: tuple[LabQuestion, ...] = (
     LabQuestion(
-        eval_id="a13", thesis="A fresh fact: RAG wins", thesis_id="facts",
+        eval_id="a13", thesis=thesis("facts").title, thesis_id="facts",
         prediction="A price from the company's own documents: only the modes that retrieve can know it.",
     ),
     LabQuestion(
-        eval_id="u03", thesis="A strict format: LoRA wins", thesis_id="format",
+        eval_id="u03", thesis=thesis("format").title, thesis_id="format",
         prediction="No document has the answer. The right reply is the schema's JSON abstention: the "
         "behaviour adapter should produce it; the base model and plain RAG should break the "
         "format or invent an answer.",
     ),
     LabQuestion(
-        eval_id="a08", thesis="Facts and format: only RAG + LoRA gets both", thesis_id="both",
+        eval_id="a08", thesis=thesis("both").title, thesis_id="both",
         prediction="RAG finds the fact but breaks the format; the adapter alone keeps the format "
         "but lacks the fact; together they should give a valid, cited, correct answer.",
     ),
     LabQuestion(
-        eval_id="c03", thesis="Changed in version 2: the knowledge LoRA is stale", thesis_id="freshness",
+        eval_id="c03", thesis=thesis("freshness").title, thesis_id="freshness",
         prediction="The answer changed in version 2 of the documents (after the answers, switch the "
         "demo documents to version 2 and ask again): retrieval follows the change, facts baked into "
         "an adapter do not.",
     ),
 )
-"""The Lab's four theses with the demo's own picks: the questions used when no showcase ranking exists for
-the loaded model (``python -m ragtune showcases`` makes one)."""
+"""The Lab's four theses (titles from :mod:`ragtune.theses`) with the demo's own picks: the questions used
+when no showcase ranking exists for the loaded model (``python -m ragtune showcases`` makes one)."""
 
 
 def demo_questions(showcases: Showcases | None = None) -> list[tuple[LabQuestion, EvalCase]]:
     """The Lab's demo questions with their cases of the demo eval set: per thesis, the question that shows it
-    most clearly on the model (its showcases' best), with the thesis's set-wide rates beside it; without a
-    ranking, the demo's own picks, said to be unmeasured."""
+    most clearly on the model (its showcases' best), with the thesis's set-wide rates beside it and how
+    typical the question is (:meth:`~ragtune.showcases.ThesisShowcase.typicality`); without a ranking, the
+    demo's own picks, said to be unmeasured."""
     from ragtune.modes import BUILTIN_MODES
-    from ragtune.showcases import thesis
 
     labels = {m.id: m.label for m in BUILTIN_MODES}
     by_id = {case.id: case for case in demo_eval_set().cases}
@@ -121,15 +122,12 @@ def demo_questions(showcases: Showcases | None = None) -> list[tuple[LabQuestion
             continue
         t, best = thesis(fallback.thesis_id), item.best
         rates = "; ".join(rate.text(labels) for rate in item.rates)
-        clear = (f"every prediction holds on this question, as on {item.clear_count} of the {len(item.ranked)} "
-                 "it can be asked on" if best.clear else
-                 f"no question shows it fully; this one shows {best.held} of {best.total} predictions")
-        predicted = "; ".join(o.prediction.words(labels) for o in best.outcomes)
+        predicted = "; ".join(o.prediction.words(labels, t.version) for o in best.outcomes)
         picked.append((LabQuestion(
             eval_id=best.case_id, thesis=t.title, thesis_id=t.id,
             prediction=f"{t.claim} Predicted: {predicted}.",
-            measured=f"Measured over the whole demo set: {rates}. Chosen by measurement: {clear} "
-            f"({showcases.source()}).",
+            measured=f"Measured over the whole demo set: {rates}. Chosen by measurement "
+            f"({showcases.source()}): {item.typicality()}",
         ), by_id[best.case_id]))
     return picked
 
@@ -145,14 +143,14 @@ class ComparisonPlan(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     mode_ids: list[str]
-    added: list[str] = Field(default_factory=list)
+    added: list[str] = Field(default_factory=list, description="The modes the question added to those chosen.")
     note: str = ""
-    changed_fact: bool = Field(default=False, description="A demo question whose fact changed in version 2.")
 
 
 def plan_comparison(question: str, chosen: Sequence[str], known: Sequence[str]) -> ComparisonPlan:
     """The modes to run for ``question``: a changed-fact demo question (a case of kind ``changed``)
     adds the knowledge-LoRA mode when it is not chosen, so the stale baked-in fact sits beside RAG's.
+    The Lab page and ``python -m ragtune lab`` both apply it.
 
     Examples:
         >>> plan = plan_comparison("How many days do I have to return a product bought directly from Tidewell?",
@@ -161,11 +159,10 @@ def plan_comparison(question: str, chosen: Sequence[str], known: Sequence[str]) 
         (['rag', 'knowledge-lora'], ['knowledge-lora'])
     """
     case = find_case(demo_eval_set(), question)
-    changed = case is not None and case.kind == "changed"
-    if not changed or FRESHNESS_MODE in chosen or FRESHNESS_MODE not in known:
-        return ComparisonPlan(mode_ids=list(chosen), changed_fact=changed)
+    if case is None or case.kind != "changed" or FRESHNESS_MODE in chosen or FRESHNESS_MODE not in known:
+        return ComparisonPlan(mode_ids=list(chosen))
     return ComparisonPlan(
-        mode_ids=[*chosen, FRESHNESS_MODE], added=[FRESHNESS_MODE], changed_fact=True,
+        mode_ids=[*chosen, FRESHNESS_MODE], added=[FRESHNESS_MODE],
         note="This fact changed in version 2 of the demo documents, so the Knowledge LoRA column is added: "
         "its facts were baked in from version 1. Switch the documents to version 2 after the answers to see "
         "which modes follow the change.",

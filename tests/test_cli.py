@@ -75,3 +75,16 @@ def test_lab_prints_stopped_repetition_under_the_answer_and_logs_it(looping_mode
     assert (entry.finish_reason, entry.parse_status) == ("repetition", "repetition")
     assert main(["lab", "How much does the Poolpilot P1 cost?", "--modes", "base", "--json", "--no-log"]) == 0
     assert json.loads(capsys.readouterr().out)["finish_reason"] == "repetition"
+
+
+def test_lab_applies_the_pages_plan_a_changed_fact_question_adds_the_knowledge_lora(team_workspace, capsys):
+    from ragtune.evaluation.sets import demo_eval_set
+
+    team_workspace(max_tokens=8)
+    changed = next(c for c in demo_eval_set().cases if c.id == "c03")
+    assert main(["lab", changed.question, "--workspace", "team", "--modes", "base", "--no-log"]) == 0
+    captured = capsys.readouterr()
+    assert [line for line in captured.out.splitlines() if line.startswith("== ")] == ["== base", "== knowledge-lora"]
+    assert "note: This fact changed in version 2" in captured.err
+    # the tiny test model has no knowledge adapter: the added column says so, the run still succeeds
+    assert "error: mode knowledge-lora" in captured.err and "knowledge-baked" in captured.err

@@ -43,10 +43,10 @@ def test_a_changed_fact_question_adds_the_knowledge_lora_and_says_so():
     known = [m.id for m in BUILTIN_MODES]
     plan = plan_comparison(CHANGED.question, ["base", "rag"], known)
     assert plan.mode_ids == ["base", "rag", FRESHNESS_MODE] and plan.added == [FRESHNESS_MODE]
-    assert "Knowledge LoRA" in plan.note and plan.changed_fact
+    assert "Knowledge LoRA" in plan.note
     assert plan_comparison(CHANGED.question, ["rag", FRESHNESS_MODE], known).added == []  # chosen already
     unchanged = plan_comparison(UNCHANGED.question, ["rag"], known)
-    assert unchanged.mode_ids == ["rag"] and not unchanged.note and not unchanged.changed_fact
+    assert unchanged.mode_ids == ["rag"] and not unchanged.note and unchanged.added == []
     assert plan_comparison("What is our refund policy?", ["rag"], known).mode_ids == ["rag"]  # not a demo question
 
 

@@ -13,7 +13,7 @@ from ragtune.commands._args import writable_file
 from ragtune.config import load_settings
 from ragtune.errors import InputError
 from ragtune.evaluation.scoring import format_outcome
-from ragtune.lab import MAX_QUESTION_CHARS, Failed, Finished, check_question
+from ragtune.lab import MAX_QUESTION_CHARS, Failed, Finished, check_question, plan_comparison
 from ragtune.modes import DEFAULT_LAB_MODES, ModeStore, parse_mode_ids
 from ragtune.runtime.stops import STOPPED_LABELS
 
@@ -30,7 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lab.add_argument("--workspace", default=None,
                      help="Knowledge workspace for the modes that retrieve (default: the demo workspace).")
     lab.add_argument("--modes", default=",".join(DEFAULT_LAB_MODES),
-                     help=f"Comma list of mode ids (default: {','.join(DEFAULT_LAB_MODES)}).")
+                     help=f"Comma list of mode ids (default: {','.join(DEFAULT_LAB_MODES)}). As on the Lab "
+                     "page, a demo question whose fact changed in version 2 adds the knowledge-lora mode "
+                     "(said on stderr).")
     lab.add_argument("--model", dest="model_id", help="Registry id of the model (default: configured).")
     lab.add_argument("--json", action="store_true", help="Print one JSON object per mode (JSON Lines).")
     lab.add_argument("--no-log", action="store_true", help="Do not write the answers to the query log.")
@@ -143,7 +145,10 @@ def cmd_lab(args: argparse.Namespace) -> int:
               file=sys.stderr)
     if not chosen:
         raise InputError(f"No known mode chosen (--modes). Known modes: {', '.join(store.ids())}.")
-    modes = store.resolve(chosen)
+    plan = plan_comparison(args.question, chosen, store.ids())  # the page's plan: same columns here
+    if plan.note:
+        print(f"note: {plan.note}", file=sys.stderr)
+    modes = store.resolve(plan.mode_ids)
     workspace = args.workspace or settings.demo_workspace or None
     kb = None
     if any(m.retrieval for m in modes):
@@ -176,7 +181,8 @@ def cmd_lab(args: argparse.Namespace) -> int:
         events.close()
         runtime.close()
     _write_exports(args, LabComparison(question=args.question.strip(), workspace=workspace,
-                                       mode_ids=[m.id for m in modes], run_id=run_id, results=results))
+                                       mode_ids=[m.id for m in modes], run_id=run_id, results=results,
+                                       note=plan.note))
     return 2 if failures == len(modes) else 0
 
 
