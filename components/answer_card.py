@@ -12,6 +12,7 @@ import streamlit as st
 from components.format import money, render_format_badge
 from components.safe import escape_markdown, inline_code, render_untrusted_text
 from ragtune.answer import Answer, AnswerTimings, Citation, RouteTaken
+from ragtune.lab_export import route_line, stopped_note
 from ragtune.runtime.stops import STOPPED_LABELS
 
 if TYPE_CHECKING:
@@ -27,10 +28,6 @@ CITATION_NOTES = {
     "not_retrieved": "a real chunk, but not in the prompt",
     "unknown": "no such chunk: invented",
     "unverified": "unverified: the knowledge base could not be reached",
-}
-STOPPED_NOTES = {
-    "length": "Stopped at the answer-length limit.",
-    "repetition": "stopped: repetition — the answer began repeating itself, so it was ended there.",
 }
 NO_CITATION_TEXT = {
     "unknown": "This id matches no chunk of the workspace.",
@@ -143,17 +140,13 @@ def render_answer_card(answer: Answer | LogEntry, *, verdict: Judgement | None =
 
 
 def render_route_line(route: RouteTaken, *, key: str) -> None:
-    """Where a routing mode sent the query and what the routing step cost: ``routed: billing →
-    billing-handoff (a fixed answer) · router 85 ms, 74 + 3 tokens, $0.0000021``; the router's raw
-    output on hover (an output that is no label says so: the default route answered)."""
-    t, said = route.timings, route.raw_output.strip() or "(nothing)"
-    fallback = " · not a known label: the default route" if route.fallback else ""
+    """Where a routing mode sent the query and what the routing step cost
+    (:func:`ragtune.lab_export.route_line`, as the exports write it); the router's raw output on hover
+    (an output that is no label says so: the default route answered)."""
+    said = route.raw_output.strip() or "(nothing)"
     with st.container(key=key):
         # The raw output is the model's text, the route names a user's: all shown inert.
-        st.caption(escape_markdown(
-            f"Routed: {route.describe()} · router {route.cost.compute_seconds * 1000:,.0f} ms, "
-            f"{t.prompt_tokens} + {t.completion_tokens} tokens, {money(route.cost.local_compute_usd)} local"
-            f"{fallback}"), help=escape_markdown(f"{route.router_adapter} said: {said}"))
+        st.caption(escape_markdown(route_line(route)), help=escape_markdown(f"{route.router_adapter} said: {said}"))
 
 
 def _render_measures(card: _Card) -> None:
@@ -172,5 +165,5 @@ def _render_measures(card: _Card) -> None:
         st.metric("Local", money(card.local_usd), help=card.local_help + training)
         st.metric(f"As {card.api_model}", money(card.api_usd),
                   help="The same tokens at the hosted model's list price" + training)
-    if card.finish_reason in STOPPED_NOTES:
-        st.caption(STOPPED_NOTES[card.finish_reason])
+    if note := stopped_note(card.finish_reason):
+        st.caption(escape_markdown(note))

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 MODE_COLOURS: dict[str, str] = {
     "base": "#9e9e9e", "rag": "#42a5f5", "lora": "#ab47bc", "rag+lora": "#5b4bdb",
     "rag+fewshot": "#ffa726", "knowledge-lora": "#ef5350", "constrained": "#80cbc4",
-    "rag+constrained": "#26a69a",
+    "rag+constrained": "#26a69a", "route": "#5c6bc0",
 }
 EXTRA_COLOURS = ("#8d6e63", "#d4e157", "#ec407a", "#29b6f6", "#66bb6a", "#ffca28")
 

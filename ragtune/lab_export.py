@@ -16,12 +16,14 @@ from datetime import datetime, timezone
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ragtune.answer import RouteTaken
 from ragtune.charts import ModeMeasure, cost_figure, latency_figure
 from ragtune.economics import money
 from ragtune.evaluation.scoring import FormatTone, format_outcome
 from ragtune.inert import inert_markdown
 from ragtune.lab import Failed, Finished
 from ragtune.lab_share import LabComparison
+from ragtune.runtime.stops import STOPPED_LABELS
 
 VERDICT_WORDS: dict[str, str] = {
     "correct": "correct", "stale": "stale", "wrong": "wrong", "abstained": "abstained",
@@ -36,6 +38,33 @@ CITATION_WORDS: dict[str, str] = {
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; "
        "font-src data:; connect-src 'none'; frame-src 'none'; form-action 'none'; base-uri 'none'")
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+_STOPPED_WHY = {"length": "the answer may be incomplete",
+                "repetition": "the answer began repeating itself, so it was ended there"}
+
+
+def stopped_note(finish_reason: str) -> str:
+    """The note under an answer that did not end by itself, in the one vocabulary of
+    :data:`~ragtune.runtime.stops.STOPPED_LABELS` (the answer card says the same); "" otherwise.
+
+    Examples:
+        >>> stopped_note("length"), stopped_note("stop")
+        ('Stopped at the answer cap — the answer may be incomplete.', '')
+    """
+    label = STOPPED_LABELS.get(finish_reason)
+    if label is None:
+        return ""
+    why = _STOPPED_WHY.get(finish_reason)
+    return f"{label[:1].upper()}{label[1:]}" + (f" — {why}." if why else ".")
+
+
+def route_line(route: RouteTaken) -> str:
+    """Where a routing mode sent the query and what the routing step cost, in one line (the answer card,
+    the exports): ``Routed: billing → billing-handoff (a fixed answer) · router 85 ms, 74 + 3 tokens,
+    $0.0000021 local``."""
+    t = route.timings
+    fallback = " · not a known label: the default route" if route.fallback else ""
+    return (f"Routed: {route.describe()} · router {route.cost.compute_seconds * 1000:,.0f} ms, "
+            f"{t.prompt_tokens} + {t.completion_tokens} tokens, {money(route.cost.local_compute_usd)} local{fallback}")
 
 
 class ExportRow(BaseModel):
@@ -53,7 +82,8 @@ class ExportRow(BaseModel):
     format_label: str = ""
     format_tone: FormatTone = "none"
     confidence: str | None = None
-    stopped: bool = False
+    stopped: str = Field(default="", description="Why it did not end by itself (stopped_note); empty: it did.")
+    route: str = Field(default="", description="A routing mode's route and its cost (route_line).")
     citations: list[str] = Field(default_factory=list)
     model_id: str = ""
     measure: ModeMeasure | None = None
@@ -66,11 +96,13 @@ class ExportRow(BaseModel):
                 *([f"confidence {self.confidence}"] if self.confidence else [])]
 
     def measures(self) -> str:
-        """``total 1.20 s · first token 0.31 s · 251 prompt tokens (0 cached) · 30 answer tokens``."""
+        """``total 1.20 s · first token 0.31 s · 251 prompt tokens (0 cached) · 30 answer tokens``
+        (``· routing 0.08 s`` after the total for a routing mode)."""
         if self.measure is None:
             return ""
         t = self.measure.timings
-        return (f"total {t.total_ms / 1000:.2f} s · first token {t.ttft_ms / 1000:.2f} s · "
+        routing = f" · routing {t.routing_ms / 1000:.2f} s" if t.routing_ms else ""
+        return (f"total {t.total_ms / 1000:.2f} s{routing} · first token {t.ttft_ms / 1000:.2f} s · "
                 f"{t.prompt_tokens:,} prompt tokens ({t.cached_prompt_tokens:,} cached) · "
                 f"{t.completion_tokens:,} answer tokens")
 
@@ -98,7 +130,8 @@ def export_rows(comparison: LabComparison) -> list[ExportRow]:
                 verdict_note=result.verdict.note if result.verdict else "", not_judged=result.not_judged or "",
                 format_label=outcome.label, format_tone=outcome.tone,
                 confidence=parsed.confidence if parsed is not None else None,
-                stopped=answer.finish_reason == "length", model_id=answer.model_id,
+                stopped=stopped_note(answer.finish_reason), model_id=answer.model_id,
+                route=route_line(answer.route) if answer.route is not None else "",
                 citations=[f"{c.chunk_id} ({CITATION_WORDS.get(c.status, c.status)})" for c in answer.citations],
                 measure=ModeMeasure.of(answer)))
         else:
@@ -107,7 +140,8 @@ def export_rows(comparison: LabComparison) -> list[ExportRow]:
                 label=result.mode_label, answer=result.display_answer, verdict=result.verdict,
                 verdict_note=(result.verdict_note or "") if result.verdict else "",
                 not_judged=(result.verdict_note or "") if result.verdict is None else "",
-                format_label=outcome.label, format_tone=outcome.tone, stopped=result.finish_reason == "length",
+                format_label=outcome.label, format_tone=outcome.tone, stopped=stopped_note(result.finish_reason),
+                route=route_line(result.route) if result.route is not None else "",
                 model_id=result.model_id, measure=ModeMeasure.of(result),
                 citations=[f"{c.get('chunk_id')} ({CITATION_WORDS.get(str(c.get('status')), c.get('status'))})"
                            for c in result.citations]))
@@ -145,9 +179,11 @@ def comparison_markdown(comparison: LabComparison, *, now: datetime | None = Non
             lines += [f"Verdict: {inert_markdown(row.verdict_note)}", ""]
         if row.not_judged:
             lines += [f"{inert_markdown(row.not_judged[:1].upper() + row.not_judged[1:])}.", ""]
+        if row.route:
+            lines += [inert_markdown(row.route), ""]
         lines += [_quote(row.answer or "(empty answer)"), ""]
         if row.stopped:
-            lines += ["Stopped at the answer-length limit.", ""]
+            lines += [inert_markdown(row.stopped), ""]
         lines += ["Citations: " + (inert_markdown(", ".join(row.citations)) or "none"), "",
                   inert_markdown(row.measures()), "", inert_markdown(row.costs()), ""]
     answered = [r for r in rows if r.measure is not None]
@@ -212,9 +248,11 @@ def _card(row: ExportRow) -> str:
         for cls, text, title in zip(classes, row.badges(), titles)) + "</div>")
     if row.not_judged:
         parts.append(f"<p class=\"summary\">{_e(row.not_judged[:1].upper() + row.not_judged[1:])}.</p>")
+    if row.route:
+        parts.append(f"<p class=\"summary\">{_e(row.route)}</p>")
     parts.append(f"<div class=\"answer\">{_e(row.answer) or '<em>(empty answer)</em>'}</div>")
     if row.stopped:
-        parts.append("<p class=\"summary\">Stopped at the answer-length limit.</p>")
+        parts.append(f"<p class=\"summary\">{_e(row.stopped)}</p>")
     cites = "".join(f"<li>{_e(c)}</li>" for c in row.citations) or "<li>none</li>"
     parts.append(f"<p class=\"measures\">Citations:</p><ul class=\"measures\">{cites}</ul>")
     parts.append(f"<p class=\"measures\">{_e(row.measures())}<br>{_e(row.costs())}</p></article>")

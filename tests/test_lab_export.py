@@ -63,6 +63,38 @@ def test_the_markdown_has_the_badges_and_measures_and_keeps_text_inert(data_dir)
     assert quoted and all(line.startswith(">") for line in quoted if "leak" in line)  # inside its quote
 
 
+def routed_and_looping(*, stored: bool) -> LabComparison:
+    """A routing mode's answer (its route and the router's time) and a free-text answer stopped in a loop,
+    fresh or read back from the log."""
+    from tests.test_components_contract import route_taken
+    from tests.test_store import answer
+
+    routed = answer("rag").model_copy(update={
+        "mode": MODES["route"], "route": route_taken(),
+        "timings": answer().timings.model_copy(update={"routing_ms": 80.0})})
+    looping = answer("rag").model_copy(update={
+        "mode": MODES["knowledge-lora"], "text": "la Femme la Femme la Femme", "finish_reason": "repetition"})
+    looping = looping.model_copy(update={"parse": looping.parse.model_copy(update={"status": "free_text",
+                                                                                   "parsed": None})})
+    results: list = [Finished(mode=MODES["route"], answer=routed), Finished(mode=MODES["knowledge-lora"],
+                                                                            answer=looping)]
+    if stored:
+        log = QueryLog(load_settings().query_log_file)
+        results = [log.get(log.add(a.answer)) for a in results]
+    return LabComparison(question="Refund me", workspace="demo", mode_ids=["route", "knowledge-lora"],
+                         run_id="0123456789ab", results=results, stored=stored)
+
+
+@pytest.mark.parametrize("stored", [False, True], ids=["fresh", "logged"])
+def test_the_exports_say_the_route_taken_the_routers_time_and_a_loop_stopped_in_free_text(stored, data_dir):
+    comparison = routed_and_looping(stored=stored)
+    for text in (comparison_markdown(comparison), comparison_html(comparison)):
+        assert "Routed: billing → billing-handoff (a fixed answer) · router 80 ms" in text
+        assert "routing 0.08 s" in text  # the router's own time, beside the total
+        assert "Stopped: repetition — the answer began repeating itself" in text
+        assert "answer-length" not in text
+
+
 def test_the_cli_writes_both_exports_of_a_comparison(team_workspace, tmp_path, capsys):
     team_workspace(max_tokens=8)
     html_file, md_file = tmp_path / "out" / "lab.html", tmp_path / "lab.md"
