@@ -120,9 +120,9 @@ def playground() -> None:
 st.title("Playground")
 st.caption("One question, the model alone or with a LoRA adapter: see the answer stream in and where the time went.")
 with st.container(horizontal=True, vertical_alignment="center"):
-    st.info("This is the plain model with **no documents**: it answers from what its weights hold, so it does "
-            "not know your facts. To answer from documents, with citations, compare modes in the Lab.",
-            icon=":material/info:")
+    st.info("This is the model (with an adapter if you pick one) and **no documents**: it answers from what its "
+            "weights hold, so it does not know your facts. To answer from documents, with citations, compare modes "
+            "in the Lab.", icon=":material/info:")
     page_link("app_pages/lab.py", label="Open the Lab", icon=":material/science:", url_path="lab")
 with errors_shown("the Playground"):
     playground()

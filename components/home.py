@@ -32,7 +32,8 @@ DOORS: tuple[tuple[str, str, str, str], ...] = (
     ("app_pages/tour.py", "Take the tour", ":material/slideshow:",
      "Seven steps, each thesis shown live on the local model with its measured rate. For a meeting."),
     ("app_pages/decide.py", "Decide for your team", ":material/alt_route:",
-     "Five questions about your workload to a recommendation, its costs and a record you can share."),
+     "Five steps of questions about your workload to a recommendation, its costs and a record you can "
+     "share."),
     ("app_pages/lab.py", "Compare on your documents", ":material/science:",
      "One question, several modes side by side: answers, citations, format, latency and cost."),
 )
@@ -88,8 +89,10 @@ def render_status(status: HomeStatus, *, key: str) -> None:
                 st.caption(f"The demo workspace {inline_code(d.demo_workspace)} holds version "
                            f"{d.demo_version[1:]} of the Tidewell Robotics documents.")
     if status.measured:
-        st.caption(f":material/fact_check: The demo's rates come from the {escape_markdown(status.measured)}. "
-                   "Run the claims report (Benchmark page) to measure them on this machine.")
+        again = (" Run the claims report (Benchmark page) to measure them on this machine."
+                 if status.measured_shipped else "")
+        st.caption(f":material/fact_check: The demo's rates come from the {escape_markdown(status.measured)}."
+                   f"{again}")
     else:
         st.caption(":material/fact_check: No measured rates for this model yet: run the claims report on the "
                    "Benchmark page (or `python -m ragtune showcases --measure`).")

@@ -51,6 +51,8 @@ class HomeStatus(BaseModel):
     missing_demo_adapters: list[str] = Field(default_factory=list)
     documents: DocumentsStatus
     measured: str = Field(default="", description="Where the demo's measured rates come from; empty: none.")
+    measured_shipped: bool = Field(default=False, description="They are the copy shipped with ragtune (the "
+                                   "project measured them), not this installation's own measurement.")
 
 
 def documents_status(kb: KnowledgeBase | None, demo_workspace: str, kb_error: str = "") -> DocumentsStatus:
@@ -84,5 +86,6 @@ def home_status(
     return HomeStatus(
         model_id=model_id, model_detail=detail, model_error="" if runtime is not None else runtime_error,
         adapters=names, missing_demo_adapters=[a for a in DEMO_ADAPTERS if a not in names],
-        documents=documents, measured=shows.source() if shows is not None else "",
+        documents=documents, measured=shows.provenance() if shows is not None else "",
+        measured_shipped=shows is not None and shows.origin == "shipped",
     )
