@@ -23,9 +23,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     sc.add_argument("--model", dest="model_id", default=None, help="Registry id (default: the configured model).")
     sc.add_argument("--run", dest="run_id", default=None, metavar="RUN_ID",
-                    help="Rank this stored report run (default: the model's latest complete one).")
+                    help="Rank this stored report run (default: the model's latest complete one); a run that "
+                    "is no complete report over the whole demo set needs --out.")
     sc.add_argument("--measure", action="store_true",
-                    help="Run the claims report first (every mode on every demo question: minutes).")
+                    help="Run the claims report first (every mode on every demo question: minutes); not with "
+                    "--run.")
     sc.add_argument("--top", type=int_range(1, 100), default=3, help="Questions shown per thesis (default 3).")
     sc.add_argument("--out", type=writable_file, default=None,
                     help="Write the showcases here instead of the data directory (the project ships "
