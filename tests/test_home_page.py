@@ -66,5 +66,28 @@ def test_measured_rates_are_named_with_their_source(team_workspace, data_dir):
     model_id = ModelRegistry(load_settings()).default_id()
     ShowcaseStore(data_dir).save(sample(model_id))
     at = AppTest.from_file(PAGE, default_timeout=120).run()
-    assert "claims report run r1 (2026-12-06" in text_of(at)
+    text = text_of(at)
+    assert "claims report run r1 (2026-12-06" in text and "measured on this installation" in text
+    assert "Run the claims report" not in text  # measured here: nothing to re-measure
     assert KnowledgeBase  # imported for the fixture's store; kept explicit
+
+
+def test_shipped_rates_say_so_and_how_to_measure_them_here(tmp_path, data_dir):
+    from ragtune.adapters import AdapterCatalog
+    from ragtune.config import load_settings
+    from ragtune.status import home_status
+    from tests.test_showcases import sample
+
+    shipped = tmp_path / "shipped"
+    ShowcaseStore(tmp_path / "unused", shipped_dir=shipped).save(sample("m"), shipped / "m.json")
+    status = home_status("m", runtime=None, catalog=AdapterCatalog(load_settings()), documents=DocumentsStatus(),
+                         showcases=ShowcaseStore(tmp_path / "data", shipped_dir=shipped))
+    assert status.measured_shipped and "shipped with ragtune" in status.measured
+    at = AppTest.from_function(_status_of, args=(status,), default_timeout=30).run()
+    assert any("Run the claims report (Benchmark page) to measure them on this machine" in c.value
+               for c in at.caption)
+
+
+def _status_of(status) -> None:
+    from components.home import render_status
+    render_status(status, key="status")

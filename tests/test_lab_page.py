@@ -66,6 +66,14 @@ def test_modes_come_from_the_link_and_unknown_ids_are_ignored_with_a_warning(env
     assert "telepathy" in at.warning[0].value
 
 
+def test_a_link_with_a_question_but_no_modes_opens_with_the_default_modes_ready_to_compare(env):
+    at = page(q="How much is the Poolpilot P1?")
+    assert not at.exception and not at.error
+    assert at.text_area(key="lab_question").value == "How much is the Poolpilot P1?"
+    assert at.multiselect(key="lab_modes").value == ["base", "rag", "lora", "rag+lora"]
+    assert not at.button(key="lab_run").disabled
+
+
 def test_a_mode_whose_adapter_is_unusable_says_so_in_its_column(env):
     at = compare(page(), ["rag", "lora"])
     assert not at.exception
