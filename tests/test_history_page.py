@@ -112,4 +112,4 @@ def test_a_logged_answer_stopped_in_a_loop_says_so_in_the_table_and_its_card(log
     at.session_state["hist_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     at.run()
     assert not at.exception
-    assert any(c.value.startswith("stopped: repetition — ") for c in at.caption)
+    assert any(c.value.startswith("Stopped: repetition — ") for c in at.caption)

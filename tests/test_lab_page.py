@@ -187,7 +187,7 @@ def test_a_looping_answer_is_stopped_and_its_card_says_stopped_repetition(team_w
     monkeypatch.setenv("RAGTUNE_MODEL_PATH", str(looping_model))
     at = compare(page(), ["base"])
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert any(c.value.startswith("stopped: repetition — ") for c in at.caption)
+    assert any(c.value.startswith("Stopped: repetition — ") for c in at.caption)
     assert any("stopped: repetition" in m.value for m in at.markdown)  # the format badge
     entry = QueryLog(load_settings().query_log_file).entries()[-1]
     assert (entry.finish_reason, entry.parse_status) == ("repetition", "repetition")
