@@ -7,10 +7,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_resources import get_knowledge_base, get_registry, get_runtime, get_settings
+from app_resources import get_knowledge_base, get_registry, get_runtime, get_scratch_sweeper, get_settings
 from components.safe import errors_shown
 from components.sidebar import LoadedModel, render_sidebar
 from ragtune.errors import RagtuneError
+from ragtune.tour import drop_scratch, scratch_name
 
 HERE = Path(__file__).parent
 
@@ -29,6 +30,24 @@ def sidebar() -> None:
     render_sidebar(registry.statuses(), default_id=registry.default_id(), load=load,
                    add_local=registry.add_local if manage else None,
                    added=registry.user_models(), remove_local=registry.remove_local if manage else None)
+
+
+def tidy_tour_scratch(on_tour: bool) -> None:
+    """The Tour's freshness step works in a scratch copy of the demo documents: drop this session's copy as
+    soon as another page runs (the Tour drops it when another step opens), and any session's copy left for
+    two hours (a closed browser; swept when the app starts, then at most every ten minutes)."""
+    leaving, sweeper = not on_tour and "tour_fresh" in st.session_state, get_scratch_sweeper()
+    if not leaving and not sweeper.due():
+        return  # the usual case: nothing to tidy, the knowledge base is not even opened
+    try:
+        kb = get_knowledge_base()
+        if leaving:
+            if token := st.session_state.get("tour_token"):
+                drop_scratch(kb, scratch_name(token))
+            del st.session_state["tour_fresh"]
+        sweeper.sweep(kb)
+    except RagtuneError:
+        pass  # no knowledge base, no scratch copy: the pages that need one say why
 
 
 try:
@@ -69,6 +88,7 @@ pages = {
     ],
 }
 navigation = st.navigation(pages)
+tidy_tour_scratch(on_tour=navigation.url_path == "tour")
 with st.sidebar, errors_shown("the sidebar"):
     sidebar()
 with errors_shown(f"the page {navigation.title}"):  # run on their own (AppTest), pages guard themselves too

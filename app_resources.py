@@ -16,6 +16,7 @@ from ragtune.retrieval.demo import ensure_demo_workspace
 from ragtune.retrieval.knowledge import KnowledgeBase
 from ragtune.runtime import Runtime, load_runtime
 from ragtune.showcases import Showcases, ShowcaseStore
+from ragtune.tour import ScratchSweeper
 
 
 @st.cache_resource(show_spinner=False)
@@ -75,3 +76,9 @@ def get_showcases() -> Showcases | None:
     """The session's model's showcases (measured demo questions and rates), or None when not measured."""
     model_id = st.session_state.get("model_id") or get_registry().default_id()
     return ShowcaseStore(get_settings().data_dir).load(model_id) if model_id else None
+
+
+@st.cache_resource(show_spinner=False)
+def get_scratch_sweeper() -> ScratchSweeper:
+    """The process's sweeper of the tour's stale scratch copies (it sweeps when first asked, then now and then)."""
+    return ScratchSweeper()

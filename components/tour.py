@@ -12,7 +12,7 @@ from components.format import page_link
 from components.safe import escape_markdown
 
 if TYPE_CHECKING:
-    from ragtune.evaluation.sets import EvalCase
+    from ragtune.evaluation.sets import EvalCase, Version
     from ragtune.showcases import Outcome, Showcases, Thesis
     from ragtune.tour import TourStep
 
@@ -45,9 +45,10 @@ def render_navigation(step: TourStep, total: int, *, key: str) -> int | None:
 
 
 def render_measured(step: TourStep, thesis: Thesis | None, showcases: Showcases | None,
-                    labels: dict[str, str], *, key: str) -> None:
+                    labels: dict[str, str], *, asked: str | None = None, key: str) -> None:
     """The measured rate over the whole demo set and the report's verdict on the step's claims, with n; honest
-    where a claim does not hold here."""
+    where a claim does not hold here. ``asked``: the id of the question the step asks (said how typical it is
+    when it is the thesis's best-ranked one)."""
     with st.container(border=True, key=key):
         st.markdown(":material/fact_check: **Measured over the whole demo set**")
         if showcases is None:
@@ -58,9 +59,8 @@ def render_measured(step: TourStep, thesis: Thesis | None, showcases: Showcases 
         if item is not None:
             for rate in item.rates:
                 st.markdown(f"- {escape_markdown(rate.text(labels))}")
-            if item.ranked:
-                st.caption(f"The question below shows every prediction on {item.clear_count} of the "
-                           f"{len(item.ranked)} questions it can be asked on: a clear example, not a typical one.")
+            if item.best is not None and item.best.case_id == asked:
+                st.caption(escape_markdown(f"The question below, chosen by measurement: {item.typicality()}"))
         for number in step.claims:
             claim = showcases.claim(number)
             if claim is None:
@@ -75,7 +75,7 @@ def render_measured(step: TourStep, thesis: Thesis | None, showcases: Showcases 
             if claim.verdict == "does not hold here":
                 st.warning("On this model the claim does not hold as the seed states it: the numbers above say "
                            "where. Honest figures beat a rigged demo.", icon=":material/report:")
-        st.caption(f"From the {escape_markdown(showcases.source())}.")
+        st.caption(f"From the {escape_markdown(showcases.provenance())}.")
 
 
 def render_look_for(step: TourStep, *, key: str) -> None:
@@ -96,8 +96,10 @@ def render_question(case: EvalCase | None, *, key: str) -> None:
     st.caption(escape_markdown(f"Demo question {case.id}.{gold}"))
 
 
-def render_live_check(outcomes: list[Outcome], labels: dict[str, str], *, key: str) -> None:
-    """Which of the thesis's predictions held on the answers just given."""
+def render_live_check(outcomes: list[Outcome], labels: dict[str, str], *, version: Version = "v1",
+                      key: str) -> None:
+    """Which of the thesis's predictions held on the answers just given (``version``: the thesis's documents,
+    named in a prediction judged against another than version 1)."""
     checked = [o for o in outcomes if o.held is not None]
     if not checked:
         return
@@ -106,7 +108,7 @@ def render_live_check(outcomes: list[Outcome], labels: dict[str, str], *, key: s
         st.markdown(f":material/checklist: **On this run: {held} of {len(checked)} predictions held**")
         for o in checked:
             mark = ":green[:material/check:]" if o.held else ":red[:material/close:]"
-            st.markdown(f"{mark} {escape_markdown(o.prediction.words(labels))}")
+            st.markdown(f"{mark} {escape_markdown(o.prediction.words(labels, version))}")
         if held < len(checked):
             st.caption("A prediction that did not hold live is shown as it is: the measured rate above says how "
                        "often it holds over the whole set.")

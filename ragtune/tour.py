@@ -11,14 +11,21 @@ page (``app_pages/tour.py``) draws them; this module decides, so the CLI and tes
   about what "held" means;
 * the **freshness scratch copy**: the freshness step changes a fact live, in a copy of the demo
   documents under a reserved internal name (never the demo workspace others use), and the tour
-  removes it when the step is left (:func:`drop_scratch`); copies a session left behind are
-  removed once they are older than :data:`SCRATCH_MAX_AGE_S` (:func:`drop_stale_scratches`).
+  removes it when the step is left (:func:`drop_scratch`: the Tour when another step opens, the app
+  when another page runs); copies a session left behind (a closed browser) are removed once they
+  are older than :data:`SCRATCH_MAX_AGE_S` (:func:`drop_stale_scratches`, run by a
+  :class:`ScratchSweeper` when the app starts and then at most every few minutes);
+* :func:`route_examples` - the routing step's example queries answered by the routing mode.
+
+The steps run only built-in modes (:func:`step_modes`): a user's saved modes, valid or not, never
+change or break the tour.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,11 +34,15 @@ from ragtune.decision.economics import CostComparison, CostInputs, compare_costs
 from ragtune.errors import InputError
 from ragtune.evaluation.scoring import EvalResult, score_answer
 from ragtune.evaluation.sets import EvalCase, EvalItem, Version, demo_eval_set
+from ragtune.lab import Failed, Finished, compare
+from ragtune.modes import BUILTIN_MODES, Mode
 from ragtune.retrieval.knowledge import INTERNAL_WORKSPACE_PREFIX
-from ragtune.showcases import Outcome, Showcases, Thesis, metric_value, thesis
+from ragtune.showcases import Outcome, Showcases
+from ragtune.theses import Thesis, metric_value, thesis
 
 if TYPE_CHECKING:
     from ragtune.answer import Answer
+    from ragtune.pipeline import Pipeline
     from ragtune.retrieval.knowledge import KnowledgeBase
     from ragtune.retrieval.progress import ProgressCallback
 
@@ -40,6 +51,8 @@ StepKind = Literal["compare", "freshness", "routing", "economics"]
 SCRATCH_PREFIX = f"{INTERNAL_WORKSPACE_PREFIX}tour-"
 """The freshness step's scratch copies: internal names (never listed, never a user's workspace)."""
 SCRATCH_MAX_AGE_S = 2 * 3600.0
+SWEEP_INTERVAL_S = 600.0
+"""How often, at most, a running app looks for scratch copies older than :data:`SCRATCH_MAX_AGE_S`."""
 _SCRATCH_META = "tour-scratch-created:{name}"
 
 
@@ -62,18 +75,18 @@ class TourStep(BaseModel):
 
 TOUR: tuple[TourStep, ...] = (
     TourStep(
-        number=1, slug="facts", title="New facts: RAG", thesis="facts", claims=(1,), modes=("base", "rag"),
+        number=1, slug="facts", title=thesis("facts").title, thesis="facts", claims=(1,), modes=("base", "rag"),
         claim="RAG is about what the model knows: a fact from your documents reaches the answer only through "
         "retrieval.",
         look_for=("**Base** has never seen this company's documents: look for a **wrong** badge, or an answer "
                   "that admits it does not know.",
-                  "**RAG** retrieved two chunks: look for the **correct** badge, then open the citation to see "
-                  "the chunk the fact came from."),
+                  "**RAG** put the retrieved chunks in its prompt: look for the **correct** badge, then open the "
+                  "citation to see the chunk the fact came from."),
         notes="Ask the room first: can a model know the price of a product it was never trained on? The base "
-        "model is the same weights as RAG; the only difference is the two chunks in the prompt.",
+        "model is the same weights as RAG; the only difference is the retrieved chunks in the prompt.",
     ),
     TourStep(
-        number=2, slug="format", title="A strict format: fine-tuning", thesis="format", claims=(2, 5),
+        number=2, slug="format", title=thesis("format").title, thesis="format", claims=(2, 5),
         modes=("base", "rag", "lora", "rag+lora", "rag+fewshot"),
         claim="Fine-tuning is about how the model behaves: a LoRA adapter holds a strict JSON format that the "
         "prompt alone does not, without paying for examples on every request.",
@@ -87,7 +100,7 @@ TOUR: tuple[TourStep, ...] = (
         "pay for today.",
     ),
     TourStep(
-        number=3, slug="both", title="Both: retrieval for facts, an adapter for behaviour", thesis="both",
+        number=3, slug="both", title=thesis("both").title, thesis="both",
         claims=(3,), modes=("base", "rag", "lora", "rag+lora"),
         claim="They combine: retrieval supplies the fact, the adapter the format, the citation and the habit of "
         "abstaining.",
@@ -100,7 +113,7 @@ TOUR: tuple[TourStep, ...] = (
         "README if asked.",
     ),
     TourStep(
-        number=4, slug="freshness", title="Fresh knowledge: retrieval follows a change", kind="freshness",
+        number=4, slug="freshness", title=thesis("freshness").title, kind="freshness",
         thesis="freshness", claims=(4,), modes=("rag", "knowledge-lora"),
         claim="Knowledge baked into weights goes stale the day a document changes and cites nothing; retrieval "
         "follows the change and cites it.",
@@ -117,19 +130,22 @@ TOUR: tuple[TourStep, ...] = (
         modes=("route",),
         claim="A small fine-tuned classifier routes each request to the cheapest path that can answer it: the "
         "seed's combined pattern.",
-        look_for=("Each answer shows the **route taken** and the router's own time in the latency bar.",
+        look_for=("Each answer shows the **route taken** and the router's cost; the latency chart under the "
+                  "answers gives the router its own **Routing** bar.",
                   "A product question goes to RAG + LoRA; an account or billing ticket gets a fixed hand-off "
                   "answer with no model call; small talk goes to the plain model."),
         notes="The router is a LoRA adapter on the same 135M model: one short label per request. Routes are data "
         "on the mode, so a team changes them without retraining.",
     ),
     TourStep(
-        number=6, slug="constrained", title="Constrained decoding: syntax, not behaviour", thesis="constrained",
+        number=6, slug="constrained", title=thesis("constrained").title, thesis="constrained",
         claims=(6,), modes=("rag", "rag+constrained", "rag+lora"),
         claim="A grammar forces well-formed JSON, but not the decisions inside it: what to answer, what to cite, "
         "when to abstain.",
         look_for=("**RAG** alone: the format badge shows what the prompt got without help.",
-                  "**RAG + constrained**: the grammar guarantees **got JSON** and real chunk ids — look at the "
+                  "**RAG + constrained**: the grammar guarantees well-formed JSON whose citations are retrieved "
+                  "chunk ids; it does not guarantee the schema's rules (the format badge may still say **breaks "
+                  "the schema**, **cut off** or **stopped: repetition**) nor the decisions — look at the "
                   "**correctness** badge to see whether the answer inside is right.",
                   "**RAG + LoRA**: the behaviour learned by the adapter, for comparison."),
         notes="Constrained decoding is cheap and worth using for syntax. It cannot teach a decision rule: that is "
@@ -142,9 +158,12 @@ TOUR: tuple[TourStep, ...] = (
         "numbers decide it in Decide.",
         look_for=("The chart: the cumulative cost of sending the examples with every request against training "
                   "an adapter once (retraining included); the break-even month is marked.",
-                  "The measured token tax of this demo, from the report."),
-        notes="End here and hand over to Decide: five questions about the team's own workload give a "
-        "recommendation, its costs and a record to share.",
+                  "The measured token tax of this demo, from the report.",
+                  "These are the seed's and the demo's figures, not the team's: Decide starts from the team's own "
+                  "answers, and without a long prompt or a strict format it may rightly say prompting is enough."),
+        notes="End here and hand over to Decide: five steps of questions about the team's own workload give a "
+        "recommendation, its costs and a record to share. Say it plainly: Decide does not start from the figures "
+        "above; it prices an adapter only when the team's answers put one on the table.",
     ),
 )
 
@@ -159,7 +178,9 @@ def parse_step(text: object) -> tuple[int, str]:
     if text is None or text == "":
         return 1, ""
     raw = str(text).strip()
-    if raw.isdigit() and 1 <= int(raw) <= len(TOUR) and len(raw) <= 3:
+    # ASCII digits only, and short, before int(): '²' passes isdigit() and int() refuses it, and a
+    # 5,000-digit value is past int()'s limit
+    if raw.isascii() and raw.isdigit() and len(raw) <= 3 and 1 <= int(raw) <= len(TOUR):
         return int(raw), ""
     shown = raw[:20] + ("…" if len(raw) > 20 else "")
     return 1, f"There is no tour step {shown!r}: the tour has steps 1 to {len(TOUR)}. Starting at step 1."
@@ -209,7 +230,18 @@ def live_outcomes(t: Thesis, case: EvalCase, answers: Sequence[tuple[Version, An
 
 
 def thesis_of(s: TourStep) -> Thesis | None:
+    """The thesis a step shows, if any."""
     return thesis(s.thesis) if s.thesis else None
+
+
+BUILTIN_LABELS: dict[str, str] = {m.id: m.label for m in BUILTIN_MODES}
+
+
+def step_modes(s: TourStep) -> list[Mode]:
+    """The step's modes, built-in ones only (the measured rates are theirs; a user's modes file, even a
+    damaged one, is no concern of the tour's)."""
+    by_id = {m.id: m for m in BUILTIN_MODES}
+    return [by_id[mode_id] for mode_id in s.modes]
 
 
 # -- the freshness step's scratch copy -----------------------------------------------------------
@@ -270,6 +302,30 @@ def drop_stale_scratches(kb: KnowledgeBase, *, now: float | None = None,
     return dropped
 
 
+class ScratchSweeper:
+    """Runs :func:`drop_stale_scratches` at most once every ``interval_s`` however often it is asked (an app
+    process holds one and asks on every page run: the first run sweeps at start, later ones now and then)."""
+
+    def __init__(self, interval_s: float = SWEEP_INTERVAL_S) -> None:
+        self.interval_s = interval_s
+        self._last: float | None = None
+        self._lock = threading.Lock()
+
+    def due(self, *, now: float | None = None) -> bool:
+        """Whether the next :meth:`sweep` would look (so a caller opens the knowledge base only then)."""
+        now = time.time() if now is None else now
+        return self._last is None or now - self._last >= self.interval_s
+
+    def sweep(self, kb: KnowledgeBase, *, now: float | None = None) -> list[str]:
+        """Drop the stale scratch copies if the last sweep is ``interval_s`` old; the names dropped."""
+        now = time.time() if now is None else now
+        with self._lock:  # sessions run in threads: one sweep at a time, and only when due
+            if not self.due(now=now):
+                return []
+            self._last = now
+        return drop_stale_scratches(kb, now=now)
+
+
 # -- the routing step ------------------------------------------------------------------------
 
 
@@ -281,6 +337,16 @@ def routing_examples(showcases: Showcases | None) -> dict[str, str]:
     from ragtune.evaluation.routing import load_routing_set, showcase_cases
 
     return {route: case.query for route, case in showcase_cases(load_routing_set()).items()}
+
+
+def route_examples(pipeline: Pipeline, modes: Sequence[Mode], examples: dict[str, str],
+                   workspace: str | None) -> Iterator[tuple[str, Finished | Failed]]:
+    """Each example query (route -> query) answered in ``modes`` (the routing mode), one after another: (the
+    route, how the last mode ended). Nothing is logged: the tour is a demonstration, not the team's history."""
+    for route, query in examples.items():
+        ended = [e for e in compare(pipeline, query, modes, workspace, log=None, source="lab")
+                 if isinstance(e, (Finished, Failed))]
+        yield route, ended[-1]
 
 
 # -- the economics step ------------------------------------------------------------------------

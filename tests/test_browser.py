@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from ragtune.config import PROJECT_ROOT
+from ragtune.tour import TOUR
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -147,12 +148,12 @@ def test_a_presenter_walks_home_the_tour_decide_and_the_lab_on_the_real_model(da
         shot(page, tmp_path, "home")
 
         page.get_by_role("link", name="Take the tour").click()
-        expect(page.get_by_role("heading", name="New facts: RAG")).to_be_visible(timeout=wait)
+        expect(page.get_by_role("heading", name=TOUR[0].title)).to_be_visible(timeout=wait)
         page.get_by_role("button", name="Run it live").click()
         expect(page.get_by_text("predictions held")).to_be_visible(timeout=wait)
         expect(page.get_by_text("correct", exact=True).first).to_be_visible()  # RAG's verdict badge
         shot(page, tmp_path, "tour-facts")
-        for title in ("A strict format: fine-tuning", "Both: retrieval for facts, an adapter for behaviour"):
+        for title in (TOUR[1].title, TOUR[2].title):
             page.get_by_role("button", name="Next").click()
             expect(page.get_by_role("heading", name=title)).to_be_visible(timeout=wait)
             page.get_by_role("button", name="Run it live").click()
@@ -160,8 +161,7 @@ def test_a_presenter_walks_home_the_tour_decide_and_the_lab_on_the_real_model(da
         shot(page, tmp_path, "tour-both")
 
         page.get_by_role("button", name="Next").click()
-        expect(page.get_by_role("heading", name="Fresh knowledge: retrieval follows a change")).to_be_visible(
-            timeout=wait)
+        expect(page.get_by_role("heading", name=TOUR[3].title)).to_be_visible(timeout=wait)
         page.get_by_role("button", name="1 · Copy the demo documents and ask").click()
         expect(page.get_by_text("predictions held")).to_be_visible(timeout=wait)
         page.get_by_role("button", name="2 · Change the fact (version 2) and ask again").click()
@@ -170,15 +170,17 @@ def test_a_presenter_walks_home_the_tour_decide_and_the_lab_on_the_real_model(da
         shot(page, tmp_path, "tour-freshness")
 
         page.get_by_role("button", name="Next").click()
-        expect(page.get_by_role("heading", name="Routing: a small fine-tuned classifier")).to_be_visible(
-            timeout=wait)
+        expect(page.get_by_role("heading", name=TOUR[4].title)).to_be_visible(timeout=wait)
         page.get_by_role("button", name="Route them live").click()
         expect(page.get_by_text("routed:").first).to_be_visible(timeout=wait)
         shot(page, tmp_path, "tour-routing")
         page.get_by_role("button", name="Next").click()
+        expect(page.get_by_role("heading", name=TOUR[5].title)).to_be_visible(timeout=wait)
+        page.get_by_role("button", name="Run it live").click()  # constrained decoding, live too
+        expect(page.get_by_text("predictions held")).to_be_visible(timeout=wait)
+        shot(page, tmp_path, "tour-constrained")
         page.get_by_role("button", name="Next").click()
-        expect(page.get_by_role("heading", name="The economics: when an adapter pays back")).to_be_visible(
-            timeout=wait)
+        expect(page.get_by_role("heading", name=TOUR[6].title)).to_be_visible(timeout=wait)
         expect(page.get_by_text("break-even: month").first).to_be_visible(timeout=wait)
         shot(page, tmp_path, "tour-economics")
         page.get_by_role("link", name="On to Decide").click()

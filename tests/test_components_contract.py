@@ -770,7 +770,8 @@ def _():
     from ragtune.showcases import thesis
     from ragtune.tour import TOUR
     labels = {"rag": "RAG", "base": "Base"}
-    render_measured(TOUR[0], thesis("facts"), showcases(), labels, key="measured")
+    shows = showcases()
+    render_measured(TOUR[0], thesis("facts"), shows, labels, asked=shows.get("facts").best.case_id, key="measured")
     render_measured(TOUR[0], thesis("facts"), None, labels, key="unmeasured")
 
 
@@ -797,7 +798,7 @@ def _():
     render_live_check([Outcome(prediction=Prediction(mode="rag", metric="correct"), held=True),
                        Outcome(prediction=Prediction(mode="base", metric="correct", expected=False), held=False),
                        Outcome(prediction=Prediction(mode="lora", metric="stale", version="v2"), held=None)],
-                      {"rag": "RAG"}, key="check")
+                      {"rag": "RAG"}, version="v2", key="check")
 
 
 @sample("tour.render_notes")
@@ -832,12 +833,16 @@ def _():
 @sample("tour_steps.render_routing_examples")
 def _():
     from components.tour_steps import render_routing_examples
+    from ragtune.lab import Failed, Finished
+    from ragtune.modes import BUILTIN_MODES
 
-    def no_model():
-        raise AssertionError("nothing runs until the button is pressed")
-
-    render_routing_examples(no_model, [], showcases(), key="routes")
-    render_routing_examples(no_model, [], None, key="unmeasured")
+    routed = lab_answers()[0].model_copy(update={"route": route_taken()})
+    route = next(m for m in BUILTIN_MODES if m.id == "route")
+    examples = {"documents": "What does the P1 cost? <b>", "billing-handoff": "Refund me $5 <b>"}
+    answers = {"documents": Finished(mode=route, answer=routed),
+               "billing-handoff": Failed(mode=route, error="The adapter 'ticket-router' is missing <b>.")}
+    render_routing_examples(examples, answers, showcases(), key="routes")
+    render_routing_examples(examples, {}, None, key="unmeasured")
 
 
 # -- the contract ------------------------------------------------------------------------------

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from ragtune.errors import InputError
 from ragtune.evaluation.sets import demo_eval_set
 from ragtune.showcases import THESIS_IDS, thesis
 from ragtune.tour import (
+    SCRATCH_MAX_AGE_S,
     SCRATCH_PREFIX,
     TOUR,
+    ScratchSweeper,
     drop_scratch,
     drop_stale_scratches,
     economics_cases,
@@ -18,6 +22,7 @@ from ragtune.tour import (
     routing_examples,
     scratch_name,
     step,
+    step_modes,
     step_question,
 )
 from ragtune.showcases import rank_showcases
@@ -29,9 +34,25 @@ def test_the_tour_has_one_step_per_thesis_in_the_seeds_order():
     assert [s.slug for s in TOUR] == ["facts", "format", "both", "freshness", "routing", "constrained", "economics"]
     assert {s.thesis for s in TOUR if s.thesis} == set(THESIS_IDS)
     assert all(s.claim.endswith(".") and s.look_for and s.notes for s in TOUR)
+    # one name per thesis on every screen: the tour, the Lab and the CLI take it from the thesis
+    assert all(s.title == thesis(s.thesis).title for s in TOUR if s.thesis)
 
 
-@pytest.mark.parametrize("text", ["0", "8", "-1", "1.5", "x", "9" * 50, "<script>"])
+def test_the_tour_runs_only_built_in_modes_so_a_users_broken_modes_file_cannot_touch_it():
+    from ragtune.modes import BUILTIN_MODES
+
+    for s in TOUR:
+        assert step_modes(s) == [m for i in s.modes for m in BUILTIN_MODES if m.id == i]
+
+
+def test_the_constrained_step_does_not_promise_what_the_grammar_cannot_guarantee():
+    said = " ".join(step(6).look_for)
+    assert "guarantees **got JSON**" not in said and "breaks the schema" in said
+
+
+@pytest.mark.parametrize("text", ["0", "8", "-1", "1.5", "x", "9" * 50, "<script>", "²", "٣", "9" * 5000],
+                         ids=["0", "8", "-1", "1.5", "x", "50 digits", "script", "superscript two",
+                              "arabic-indic three", "5000 digits"])
 def test_a_bad_step_in_a_link_starts_at_the_first_with_a_warning(text):
     number, warning = parse_step(text)
     assert number == 1 and "steps 1 to 7" in warning and len(warning) < 140
@@ -71,6 +92,23 @@ def test_a_scratch_name_is_internal_and_only_scratch_copies_can_be_made_or_dropp
     assert drop_stale_scratches(kb) == []  # young: kept for the session that made it
     assert drop_stale_scratches(kb, now=10**12) == [name]
     assert not kb.has_workspace(name) and kb.has_workspace("team")
+
+
+def test_the_sweeper_drops_stale_copies_when_first_asked_then_at_most_once_an_interval(data_dir):
+    from ragtune.config import load_settings
+    from ragtune.retrieval.embeddings import shared_embedding_function
+    from ragtune.retrieval.knowledge import KnowledgeBase
+
+    kb = KnowledgeBase.from_settings(load_settings(), shared_embedding_function())
+    old, young = scratch_name("old"), scratch_name("young")
+    make_scratch(kb, old)
+    kb.manifest.set_meta(f"tour-scratch-created:{old}", str(time.time() - SCRATCH_MAX_AGE_S - 60))
+    sweeper = ScratchSweeper(interval_s=600)
+    assert sweeper.due() and sweeper.sweep(kb) == [old]  # a process's first sweep: at start
+    make_scratch(kb, young)
+    later = time.time() + SCRATCH_MAX_AGE_S + 60
+    assert sweeper.sweep(kb, now=time.time() + 1) == [] and not sweeper.due()  # not due yet: not even looked
+    assert sweeper.sweep(kb, now=later) == [young] and not kb.has_workspace(young)
 
 
 def test_routing_examples_come_from_the_measured_run_else_the_set():
