@@ -162,8 +162,9 @@ def _render_measures(card: _Card) -> None:
         st.metric("Answer tokens", t.completion_tokens)
     training = f" + training {money(card.amortized_usd)}" if card.amortized_usd else ""
     with st.container(horizontal=True):
-        st.metric("Local", money(card.local_usd), help=card.local_help + training)
+        # the help is Markdown: two dollar amounts in it would be typeset as math
+        st.metric("Local", money(card.local_usd), help=escape_markdown(card.local_help + training))
         st.metric(f"As {card.api_model}", money(card.api_usd),
-                  help="The same tokens at the hosted model's list price" + training)
+                  help=escape_markdown("The same tokens at the hosted model's list price" + training))
     if note := stopped_note(card.finish_reason):
         st.caption(escape_markdown(note))

@@ -125,3 +125,19 @@ def test_the_history_table_has_the_verdict_then_the_format_in_words():
     frame = at.dataframe[0].value
     assert list(frame.columns).index("verdict") < list(frame.columns).index("format")
     assert frame["verdict"][0] == "not judged" and frame["format"][0] == "asked for JSON · got free text"
+
+
+def _adapter_card() -> None:
+    from components.answer_card import render_answer_card
+    from tests.test_store import answer
+
+    render_answer_card(answer("rag+lora", adapter="grounded-json"), key="card")
+
+
+def test_dollar_amounts_in_a_cards_help_stay_text_not_math():
+    at = AppTest.from_function(_adapter_card, default_timeout=30).run()
+    assert not at.exception, [e.value for e in at.exception]
+    local = next(m for m in at.metric if m.label == "Local")
+    # "× $0.1/h + training $0.00…" would be typeset as math between the two dollar signs
+    assert "training" in local.proto.help and "$" in local.proto.help
+    assert local.proto.help.count("$") == local.proto.help.count("\\$")
