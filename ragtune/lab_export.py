@@ -271,10 +271,10 @@ def comparison_html(comparison: LabComparison, *, now: datetime | None = None) -
     measures = [r.measure for r in rows if r.measure is not None]
     charts = ""
     if measures:
-        latency = latency_figure(measures).update_layout(template="plotly_white").to_html(full_html=False, include_plotlyjs=True, config=PLOTLY_CONFIG,
-                                                   div_id="ragtune-latency")
-        cost = cost_figure(measures).update_layout(template="plotly_white").to_html(full_html=False, include_plotlyjs=False, config=PLOTLY_CONFIG,
-                                             div_id="ragtune-cost")
+        latency = latency_figure(measures).update_layout(template="plotly_white").to_html(
+            full_html=False, include_plotlyjs=True, config=PLOTLY_CONFIG, div_id="ragtune-latency")
+        cost = cost_figure(measures).update_layout(template="plotly_white").to_html(
+            full_html=False, include_plotlyjs=False, config=PLOTLY_CONFIG, div_id="ragtune-cost")
         charts = f"<section class=\"charts\"><div>{latency}</div><div>{cost}</div></section>"
     note = f"<p class=\"note\">{_e(comparison.note)}</p>" if comparison.note else ""
     return (

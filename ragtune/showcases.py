@@ -301,7 +301,8 @@ class ShowcaseStore:
 
     def load(self, model_id: str) -> Showcases | None:
         """The model's showcases (the data directory's, else the shipped ones, with ``origin`` saying
-        which), or None when neither exists or is readable (a damaged file is skipped, not fatal: the Lab falls back to its defaults)."""
+        which), or None when neither exists or is readable (a damaged file is skipped, not fatal: the
+        Lab falls back to its defaults)."""
         name = _file_stem(model_id)
         for origin, path in (("data", self.dir / f"{name}.json"), ("shipped", self.shipped_dir / f"{name}.json")):
             try:

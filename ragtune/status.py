@@ -77,7 +77,8 @@ def home_status(
     detail = ""
     if runtime is not None:
         s = runtime.summary
-        detail = f"{s.architecture} · {s.quantization or '?'} · {s.size_bytes / 1e6:.0f} MB · context {runtime.n_ctx}"
+        detail = (f"{s.architecture} · {s.quantization or '?'} · {s.size_bytes / 1e6:.0f} MB · "
+                  f"context {runtime.n_ctx}")
     try:
         names = [a.name for a in catalog.for_model(model_id).list()]
     except RagtuneError:
