@@ -116,7 +116,10 @@ class Rate(BaseModel):
     def text(self, labels: dict[str, str] | None = None) -> str:
         """e.g. 'RAG correct on 22/50 answerable questions (44%); Base 1/50 (2%)'."""
         labels = labels or {}
-        scope = "/".join(self.spec.kinds) if len(self.spec.kinds) < 3 else "all"
+        kinds = set(self.spec.kinds)
+        # a changed fact has its answer in either version: with the answerable ones, they are the answerable
+        scope = ("all" if len(kinds) == 3 else "answerable" if kinds == {"answerable", "changed"}
+                 else "/".join(self.spec.kinds))
 
         def pct(hits: int, n: int) -> str:
             return f"{hits}/{n} ({100 * hits / n:.0f}%)" if n else "not measured"

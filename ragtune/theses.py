@@ -36,7 +36,7 @@ METRIC_WORDS: dict[Metric, tuple[str, str]] = {
 
 RATE_WORDS: dict[Metric, str] = {
     "correct": "correct", "format_valid": "valid JSON", "json_valid": "well-formed JSON",
-    "stale": "give the old fact", "usable": "correct and valid", "cites_support": "cite a supporting document",
+    "stale": "gives the old fact", "usable": "correct and valid", "cites_support": "cites a supporting document",
     "decides_abstention": "right abstention decisions",
 }
 
@@ -110,10 +110,10 @@ THESES: tuple[Thesis, ...] = (
     Thesis(
         id="facts", title="A fresh fact: RAG wins",
         claim="RAG is about what the model knows: facts from your documents reach the answer only by retrieval.",
-        kinds=("answerable",), modes=("base", "rag", "lora", "rag+lora"),
+        kinds=("answerable", "changed"), modes=("base", "rag", "lora", "rag+lora"),
         predictions=(Prediction(mode="rag", metric="correct"), Prediction(mode="base", metric="correct",
                                                                           expected=False)),
-        rates=(RateSpec(mode="rag", metric="correct", versus=("base",), kinds=("answerable",)),),
+        rates=(RateSpec(mode="rag", metric="correct", versus=("base",), kinds=("answerable", "changed")),),
     ),
     Thesis(
         id="format", title="A strict format: LoRA wins",
@@ -132,7 +132,7 @@ THESES: tuple[Thesis, ...] = (
         id="both", title="Facts and format: RAG + LoRA gets both",
         claim="They combine: retrieval supplies the fact, the adapter the format, the citation and the habit "
         "of abstaining.",
-        kinds=("answerable",), modes=("base", "rag", "lora", "rag+lora"),
+        kinds=("answerable", "changed"), modes=("base", "rag", "lora", "rag+lora"),
         predictions=(Prediction(mode="rag+lora", metric="usable"), Prediction(mode="rag+lora", metric="cites_support"),
                      Prediction(mode="rag", metric="correct"),
                      Prediction(mode="rag", metric="format_valid", expected=False),
