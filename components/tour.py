@@ -60,7 +60,12 @@ def render_measured(step: TourStep, thesis: Thesis | None, showcases: Showcases 
             for rate in item.rates:
                 st.markdown(f"- {escape_markdown(rate.text(labels))}")
             if item.best is not None and item.best.case_id == asked:
-                st.caption(escape_markdown(f"The question below, chosen by measurement: {item.typicality()}"))
+                st.caption(escape_markdown(f"The question below was chosen by measurement. {item.typicality()}"))
+        for scores in showcases.routing if step.kind == "routing" else []:
+            # the routing step has no thesis of its own: its rate is the routing run's accuracy
+            who = "the router adapter" if scores.router == "adapter" else "the base model, same prompt"
+            figures = scores.text().split(": ", 1)[1]
+            st.markdown("- " + escape_markdown(f"Right route from {who}: {figures}"))
         for number in step.claims:
             claim = showcases.claim(number)
             if claim is None:
@@ -92,6 +97,8 @@ def render_question(case: EvalCase | None, *, key: str) -> None:
         return
     gold = f" The documents say: {case.answer}." if case.answer else " No document answers it: the right reply " \
         "is to say so."
+    if case.answer_v2:
+        gold = f" Version 1 of the documents says {case.answer}; version 2 says {case.answer_v2}."
     st.markdown(f"**Question:** {escape_markdown(case.question)}")
     st.caption(escape_markdown(f"Demo question {case.id}.{gold}"))
 

@@ -127,7 +127,7 @@ def demo_questions(showcases: Showcases | None = None) -> list[tuple[LabQuestion
             eval_id=best.case_id, thesis=t.title, thesis_id=t.id,
             prediction=f"{t.claim} Predicted: {predicted}.",
             measured=f"Measured over the whole demo set: {rates}. Chosen by measurement "
-            f"({showcases.source()}): {item.typicality()}",
+            f"({showcases.source()}). {item.typicality()}",
         ), by_id[best.case_id]))
     return picked
 

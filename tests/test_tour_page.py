@@ -175,3 +175,23 @@ def test_routed_live_each_example_says_its_route_and_the_latency_chart_gives_the
     spec = latency.proto.spec.replace(" ", "")
     assert '"name":"Routing"' in spec and "thedocumentsexample" in spec
 
+
+
+def test_the_routing_step_shows_the_measured_routing_accuracy_with_n(env, data_dir):
+    from ragtune.evaluation.routing import RoutingResult
+    from ragtune.showcases import ShowcaseStore
+    from tests.test_showcases import WHEN, four_modes
+    from tests.test_report import ANSWERABLE
+    from ragtune.showcases import rank_showcases
+
+    routing = [RoutingResult(case_id=f"r{i}", query="q", expected="documents", router=router, raw_output="x",
+                             label=None, route="documents" if i < right else "small-talk")
+               for router, right in (("adapter", 9), ("base", 4)) for i in range(10)]
+    shows = rank_showcases(four_modes(ANSWERABLE[0], rag=True), model_id="local:tiny", run_id="r1",
+                           run_created_at=WHEN, routing=routing)
+    ShowcaseStore(data_dir).save(shows)
+    at = page("5")
+    ok(at)
+    text = " ".join(m.value for m in at.markdown)
+    assert "Right route from the router adapter: 90% (9/10)" in text
+    assert "Right route from the base model, same prompt: 40% (4/10)" in text
