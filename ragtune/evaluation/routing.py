@@ -31,9 +31,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ragtune.config import PROJECT_ROOT
 from ragtune.csvsafe import csv_text
-from ragtune.errors import EvalSetError, InputError, JSONInputError, LineProblem, validation_problems
-from ragtune.evaluation.sets import CASE_ID_PATTERN, MAX_EVAL_LINES, MAX_REPORTED_PROBLEMS
-from ragtune.jsonio import loads_bounded
+from ragtune.errors import EvalSetError, InputError
+from ragtune.evaluation.sets import CASE_ID_PATTERN, parse_jsonl_records
 
 if TYPE_CHECKING:
     from ragtune.evaluation.runner import Progress
@@ -92,39 +91,7 @@ def parse_routing_set(text: str | bytes, name: str = "routing set") -> RoutingSe
         ['small-talk']
     """
     raw = text if isinstance(text, bytes) else text.encode("utf-8")
-    try:
-        lines = raw.decode("utf-8-sig").splitlines()
-    except UnicodeDecodeError as exc:
-        raise EvalSetError(f"{name} is not UTF-8 text (byte {exc.start}).") from exc
-    if len(lines) > MAX_EVAL_LINES:
-        raise EvalSetError(f"{name} has {len(lines)} lines; at most {MAX_EVAL_LINES} are allowed.")
-    problems: list[LineProblem] = []
-    cases: list[RoutingCase] = []
-    first_line: dict[str, int] = {}
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            data = loads_bounded(line, what=f"line {number}")
-        except JSONInputError as exc:
-            problems.append(LineProblem(line=number, message=exc.reason))
-            continue
-        if not isinstance(data, dict):
-            problems.append(LineProblem(line=number, message="not a JSON object"))
-            continue
-        try:
-            case = RoutingCase.model_validate(data)
-        except ValidationError as exc:
-            problems.append(LineProblem(line=number, message="; ".join(validation_problems(exc))))
-            continue
-        if case.id in first_line:
-            problems.append(LineProblem(line=number, message=f"duplicate id '{case.id}' (first on line "
-                                        f"{first_line[case.id]})"))
-            continue
-        first_line[case.id] = number
-        cases.append(case)
-    if problems:
-        raise EvalSetError(f"{name} is invalid; nothing was run.", problems[:MAX_REPORTED_PROBLEMS])
+    cases = parse_jsonl_records(raw, name, RoutingCase)
     if not cases:
         raise EvalSetError(f"{name} has no queries: write one JSON object per line "
                            '({"id": ..., "query": ..., "route": ...}).')

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -134,8 +134,52 @@ class EvalSet(BaseModel):
         return out
 
 
-def _problem_text(exc: ValidationError) -> str:
-    return "; ".join(validation_problems(exc))  # the one translation of pydantic's errors
+_Record = TypeVar("_Record", bound=BaseModel)
+
+
+def parse_jsonl_records(raw: bytes, name: str, model: type[_Record]) -> list[_Record]:
+    """The records of a JSON Lines file (eval sets, routing sets): one ``model`` per non-blank line, each
+    with a unique ``id``; every bad line is reported with its number, and nothing is returned unless all
+    are good.
+
+    Raises:
+        EvalSetError: not UTF-8, too many lines, or bad lines (at most MAX_REPORTED_PROBLEMS listed).
+    """
+    try:
+        lines = raw.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as exc:
+        raise EvalSetError(f"{name} is not UTF-8 text (byte {exc.start}).") from exc
+    if len(lines) > MAX_EVAL_LINES:
+        raise EvalSetError(f"{name} has {len(lines)} lines; at most {MAX_EVAL_LINES} are allowed.")
+    problems: list[LineProblem] = []
+    records: list[_Record] = []
+    first_line: dict[str, int] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            data = loads_bounded(line, what=f"line {number}")
+        except JSONInputError as exc:  # malformed, nested too deep, or an over-long integer
+            problems.append(LineProblem(line=number, message=exc.reason))
+            continue
+        if not isinstance(data, dict):
+            problems.append(LineProblem(line=number, message="not a JSON object"))
+            continue
+        try:
+            record = model.model_validate(data)
+        except ValidationError as exc:
+            problems.append(LineProblem(line=number, message="; ".join(validation_problems(exc))))
+            continue
+        record_id = str(getattr(record, "id"))
+        if record_id in first_line:
+            problems.append(LineProblem(line=number, message=f"duplicate id '{record_id}' (first on line "
+                                        f"{first_line[record_id]})"))
+            continue
+        first_line[record_id] = number
+        records.append(record)
+    if problems:
+        raise EvalSetError(f"{name} is invalid; nothing was run.", problems[:MAX_REPORTED_PROBLEMS])
+    return records
 
 
 def parse_eval_set(text: str | bytes, name: str = "eval set") -> EvalSet:
@@ -151,40 +195,7 @@ def parse_eval_set(text: str | bytes, name: str = "eval set") -> EvalSet:
         'unanswerable'
     """
     raw = text if isinstance(text, bytes) else text.encode("utf-8")
-    try:
-        decoded = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise EvalSetError(f"{name} is not UTF-8 text (byte {exc.start}).") from exc
-    lines = decoded.splitlines()
-    if len(lines) > MAX_EVAL_LINES:
-        raise EvalSetError(f"{name} has {len(lines)} lines; at most {MAX_EVAL_LINES} are allowed.")
-    problems: list[LineProblem] = []
-    cases: list[EvalCase] = []
-    first_line: dict[str, int] = {}
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            data = loads_bounded(line, what=f"line {number}")
-        except JSONInputError as exc:  # malformed, nested too deep, or an over-long integer
-            problems.append(LineProblem(line=number, message=exc.reason))
-            continue
-        if not isinstance(data, dict):
-            problems.append(LineProblem(line=number, message="not a JSON object"))
-            continue
-        try:
-            case = EvalCase.model_validate(data)
-        except ValidationError as exc:
-            problems.append(LineProblem(line=number, message=_problem_text(exc)))
-            continue
-        if case.id in first_line:
-            problems.append(LineProblem(line=number, message=f"duplicate id '{case.id}' (first on line "
-                                        f"{first_line[case.id]})"))
-            continue
-        first_line[case.id] = number
-        cases.append(case)
-    if problems:
-        raise EvalSetError(f"{name} is invalid; nothing was run.", problems[:MAX_REPORTED_PROBLEMS])
+    cases = parse_jsonl_records(raw, name, EvalCase)
     if not cases:
         raise EvalSetError(f"{name} has no questions: write one JSON object per line.")
     return EvalSet(name=name, cases=cases, sha256=hashlib.sha256(raw).hexdigest())
