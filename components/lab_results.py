@@ -49,14 +49,21 @@ def render_comparison(comparison: LabComparison, *, key: str) -> None:
                 render_answer_card(result, key=f"{key}_card_{result.mode_id}")
                 answered.append(result)
                 continue
-            render_mode_header(result.mode, key=f"{key}_head_{result.mode.id}")
-            if isinstance(result, Failed):
-                st.error(escape_markdown(result.error))
-            else:
-                render_answer_card(result.answer, verdict=result.verdict, not_judged=result.not_judged,
-                                   key=f"{key}_card_{result.mode.id}")
+            render_mode_result(result, key=key)
+            if isinstance(result, Finished):
                 answered.append(result.answer)
     render_comparison_charts(answered, key=key)
+
+
+def render_mode_result(result: Finished | Failed, *, key: str) -> None:
+    """One mode's column: its header, then its answer card with the verdict (or why it was not judged), or
+    why the mode could not answer (the Lab's comparison and the Tour's steps)."""
+    render_mode_header(result.mode, key=f"{key}_head_{result.mode.id}")
+    if isinstance(result, Failed):
+        st.error(escape_markdown(result.error))
+    else:
+        render_answer_card(result.answer, verdict=result.verdict, not_judged=result.not_judged,
+                           key=f"{key}_card_{result.mode.id}")
 
 
 def render_take_away(comparison: LabComparison, *, base_url: str | None, key: str) -> None:

@@ -10,7 +10,8 @@ import streamlit as st
 from components.answer_card import render_answer_card
 from components.decision import render_break_even_chart
 from components.format import PLOTLY_CONFIG, page_link
-from components.lab import render_comparison_charts, render_mode_header
+from components.lab import render_comparison_charts
+from components.lab_results import render_mode_result
 from components.safe import escape_markdown
 from components.tour import render_live_check
 from ragtune.charts import ModeMeasure, cost_figure, latency_figure
@@ -35,12 +36,7 @@ def render_results(results: list[tuple[Version, Finished | Failed]], case: EvalC
             st.markdown(f"**{VERSION_CAPTIONS[version]}**")
         for column, result in zip(st.columns(len(row)), row):
             with column:
-                render_mode_header(result.mode, key=f"{key}_{version}_head_{result.mode.id}")
-                if isinstance(result, Failed):
-                    st.error(escape_markdown(result.error))
-                else:
-                    render_answer_card(result.answer, verdict=result.verdict, not_judged=result.not_judged,
-                                       key=f"{key}_{version}_card_{result.mode.id}")
+                render_mode_result(result, key=f"{key}_{version}")
     latest = [r for v, r in results if v == versions[-1] and isinstance(r, Finished)]
     render_comparison_charts([r.answer for r in latest], key=f"{key}_charts")
     if thesis is not None:

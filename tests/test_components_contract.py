@@ -628,6 +628,17 @@ def _():
     render_comparison(lab_comparison(stored=True), key="stored")
 
 
+@sample("lab_results.render_mode_result")
+def _():
+    from components.lab_results import render_mode_result
+    from ragtune.lab import Failed, Finished
+    from ragtune.modes import BUILTIN_MODES
+
+    fresh = lab_answers()[0]
+    render_mode_result(Finished(mode=fresh.mode, answer=fresh, not_judged="not judged: <b>edited</b>"), key="done")
+    render_mode_result(Failed(mode=BUILTIN_MODES[2], error="No adapter ![x](http://evil/)."), key="failed")
+
+
 @sample("lab_results.render_take_away")
 def _():
     from components.lab_results import render_take_away
