@@ -138,7 +138,8 @@ def test_a_presenter_walks_home_the_tour_decide_and_the_lab_on_the_real_model(da
     with serve(data_dir, tmp_path / "streamlit.log", RAGTUNE_DEMO_WORKSPACE="demo") as url, \
             sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 1000})
+        # tall enough that a step's answers show beside its claim in the screenshots
+        page = browser.new_page(viewport={"width": 1500, "height": 2600})
         wait = 180_000
         page.goto(url)
         expect(page.get_by_role("heading", name="ragtune")).to_be_visible(timeout=wait)
