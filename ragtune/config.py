@@ -12,8 +12,10 @@ import os
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ragtune.errors import ConfigError
@@ -107,6 +109,64 @@ class Settings(BaseSettings):
         ),
     )
 
+    # Team server: the model server
+    runtime: Literal["inprocess", "server"] = Field(
+        default="inprocess",
+        description="Where the model runs: in this process (one request at a time), or on a model server "
+        "(RAGTUNE_SERVER_URL: llama-server from `make serve-model`, or any OpenAI-compatible server).",
+    )
+    server_url: str | None = Field(
+        default=None,
+        description="The model server's root URL (http or https), e.g. http://127.0.0.1:8080. Required when "
+        "RAGTUNE_RUNTIME=server; a trailing /v1 is dropped (the client adds the paths itself).",
+    )
+    server_api_key: SecretStr | None = Field(
+        default=None,
+        description="Sent as 'Authorization: Bearer <key>' to the model server; `make serve-model` starts "
+        "llama-server with --api-key when it is set.",
+    )
+    server_dialect: Literal["llamacpp", "openai-lora"] = Field(
+        default="llamacpp",
+        description="How a request picks its adapters: 'llamacpp' sends llama-server's per-request `lora` field "
+        "(every adapter with an explicit scale); 'openai-lora' names the adapter as the request's `model` "
+        "(vLLM --lora-modules, SGLang, LoRAX).",
+    )
+    server_timeout_s: float = Field(
+        default=60.0, ge=1.0, le=3600.0,
+        description="Seconds the model server may take to accept a request, to send its first token, and "
+        "between two tokens; past it the request fails with an error naming the server.",
+    )
+    server_parallel: int = Field(
+        default=4, ge=1, le=256,
+        description="Requests `make serve-model` lets llama-server run at once (--parallel); each gets a "
+        "context of RAGTUNE_N_CTX tokens.",
+    )
+
+    @field_validator("server_url", mode="after")
+    @classmethod
+    def _server_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and not value.strip():
+            value = None
+        if value is None:
+            if info.data.get("runtime") == "server":
+                raise ValueError("required when RAGTUNE_RUNTIME=server; set it to the model server's URL, "
+                                 "e.g. http://127.0.0.1:8080 (`make serve-model` listens there)")
+            return None
+        try:
+            return normalize_server_url(value)
+        except ValueError as exc:  # the URL may hold a password: never repeat it in the message
+            raise PydanticCustomError("server_url", str(exc), {"hide_input": True}) from None
+
+    @field_validator("server_api_key", mode="after")
+    @classmethod
+    def _no_empty_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if any(ord(c) < 33 or ord(c) == 127 for c in value.get_secret_value()):
+            raise PydanticCustomError("server_api_key", "must not contain spaces or control characters (it is "
+                                      "sent in an HTTP header)", {"hide_input": True})
+        return value
+
     @field_validator("data_dir", mode="before")
     @classmethod
     def _not_empty(cls, value: object) -> object:
@@ -187,6 +247,34 @@ class Settings(BaseSettings):
         if not os.access(self.data_dir, os.W_OK | os.X_OK):
             raise ConfigError(f"RAGTUNE_DATA_DIR: {self.data_dir} is not writable. {fix}")
         return self.data_dir
+
+
+def normalize_server_url(value: str) -> str:
+    """A model server's root URL, checked: http(s), a host, no credentials, query or fragment; no
+    trailing slash or ``/v1`` (the client adds ``/v1/...`` and ``/health`` itself).
+
+    Raises:
+        ValueError: the URL is not usable (the message says why).
+    """
+    text = value.strip()
+    try:
+        parts = urlsplit(text)
+        port = parts.port  # raises on a port that is not a number or out of range
+    except ValueError as exc:
+        raise ValueError(f"not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("must start with http:// or https://")
+    if not parts.hostname:
+        raise ValueError("must name a host, e.g. http://127.0.0.1:8080")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not hold credentials; put the key in RAGTUNE_SERVER_API_KEY")
+    if parts.query or parts.fragment:
+        raise ValueError("must not have a query (?...) or a fragment (#...)")
+    if port == 0:
+        raise ValueError("port 0 is not a server's port")
+    path = parts.path.rstrip("/")
+    path = path.removesuffix("/v1").rstrip("/")
+    return f"{parts.scheme}://{parts.netloc}{path}"
 
 
 def load_settings(**overrides: object) -> Settings:

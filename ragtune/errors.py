@@ -51,7 +51,9 @@ def validation_problems(exc: Any, *, label: Callable[[str], str] | None = None) 
         for prefix in ("Value error, ", "Assertion failed, "):
             rule = rule.removeprefix(prefix)
         problem = f"{name}: {rule}"
-        if field and "input" in error and error.get("type") != "missing":
+        # A validator marks a secret's error (an API key, a URL with a password) with ctx hide_input.
+        hidden = bool((error.get("ctx") or {}).get("hide_input"))
+        if field and "input" in error and error.get("type") != "missing" and not hidden:
             problem += f" (got {shown_input(error['input'])})"
         problems.append(problem)
     if len(errors) > _MAX_PROBLEMS:
@@ -122,6 +124,12 @@ class AdapterError(RagtuneError):
     """A LoRA adapter file is invalid or does not fit the loaded base model."""
 
     code = "adapter_error"
+
+
+class AdapterNotServedError(AdapterError):
+    """The model server does not serve this adapter file (restarting ``make serve-model`` loads it)."""
+
+    code = "adapter_not_served"
 
 
 class RuntimeBackendError(RagtuneError):

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from ragtune.answer import Answer, AnswerTimings, Citation, ParseReport, RetrievedChunk
 from ragtune.answer_caps import answer_cap, answer_caps
 from ragtune.economics import EconomicsConfig, query_cost
-from ragtune.errors import AdapterError, InputError, ModeUnavailableError, RagtuneError, WorkspaceError
+from ragtune.errors import AdapterError, AdapterNotServedError, InputError, ModeUnavailableError, RagtuneError, WorkspaceError
 from ragtune.fewshot import fewshot_messages
 from ragtune.modes import Mode
 from ragtune.prompts import (
@@ -166,6 +166,8 @@ class Pipeline:
             ) from exc
         try:
             self.runtime.load_adapter(path, name=mode.adapter)
+        except AdapterNotServedError as exc:  # the model server lacks it: never answered without it
+            raise ModeUnavailableError(f"Mode '{mode.label}' is unavailable: {exc}") from exc
         except AdapterError as exc:
             raise ModeUnavailableError(
                 f"Mode '{mode.label}': the adapter '{mode.adapter}' does not fit the loaded model "

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers import llama_server  # noqa: F401 - a session fixture: real llama-server on loopback
+
 
 @pytest.fixture(autouse=True)
 def data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:

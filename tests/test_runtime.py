@@ -1,4 +1,10 @@
-"""The llama.cpp runtime on a real (tiny, random-weight) GGUF model and real LoRA GGUF files."""
+"""The runtime contract on a real (tiny, random-weight) GGUF model and real LoRA GGUF files.
+
+The contract tests run on both runtimes (the ``runtime`` fixture): in process, and on a real
+llama-server over HTTP (``tests/servers.py``) with the prompt cache off, since a reused prefix can
+change greedy text there (the README, "The model server"). The other tests are the in-process
+runtime's own (its KV cache and adapter switch): those on ``tiny_runtime`` or ``fresh_runtime``.
+"""
 
 from __future__ import annotations
 
@@ -9,46 +15,62 @@ import pytest
 
 from ragtune.errors import AdapterError, InputError
 from ragtune.gguf.files import check_model_file
-from ragtune.runtime import AdapterUse, ChatMessage, GenerationOptions
+from ragtune.runtime import AdapterUse, ChatMessage, GenerationOptions, Runtime
 from ragtune.runtime.llamacpp import LlamaCppRuntime
 from tests.factories import TinyConfig, write_lora
+from tests.servers import API_KEY
 
 QUESTION = [ChatMessage(role="user", content="Which warranty applies to the X200?")]
 GREEDY = GenerationOptions(max_tokens=24, temperature=0.0)
+
+
+@pytest.fixture(params=["inprocess", "server"])
+def runtime(request, tiny_runtime, tiny_model):
+    """The tiny model in process, or served by llama-server (with every test adapter loaded there)."""
+    if request.param == "inprocess":
+        yield tiny_runtime
+        return
+    from ragtune.runtime.server import ServerRuntime
+
+    server = request.getfixturevalue("llama_server")
+    served = ServerRuntime(server.url, summary=check_model_file(tiny_model), model_id="tiny", api_key=API_KEY,
+                           cache_prompt=False)
+    yield served
+    served.close()
 
 
 def fresh_runtime(model: Path) -> LlamaCppRuntime:
     return LlamaCppRuntime(model, summary=check_model_file(model), model_id="tiny", n_ctx=1024, n_threads=2)
 
 
-def ask(runtime: LlamaCppRuntime, *adapters: Path, scale: float = 1.0, messages=QUESTION) -> str:
+def ask(runtime: Runtime, *adapters: Path, scale: float = 1.0, messages=QUESTION) -> str:
     uses = [AdapterUse(path=p, scale=scale) for p in adapters]
     return runtime.chat(messages, adapters=uses, options=GREEDY).text
 
 
-def test_generation_is_deterministic_and_non_empty(tiny_runtime):
-    first = ask(tiny_runtime)
+def test_generation_is_deterministic_and_non_empty(runtime):
+    first = ask(runtime)
     assert first.strip()
-    assert ask(tiny_runtime) == first
+    assert ask(runtime) == first
 
 
-def test_zero_adapter_gives_exactly_the_base_output(tiny_runtime, zero_lora):
-    assert ask(tiny_runtime, zero_lora) == ask(tiny_runtime)
+def test_zero_adapter_gives_exactly_the_base_output(runtime, zero_lora):
+    assert ask(runtime, zero_lora) == ask(runtime)
 
 
-def test_random_adapter_changes_the_output(tiny_runtime, random_lora):
-    assert ask(tiny_runtime, random_lora) != ask(tiny_runtime)
+def test_random_adapter_changes_the_output(runtime, random_lora):
+    assert ask(runtime, random_lora) != ask(runtime)
 
 
-def test_adapter_scale_zero_gives_the_base_output(tiny_runtime, random_lora):
-    assert ask(tiny_runtime, random_lora, scale=0.0) == ask(tiny_runtime)
+def test_adapter_scale_zero_gives_the_base_output(runtime, random_lora):
+    assert ask(runtime, random_lora, scale=0.0) == ask(runtime)
 
 
-def test_base_adapter_base_round_trip_reproduces_base_without_reload(tiny_runtime, random_lora):
-    base = ask(tiny_runtime)
-    with_adapter = ask(tiny_runtime, random_lora)
-    assert ask(tiny_runtime) == base
-    assert ask(tiny_runtime, random_lora) == with_adapter
+def test_base_adapter_base_round_trip_reproduces_base_without_reload(runtime, random_lora):
+    base = ask(runtime)
+    with_adapter = ask(runtime, random_lora)
+    assert ask(runtime) == base
+    assert ask(runtime, random_lora) == with_adapter
 
 
 def test_adapter_answer_after_base_matches_a_fresh_model_with_the_adapter(tiny_model, random_lora):
@@ -72,14 +94,14 @@ def test_adapter_answer_after_base_matches_a_fresh_model_with_the_adapter(tiny_m
         fresh_base.close()
 
 
-def test_two_adapters_at_once_differ_from_each_alone(tiny_runtime, random_lora, second_lora):
-    both = ask(tiny_runtime, random_lora, second_lora)
-    assert both != ask(tiny_runtime, random_lora)
-    assert both != ask(tiny_runtime, second_lora)
+def test_two_adapters_at_once_differ_from_each_alone(runtime, random_lora, second_lora):
+    both = ask(runtime, random_lora, second_lora)
+    assert both != ask(runtime, random_lora)
+    assert both != ask(runtime, second_lora)
 
 
-def test_concurrent_requests_each_get_their_own_answer(tiny_runtime, random_lora):
-    alone = {"base": ask(tiny_runtime), "lora": ask(tiny_runtime, random_lora)}
+def test_concurrent_requests_each_get_their_own_answer(runtime, random_lora):
+    alone = {"base": ask(runtime), "lora": ask(runtime, random_lora)}
     results: dict[str, list[str]] = {"base": [], "lora": []}
     errors: list[BaseException] = []
 
@@ -87,7 +109,7 @@ def test_concurrent_requests_each_get_their_own_answer(tiny_runtime, random_lora
         try:
             for _ in range(3):
                 adapters = (random_lora,) if kind == "lora" else ()
-                results[kind].append(ask(tiny_runtime, *adapters))
+                results[kind].append(ask(runtime, *adapters))
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 
@@ -116,78 +138,78 @@ def test_timings_account_for_the_request(tiny_runtime, random_lora):
     assert switched.adapter_switch_ms > 0
 
 
-def test_streaming_pieces_add_up_to_the_result(tiny_runtime):
-    completion = tiny_runtime.stream_chat(QUESTION, options=GREEDY)
+def test_streaming_pieces_add_up_to_the_result(runtime):
+    completion = runtime.stream_chat(QUESTION, options=GREEDY)
     pieces = list(completion)
     assert len(pieces) > 1
     assert "".join(pieces) == completion.consume().text
 
 
-def test_max_tokens_caps_the_answer(tiny_runtime):
-    result = tiny_runtime.chat(QUESTION, options=GenerationOptions(max_tokens=3))
+def test_max_tokens_caps_the_answer(runtime):
+    result = runtime.chat(QUESTION, options=GenerationOptions(max_tokens=3))
     assert result.timings.completion_tokens == 3
     assert result.finish_reason == "length"
 
 
-def test_a_prompt_longer_than_the_context_is_an_input_error(tiny_runtime):
+def test_a_prompt_longer_than_the_context_is_an_input_error(runtime):
     long = [ChatMessage(role="user", content="word " * 2000)]
     with pytest.raises(InputError, match="context window"):
-        tiny_runtime.chat(long, options=GREEDY)
-    assert ask(tiny_runtime).strip()  # the runtime still works afterwards
+        runtime.chat(long, options=GREEDY)
+    assert ask(runtime).strip()  # the runtime still works afterwards
 
 
-def test_an_empty_question_is_an_input_error(tiny_runtime):
+def test_an_empty_question_is_an_input_error(runtime):
     with pytest.raises(InputError, match="empty"):
-        tiny_runtime.chat([ChatMessage(role="user", content="   ")])
+        runtime.chat([ChatMessage(role="user", content="   ")])
 
 
-def test_adapter_for_another_architecture_is_refused(tiny_runtime, tmp_path):
+def test_adapter_for_another_architecture_is_refused(runtime, tmp_path):
     other = write_lora(tmp_path / "qwen.gguf", architecture="qwen2")
     with pytest.raises(AdapterError, match="'qwen2' model"):
-        tiny_runtime.load_adapter(other)
+        runtime.load_adapter(other)
 
 
-def test_adapter_with_other_shapes_is_refused(tiny_runtime, tmp_path):
+def test_adapter_with_other_shapes_is_refused(runtime, tmp_path):
     wide = write_lora(tmp_path / "wide.gguf", shape_delta=8)
     with pytest.raises(AdapterError, match="do not fit"):
-        tiny_runtime.load_adapter(wide)
+        runtime.load_adapter(wide)
 
 
-def test_adapter_for_a_tensor_the_model_lacks_is_refused(tiny_runtime, tmp_path):
+def test_adapter_for_a_tensor_the_model_lacks_is_refused(runtime, tmp_path):
     deeper = write_lora(tmp_path / "deeper.gguf", config=TinyConfig(n_layer=3))
     with pytest.raises(AdapterError, match="does not have"):
-        tiny_runtime.load_adapter(deeper)
+        runtime.load_adapter(deeper)
 
 
-def test_truncated_adapter_is_refused(tiny_runtime, random_lora, tmp_path):
+def test_truncated_adapter_is_refused(runtime, random_lora, tmp_path):
     cut = tmp_path / "cut.gguf"
     cut.write_bytes(random_lora.read_bytes()[: random_lora.stat().st_size // 2])
     with pytest.raises(AdapterError, match="truncated|cannot be read"):
-        tiny_runtime.load_adapter(cut)
+        runtime.load_adapter(cut)
 
 
-def test_text_file_renamed_gguf_is_refused(tiny_runtime, tmp_path):
+def test_text_file_renamed_gguf_is_refused(runtime, tmp_path):
     fake = tmp_path / "notes.gguf"
     fake.write_text("these are my notes, not an adapter\n")
     with pytest.raises(AdapterError, match="not a GGUF file"):
-        tiny_runtime.load_adapter(fake)
+        runtime.load_adapter(fake)
 
 
-def test_model_file_used_as_adapter_is_refused(tiny_runtime, tiny_model):
+def test_model_file_used_as_adapter_is_refused(runtime, tiny_model):
     with pytest.raises(AdapterError, match="not a LoRA adapter"):
-        tiny_runtime.load_adapter(tiny_model)
+        runtime.load_adapter(tiny_model)
 
 
-def test_a_refused_adapter_leaves_the_runtime_working(tiny_runtime, tmp_path, random_lora):
+def test_a_refused_adapter_leaves_the_runtime_working(runtime, tmp_path, random_lora):
     fake = tmp_path / "bad.gguf"
     fake.write_bytes(b"GGUF" + b"\x00" * 10)
-    before = ask(tiny_runtime, random_lora)
+    before = ask(runtime, random_lora)
     with pytest.raises(AdapterError):
-        tiny_runtime.chat(QUESTION, adapters=[AdapterUse(path=fake)], options=GREEDY)
-    assert ask(tiny_runtime, random_lora) == before
+        runtime.chat(QUESTION, adapters=[AdapterUse(path=fake)], options=GREEDY)
+    assert ask(runtime, random_lora) == before
 
 
-def test_constrained_output_is_valid_json_of_the_schema(tiny_runtime):
+def test_constrained_output_is_valid_json_of_the_schema(runtime):
     import json
 
     schema = {
@@ -196,5 +218,5 @@ def test_constrained_output_is_valid_json_of_the_schema(tiny_runtime):
         "required": ["answer"],
         "additionalProperties": False,
     }
-    result = tiny_runtime.chat(QUESTION, options=GenerationOptions(max_tokens=64, json_schema=schema))
+    result = runtime.chat(QUESTION, options=GenerationOptions(max_tokens=64, json_schema=schema))
     assert set(json.loads(result.text)) == {"answer"}
