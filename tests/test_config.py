@@ -66,3 +66,53 @@ def test_a_setting_error_is_one_short_line_without_pydantic_text(monkeypatch):
         load_settings()
     message = str(refused.value)
     assert "RAGTUNE_SEED" in message and len(message) < 300 and "errors.pydantic.dev" not in message
+
+
+# -- Team server: the model server -------------------------------------------------------------
+
+
+def test_the_server_runtime_needs_a_server_url(monkeypatch):
+    monkeypatch.setenv("RAGTUNE_RUNTIME", "server")
+    with pytest.raises(ConfigError, match="RAGTUNE_SERVER_URL: required when RAGTUNE_RUNTIME=server"):
+        load_settings()
+
+
+@pytest.mark.parametrize(("url", "rule"), [
+    ("ftp://host:21", "http:// or https://"), ("http://", "must name a host"),
+    ("http://host:99999", "not a valid URL"), ("http://host:8080/?x=1", "query"),
+    ("http://user:hunter2@host:8080", "must not hold credentials"),
+])
+def test_an_unusable_server_url_is_refused_without_repeating_it(monkeypatch, url, rule):
+    monkeypatch.setenv("RAGTUNE_SERVER_URL", url)
+    with pytest.raises(ConfigError, match=rule) as refused:
+        load_settings()
+    assert "hunter2" not in str(refused.value)
+
+
+@pytest.mark.parametrize(("url", "normalized"), [
+    ("http://127.0.0.1:8080/", "http://127.0.0.1:8080"), ("https://llm.example.org/v1", "https://llm.example.org"),
+    ("http://gateway:8000/team/llama/v1/", "http://gateway:8000/team/llama"),
+])
+def test_a_server_url_is_kept_without_trailing_slash_or_v1(monkeypatch, url, normalized):
+    monkeypatch.setenv("RAGTUNE_RUNTIME", "server")
+    monkeypatch.setenv("RAGTUNE_SERVER_URL", url)
+    assert load_settings().server_url == normalized
+
+
+def test_an_api_key_with_spaces_is_refused_without_showing_it(monkeypatch):
+    monkeypatch.setenv("RAGTUNE_SERVER_API_KEY", "my secret key")
+    with pytest.raises(ConfigError, match="RAGTUNE_SERVER_API_KEY: must not contain spaces") as refused:
+        load_settings()
+    assert "secret" not in str(refused.value)
+    monkeypatch.setenv("RAGTUNE_SERVER_API_KEY", "")
+    assert load_settings().server_api_key is None
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    ("RAGTUNE_RUNTIME", "remote"), ("RAGTUNE_SERVER_DIALECT", "vllm"), ("RAGTUNE_SERVER_TIMEOUT_S", "0"),
+    ("RAGTUNE_SERVER_PARALLEL", "0"), ("RAGTUNE_SERVER_PARALLEL", "many"),
+])
+def test_an_invalid_server_setting_names_its_variable(monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError, match=variable):
+        load_settings()
