@@ -34,7 +34,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from ragtune.errors import AdapterError, AdapterNotServedError, InputError, RagtuneError, RuntimeBackendError
+from ragtune.errors import AdapterError, AdapterNotServedError, InputError, RuntimeBackendError
 from ragtune.gguf.files import check_adapter_file
 from ragtune.gguf.summary import GGUFSummary
 from ragtune.runtime.base import (
@@ -46,7 +46,6 @@ from ragtune.runtime.base import (
     CompletionResult,
     GenerationOptions,
     Runtime,
-    ServedAdapter,
     Timings,
     _Finisher,
     validate_messages,
@@ -433,6 +432,10 @@ class ServerRuntime(Runtime):
         with self._state:
             self._cold_next = True
 
+    def _note_slots(self, total: int) -> None:
+        with self._state:
+            self._slots_total = total
+
     def is_busy(self) -> bool:
         """Whether this app keeps every server slot busy now (known once the server reported its slots)."""
         with self._state:
@@ -443,66 +446,6 @@ class ServerRuntime(Runtime):
 
     def backend_status(self) -> BackendStatus:
         """Health, served model, adapters and busy slots, within :data:`STATUS_TIMEOUT_S` in all."""
-        deadline = time.monotonic() + min(STATUS_TIMEOUT_S, self._client.timeout_s)
+        from ragtune.runtime.server_status import server_status
 
-        def left() -> float:
-            return max(0.05, deadline - time.monotonic())
-
-        status: dict[str, Any] = {"kind": "server", "url": self.url, "healthy": False}
-        try:
-            health = self._client.request_json("GET", "/health", timeout_s=left())
-            if isinstance(health, dict) and health.get("status") not in (None, "ok"):
-                raise RuntimeBackendError(f"The model server at {self.url} reports {health.get('status')!r}.")
-            if self.dialect == "llamacpp":
-                status.update(self._llamacpp_status(left))
-            else:
-                base, _ = self._openai_models(timeout_s=left())
-                status.update(model=base, model_matches=True if base == self.model_id else None)
-            status["adapters"] = self._adapter_table(self._served(timeout_s=left()))
-            status["healthy"] = True
-        except RagtuneError as exc:
-            status["error"] = str(exc)
-        return BackendStatus(**status)
-
-    def _llamacpp_status(self, left: Any) -> dict[str, Any]:
-        props = self._client.request_json("GET", "/props", timeout_s=left())
-        props = props if isinstance(props, dict) else {}
-        settings = props.get("default_generation_settings")
-        if isinstance(settings, dict) and isinstance(settings.get("n_ctx"), int):
-            self._server_n_ctx = settings["n_ctx"]
-        path = str(props.get("model_path") or "")
-        alias = str(props.get("model_alias") or "")
-        file = Path(path.replace("\\", "/")).name
-        matches = alias == self.model_id or file == self.summary.path.name
-        found: dict[str, Any] = {"model": alias if not file or alias == file else f"{alias} ({file})",
-                                 "model_matches": matches}
-        if isinstance(props.get("total_slots"), int):
-            found["slots_total"] = props["total_slots"]
-            with self._state:
-                self._slots_total = props["total_slots"]
-        try:
-            slots = self._client.request_json("GET", "/slots", timeout_s=left())
-        except RagtuneError:  # started with --no-slots: the count stays unknown
-            return found
-        if isinstance(slots, list):
-            found["slots_busy"] = sum(1 for s in slots if isinstance(s, dict) and s.get("is_processing"))
-        return found
-
-    def _adapter_table(self, served: list[ServerAdapter]) -> list[ServedAdapter]:
-        """The app's adapters for this model, each served or why not; then served ones the app lacks."""
-        entries = self._catalog.list() if self._catalog is not None else []
-        rows, used = [], set()
-        for entry in entries:
-            try:
-                found = self._match(served, Path(entry.path), entry.name)
-            except (AdapterError, OSError) as exc:
-                rows.append(ServedAdapter(name=entry.name, served=False, why=str(exc)))
-                continue
-            used.add(found.id)
-            rows.append(ServedAdapter(name=entry.name, served=True))
-        for adapter in served:
-            if adapter.id not in used:
-                rows.append(ServedAdapter(name=adapter.name, served=False,
-                                          why="served, but no adapter of this app has its checksum"
-                                          if self.dialect == "llamacpp" else "served, but not in this app's catalog"))
-        return rows
+        return server_status(self, limit_s=min(STATUS_TIMEOUT_S, self._client.timeout_s))

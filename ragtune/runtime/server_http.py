@@ -109,8 +109,9 @@ class ServerClient:
         return RuntimeBackendError(f"{where} answered {path} with HTTP {status} ({message}).")
 
     # -- calls -----------------------------------------------------------------------------
-    def request_json(self, method: str, path: str, body: Any = None, *, timeout_s: float | None = None) -> Any:
-        """One call whose answer is JSON.
+    def request_json(self, method: str, path: str, body: Any = None, *, timeout_s: float | None = None,
+                     empty_ok: bool = False) -> Any:
+        """One call whose answer is JSON (``empty_ok``: or an empty body, answered as None: vLLM's /health).
 
         Raises:
             RuntimeBackendError: unreachable, too slow, refused, or not JSON.
@@ -123,6 +124,8 @@ class ServerClient:
             raise self._transport_error(exc, path, limit) from exc
         if response.status_code >= 400:
             raise self._status_error(response, path)
+        if empty_ok and not response.content.strip():
+            return None
         try:
             return response.json()
         except ValueError as exc:
