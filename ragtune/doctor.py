@@ -1,4 +1,5 @@
-"""``doctor``: check settings, the data directory, the stores, the models and the adapters.
+"""``doctor``: check settings, the data directory, the stores, the models, the adapters and the runtime
+(in server mode: the model server's health, its model and which adapters it serves).
 
 Each check returns :class:`Check` results (OK / WARN / FAIL, what is wrong, the fix) and
 never raises: a corrupt store, a missing model or a broken adapter is a FAIL line, not a
@@ -28,7 +29,7 @@ LOW_DISK_BYTES = 1024**3  # under 1 GiB free: models, adapters and indexes may n
 class Check(BaseModel):
     """One finding: its area, the thing checked, the status, what is wrong and the fix."""
 
-    area: Literal["settings", "data", "stores", "models", "adapters"]
+    area: Literal["settings", "data", "stores", "models", "adapters", "runtime"]
     name: str
     status: Status
     detail: str
@@ -335,11 +336,55 @@ def check_adapters(settings: Settings, base: object | None) -> Iterator[Check]:
         yield Check(area="adapters", name=entry.name, status="OK", detail=f"fits the default model ({entry.origin}).")
 
 
+# -- the runtime ------------------------------------------------------------------------------
+
+
+def check_runtime(settings: Settings, base: object | None) -> Iterator[Check]:
+    """Where the model runs; in server mode the server's health, model and adapters (a short timeout)."""
+    if settings.runtime == "inprocess":
+        yield Check(area="runtime", name="RAGTUNE_RUNTIME", status="OK",
+                    detail="inprocess: the model runs in this process, one request at a time.")
+        return
+    from ragtune.adapters import AdapterCatalog
+    from ragtune.models import ModelRegistry
+    from ragtune.runtime.server import ServerRuntime
+
+    name = f"server {settings.server_url}"
+    if base is None:
+        yield Check(area="runtime", name=name, status="WARN", detail="not checked: the default model did not pass "
+                    "its check (the server's model is compared with it).", fix="Fix the default model first (see above).")
+        return
+    model_id = ModelRegistry(settings).default_id()
+    key = settings.server_api_key.get_secret_value() if settings.server_api_key else None
+    runtime = ServerRuntime(str(settings.server_url), summary=base, model_id=model_id,  # type: ignore[arg-type]
+                            api_key=key, dialect=settings.server_dialect, timeout_s=settings.server_timeout_s,
+                            catalog=AdapterCatalog(settings, model_id=model_id))
+    try:
+        status = runtime.backend_status()
+    finally:
+        runtime.close()
+    if not status.healthy:
+        yield Check(area="runtime", name=name, status="FAIL", detail=status.error,
+                    fix="Start it (`make serve-model`), or fix RAGTUNE_SERVER_URL / RAGTUNE_SERVER_API_KEY.")
+        return
+    slots = f"{status.slots_busy} of {status.slots_total} slots busy" if status.slots_total else "slots unknown"
+    yield Check(area="runtime", name=name, status="OK",
+                detail=f"healthy ({settings.server_dialect}); serves {status.model}; {slots}.")
+    if status.model_matches is False:
+        yield Check(area="runtime", name="served model", status="WARN",
+                    detail=f"the server serves {status.model}, not the selected {model_id}.",
+                    fix="Restart `make serve-model` with this RAGTUNE_MODEL, or select the served model.")
+    for adapter in status.adapters:
+        if not adapter.served:
+            yield Check(area="runtime", name=f"adapter {adapter.name}", status="WARN", detail=adapter.why,
+                        fix="Restart `make serve-model` to serve the current adapters.")
+
+
 # -- all of it -------------------------------------------------------------------------------
 
 
 def run_doctor() -> Report:
-    """Every check, in order: settings, data directory, stores, models, adapters."""
+    """Every check, in order: settings, data directory, stores, models, adapters, the runtime."""
     from ragtune.errors import RagtuneError
 
     checks: list[Check] = []
@@ -362,8 +407,9 @@ def run_doctor() -> Report:
 
     checks.extend(_guarded("models", "registry", models))
     checks.extend(_guarded("adapters", "catalog", lambda: check_adapters(settings, found["base"])))
+    checks.extend(_guarded("runtime", "model server", lambda: check_runtime(settings, found["base"])))
     return Report(checks=checks)
 
 
-__all__ = ["Check", "Report", "check_adapters", "check_data_dir", "check_models", "check_stores",
+__all__ = ["Check", "Report", "check_adapters", "check_data_dir", "check_models", "check_runtime", "check_stores",
            "run_doctor", "sqlite_problem"]

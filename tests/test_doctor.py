@@ -138,3 +138,31 @@ def test_the_chunk_settings_check_reads_a_copy_of_the_manifest_never_the_file(he
     assert "Traceback" not in "".join(capsys.readouterr())
     assert target.read_bytes() == b""
     assert not target.with_name(target.name + "-wal").exists()
+
+
+def test_doctor_reports_the_in_process_runtime(data_dir, capsys):
+    run = run_doctor()
+    [line] = [c for c in run.checks if c.area == "runtime"]
+    assert line.status == "OK" and "inprocess" in line.detail
+
+
+def test_doctor_reports_a_healthy_model_server_and_its_model(llama_server, tiny_env, monkeypatch):
+    from tests.servers import API_KEY
+
+    monkeypatch.setenv("RAGTUNE_RUNTIME", "server")
+    monkeypatch.setenv("RAGTUNE_SERVER_URL", llama_server.url)
+    monkeypatch.setenv("RAGTUNE_SERVER_API_KEY", API_KEY)
+    lines = [c for c in run_doctor().checks if c.area == "runtime"]
+    assert lines[0].status == "OK" and "healthy" in lines[0].detail and "tiny.gguf" in lines[0].detail
+    assert all(c.status != "FAIL" for c in lines)
+
+
+def test_doctor_fails_on_a_model_server_that_is_down(tiny_env, monkeypatch, capsys):
+    from tests.servers import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("RAGTUNE_RUNTIME", "server")
+    monkeypatch.setenv("RAGTUNE_SERVER_URL", url)
+    assert main(["doctor"]) == 2
+    [line] = [x for x in capsys.readouterr().out.splitlines() if x.startswith("FAIL runtime")]
+    assert url in line and "make serve-model" in line

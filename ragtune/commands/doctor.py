@@ -8,7 +8,8 @@ import json
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     doctor = subparsers.add_parser(
-        "doctor", help="Check settings, the data directory, the stores, models and adapters; say how to fix.",
+        "doctor", help="Check settings, the data directory, the stores, models, adapters and the model server; "
+        "say how to fix.",
         description="One line per check: OK, WARN or FAIL with what is wrong and the fix. "
         "Exit 0 when nothing failed, 2 when something did. Nothing is created or changed.",
     )
