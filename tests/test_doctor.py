@@ -47,7 +47,7 @@ def test_a_healthy_data_directory_passes_with_one_line_per_check(healthy, capsys
 def test_json_output_lists_every_check(healthy, capsys):
     assert main(["doctor", "--json"]) == 0
     checks = json.loads(capsys.readouterr().out)
-    assert {c["area"] for c in checks} == {"settings", "data", "stores", "models", "adapters"}
+    assert {c["area"] for c in checks} == {"settings", "data", "stores", "models", "adapters", "runtime"}
     assert all(set(c) == {"area", "name", "status", "detail", "fix"} for c in checks)
 
 
