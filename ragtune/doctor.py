@@ -351,8 +351,9 @@ def check_runtime(settings: Settings, base: object | None) -> Iterator[Check]:
 
     name = f"server {settings.server_url}"
     if base is None:
-        yield Check(area="runtime", name=name, status="WARN", detail="not checked: the default model did not pass "
-                    "its check (the server's model is compared with it).", fix="Fix the default model first (see above).")
+        yield Check(area="runtime", name=name, status="WARN", detail="not checked: the default model did not "
+                    "pass its check (the server's model is compared with it).",
+                    fix="Fix the default model first (see above).")
         return
     model_id = ModelRegistry(settings).default_id()
     key = settings.server_api_key.get_secret_value() if settings.server_api_key else None

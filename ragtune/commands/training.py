@@ -217,7 +217,9 @@ def cmd_adapters_build(args: argparse.Namespace) -> int:
         raise InputError(f"Unknown adapter(s) {unknown}; the shipped ones are {', '.join(RECIPES)}.")
     settings = load_settings()
     out_dir = args.out or shipped_adapters_dir(args.model_id)
-    runtime = load_runtime(settings, model_id=args.model_id)  # an unknown or missing model stops here
+    # In process: the adapters it measures are fresh files no model server has loaded. An unknown or
+    # missing model stops here.
+    runtime = load_runtime(settings, model_id=args.model_id, inprocess=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in names:
         update: dict[str, object] = {"device": args.device}
@@ -240,7 +242,7 @@ def cmd_adapters_measure(args: argparse.Namespace) -> int:
     from ragtune.runtime import load_runtime
     from ragtune.training.shipped import remeasure_shipped
 
-    runtime = load_runtime(load_settings(), model_id=args.model_id)
+    runtime = load_runtime(load_settings(), model_id=args.model_id, inprocess=True)  # fresh random adapters
     with tempfile.TemporaryDirectory() as tmp:
         rows = remeasure_shipped(runtime, args.out or shipped_adapters_dir(args.model_id), Path(tmp), rounds=args.rounds)
     runtime.close()
@@ -385,7 +387,8 @@ def _quality_sweep(args: argparse.Namespace, settings: Settings) -> int:
         raise InputError("--quality trains the shipped recipe on the default model: leave out --model.")
     candidates = [c.model_copy(update={"device": args.device, "threads": args.threads or c.threads})
                   for c in QUALITY_CANDIDATES]
-    runtime = load_runtime(settings, progress=lambda m: print(f"  {m}", file=sys.stderr))
+    # in process: the candidates' adapters are fresh files no model server has loaded
+    runtime = load_runtime(settings, progress=lambda m: print(f"  {m}", file=sys.stderr), inprocess=True)
     try:
         with tempfile.TemporaryDirectory(prefix="ragtune-quality-sweep-") as workdir:
             rows = quality_sweep(settings, runtime, "grounded-json", candidates, Path(workdir),

@@ -42,13 +42,15 @@ def load_runtime(
     registry: ModelRegistry | None = None,
     model_id: str | None = None,
     progress: Callable[[str], None] | None = None,
+    inprocess: bool = False,
 ) -> Runtime:
     """Check the chosen model's file and load it in process, or connect to the model server.
 
     With ``RAGTUNE_RUNTIME=server`` the model runs on the server at ``RAGTUNE_SERVER_URL``; the
     local copy of the model is still checked (adapters are checked against its header, and the
     server's model is compared with it). The server is not contacted here: a server that is down
-    makes each request fail with a clear error until it is back.
+    makes each request fail with a clear error until it is back. ``inprocess`` loads the model here
+    whatever the setting (commands that measure freshly trained adapter files no server has loaded).
 
     Raises:
         ModelError: the model is unknown, missing or fails its checks.
@@ -58,7 +60,7 @@ def load_runtime(
     spec = registry.get(model_id or registry.default_id())
     summary = registry.verify(spec, progress=progress)
     n_ctx = min(settings.n_ctx, summary.context_length or settings.n_ctx)
-    if settings.runtime == "server":
+    if settings.runtime == "server" and not inprocess:
         from ragtune.adapters import AdapterCatalog
         from ragtune.runtime.server import ServerRuntime
 

@@ -371,7 +371,8 @@ class ServerRuntime(Runtime):
         details = usage.get("prompt_tokens_details") if isinstance(usage.get("prompt_tokens_details"), dict) else {}
         completion = int(usage.get("completion_tokens") or deltas)
         return Timings(
-            prompt_tokens=int(usage.get("prompt_tokens") or 0), cached_prompt_tokens=int(details.get("cached_tokens") or 0),
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            cached_prompt_tokens=int(details.get("cached_tokens") or 0),
             ttft_ms=ttft, generation_ms=round(generation_s * 1000.0, 3), completion_tokens=completion,
             tokens_per_s=round((deltas - 1) / generation_s, 2) if deltas > 1 and generation_s > 0 else 0.0,
             total_ms=_ms(start, end),

@@ -77,7 +77,7 @@ def parse_lora_adapters(payload: Any, checksums: ChecksumCache) -> list[ServerAd
         raise ValueError("expected a list of adapters")
     found = []
     for entry in payload:
-        if not isinstance(entry, dict) or not isinstance(entry.get("id"), int) or not isinstance(entry.get("path"), str):
+        if not (isinstance(entry, dict) and isinstance(entry.get("id"), int) and isinstance(entry.get("path"), str)):
             raise ValueError("each adapter needs an integer 'id' and a 'path'")
         path = entry["path"]
         base = _basename(path)
