@@ -80,7 +80,7 @@ class ServerRuntime(Runtime):
         url: The server's root URL (``RAGTUNE_SERVER_URL``).
         summary: The header of the local copy of the model the server should serve: adapters are
             checked against it, and the model card shows it.
-        model_id: The registry id of the selected model (the server is asked to serve it).
+        model_id: The registry id of the selected model (compared with the one the server serves).
         api_key: ``RAGTUNE_SERVER_API_KEY``; None: no key.
         dialect: How a request selects its adapters (see the module docstring).
         timeout_s: ``RAGTUNE_SERVER_TIMEOUT_S``: connecting, the first token, and between tokens.
