@@ -36,11 +36,14 @@ def shown_input(value: object) -> str:
     return text if len(text) <= _MAX_SHOWN_INPUT else text[: _MAX_SHOWN_INPUT - 3] + "..."
 
 
-def validation_problems(exc: Any, *, label: Callable[[str], str] | None = None) -> list[str]:
+def validation_problems(
+    exc: Any, *, label: Callable[[str], str] | None = None, secret: Callable[[str], bool] | None = None
+) -> list[str]:
     """Each problem of a pydantic ``ValidationError`` as ``field: rule (got X)``.
 
     ``label`` turns the dotted field path into the name the user knows (a setting's
-    variable, an option); without it the path itself is shown.
+    variable, an option); without it the path itself is shown. ``secret`` names the fields
+    whose input is never repeated (a token).
     """
     errors = exc.errors(include_url=False)
     problems = []
@@ -51,7 +54,8 @@ def validation_problems(exc: Any, *, label: Callable[[str], str] | None = None) 
         for prefix in ("Value error, ", "Assertion failed, "):
             rule = rule.removeprefix(prefix)
         problem = f"{name}: {rule}"
-        if field and "input" in error and error.get("type") != "missing":
+        hidden = secret is not None and secret(field)
+        if field and "input" in error and error.get("type") != "missing" and not hidden:
             problem += f" (got {shown_input(error['input'])})"
         problems.append(problem)
     if len(errors) > _MAX_PROBLEMS:
@@ -89,7 +93,8 @@ class RagtuneError(Exception):
 
     @classmethod
     def from_validation(
-        cls: type[E], exc: Any, *, what: str, label: Callable[[str], str] | None = None
+        cls: type[E], exc: Any, *, what: str, label: Callable[[str], str] | None = None,
+        secret: Callable[[str], bool] | None = None,
     ) -> E:
         """This error for a pydantic ``ValidationError``: ``what``, then each problem.
 
@@ -103,7 +108,7 @@ class RagtuneError(Exception):
             ...     print(InputError.from_validation(exc, what="Invalid search options"))
             Invalid search options: k: Input should be greater than or equal to 1 (got 0).
         """
-        return cls(f"{what.rstrip(' .:')}: " + "; ".join(validation_problems(exc, label=label)) + ".")
+        return cls(f"{what.rstrip(' .:')}: " + "; ".join(validation_problems(exc, label=label, secret=secret)) + ".")
 
 
 class ConfigError(RagtuneError):
