@@ -37,6 +37,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ragtune.commands.showcases",
     "ragtune.commands.lab",
     "ragtune.commands.doctor",
+    "ragtune.commands.chroma_server",
 )
 DEBUG_VARIABLE = "RAGTUNE_DEBUG"
 _PATH_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError)
