@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ragtune.cli import main
@@ -286,14 +287,32 @@ def test_a_server_that_does_not_answer_is_an_error_within_the_timeout(silent_ser
     assert time.monotonic() - started < 15  # from_settings, the call, the status: each bounded by 1-2 s
 
 
+def test_a_server_that_stops_answering_after_the_connection_is_an_error_within_the_timeout(
+    chroma_url, embedding_function
+):
+    proxy = TokenProxy(chroma_url, "t", stall_s=20)
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    try:
+        kb = server_kb(proxy.url, embedding_function, chroma_timeout_s=1,
+                       chroma_headers='{"Authorization": "Bearer t"}')
+        started = time.monotonic()
+        with pytest.raises(StoreError, match=r"did not answer within 1 s"):
+            kb.list_workspaces()  # the heartbeat and the client's set-up answer; listing hangs
+        assert time.monotonic() - started < 10
+    finally:
+        proxy.shutdown()
+        proxy.client.close()
+        thread.join(30)
+
+
 class TokenProxy(ThreadingHTTPServer):
     """A small real reverse proxy in front of Chroma that wants ``Authorization: Bearer <token>``
-    (what nginx or Caddy do in production) and remembers the headers it received."""
+    (what nginx or Caddy do in production), optionally limits request bodies, and remembers the
+    headers it received."""
 
-    def __init__(self, upstream: str, token: str) -> None:
-        import httpx
-
-        self.upstream, self.token, self.seen = upstream, token, []
+    def __init__(self, upstream: str, token: str, *, max_body: int | None = None, stall_s: float = 0) -> None:
+        self.upstream, self.token, self.max_body, self.stall_s, self.seen = upstream, token, max_body, stall_s, []
         self.client = httpx.Client(timeout=30)
         super().__init__(("127.0.0.1", 0), _ProxyHandler)
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
@@ -305,14 +324,25 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     def _forward(self) -> None:
         self.server.seen.append(dict(self.headers))
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if self.headers.get("Authorization") != f"Bearer {self.server.token}":
-            self.send_response(401)
+        refused = 401 if self.headers.get("Authorization") != f"Bearer {self.server.token}" else None
+        if refused is None and self.server.max_body is not None and len(body) > self.server.max_body:
+            refused = 413  # as nginx's client_max_body_size
+        if refused is not None:
+            self.send_response(refused)
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length", "connection")}
-        answer = self.server.client.request(self.command, self.server.upstream + self.path, content=body,
-                                            headers=headers)
+        if self.server.stall_s and "/collections" in self.path:  # connects fine, then hangs on the data
+            time.sleep(self.server.stall_s)
+        try:
+            answer = self.server.client.request(self.command, self.server.upstream + self.path, content=body,
+                                                headers=headers)
+        except httpx.TransportError:  # the upstream is down: a gateway error, as nginx answers
+            self.send_response(502)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         self.send_response(answer.status_code)
         self.send_header("Content-Type", answer.headers.get("content-type", "application/json"))
         self.send_header("Content-Length", str(len(answer.content)))
@@ -428,3 +458,66 @@ def test_doctor_checks_the_chroma_server_instead_of_local_files(chroma_url, embe
     assert main(["doctor"]) == 2
     failed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("FAIL")]
     assert len(failed) == 1 and "cannot be reached" in failed[0] and "make serve-chroma" in failed[0]
+
+
+def test_the_knowledge_page_on_a_server_that_goes_down_says_so_and_recovers(own_server, embedding_function,
+                                                                            monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("RAGTUNE_CHROMA_URL", own_server.url)
+    monkeypatch.setenv("RAGTUNE_CHROMA_TIMEOUT_S", "5")
+    monkeypatch.setenv("RAGTUNE_DEMO_WORKSPACE", "")
+    kb = server_kb(own_server.url, embedding_function)
+    kb.create_workspace("team")
+    kb.ingest_bytes("team", [("guide.md", GUIDE)])
+    at = AppTest.from_file(str(PROJECT_ROOT / "app_pages" / "knowledge.py"), default_timeout=60)
+    at.run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    assert sorted(at.dataframe[-1].value["document"]) == ["guide"]
+    own_server.stop()
+    at.run()
+    assert not at.exception
+    assert [e.value for e in at.error] and own_server.url in at.error[0].value, at.error
+    restarted = start_chroma(own_server.path, own_server.port)
+    try:
+        at.run()
+        assert not at.exception and not at.error, at.error
+        assert sorted(at.dataframe[-1].value["document"]) == ["guide"]
+    finally:
+        restarted.stop()
+
+
+def test_a_proxy_whose_chroma_is_down_is_named_as_such(embedding_function):
+    proxy = TokenProxy(f"http://127.0.0.1:{free_port()}", "t")
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    try:
+        kb = server_kb(proxy.url, embedding_function, chroma_headers='{"Authorization": "Bearer t"}')
+        with pytest.raises(StoreError, match=r"cannot reach the Chroma server behind it \(HTTP 502\)"):
+            kb.list_workspaces()
+    finally:
+        proxy.shutdown()
+        proxy.client.close()
+        thread.join(5)
+
+
+def test_a_document_the_proxy_refuses_as_too_large_leaves_the_stored_version(chroma_url, embedding_function,
+                                                                            monkeypatch):
+    proxy = TokenProxy(chroma_url, "t", max_body=64 * 1024)
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("RAGTUNE_CHROMA_HEADERS", json.dumps({"Authorization": "Bearer t"}))
+        kb = server_kb(proxy.url, embedding_function)
+        kb.create_workspace("team")
+        assert kb.ingest_bytes("team", [("guide.md", GUIDE)]).ok
+        big = GUIDE + b"".join(b"\n\nParagraph %d about the Zephyr mower's many parts." % i for i in range(400))
+        report = kb.ingest_bytes("team", [("guide.md", big)])
+        assert report.files[0].status == "failed"
+        assert "HTTP 413" in report.files[0].error and "client_max_body_size" in report.files[0].error
+        assert [(d.doc_id, d.version) for d in kb.list_documents("team")] == [("guide", 1)]
+        assert "$450" in texts(kb) and "Paragraph" not in texts(kb)
+    finally:
+        proxy.shutdown()
+        proxy.client.close()
+        thread.join(5)

@@ -33,6 +33,23 @@ STATUS_TIMEOUT_S = 2.0
 """The sidebar's health check waits at most this long (or the request timeout, if shorter)."""
 
 
+def _raise_non_chroma_errors(response: Any) -> None:
+    """An httpx response hook: an error that is not Chroma's own (a proxy's 401, 413 or 502) raises
+    httpx's HTTPStatusError, which keeps the status code; chromadb would turn it into a bare
+    ``Exception(body)``. Chroma's own errors (a JSON body with ``error``) go on to chromadb, which
+    raises its typed errors (a missing collection ...)."""
+    if response.status_code < 400:
+        return
+    response.read()
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and "error" in body:
+        return
+    response.raise_for_status()
+
+
 class ChromaServer:
     """One connection to a Chroma server, shared by the vector store and the manifest.
 
@@ -126,6 +143,7 @@ class ChromaServer:
                 "hang ragtune. Install the pinned chromadb (requirements.txt)."
             )
         session.timeout = httpx.Timeout(self.timeout_s)
+        session.event_hooks["response"].append(_raise_non_chroma_errors)
         return client
 
     # -- failures -----------------------------------------------------------------------
@@ -147,6 +165,17 @@ class ChromaServer:
                     f"The Chroma server at {self.url} refused the request (HTTP {code}): the proxy in front of it "
                     "wants a valid token. Set RAGTUNE_CHROMA_HEADERS, e.g. "
                     "'{\"Authorization\": \"Bearer TOKEN\"}'."
+                )
+            if code in (502, 503, 504):
+                return StoreError(
+                    f"The proxy at {self.url} cannot reach the Chroma server behind it (HTTP {code}). Start the "
+                    f"server (`make serve-chroma` on its machine) or fix the proxy's upstream; {retry}"
+                )
+            if code == 413:
+                return StoreError(
+                    f"The Chroma server at {self.url} refused a request as too large (HTTP 413): the proxy in "
+                    "front of it limits request bodies. Raise its limit above RAGTUNE_MAX_UPLOAD_MB (nginx: "
+                    "client_max_body_size)."
                 )
             return StoreError(
                 f"The Chroma server at {self.url} answered HTTP {code} ({exc.response.reason_phrase}). Check "

@@ -115,7 +115,11 @@ class VectorStore(ABC):
         raise NotImplementedError
 
     def status(self) -> StoreStatus:
-        """Where the store is and whether it answers; never raises."""
+        """Where the store is and whether it can be read (a local store: its workspaces list); never raises."""
+        try:
+            self.list_workspaces()
+        except RagtuneError as exc:
+            return StoreStatus(kind="local", url=None, healthy=False, error=str(exc))
         return StoreStatus(kind="local", url=None, healthy=True, error="")
 
 
