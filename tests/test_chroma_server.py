@@ -521,3 +521,29 @@ def test_a_document_the_proxy_refuses_as_too_large_leaves_the_stored_version(chr
         proxy.shutdown()
         proxy.client.close()
         thread.join(5)
+
+
+def test_two_app_instances_starting_together_seed_the_demo_once(chroma_url, embedding_function):
+    from ragtune.retrieval.demo import ensure_demo_workspace
+
+    instances = [server_kb(chroma_url, embedding_function) for _ in range(2)]
+    barrier = threading.Barrier(2)
+    outcome: list[object] = []
+
+    def start(kb: KnowledgeBase) -> None:
+        barrier.wait()
+        try:
+            outcome.append(ensure_demo_workspace(kb, "demo"))
+        except Exception as exc:  # noqa: BLE001 - the assertion below shows it
+            outcome.append(exc)
+
+    threads = [threading.Thread(target=start, args=(kb,)) for kb in instances]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(300)
+    assert not [o for o in outcome if isinstance(o, Exception)], outcome
+    assert len(outcome) == 2
+    for kb in instances:
+        assert [(w.name, w.n_documents) for w in kb.list_workspaces()] == [("demo", 25)]
+        assert ensure_demo_workspace(kb, "demo") is None
