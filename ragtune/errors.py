@@ -108,7 +108,8 @@ class RagtuneError(Exception):
             ...     print(InputError.from_validation(exc, what="Invalid search options"))
             Invalid search options: k: Input should be greater than or equal to 1 (got 0).
         """
-        return cls(f"{what.rstrip(' .:')}: " + "; ".join(validation_problems(exc, label=label, secret=secret)) + ".")
+        problems = validation_problems(exc, label=label, secret=secret)
+        return cls(f"{what.rstrip(' .:')}: " + "; ".join(problems) + ".")
 
 
 class ConfigError(RagtuneError):

@@ -434,7 +434,8 @@ def test_serve_chroma_refuses_bad_options_with_exit_2(data_dir, capsys, args, me
 def test_serve_chroma_runs_the_pinned_chroma_with_its_data_under_the_data_directory(data_dir, capsys, monkeypatch):
     assert main(["serve-chroma", "--print"]) == 0
     line = capsys.readouterr().out.strip()
-    assert line == f"{Path(sys.executable).parent / 'chroma'} run --path {data_dir / 'chroma-server'} --host 127.0.0.1 --port 8000"
+    chroma = Path(sys.executable).parent / "chroma"
+    assert line == f"{chroma} run --path {data_dir / 'chroma-server'} --host 127.0.0.1 --port 8000"
     monkeypatch.setenv("RAGTUNE_CHROMA_PATH", str(data_dir / "elsewhere"))
     assert main(["serve-chroma", "--port", "8123", "--print"]) == 0
     assert f"--path {data_dir / 'elsewhere'} --host 127.0.0.1 --port 8123" in capsys.readouterr().out

@@ -284,7 +284,9 @@ def serve_command(settings: Settings, *, host: str, port: int, path: Path | None
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError(f"{folder}: cannot create the folder ({exc.strerror or exc}); choose another CHROMA_PATH.") from exc
+        raise InputError(
+            f"{folder}: cannot create the folder ({exc.strerror or exc}); choose another CHROMA_PATH."
+        ) from exc
     if not os.access(folder, os.W_OK | os.X_OK):
         raise InputError(f"{folder} is not writable; choose another CHROMA_PATH.")
     return [str(chroma_executable()), "run", "--path", str(folder), "--host", host, "--port", str(port)]

@@ -323,7 +323,8 @@ class ChromaManifest(Manifest):
                 key = (ws, str(r.meta["doc_id"]))
                 newest[key] = max(newest.get(key, -1), r.n)
         cutoff = time.time() - min_age_s
-        stale = [r.id for r in records if float(r.meta.get("written_at", 0)) <= cutoff and _superseded(r, epochs, newest)]
+        stale = [r.id for r in records
+                 if float(r.meta.get("written_at", 0)) <= cutoff and _superseded(r, epochs, newest)]
         for first in range(0, len(stale), 1000):
             self._call("delete", ids=stale[first : first + 1000])
         return len(stale)
