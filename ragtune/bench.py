@@ -277,10 +277,11 @@ def bench_retrieval(settings: Settings, config: BenchConfig, progress: Progress)
 
     figures = []
     with tempfile.TemporaryDirectory(prefix="ragtune-bench-") as scratch:
-        # A scratch store (the user's workspaces stay untouched) with one chunk per section.
+        # A scratch store (the user's workspaces stay untouched, also on a team's Chroma server: it is
+        # local) with one chunk per section.
         scratch_settings = Settings(
-            **{**settings.model_dump(), "data_dir": Path(scratch), "chunk_size": 300, "chunk_overlap": 0,
-               "demo_workspace": ""}
+            **{**settings.model_dump(), "data_dir": Path(scratch), "chroma_url": None, "chunk_size": 300,
+               "chunk_overlap": 0, "demo_workspace": ""}
         )
         kb = KnowledgeBase.from_settings(scratch_settings)
         figures += _bench_corpora(kb, config, progress)
@@ -332,7 +333,8 @@ def _demo_pipeline(settings: Settings, runtime: Runtime, scratch: Path) -> tuple
     from ragtune.retrieval.demo import ensure_demo_workspace
     from ragtune.retrieval.knowledge import KnowledgeBase
 
-    scratch_settings = Settings(**{**settings.model_dump(), "data_dir": scratch, "demo_workspace": "demo"})
+    scratch_settings = Settings(**{**settings.model_dump(), "data_dir": scratch, "chroma_url": None,
+                                   "demo_workspace": "demo"})
     kb = KnowledgeBase.from_settings(scratch_settings)
     ensure_demo_workspace(kb, "demo")
     return Pipeline(runtime, kb, AdapterCatalog(settings), scratch_settings), "demo"

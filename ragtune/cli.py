@@ -38,6 +38,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ragtune.commands.lab",
     "ragtune.commands.doctor",
     "ragtune.commands.serve",
+    "ragtune.commands.chroma_server",
 )
 DEBUG_VARIABLE = "RAGTUNE_DEBUG"
 _PATH_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError)

@@ -9,6 +9,7 @@ checkout is never committed by accident.
 from __future__ import annotations
 
 import os
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -23,6 +24,53 @@ from ragtune.errors import ConfigError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_ROOT / ".ragtune-data"
 ENV_PREFIX = "RAGTUNE_"
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token
+
+
+def parse_headers(text: str) -> dict[str, str]:
+    """HTTP headers from a JSON object of name -> value; ValueError says what is wrong without
+    repeating a value (it may be a token)."""
+    import json
+
+    try:
+        headers = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"not JSON ({exc.__class__.__name__} at character {getattr(exc, 'pos', '?')}); "
+                         'write a JSON object, e.g. {"Authorization": "Bearer TOKEN"}') from None
+    if not isinstance(headers, dict):
+        raise ValueError('must be a JSON object of header name -> value, e.g. {"Authorization": "Bearer TOKEN"}')
+    for name, value in headers.items():
+        if not _HEADER_NAME.fullmatch(name):
+            raise ValueError(f"{name[:40]!r} is not an HTTP header name (letters, digits and !#$%&'*+-.^_`|~)")
+        if not isinstance(value, str):
+            raise ValueError(f"the value of {name!r} must be a string")
+        if any(ch in value for ch in "\r\n\0"):
+            raise ValueError(f"the value of {name!r} holds a line break or NUL")
+    return headers
+
+
+def check_http_url(value: str) -> str:
+    """``value`` stripped, without a trailing ``/``, if it is an http(s) URL with a host and no
+    query, fragment or credentials; else ValueError saying what is wrong."""
+    from urllib.parse import urlsplit
+
+    url = value.strip().rstrip("/")
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError for a port that is not a number in 0-65535
+    except ValueError as exc:
+        raise ValueError(f"not a valid URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host, e.g. http://127.0.0.1:8000")
+    if port == 0:
+        raise ValueError("port 0 is not a server's port")
+    if parts.query or parts.fragment:
+        raise ValueError("must not hold a query (?...) or fragment (#...)")
+    if parts.username or parts.password:
+        raise ValueError("must not hold credentials; send a token with the headers setting instead")
+    if any(ch.isspace() for ch in url):
+        raise ValueError("must not hold spaces")
+    return url
 
 
 class Settings(BaseSettings):
@@ -167,6 +215,31 @@ class Settings(BaseSettings):
                                       "sent in an HTTP header)", {"hide_input": True})
         return value
 
+    # Team server: the Chroma server
+    chroma_url: str | None = Field(
+        default=None,
+        description=(
+            "A Chroma server (`make serve-chroma`, `chroma run`) holding the knowledge base instead of "
+            "`<data dir>/chroma`: an http(s) URL, e.g. http://127.0.0.1:8000. Empty: the local store."
+        ),
+    )
+    chroma_headers: SecretStr | None = Field(
+        default=None,
+        description=(
+            "HTTP headers sent with every request to RAGTUNE_CHROMA_URL, as a JSON object "
+            '(\'{"Authorization": "Bearer TOKEN"}\'): Chroma ships no authentication, so a reverse proxy '
+            "in front of it checks a token. Kept secret: never shown in messages."
+        ),
+    )
+    chroma_path: Path | None = Field(
+        default=None,
+        description="Where `make serve-chroma` keeps the Chroma server's data (default: <data dir>/chroma-server).",
+    )
+    chroma_timeout_s: float = Field(
+        default=30.0, gt=0, le=600,
+        description="Seconds one request to the Chroma server may take before it is an error (never a hang).",
+    )
+
     @field_validator("data_dir", mode="before")
     @classmethod
     def _not_empty(cls, value: object) -> object:
@@ -175,7 +248,24 @@ class Settings(BaseSettings):
             raise ValueError("must not be empty; set it to a writable directory or unset it")
         return value
 
-    @field_validator("data_dir", "model_path", mode="after")
+    @field_validator("chroma_url", mode="before")
+    @classmethod
+    def _check_chroma_url(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None  # unset or empty: the local store
+        if not isinstance(value, str):
+            return value  # pydantic names the type
+        return check_http_url(value)
+
+    @field_validator("chroma_headers", mode="after")
+    @classmethod
+    def _check_chroma_headers(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        parse_headers(value.get_secret_value())  # raises ValueError naming the problem, never the value
+        return value
+
+    @field_validator("data_dir", "model_path", "chroma_path", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         if value is None:
@@ -205,6 +295,15 @@ class Settings(BaseSettings):
     @cached_property
     def chroma_dir(self) -> Path:
         return self.data_dir / "chroma"
+
+    def chroma_header_map(self) -> dict[str, str]:
+        """RAGTUNE_CHROMA_HEADERS as a dict (empty when unset)."""
+        return parse_headers(self.chroma_headers.get_secret_value()) if self.chroma_headers else {}
+
+    @cached_property
+    def chroma_server_dir(self) -> Path:
+        """Where `make serve-chroma` keeps its data: RAGTUNE_CHROMA_PATH, or ``<data dir>/chroma-server``."""
+        return self.chroma_path or self.data_dir / "chroma-server"
 
     @cached_property
     def knowledge_manifest_file(self) -> Path:
@@ -290,4 +389,11 @@ def load_settings(**overrides: object) -> Settings:
             exc,
             what="Invalid setting (fix the variable in the environment or .env)",
             label=lambda field: f"{ENV_PREFIX}{(field or '?').upper()}",
+            secret=lambda field: _is_secret(field.split(".")[0]),
         ) from exc
+
+
+def _is_secret(field: str) -> bool:
+    """Whether the setting holds a secret (a ``SecretStr``): its value is never repeated in a message."""
+    info = Settings.model_fields.get(field)
+    return info is not None and "SecretStr" in str(info.annotation)

@@ -5,7 +5,8 @@ Each check returns :class:`Check` results (OK / WARN / FAIL, what is wrong, the 
 never raises: a corrupt store, a missing model or a broken adapter is a FAIL line, not a
 crash. Nothing is created or changed: SQLite files are opened read-only (``PRAGMA
 quick_check``); chroma is opened only when its own SQLite file passed, and in a child process,
-because a damaged vector index can abort chroma's native code.
+because a damaged vector index can abort chroma's native code. With ``RAGTUNE_CHROMA_URL`` the
+knowledge base is checked on the Chroma server instead (read only, over HTTP).
 """
 
 from __future__ import annotations
@@ -133,12 +134,16 @@ def _check_sqlite(path: Path, what: str, recover: str, *, fix: str | None = None
 
 
 def check_stores(settings: Settings) -> Iterator[Check]:
-    yield from _check_sqlite(
-        settings.knowledge_manifest_file, "knowledge manifest",
-        "a new one starts empty; re-ingest your documents with `python -m ragtune ingest --workspace NAME PATH`.")
+    if settings.chroma_url is None:
+        yield from _check_sqlite(
+            settings.knowledge_manifest_file, "knowledge manifest",
+            "a new one starts empty; re-ingest your documents with `python -m ragtune ingest --workspace NAME PATH`.")
     yield from _check_sqlite(settings.query_log_file, "query log", "a new empty log is started (the history is lost).")
     yield from _check_sqlite(settings.data_dir / "evaluations.sqlite3", "evaluation store",
                              "a new empty store is started (the stored runs are lost).")
+    if settings.chroma_url is not None:  # the knowledge base is on the Chroma server, not in the data directory
+        yield from _guarded("stores", "Chroma server", lambda: check_chroma_server(settings))
+        return
     chroma_file = settings.chroma_dir / "chroma.sqlite3"
     chroma = settings.chroma_dir
     checks = list(_check_sqlite(
@@ -170,8 +175,8 @@ if manifest.is_file():
             if Path(str(manifest) + suffix).is_file():
                 shutil.copyfile(str(manifest) + suffix, copy_dir / (manifest.name + suffix))
         from ragtune.retrieval.knowledge import KnowledgeBase
-        from ragtune.retrieval.manifest import Manifest
-        kb = KnowledgeBase(store, Manifest(copy_dir / manifest.name), chunk_size=int(sys.argv[3]),
+        from ragtune.retrieval.manifest_sqlite import SQLiteManifest
+        kb = KnowledgeBase(store, SQLiteManifest(copy_dir / manifest.name), chunk_size=int(sys.argv[3]),
                            chunk_overlap=int(sys.argv[4]))
     except Exception:
         kb = None
@@ -262,6 +267,62 @@ def _check_workspaces(settings: Settings) -> Iterator[Check]:
                     fix=f"Re-ingest it: `python -m ragtune workspaces delete {name} --yes`, then "
                     f"`python -m ragtune ingest --workspace {name} PATH`; if the delete fails too, move '{chroma}' "
                     "aside and re-ingest every workspace.")
+
+
+def check_chroma_server(settings: Settings) -> Iterator[Check]:
+    """The Chroma server at RAGTUNE_CHROMA_URL: its heartbeat, the bookkeeping collection, and each
+    workspace's chunks and index (read only: nothing is created or changed there)."""
+    from ragtune.errors import RagtuneError
+    from ragtune.retrieval.chroma_server import ChromaServer, ChromaServerStore
+    from ragtune.retrieval.embeddings import shared_embedding_function
+    from ragtune.retrieval.knowledge import KnowledgeBase, is_internal_workspace
+    from ragtune.retrieval.manifest_chroma import COLLECTION, ChromaManifest
+
+    url = str(settings.chroma_url)
+    server = ChromaServer(url, headers=settings.chroma_header_map(), timeout_s=settings.chroma_timeout_s)
+    try:
+        server.heartbeat()
+    except RagtuneError as exc:
+        yield Check(area="stores", name=f"Chroma server {url}", status="FAIL", detail=str(exc),
+                    fix="Start it (`make serve-chroma` on its machine), correct RAGTUNE_CHROMA_URL / "
+                    "RAGTUNE_CHROMA_HEADERS, or unset RAGTUNE_CHROMA_URL to use the local store.")
+        return
+    yield Check(area="stores", name=f"Chroma server {url}", status="OK", detail="answers its heartbeat.")
+    store = ChromaServerStore(server, shared_embedding_function())
+    manifest = ChromaManifest(server, read_only=True)
+    refs = store.list_workspaces()
+    reingest = "re-ingest each workspace's documents (`python -m ragtune ingest --workspace NAME PATH`)"
+    if not manifest.exists():
+        if refs:
+            yield Check(area="stores", name=COLLECTION, status="FAIL",
+                        detail=f"{len(refs)} workspaces but no bookkeeping collection {COLLECTION!r}: no document "
+                        "version is live, so their documents are invisible.", fix=f"Restore the server's data from "
+                        f"a backup, or {reingest}.")
+        else:
+            yield Check(area="stores", name=COLLECTION, status="OK", detail="no documents yet (made on first use).")
+        return
+    yield Check(area="stores", name=COLLECTION, status="OK",
+                detail=f"the knowledge bookkeeping answers ({manifest.record_count()} records, layout "
+                f"{manifest.schema_version()}).")
+    kb = KnowledgeBase(store, manifest, chunk_size=settings.chunk_size, chunk_overlap=settings.chunk_overlap)
+    for ref in refs:
+        name = f"workspace {ref.name}"
+        try:
+            count = store.count(ref)
+            if count:
+                store.query(ref, "doctor", 1)  # reads the vector index
+            stale = [] if is_internal_workspace(ref.name) else kb.stale_documents(ref.name)
+        except RagtuneError as exc:
+            yield Check(area="stores", name=name, status="FAIL", detail=str(exc),
+                        fix=f"`python -m ragtune workspaces delete {ref.name} --yes`, then ingest it again.")
+            continue
+        if stale:
+            yield Check(area="stores", name=name, status="WARN",
+                        detail=f"{count} chunks; {len(stale)} documents ({', '.join(stale[:5])}) were chunked with "
+                        f"other settings than today's ({settings.chunk_size} characters, {settings.chunk_overlap} "
+                        "overlap).", fix=f"`python -m ragtune workspaces rechunk {ref.name}`.")
+        else:
+            yield Check(area="stores", name=name, status="OK", detail=f"{count} chunks; the vector index answers.")
 
 
 # -- models and adapters ---------------------------------------------------------------------

@@ -36,11 +36,14 @@ def shown_input(value: object) -> str:
     return text if len(text) <= _MAX_SHOWN_INPUT else text[: _MAX_SHOWN_INPUT - 3] + "..."
 
 
-def validation_problems(exc: Any, *, label: Callable[[str], str] | None = None) -> list[str]:
+def validation_problems(
+    exc: Any, *, label: Callable[[str], str] | None = None, secret: Callable[[str], bool] | None = None
+) -> list[str]:
     """Each problem of a pydantic ``ValidationError`` as ``field: rule (got X)``.
 
     ``label`` turns the dotted field path into the name the user knows (a setting's
-    variable, an option); without it the path itself is shown.
+    variable, an option); without it the path itself is shown. ``secret`` names the fields
+    whose input is never repeated (a token).
     """
     errors = exc.errors(include_url=False)
     problems = []
@@ -51,8 +54,9 @@ def validation_problems(exc: Any, *, label: Callable[[str], str] | None = None) 
         for prefix in ("Value error, ", "Assertion failed, "):
             rule = rule.removeprefix(prefix)
         problem = f"{name}: {rule}"
-        # A validator marks a secret's error (an API key, a URL with a password) with ctx hide_input.
-        hidden = bool((error.get("ctx") or {}).get("hide_input"))
+        # A secret's input is never repeated: a field the caller names (a token), or an error its
+        # validator marked with ctx hide_input (an API key, a URL with a password).
+        hidden = bool((error.get("ctx") or {}).get("hide_input")) or (secret is not None and secret(field))
         if field and "input" in error and error.get("type") != "missing" and not hidden:
             problem += f" (got {shown_input(error['input'])})"
         problems.append(problem)
@@ -91,7 +95,8 @@ class RagtuneError(Exception):
 
     @classmethod
     def from_validation(
-        cls: type[E], exc: Any, *, what: str, label: Callable[[str], str] | None = None
+        cls: type[E], exc: Any, *, what: str, label: Callable[[str], str] | None = None,
+        secret: Callable[[str], bool] | None = None,
     ) -> E:
         """This error for a pydantic ``ValidationError``: ``what``, then each problem.
 
@@ -105,7 +110,8 @@ class RagtuneError(Exception):
             ...     print(InputError.from_validation(exc, what="Invalid search options"))
             Invalid search options: k: Input should be greater than or equal to 1 (got 0).
         """
-        return cls(f"{what.rstrip(' .:')}: " + "; ".join(validation_problems(exc, label=label)) + ".")
+        problems = validation_problems(exc, label=label, secret=secret)
+        return cls(f"{what.rstrip(' .:')}: " + "; ".join(problems) + ".")
 
 
 class ConfigError(RagtuneError):

@@ -15,6 +15,8 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
     """Point RAGTUNE_DATA_DIR at a fresh temp directory and forget cached resources."""
     path = tmp_path_factory.mktemp("ragtune-data")
     monkeypatch.setenv("RAGTUNE_DATA_DIR", str(path))
+    for name in ("RAGTUNE_CHROMA_URL", "RAGTUNE_CHROMA_HEADERS"):  # a test chooses its store itself
+        monkeypatch.delenv(name, raising=False)
     import streamlit as st
 
     st.cache_resource.clear()
@@ -132,3 +134,7 @@ def looping_runtime(looping_model: Path) -> Iterator[object]:
     )
     yield runtime
     runtime.close()
+
+
+# --- real servers on loopback (tests/servers.py), started once per session when a test asks ----------
+from tests.servers import chroma_server, chroma_url, knowledge_store  # noqa: E402,F401

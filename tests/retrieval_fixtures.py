@@ -16,6 +16,7 @@ import pytest
 from ragtune.config import load_settings
 from ragtune.retrieval.embeddings import OfflineMiniLM, shared_embedding_function
 from ragtune.retrieval.knowledge import KnowledgeBase
+from tests.servers import on_both_stores  # noqa: F401 - re-exported for the contract tests
 
 
 @pytest.fixture(scope="session")
@@ -24,8 +25,9 @@ def embedding_function() -> OfflineMiniLM:
 
 
 @pytest.fixture()
-def kb(data_dir: Path, embedding_function: OfflineMiniLM) -> Iterator[KnowledgeBase]:
-    """A knowledge base on real chromadb in this test's data directory, with workspace 'team'."""
+def kb(data_dir: Path, embedding_function: OfflineMiniLM, knowledge_store: str) -> Iterator[KnowledgeBase]:
+    """A knowledge base on real chromadb (in this test's data directory, or on the Chroma server: see
+    ``knowledge_store``), with workspace 'team'."""
     base = KnowledgeBase.from_settings(load_settings(), embedding_function)
     base.create_workspace("team")
     yield base

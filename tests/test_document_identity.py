@@ -18,9 +18,9 @@ from ragtune.retrieval.chunking import chunk_spans
 from ragtune.retrieval.ingest import strip_common_folder
 from ragtune.retrieval.knowledge import KnowledgeBase
 from ragtune.retrieval.loaders import doc_id_for, unique_doc_id_for
-from ragtune.retrieval.manifest import SCHEMA_VERSION, Manifest
+from ragtune.retrieval.manifest_sqlite import SCHEMA_VERSION, SQLiteManifest
 from ragtune.retrieval.store import ChromaVectorStore
-from tests.retrieval_fixtures import embedding_function, kb  # noqa: F401
+from tests.retrieval_fixtures import embedding_function, kb, on_both_stores  # noqa: F401
 
 COLLIDING_BEFORE = [  # each group shared one id under the old rule (the stem, slugged, cut to 80)
     [("a/README.md", b"# A readme\n\nAlpha team notes."), ("b/README.md", b"# B readme\n\nBeta team notes.")],
@@ -46,6 +46,7 @@ def test_two_files_of_one_batch_never_share_an_id(kb, files):
         assert re.match(CHUNK_ID_PATTERN, f"{doc_id}#12345") and len(f"{doc_id}#12345") <= MAX_CHUNK_ID_CHARS
 
 
+@on_both_stores
 def test_the_same_path_ingested_again_replaces_its_own_document(kb):
     kb.ingest_bytes("team", [("a/README.md", b"Alpha v1."), ("b/README.md", b"Beta v1.")])
     ids = {d.source: d.doc_id for d in kb.list_documents("team")}
@@ -188,9 +189,9 @@ def test_reingesting_the_same_files_after_the_migration_replaces_them_without_du
 def test_the_migration_is_one_step_and_runs_once(tmp_path, embedding_function):
     write_legacy_store(tmp_path, embedding_function, {"guide.md": LEGACY_FILES["guide.md"]})
     settings = load_settings(data_dir=tmp_path)
-    first = Manifest(settings.knowledge_manifest_file)
+    first = SQLiteManifest(settings.knowledge_manifest_file)
     ref_id = next(iter(first.workspace_ids()))
     assert first.is_legacy(ref_id, "guide") and first.schema_version() == SCHEMA_VERSION
     first.close()
-    second = Manifest(settings.knowledge_manifest_file)  # a second open changes nothing
+    second = SQLiteManifest(settings.knowledge_manifest_file)  # a second open changes nothing
     assert second.is_legacy(ref_id, "guide") and [d.doc_id for d in second.documents(ref_id)] == ["guide"]

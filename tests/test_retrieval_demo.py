@@ -10,7 +10,7 @@ from ragtune.evaluation.scoring import contains_variant
 from ragtune.evaluation.sets import EvalCase, demo_eval_set
 from ragtune.retrieval.bench import hit_rates
 from ragtune.retrieval.demo import demo_version, ensure_demo_workspace, set_demo_version
-from tests.retrieval_fixtures import demo_kb, embedding_function, kb  # noqa: F401
+from tests.retrieval_fixtures import demo_kb, embedding_function, kb, on_both_stores  # noqa: F401
 
 # Floors set from measurement (hybrid 0.84 / 1.00 / 1.00; vector 0.74 / 0.94 / 0.98;
 # keyword 0.78 / 0.98 / 1.00 on 50 questions), with a margin for chunking tweaks.
@@ -37,6 +37,7 @@ def test_hit_at_k_on_the_demo_stays_above_the_measured_floors(demo_kb, questions
         assert rates["hybrid"].hit_at[k] >= max(rates["vector"].hit_at[k], rates["keyword"].hit_at[k])
 
 
+@on_both_stores
 def test_the_demo_is_created_once_and_not_recreated_after_deletion(kb):
     assert ensure_demo_workspace(kb, "demo").ok
     assert [w.n_documents for w in kb.list_workspaces() if w.name == "demo"] == [25]
@@ -45,6 +46,7 @@ def test_the_demo_is_created_once_and_not_recreated_after_deletion(kb):
     assert ensure_demo_workspace(kb, "demo") is None and not kb.has_workspace("demo")
 
 
+@on_both_stores
 def test_switching_the_demo_to_v2_and_back_changes_the_facts_search_finds(kb, questions):
     ensure_demo_workspace(kb, "demo")
     price = next(q for q in questions if q.id == "c01")

@@ -13,8 +13,9 @@ import pytest
 
 from ragtune.config import PROJECT_ROOT, load_settings
 from ragtune.errors import InputError, WorkspaceError
+from ragtune.retrieval.ingest import WRITE_BATCH
 from ragtune.retrieval.knowledge import KnowledgeBase
-from tests.retrieval_fixtures import blank_pdf, embedding_function, kb, text_pdf  # noqa: F401
+from tests.retrieval_fixtures import blank_pdf, embedding_function, kb, on_both_stores, text_pdf  # noqa: F401
 
 GUIDE_V1 = b"# Mower guide\n\nThe Zephyr mower costs $450.\n\n## Battery\n\nThe battery lasts 70 minutes.\n"
 GUIDE_V2 = b"# Mower guide\n\nThe Zephyr mower costs $520.\n\n## Battery\n\nThe battery lasts 95 minutes.\n"
@@ -86,6 +87,7 @@ def test_folders_are_ingested_recursively_skipping_hidden_files(kb, tmp_path):
         ("a.md", "added"), ("b.txt", "added"), (str(tmp_path / "missing.md"), "failed")}
 
 
+@on_both_stores
 def test_reingesting_a_changed_document_replaces_its_chunks(kb):
     kb.ingest_bytes("team", [("guide.md", GUIDE_V1)])
     first = kb.chunks("team", "guide")
@@ -101,12 +103,14 @@ def test_reingesting_a_changed_document_replaces_its_chunks(kb):
         assert all(h.chunk.version == 2 for h in hits)
 
 
+@on_both_stores
 def test_reingesting_identical_content_changes_nothing(kb):
     kb.ingest_bytes("team", [("guide.md", GUIDE_V1)])
     report = kb.ingest_bytes("team", [("guide.md", GUIDE_V1)])
     assert (report.files[0].status, report.files[0].version) == ("unchanged", 1)
 
 
+@on_both_stores
 @pytest.mark.parametrize("step", ["chunks_written", "committed"])
 def test_a_write_interrupted_between_steps_leaves_the_document_fully_old_or_fully_new(kb, step):
     kb.ingest_bytes("team", [("guide.md", GUIDE_V1)])
@@ -129,7 +133,16 @@ def test_a_write_interrupted_between_steps_leaves_the_document_fully_old_or_full
     assert kb.store.count(kb.workspace("team")) == len(kb.chunks("team", "guide"))
 
 
-def test_a_process_killed_mid_ingest_leaves_the_document_fully_old(data_dir, embedding_function):
+# Long enough for several write batches: a kill after the first leaves part of the new chunks stored.
+GUIDE_V2_LONG = GUIDE_V2 + b"".join(
+    b"\n## Part %d\n\nThe Zephyr mower part %d is sold separately at the service desk.\n" % (i, i) for i in range(200))
+
+
+@on_both_stores
+@pytest.mark.parametrize(("step", "live"), [("chunk_batch_written", 1), ("committed", 2)])
+def test_a_process_killed_mid_ingest_leaves_the_document_fully_old_or_fully_new(
+    data_dir, embedding_function, knowledge_store, step, live
+):
     script = textwrap.dedent(f"""
         import os, signal
         from ragtune.config import load_settings
@@ -137,22 +150,29 @@ def test_a_process_killed_mid_ingest_leaves_the_document_fully_old(data_dir, emb
         kb = KnowledgeBase.from_settings(load_settings())
         kb.create_workspace("team")
         kb.ingest_bytes("team", [("guide.md", {GUIDE_V1!r})])
-        kb.step_hook = lambda step: step == "chunks_written" and os.kill(os.getpid(), signal.SIGKILL)
-        kb.ingest_bytes("team", [("guide.md", {GUIDE_V2!r})])
+        kb.step_hook = lambda step: step == {step!r} and os.kill(os.getpid(), signal.SIGKILL)
+        kb.ingest_bytes("team", [("guide.md", {GUIDE_V2_LONG!r})])
         print("not killed")
     """)
     env = {**os.environ, "RAGTUNE_DATA_DIR": str(data_dir), "PYTHONPATH": str(PROJECT_ROOT)}
-    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == -9, proc.stderr
-    base = KnowledgeBase.from_settings(load_settings(), embedding_function)  # a new client on the directory
-    assert [(d.doc_id, d.version) for d in base.list_documents("team")] == [("guide", 1)]
-    assert "$450" in texts(base) and "$520" not in texts(base)
-    hits = base.search("team", "how much does the Zephyr mower cost", k=5).hits
-    assert hits and all("$520" not in h.text for h in hits)
-    assert base.store.count(base.workspace("team")) > len(base.chunks("team", "guide")), "leftovers exist"
-    assert hits[0].chunk.version == 1
+    base = KnowledgeBase.from_settings(load_settings(), embedding_function)  # a new client on the same store
+    assert [(d.doc_id, d.version) for d in base.list_documents("team")] == [("guide", live)]
+    expected, gone = ("$450", "$520") if live == 1 else ("$520", "$450")
+    assert expected in texts(base) and gone not in texts(base)
+    chunks = base.chunks("team", "guide")
+    assert {c.version for c in chunks} == {live}
+    assert len(chunks) == base.list_documents("team")[0].n_chunks
+    assert len(chunks) == 2 if live == 1 else len(chunks) > WRITE_BATCH
+    for mode in ("vector", "keyword", "hybrid"):
+        hits = base.search("team", "how much does the Zephyr mower cost", mode=mode, k=10).hits
+        assert hits and {h.chunk.version for h in hits} == {live}
+        assert all(gone not in h.text for h in hits)
+    assert base.store.count(base.workspace("team")) > len(chunks), "the killed write's leftovers exist"
 
 
+@on_both_stores
 def test_documents_persist_for_a_new_client_in_another_process(kb, data_dir):
     kb.ingest_bytes("team", [("guide.md", GUIDE_V1)])
     env = {**os.environ, "RAGTUNE_DATA_DIR": str(data_dir), "RAGTUNE_DEMO_WORKSPACE": "",
@@ -167,6 +187,7 @@ def test_documents_persist_for_a_new_client_in_another_process(kb, data_dir):
     assert "70 minutes" in result["hits"][0]["chunk"]["text"]
 
 
+@on_both_stores
 def test_a_query_never_returns_another_workspaces_chunks(kb):
     kb.create_workspace("other")
     kb.ingest_bytes("team", [("guide.md", GUIDE_V1)])
@@ -178,6 +199,7 @@ def test_a_query_never_returns_another_workspaces_chunks(kb):
         assert {h.chunk.doc_id for h in other} <= {"secret"}
 
 
+@on_both_stores
 def test_workspaces_can_be_renamed_emptied_and_deleted(kb):
     kb.ingest_bytes("team", [("guide.md", GUIDE_V1)])
     kb.rename_workspace("team", "field-team")
@@ -198,11 +220,13 @@ def test_invalid_workspace_names_are_refused(kb, name):
         kb.create_workspace(name)
 
 
+@on_both_stores
 def test_a_taken_workspace_name_is_refused(kb):
     with pytest.raises(WorkspaceError, match="already exists"):
         kb.create_workspace("team")
 
 
+@on_both_stores
 def test_deleting_a_document_removes_all_its_chunks(kb):
     kb.ingest_bytes("team", [("guide.md", GUIDE_V1), ("notes.txt", b"Battery notes: charge overnight.")])
     kb.delete_document("team", "guide")
@@ -211,6 +235,7 @@ def test_deleting_a_document_removes_all_its_chunks(kb):
     assert {h.chunk.doc_id for h in kb.search("team", "battery minutes", k=5).hits} == {"notes"}
 
 
+@on_both_stores
 def test_an_inline_edit_is_reindexed_at_once(kb):
     kb.ingest_bytes("team", [("guide.md", GUIDE_V1)])
     result = kb.update_document_text("team", "guide", GUIDE_V1.decode().replace("70 minutes", "85 minutes"))
@@ -342,6 +367,7 @@ def test_documents_chunked_with_other_settings_are_found_and_rechunked_in_place(
         kb.manifest.close()
 
 
+@on_both_stores
 def test_a_rechunk_never_undoes_an_edit_or_brings_back_a_deleted_document(kb):
     """A re-chunk writes the text it read, and only over the very version it read: an edit or a
     delete that lands in between wins, whatever the order of the writers."""

@@ -15,7 +15,7 @@ import pytest
 
 from ragtune.config import PROJECT_ROOT, load_settings
 from ragtune.retrieval.knowledge import KnowledgeBase
-from tests.retrieval_fixtures import embedding_function  # noqa: F401
+from tests.retrieval_fixtures import embedding_function, on_both_stores  # noqa: F401
 
 GUIDE = b"# Mower guide\n\nThe Zephyr mower costs $450.\n\n## Battery\n\nThe battery lasts 70 minutes.\n"
 
@@ -139,7 +139,8 @@ def test_creating_a_workspace_that_another_process_just_created_is_idempotent(tm
     assert kb.ensure_workspace("shared") is False
 
 
-def test_leftovers_of_a_write_that_lost_a_race_are_removed(tmp_path, embedding_function):
+@on_both_stores
+def test_leftovers_of_a_write_that_lost_a_race_are_removed(tmp_path, embedding_function, knowledge_store):
     data_dir = tmp_path / "data"
     first = KnowledgeBase.from_settings(load_settings(data_dir=data_dir), embedding_function)
     first.create_workspace("team")
@@ -160,7 +161,8 @@ def test_leftovers_of_a_write_that_lost_a_race_are_removed(tmp_path, embedding_f
     assert first.store.count(first.workspace("team")) == len(first.chunks("team", "guide"))
 
 
-def test_orphans_of_a_killed_concurrent_ingest_are_collected(tmp_path, embedding_function):
+@on_both_stores
+def test_orphans_of_a_killed_concurrent_ingest_are_collected(tmp_path, embedding_function, knowledge_store):
     data_dir = tmp_path / "data"
     kb = KnowledgeBase.from_settings(load_settings(data_dir=data_dir), embedding_function)
     kb.create_workspace("team")
@@ -206,7 +208,8 @@ def test_chroma_does_not_warn_about_our_embedding_function(stored):
     assert search.returncode == 0 and "Could not reconstruct" not in search.stderr
 
 
-def test_garbage_collection_never_forgets_a_workspace_created_while_it_runs(tmp_path, embedding_function):
+@on_both_stores
+def test_garbage_collection_never_forgets_a_workspace_created_while_it_runs(tmp_path, embedding_function, knowledge_store):
     data_dir = tmp_path / "data"
     collector = KnowledgeBase.from_settings(load_settings(data_dir=data_dir), embedding_function)
     other = KnowledgeBase.from_settings(load_settings(data_dir=data_dir), embedding_function)

@@ -150,7 +150,7 @@ def measure_prompts(
     results: dict[PromptConfig, PromptRow] = {}
     for (size, overlap), group in by_chunking.items():
         with tempfile.TemporaryDirectory(prefix="ragtune-prompt-bench-") as scratch:
-            scratch_settings = Settings(**{**settings.model_dump(), "data_dir": Path(scratch),
+            scratch_settings = Settings(**{**settings.model_dump(), "data_dir": Path(scratch), "chroma_url": None,
                                            "chunk_size": size, "chunk_overlap": overlap, "demo_workspace": ""})
             kb = KnowledgeBase.from_settings(scratch_settings)
             try:

@@ -72,8 +72,21 @@ def ensure_demo_workspace(
     key = _SEEDED_KEY.format(name=name)
     if kb.manifest.get_meta(key) or kb.has_workspace(name):
         return None
-    report = reset_demo_workspace(kb, name, on_progress=on_progress)
+    try:
+        kb.create_workspace(name, internal=is_internal_workspace(name))
+    except WorkspaceError:
+        if kb.has_workspace(name):
+            return None  # another app instance on the same Chroma server created it a moment ago and fills it
+        raise
+    report = _fill(kb, name, on_progress)
     kb.manifest.set_meta(key, "1")
+    return report
+
+
+def _fill(kb: KnowledgeBase, name: str, on_progress: ProgressCallback | None) -> IngestReport:
+    """Ingest version 1 of the demo documents into the (new) workspace ``name``."""
+    report = kb.ingest_paths(name, demo_files("v1"), on_progress=on_progress)
+    kb.manifest.set_demo_version(kb.workspace(name).id, "v1")
     return report
 
 
@@ -85,9 +98,7 @@ def reset_demo_workspace(
     if kb.has_workspace(name):
         kb.delete_workspace(name)
     kb.create_workspace(name, internal=is_internal_workspace(name))
-    report = kb.ingest_paths(name, demo_files("v1"), on_progress=on_progress)
-    kb.manifest.set_demo_version(kb.workspace(name).id, "v1")
-    return report
+    return _fill(kb, name, on_progress)
 
 
 def restore_demo_workspace(

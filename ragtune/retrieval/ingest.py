@@ -289,6 +289,7 @@ def collect_garbage(kb: KnowledgeBase, min_age_s: float) -> int:
     refs = kb.store.list_workspaces()
     for stale in known - {ref.id for ref in refs}:
         kb.manifest.forget_workspace(stale)
+    kb.manifest.compact(min_age_s)
     deleted = 0
     cutoff = time.time() - min_age_s
     for ref in refs:

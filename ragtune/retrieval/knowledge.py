@@ -2,7 +2,8 @@
 
 This is the one object pages and the CLI use. It combines a :class:`VectorStore`
 (chunk vectors) with the :class:`Manifest` (which version of each document is live),
-so that every document change is atomic (see :mod:`ragtune.retrieval.manifest`).
+so that every document change is atomic (see :mod:`ragtune.retrieval.manifest`). Both live
+in the data directory, or both on a Chroma server (``RAGTUNE_CHROMA_URL``).
 Workspaces and documents are handled here; writing documents lives in
 :mod:`ragtune.retrieval.ingest` and ranking in :mod:`ragtune.retrieval.search`.
 """
@@ -14,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ragtune.errors import ConfigError, IngestError, InputError, WorkspaceError
+from ragtune.errors import ConfigError, IngestError, InputError, StoreError, WorkspaceError
 from ragtune.retrieval import ingest
 from ragtune.retrieval.chunking import chunk_spans
 from ragtune.retrieval.ingest import GC_MIN_AGE_S, ProgressCallback
@@ -29,6 +30,7 @@ from ragtune.retrieval.types import (
     IngestReport,
     SearchMode,
     SearchResult,
+    StoreStatus,
     WorkspaceInfo,
 )
 
@@ -92,29 +94,62 @@ class KnowledgeBase:
 
     @classmethod
     def from_settings(cls, settings: Settings, embedding_function: object | None = None) -> KnowledgeBase:
-        """The knowledge base under ``settings.data_dir`` (chroma in ``chroma/``), cleaned up.
+        """The knowledge base the settings name, cleaned up: on the Chroma server at
+        ``RAGTUNE_CHROMA_URL`` (chunks and bookkeeping there), else under ``settings.data_dir``
+        (chroma in ``chroma/``, the manifest in ``knowledge.sqlite3``).
+
+        A Chroma server that is down does not stop this: every operation then raises a StoreError
+        naming the URL, until the server is back (garbage collection waits for the next start).
 
         Raises:
-            ConfigError: the data directory is not writable.
+            ConfigError: the data directory is not writable, or the chunk settings do not fit.
             ModelError: the offline embedding model is missing.
+            StoreError: the local store is damaged.
         """
         from ragtune.retrieval.embeddings import shared_embedding_function
-        from ragtune.retrieval.store import ChromaVectorStore
 
         settings.ensure_data_dir()
         cls._check_chunking(settings.chunk_size, settings.chunk_overlap)  # before anything is opened
         ef = embedding_function or shared_embedding_function()
+        store, manifest = cls._stores(settings, ef)
         kb = cls(
-            ChromaVectorStore(settings.chroma_dir, ef),
-            Manifest(settings.knowledge_manifest_file),
+            store,
+            manifest,
             chunk_size=settings.chunk_size,
             chunk_overlap=settings.chunk_overlap,
             max_upload_bytes=settings.max_upload_mb * MIB,
             default_mode=settings.search_mode,
             top_k=settings.top_k,
         )
-        kb.collect_garbage()
+        try:
+            kb.collect_garbage()
+        except StoreError:
+            if settings.chroma_url is None:
+                raise
         return kb
+
+    @staticmethod
+    def _stores(settings: Settings, embedding_function: object) -> tuple[VectorStore, Manifest]:
+        if settings.chroma_url:
+            from ragtune.retrieval.chroma_server import ChromaServer, ChromaServerStore
+            from ragtune.retrieval.manifest_chroma import ChromaManifest
+
+            server = ChromaServer(settings.chroma_url, headers=settings.chroma_header_map(),
+                                  timeout_s=settings.chroma_timeout_s)
+            return ChromaServerStore(server, embedding_function), ChromaManifest(server)
+        from ragtune.retrieval.manifest_sqlite import SQLiteManifest
+        from ragtune.retrieval.store import ChromaVectorStore
+
+        return (ChromaVectorStore(settings.chroma_dir, embedding_function),
+                SQLiteManifest(settings.knowledge_manifest_file))
+
+    def backend_status(self) -> StoreStatus:
+        """Where the documents live (local, or the Chroma server's URL) and whether that answers;
+        never raises, and waits at most a couple of seconds (the sidebar calls it on every page)."""
+        try:
+            return self.store.status()
+        except Exception as exc:  # noqa: BLE001 - a status line, never a crash
+            return StoreStatus(kind="local", url=None, healthy=False, error=f"{type(exc).__name__}: {exc}")
 
     # -- workspaces -----------------------------------------------------------------
     def workspace(self, name: str) -> WorkspaceRef:
@@ -170,8 +205,12 @@ class KnowledgeBase:
         """Remove every document from the workspace; the workspace stays."""
         with self.write_lock:
             ref = self.workspace(name)
+            live = self.manifest.live_generations(ref.id)
             self.manifest.remove_documents(ref.id)  # commit point: all documents gone at once
-            self.store.delete(ref, ids=[r.id for r in self.store.get_all(ref)])
+            # Only the chunks of the versions that were live: another process's write still in
+            # flight owns the rest (it commits after the empty, or they are collected as leftovers).
+            self.store.delete(ref, ids=[r.id for r in self.store.get_all(ref)
+                                        if live.get(str(r.metadata.get("doc_id"))) == r.metadata.get("generation")])
             self.keyword_indexes.forget(ref.id)
 
     def delete_workspace(self, name: str) -> None:

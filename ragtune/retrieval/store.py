@@ -1,5 +1,8 @@
-"""Where chunk vectors live: the :class:`VectorStore` interface and its chroma implementation.
+"""Where chunk vectors live: the :class:`VectorStore` interface and its chroma implementations.
 
+:class:`ChromaCollections` holds what both chroma stores do with collections; :class:`ChromaVectorStore`
+is the local one (a ``PersistentClient`` in the data directory) and
+:class:`~ragtune.retrieval.chroma_server.ChromaServerStore` the team one (a Chroma server over HTTP).
 A workspace is one collection. The store knows nothing of documents' versions or
 manifests (that is :mod:`ragtune.retrieval.knowledge`); it stores records, finds
 nearest neighbours, and deletes by id or by metadata. Each workspace has a stable
@@ -10,16 +13,17 @@ manifest) never has to change when a workspace is renamed.
 from __future__ import annotations
 
 import sqlite3
-import struct
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ragtune.errors import InputError, RagtuneError, StoreError, WorkspaceError
 from ragtune.names import check_name
+from ragtune.retrieval.hnsw_check import hnsw_index_problem
+from ragtune.retrieval.types import StoreStatus
 
 Metadata = Mapping[str, str | int | float | bool]
 COLLECTION_PREFIX = "ws-"
@@ -110,80 +114,20 @@ class VectorStore(ABC):
         """Embeddings for ``texts`` with the store's embedding function."""
         raise NotImplementedError
 
+    def status(self) -> StoreStatus:
+        """Where the store is and whether it can be read (a local store: its workspaces list); never raises."""
+        try:
+            self.list_workspaces()
+        except RagtuneError as exc:
+            return StoreStatus(kind="local", url=None, healthy=False, error=str(exc))
+        return StoreStatus(kind="local", url=None, healthy=True, error="")
+
 
 def _where(filters: Metadata | None) -> dict[str, Any] | None:
     if not filters:
         return None
     items = [{key: value} for key, value in filters.items()]
     return items[0] if len(items) == 1 else {"$and": items}
-
-
-_HNSW_HEADER = struct.Struct("<iQQQQQQiIQQQdQ")  # chroma's hnswlib header.bin, format version 1
-_DEEP_CHECK_MAX_BYTES = 256 * 1024 * 1024
-
-
-def hnsw_index_problem(folder: Path) -> str | None:
-    """What is wrong with the HNSW index files in ``folder``, or None when they are consistent.
-
-    chroma's index reader trusts these files: a damaged ``link_lists.bin`` makes a search loop
-    forever instead of failing. So before chroma reads them, the header is checked against the
-    file sizes, and (for indexes up to 256 MB) every stored neighbour id against the element count.
-    """
-    import numpy as np
-
-    header_file = folder / "header.bin"
-    if not header_file.exists():
-        return None  # not written yet: chroma keeps small collections in its database
-    raw = header_file.read_bytes()
-    if len(raw) != _HNSW_HEADER.size:
-        return f"{header_file} has {len(raw)} bytes, not {_HNSW_HEADER.size}"
-    (version, _offset0, max_elements, count, per_element, label_offset, offset_data, max_level, entry,
-     max_m, max_m0, _m, _mult, _ef) = _HNSW_HEADER.unpack(raw)
-    if (version != 1 or not 0 <= count <= max_elements or not 0 < max_m <= 4096 or not 0 < max_m0 <= 8192
-            or offset_data != 4 + 4 * max_m0 or not offset_data < label_offset < per_element
-            or not -1 <= max_level < 64 or (count and (entry >= count or max_level < 0))):
-        return f"{header_file} holds inconsistent values"
-    level0, links = folder / "data_level0.bin", folder / "link_lists.bin"
-    for needed in (level0, links):
-        if not needed.exists():
-            return f"{needed} is missing"
-    if level0.stat().st_size < count * per_element:
-        return f"{level0} is shorter than its {count} elements"
-    if level0.stat().st_size + links.stat().st_size > _DEEP_CHECK_MAX_BYTES:
-        return None
-    rows = np.fromfile(level0, dtype=np.uint8, count=count * per_element).reshape(count, per_element)
-    table = np.ascontiguousarray(rows[:, :offset_data]).view(np.uint32)
-    if not _neighbours_valid(table, max_m0, count):
-        return f"{level0} links to elements that do not exist"
-    data = links.read_bytes()
-    size_links = 4 + 4 * max_m
-    pos, upper = 0, []
-    for _ in range(count):
-        if pos + 4 > len(data):
-            return f"{links} ends before its {count} elements"
-        (size,) = struct.unpack_from("<I", data, pos)
-        if size % size_links or size // size_links > max_level or pos + 4 + size > len(data):
-            return f"{links} holds an impossible link list at byte {pos}"
-        if size:
-            upper.append(data[pos + 4 : pos + 4 + size])
-        pos += 4 + size
-    if pos != len(data):
-        return f"{links} has {len(data) - pos} bytes more than its elements"
-    if upper:
-        table = np.frombuffer(b"".join(upper), dtype=np.uint32).reshape(-1, max_m + 1)
-        if not _neighbours_valid(table, max_m, count):
-            return f"{links} links to elements that do not exist"
-    return None
-
-
-def _neighbours_valid(table: Any, max_links: int, count: int) -> bool:
-    import numpy as np
-
-    n_links = table[:, 0] & 0xFFFF  # hnswlib keeps the list length in the low two bytes
-    if (n_links > max_links).any():
-        return False
-    used = np.arange(max_links)[None, :] < n_links[:, None]
-    return bool((table[:, 1:][used] < count).all())
 
 
 def _register_with_chroma(embedding_function: Any) -> None:
@@ -226,78 +170,22 @@ def _opening_lock(folder: Path) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-class ChromaVectorStore(VectorStore):
-    """A :class:`VectorStore` on a chroma ``PersistentClient`` in ``path``.
+class ChromaCollections(VectorStore):
+    """What both chroma stores do with collections (one per workspace), on ``self._client``.
 
-    Args:
-        path: the directory chroma writes (``Settings.chroma_dir``).
-        embedding_function: passed explicitly to every collection (never chroma's default,
-            which downloads its model).
+    A subclass opens the client and says how a failure reads (:meth:`_guard`: which file or server
+    is at fault, and the way back).
     """
 
-    def __init__(self, path: Path, embedding_function: Any) -> None:
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
+    _client: Any
+    embedding_function: Any
 
-        path.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self.embedding_function = embedding_function
-        self._checked: dict[Path, tuple[tuple[str, int, int], ...]] = {}
-        _register_with_chroma(embedding_function)
-        # One process at a time opens the folder: two processes starting on a fresh data directory
-        # (two CLI ingests, the app and a CLI) would otherwise both create chroma's database and run
-        # its migrations at once, and one would fail as if the database were damaged.
-        with _opening_lock(path), self._guard():
-            self._client = chromadb.PersistentClient(
-                path=str(path),
-                settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
-            )
-            self._client.list_collections()  # the first read: a damaged database shows here
+    def _guard(self, workspace: WorkspaceRef | None = None) -> AbstractContextManager[None]:
+        """Turn chroma's failures into a :class:`StoreError` or :class:`WorkspaceError` with the way back."""
+        raise NotImplementedError
 
-    @property
-    def database_file(self) -> Path:
-        return self.path / "chroma.sqlite3"
-
-    def _index_dirs(self, collection_id: str) -> list[Path]:
-        """The folders holding a collection's vector index (HNSW files), read from chroma's database."""
-        try:
-            conn = sqlite3.connect(f"file:{self.database_file}?mode=ro", uri=True)
-            try:
-                rows = conn.execute(
-                    "SELECT id FROM segments WHERE collection=? AND scope='VECTOR'", (collection_id,)
-                ).fetchall()
-            finally:
-                conn.close()
-        except sqlite3.Error:
-            return []
-        return [self.path / str(r[0]) for r in rows]
-
-    @contextmanager
-    def _guard(self, workspace: WorkspaceRef | None = None) -> Iterator[None]:
-        """Turn chroma's and SQLite's failures on a damaged store into a :class:`StoreError`
-        that names the file and the way back (ragtune's own errors pass through)."""
-        try:
-            yield
-        except RagtuneError:
-            raise
-        except Exception as exc:  # chroma raises many kinds here (rust errors, sqlite, OSError)
-            from chromadb.errors import NotFoundError
-
-            if workspace is not None and (isinstance(exc, NotFoundError) or "does not exist" in str(exc)):
-                raise WorkspaceError(f"Workspace {workspace.name!r} no longer exists.") from exc
-            detail = f"{exc.__class__.__name__}: {str(exc)[:300]}"
-            if workspace is None:
-                raise StoreError(
-                    f"The vector store {self.database_file} cannot be opened ({detail}). Stop ragtune, move "
-                    f"the folder aside (`mv {self.path} {self.path}.broken`) and restore it from a backup, or "
-                    "start empty and re-ingest your documents (`python -m ragtune ingest -w WORKSPACE PATH`)."
-                ) from exc
-            where = ", ".join(str(d) for d in self._index_dirs(workspace.id)) or str(self.database_file)
-            raise StoreError(
-                f"Workspace {workspace.name!r} cannot be read: its index ({where}) is damaged ({detail}). "
-                f"Delete the workspace and ingest its documents again: `python -m ragtune workspaces delete "
-                f"{workspace.name} --yes`, then `python -m ragtune ingest -w {workspace.name} PATH`."
-            ) from exc
+    def _check_index(self, workspace: WorkspaceRef) -> None:
+        """Refuse a workspace whose index cannot be read safely (a hook: the local store checks its files)."""
 
     # -- workspaces -----------------------------------------------------------------
     def _get(self, name: str) -> Any:
@@ -329,24 +217,6 @@ class ChromaVectorStore(VectorStore):
             raise WorkspaceError(f"Workspace {workspace.name!r} was replaced; reload it.")
         self._check_index(workspace)
         return collection
-
-    def _check_index(self, workspace: WorkspaceRef) -> None:
-        """Refuse a damaged HNSW index before chroma reads it (checked again when its files change)."""
-        for folder in self._index_dirs(workspace.id):
-            try:
-                stamp = tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in sorted(folder.iterdir()))
-            except OSError:
-                continue
-            if self._checked.get(folder) == stamp:
-                continue
-            problem = hnsw_index_problem(folder)
-            if problem is not None:
-                raise StoreError(
-                    f"Workspace {workspace.name!r} cannot be read: its index is damaged ({problem}). Delete the "
-                    f"workspace and ingest its documents again: `python -m ragtune workspaces delete "
-                    f"{workspace.name} --yes`, then `python -m ragtune ingest -w {workspace.name} PATH`."
-                )
-            self._checked[folder] = stamp
 
     def list_workspaces(self) -> list[WorkspaceRef]:
         with self._guard():
@@ -468,3 +338,95 @@ class ChromaVectorStore(VectorStore):
         collection = self._by_id(workspace)
         with self._guard(workspace):
             return int(collection.count())
+
+
+class ChromaVectorStore(ChromaCollections):
+    """A :class:`VectorStore` on a chroma ``PersistentClient`` in ``path``.
+
+    Args:
+        path: the directory chroma writes (``Settings.chroma_dir``).
+        embedding_function: passed explicitly to every collection (never chroma's default,
+            which downloads its model).
+    """
+
+    def __init__(self, path: Path, embedding_function: Any) -> None:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        path.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.embedding_function = embedding_function
+        self._checked: dict[Path, tuple[tuple[str, int, int], ...]] = {}
+        _register_with_chroma(embedding_function)
+        # One process at a time opens the folder: two processes starting on a fresh data directory
+        # (two CLI ingests, the app and a CLI) would otherwise both create chroma's database and run
+        # its migrations at once, and one would fail as if the database were damaged.
+        with _opening_lock(path), self._guard():
+            self._client = chromadb.PersistentClient(
+                path=str(path),
+                settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False),
+            )
+            self._client.list_collections()  # the first read: a damaged database shows here
+
+    @property
+    def database_file(self) -> Path:
+        return self.path / "chroma.sqlite3"
+
+    def _index_dirs(self, collection_id: str) -> list[Path]:
+        """The folders holding a collection's vector index (HNSW files), read from chroma's database."""
+        try:
+            conn = sqlite3.connect(f"file:{self.database_file}?mode=ro", uri=True)
+            try:
+                rows = conn.execute(
+                    "SELECT id FROM segments WHERE collection=? AND scope='VECTOR'", (collection_id,)
+                ).fetchall()
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            return []
+        return [self.path / str(r[0]) for r in rows]
+
+    @contextmanager
+    def _guard(self, workspace: WorkspaceRef | None = None) -> Iterator[None]:
+        """Turn chroma's and SQLite's failures on a damaged store into a :class:`StoreError`
+        that names the file and the way back (ragtune's own errors pass through)."""
+        try:
+            yield
+        except RagtuneError:
+            raise
+        except Exception as exc:  # chroma raises many kinds here (rust errors, sqlite, OSError)
+            from chromadb.errors import NotFoundError
+
+            if workspace is not None and (isinstance(exc, NotFoundError) or "does not exist" in str(exc)):
+                raise WorkspaceError(f"Workspace {workspace.name!r} no longer exists.") from exc
+            detail = f"{exc.__class__.__name__}: {str(exc)[:300]}"
+            if workspace is None:
+                raise StoreError(
+                    f"The vector store {self.database_file} cannot be opened ({detail}). Stop ragtune, move "
+                    f"the folder aside (`mv {self.path} {self.path}.broken`) and restore it from a backup, or "
+                    "start empty and re-ingest your documents (`python -m ragtune ingest -w WORKSPACE PATH`)."
+                ) from exc
+            where = ", ".join(str(d) for d in self._index_dirs(workspace.id)) or str(self.database_file)
+            raise StoreError(
+                f"Workspace {workspace.name!r} cannot be read: its index ({where}) is damaged ({detail}). "
+                f"Delete the workspace and ingest its documents again: `python -m ragtune workspaces delete "
+                f"{workspace.name} --yes`, then `python -m ragtune ingest -w {workspace.name} PATH`."
+            ) from exc
+
+    def _check_index(self, workspace: WorkspaceRef) -> None:
+        """Refuse a damaged HNSW index before chroma reads it (checked again when its files change)."""
+        for folder in self._index_dirs(workspace.id):
+            try:
+                stamp = tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in sorted(folder.iterdir()))
+            except OSError:
+                continue
+            if self._checked.get(folder) == stamp:
+                continue
+            problem = hnsw_index_problem(folder)
+            if problem is not None:
+                raise StoreError(
+                    f"Workspace {workspace.name!r} cannot be read: its index is damaged ({problem}). Delete the "
+                    f"workspace and ingest its documents again: `python -m ragtune workspaces delete "
+                    f"{workspace.name} --yes`, then `python -m ragtune ingest -w {workspace.name} PATH`."
+                )
+            self._checked[folder] = stamp

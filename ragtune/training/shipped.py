@@ -317,7 +317,7 @@ def heldout_pipeline_metrics(
     log(f"[grounded-json] held-out pipeline run: {len(eval_set.cases)} questions x {len(modes)} modes")
     with tempfile.TemporaryDirectory(prefix="ragtune-heldout-") as scratch:
         # A fresh workspace chunked with the current settings; the run is stored with the user's runs.
-        kb = KnowledgeBase.from_settings(Settings(**{**settings.model_dump(), "data_dir": Path(scratch)}))
+        kb = KnowledgeBase.from_settings(Settings(**{**settings.model_dump(), "data_dir": Path(scratch), "chroma_url": None}))
         try:
             pipeline = Pipeline(runtime, kb, AdapterCatalog(settings), settings,
                                 EconomicsStore(settings.economics_file).load())
