@@ -33,6 +33,7 @@ from ragtune.retrieval.types import (
 )
 
 if TYPE_CHECKING:
+    from ragtune.backends import StoreStatus
     from ragtune.config import Settings
 
 INTERNAL_WORKSPACE_PREFIX = "demo-eval-"
@@ -115,6 +116,18 @@ class KnowledgeBase:
         )
         kb.collect_garbage()
         return kb
+
+    def backend_status(self) -> StoreStatus:
+        """Where the documents live and whether they can be read (the sidebar asks on every page): here the
+        data directory's chroma files. Never raises."""
+        from ragtune.backends import StoreStatus
+        from ragtune.errors import RagtuneError
+
+        try:
+            self.store.list_workspaces()
+        except RagtuneError as exc:
+            return StoreStatus(kind="local", healthy=False, error=str(exc))
+        return StoreStatus(kind="local", healthy=True)
 
     # -- workspaces -----------------------------------------------------------------
     def workspace(self, name: str) -> WorkspaceRef:

@@ -11,13 +11,16 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ragtune.errors import InputError
 from ragtune.gguf.summary import GGUFSummary
 from ragtune.runtime.stops import FinishReason, RepetitionRule
+
+if TYPE_CHECKING:
+    from ragtune.backends import BackendStatus
 
 
 class ChatMessage(BaseModel):
@@ -165,6 +168,9 @@ class Runtime(ABC):
     model_id: str
     summary: GGUFSummary
     n_ctx: int
+    concurrent: ClassVar[bool] = False
+    """Whether requests run at once (a server with its own slots) rather than one after another behind a lock:
+    the Lab then sends a comparison's modes together."""
 
     @abstractmethod
     def load_adapter(self, path: Path, *, name: str | None = None) -> AdapterInfo:
@@ -228,6 +234,14 @@ class Runtime(ABC):
         """
         lock = getattr(self, "_lock", None)
         return isinstance(lock, ModelLock) and lock.locked()
+
+    def backend_status(self) -> BackendStatus:
+        """What the sidebar shows of this backend; never raises, never waits (here: the model in this
+        process, one request at a time, so one slot, busy while a request holds the lock)."""
+        from ragtune.backends import BackendStatus
+
+        return BackendStatus(kind="inprocess", healthy=True, model=self.model_id, model_matches=True,
+                             slots_busy=int(self.is_busy()), slots_total=1)
 
 
 def validate_messages(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
