@@ -10,13 +10,14 @@ from __future__ import annotations
 import streamlit as st
 
 from ragtune.adapters import AdapterCatalog
-from ragtune.backends import BackendStatus, StoreStatus
 from ragtune.config import Settings, load_settings
 from ragtune.errors import RagtuneError
 from ragtune.models import ModelRegistry
 from ragtune.retrieval.demo import ensure_demo_workspace
 from ragtune.retrieval.knowledge import KnowledgeBase
+from ragtune.retrieval.types import StoreStatus
 from ragtune.runtime import Runtime, load_runtime
+from ragtune.runtime.base import BackendStatus
 from ragtune.showcases import Showcases, ShowcaseStore
 from ragtune.tour import ScratchSweeper
 

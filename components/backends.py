@@ -12,7 +12,8 @@ from components.safe import escape_markdown, inline_code
 from ragtune.backends import backend_notes, slots_text
 
 if TYPE_CHECKING:
-    from ragtune.backends import BackendStatus, StoreStatus
+    from ragtune.retrieval.types import StoreStatus
+    from ragtune.runtime.base import BackendStatus
 
 
 def _health(healthy: bool) -> str:
@@ -79,7 +80,7 @@ def render_served_adapters(model: BackendStatus, *, key: str) -> None:
             if adapter.served:
                 lines.append(f"- :green[:material/check:] {inline_code(adapter.name)} served")
             else:
-                why = f": {escape_markdown(adapter.reason)}" if adapter.reason else ""
+                why = f": {escape_markdown(adapter.why)}" if adapter.why else ""
                 lines.append(f"- :orange[:material/block:] {inline_code(adapter.name)} unavailable{why}")
         st.markdown("**Adapters on the server**\n\n" + "\n".join(lines))
 

@@ -1,15 +1,18 @@
-"""What the app runs on: the model backend and the document store, as the sidebar shows them.
+"""What the app runs on: the model backend and the document store, in words.
 
 The model answers in process (one model behind one lock) or on a model server (llama-server, or any
 OpenAI-compatible server); the documents live in the data directory's chroma files or on a Chroma
-server. :meth:`ragtune.runtime.base.Runtime.backend_status` and
-:meth:`ragtune.retrieval.knowledge.KnowledgeBase.backend_status` describe each as a record here; both
-never raise and answer within a short timeout, so the sidebar can ask on every page.
+server. :meth:`ragtune.runtime.base.Runtime.backend_status` (a
+:class:`~ragtune.runtime.base.BackendStatus`) and
+:meth:`ragtune.retrieval.knowledge.KnowledgeBase.backend_status` (a
+:class:`~ragtune.retrieval.types.StoreStatus`) describe each; both never raise and answer within a short
+timeout, so the sidebar can ask on every page.
 
-:func:`backend_notes` turns the two records into the sentences the sidebar and ``doctor`` show: a
+:func:`backend_notes` turns the two records into the sentences the sidebar shows: a
 server that is down, one that serves another model than the one selected, adapters it lacks.
 
 Examples:
+    >>> from ragtune.runtime.base import BackendStatus
     >>> status = BackendStatus(kind="server", url="http://gpu:8080", healthy=True, model="qwen.gguf",
     ...                        model_matches=False)
     >>> for note in backend_notes(status, None, selected="SmolLM2"):  # doctest: +NORMALIZE_WHITESPACE
@@ -20,51 +23,13 @@ Examples:
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
-BackendKind = Literal["inprocess", "server"]
-StoreKind = Literal["local", "server"]
-
-
-class ServedAdapter(BaseModel):
-    """One adapter of the catalogue and whether the model server serves it (``reason``: why not)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    served: bool
-    reason: str = ""
-
-
-class BackendStatus(BaseModel):
-    """The model backend: in process, or a server at ``url``; whether it answers (``error``: why not),
-    the model it serves, the adapters it serves, and its busy slots (None: it does not say)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    kind: BackendKind
-    url: str | None = None
-    healthy: bool
-    error: str = ""
-    model: str = Field(default="", description="The served model's name or file.")
-    model_matches: bool | None = Field(default=None, description="Whether it is the selected model "
-                                       "(None: the server does not say which model it serves).")
-    adapters: list[ServedAdapter] = Field(default_factory=list)
-    slots_busy: int | None = Field(default=None, ge=0)
-    slots_total: int | None = Field(default=None, ge=0)
-
-
-class StoreStatus(BaseModel):
-    """The document store: the data directory's chroma files, or a Chroma server at ``url``."""
-
-    model_config = ConfigDict(frozen=True)
-
-    kind: StoreKind
-    url: str | None = None
-    healthy: bool
-    error: str = ""
+if TYPE_CHECKING:
+    from ragtune.retrieval.types import StoreStatus
+    from ragtune.runtime.base import BackendStatus
 
 
 class BackendNote(BaseModel):
@@ -106,6 +71,7 @@ def slots_text(status: BackendStatus) -> str | None:
     """``2 of 4 slots busy`` (``the model is busy`` / ``idle`` in process); None when the backend does not say.
 
     Examples:
+        >>> from ragtune.runtime.base import BackendStatus
         >>> slots_text(BackendStatus(kind="server", healthy=True, slots_busy=2, slots_total=4))
         '2 of 4 slots busy'
         >>> slots_text(BackendStatus(kind="inprocess", healthy=True, slots_busy=0, slots_total=1))

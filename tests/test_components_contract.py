@@ -138,10 +138,11 @@ def _():
 def backend_statuses():
     """A model server that serves another model and lacks an adapter, a healthy one, one that is down, the
     in-process model; the data directory's store and a Chroma server that is down."""
-    from ragtune.backends import BackendStatus, ServedAdapter, StoreStatus
+    from ragtune.retrieval.types import StoreStatus
+    from ragtune.runtime.base import BackendStatus, ServedAdapter
     adapters = [ServedAdapter(name="grounded-json", served=True),
                 ServedAdapter(name="mine <b>", served=False,
-                              reason="not loaded by the server: restart `make serve-model`")]
+                              why="not loaded by the server: restart `make serve-model`")]
     server = BackendStatus(kind="server", url="http://127.0.0.1:8080", healthy=True, model="Qwen <b>.gguf",
                            model_matches=False, adapters=adapters, slots_busy=3, slots_total=4)
     return {

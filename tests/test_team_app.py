@@ -10,14 +10,16 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ragtune.backends import BackendStatus, ServedAdapter, StoreStatus, backend_notes, slots_text
+from ragtune.backends import backend_notes, slots_text
+from ragtune.retrieval.types import StoreStatus
+from ragtune.runtime.base import BackendStatus, ServedAdapter
 from ragtune.config import PROJECT_ROOT
 
 APP = str(PROJECT_ROOT / "app.py")
 SERVER = BackendStatus(kind="server", url="http://10.0.0.5:8080", healthy=True, model="qwen2.5-0.5b.gguf",
                        model_matches=True, slots_busy=3, slots_total=4,
                        adapters=[ServedAdapter(name="grounded-json", served=True),
-                                 ServedAdapter(name="my-tone", served=False, reason="the server has no such file")])
+                                 ServedAdapter(name="my-tone", served=False, why="the server has no such file")])
 
 
 def test_a_server_serving_another_model_is_named_in_a_warning_with_the_selected_one():

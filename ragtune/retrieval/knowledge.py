@@ -29,11 +29,11 @@ from ragtune.retrieval.types import (
     IngestReport,
     SearchMode,
     SearchResult,
+    StoreStatus,
     WorkspaceInfo,
 )
 
 if TYPE_CHECKING:
-    from ragtune.backends import StoreStatus
     from ragtune.config import Settings
 
 INTERNAL_WORKSPACE_PREFIX = "demo-eval-"
@@ -120,7 +120,6 @@ class KnowledgeBase:
     def backend_status(self) -> StoreStatus:
         """Where the documents live and whether they can be read (the sidebar asks on every page): here the
         data directory's chroma files. Never raises."""
-        from ragtune.backends import StoreStatus
         from ragtune.errors import RagtuneError
 
         try:

@@ -122,3 +122,12 @@ class SearchResult(_Record):
     k: int
     hits: list[SearchHit]
     took_ms: float
+
+
+class StoreStatus(_Record):
+    """Where the knowledge base's store is and whether it answers (the sidebar's backend line)."""
+
+    kind: Literal["local", "server"] = Field(description="local: chroma in the data directory; server: a Chroma server.")
+    url: str | None = Field(default=None, description="The Chroma server's URL (None for the local store).")
+    healthy: bool
+    error: str = Field(default="", description="Why it is not healthy, with what to do; empty when healthy.")

@@ -11,16 +11,13 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ragtune.errors import InputError
 from ragtune.gguf.summary import GGUFSummary
 from ragtune.runtime.stops import FinishReason, RepetitionRule
-
-if TYPE_CHECKING:
-    from ragtune.backends import BackendStatus
 
 
 class ChatMessage(BaseModel):
@@ -162,15 +159,42 @@ class _Finisher:
         self.result: CompletionResult | None = None
 
 
+class ServedAdapter(BaseModel):
+    """An adapter as a backend sees it: whether requests can use it here, and why not."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    served: bool
+    why: str = Field(default="", description="Why it cannot be used (empty when served).")
+
+
+class BackendStatus(BaseModel):
+    """The model backend's health for the sidebar and ``doctor``; never raised, always returned."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["inprocess", "server"]
+    url: str | None = None
+    healthy: bool
+    error: str = ""
+    model: str = Field(default="", description="The served model's name (the file or alias the backend reports).")
+    model_matches: bool | None = Field(
+        default=None, description="Whether it serves the selected model (None: it cannot be told)."
+    )
+    adapters: list[ServedAdapter] = Field(default_factory=list)
+    slots_busy: int | None = None
+    slots_total: int | None = None
+
+
 class Runtime(ABC):
     """A loaded chat model. Implementations must be safe to call from many threads."""
 
     model_id: str
     summary: GGUFSummary
     n_ctx: int
-    concurrent: ClassVar[bool] = False
-    """Whether requests run at once (a server with its own slots) rather than one after another behind a lock:
-    the Lab then sends a comparison's modes together."""
+    #: Whether requests may run at once (a server with its own slots) or queue on one lock (in process).
+    concurrent: bool = False
 
     @abstractmethod
     def load_adapter(self, path: Path, *, name: str | None = None) -> AdapterInfo:
@@ -226,6 +250,15 @@ class Runtime(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Free the model."""
 
+    def backend_status(self) -> BackendStatus:
+        """The backend's health, model, adapters and busy slots. Never raises, never blocks long.
+
+        The default describes an in-process model: always healthy, one slot (its lock).
+        """
+        adapters = [ServedAdapter(name=info.name, served=True) for info in self.loaded_adapters()]
+        return BackendStatus(kind="inprocess", healthy=True, model=self.model_id, model_matches=True,
+                             adapters=adapters, slots_busy=int(self.is_busy()), slots_total=1)
+
     def is_busy(self) -> bool:
         """Whether a request holds the model right now (a new one would wait). Never blocks.
 
@@ -234,14 +267,6 @@ class Runtime(ABC):
         """
         lock = getattr(self, "_lock", None)
         return isinstance(lock, ModelLock) and lock.locked()
-
-    def backend_status(self) -> BackendStatus:
-        """What the sidebar shows of this backend; never raises, never waits (here: the model in this
-        process, one request at a time, so one slot, busy while a request holds the lock)."""
-        from ragtune.backends import BackendStatus
-
-        return BackendStatus(kind="inprocess", healthy=True, model=self.model_id, model_matches=True,
-                             slots_busy=int(self.is_busy()), slots_total=1)
 
 
 def validate_messages(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
