@@ -86,8 +86,11 @@ def server_markdown(report: ServerBenchReport) -> str:
 
     c = report.config
     slots = f"{c.parallel} slots" if c.parallel else "slots not reported"
-    return (f"Model server {c.server_url or '?'} ({slots}) vs the model in this process; sessions send "
-            f"{c.requests_per_session} requests each, answers up to {c.max_tokens} tokens.\n" + to_markdown(report))
+    requests = f"{c.requests_per_session} request{'s' if c.requests_per_session > 1 else ''}"
+    notes = [f"- {f.section} / {f.name}: {f.note}" for f in report.figures if f.note]
+    return (f"Model server {c.server_url or '?'} ({slots}) vs the model in this process; each session sends "
+            f"{requests} back to back, answers up to {c.max_tokens} tokens.\n" + to_markdown(report)
+            + ("\nNotes:\n" + "\n".join(notes) + "\n" if notes else ""))
 
 
 # -- the arithmetic ----------------------------------------------------------------------------
@@ -134,7 +137,8 @@ def session_figures(run: SessionRun, backend: str) -> list[Figure]:
 
 def throughput_ratio(server: SessionRun, inprocess: SessionRun) -> Figure:
     """The server's throughput over the in-process lock's at the same number of sessions (target ≥ 2 at 8)."""
-    return Figure(section="sessions", name=f"server / in process throughput, {server.sessions} sessions",
+    sessions = f"{server.sessions} session{'s' if server.sessions > 1 else ''}"
+    return Figure(section="sessions", name=f"server / in process throughput, {sessions}",
                   value=ratio(server.throughput, inprocess.throughput), unit="ratio",
                   samples=len(server.latencies_ms), target="≥ 2" if server.sessions >= 8 else "")
 
@@ -274,6 +278,9 @@ def bench_lab(settings: Settings, inprocess: Runtime, server: Runtime, config: S
         local, workspace = _demo_pipeline(settings, inprocess, Path(scratch))
         remote = Pipeline(server, local.kb, local.catalog, local.settings, local.economics)
         plans = {"inprocess": (local, False), "sequential": (remote, False), "concurrent": (remote, True)}
+        for name, (pipeline, concurrent) in plans.items() if config.warmup else ():
+            progress(f"lab: warm-up, {name}")  # the first retrieval and the first prompts are slower
+            timed_comparison(pipeline, questions[0], modes, workspace, concurrent=concurrent)
         for i, question in enumerate(questions):
             order = list(plans) if i % 2 == 0 else list(plans)[::-1]  # neither side always goes first
             for name in order:

@@ -195,5 +195,5 @@ def test_the_server_bench_measures_every_section_against_a_running_server(on_ser
                  "--sessions", "1,2", "--out", str(out)]) == 0
     table = capsys.readouterr().out
     assert f"Model server {llama_server.url} (4 slots)" in table
-    assert "| overhead | server / in process |" in table and "| sessions | server, 2 sessions: errors | 0 |" in table
+    assert "| overhead | server / in process |" in table and "| sessions | server, 2 sessions: errors | 0.00 |" in table
     assert "| lab | server: at once / one after another |" in table and out.is_file()
