@@ -7,7 +7,7 @@ machine's load affects both alike:
   server gets ``cache_prompt: false``): the server's wall time over the in-process one (target
   ≤ 1.10);
 - **sessions**: 1, 4 and 8 sessions asking at once, each sending its requests back to back (short
-  RAG-like prompts, 40-token answers): throughput (answers per second over the whole run) and the
+  RAG-like prompts, each with its own context as retrievals give, 40-token answers): throughput (answers per second over the whole run) and the
   p50 / p95 latency of one request, in process (the sessions queue on the model's lock) vs the
   server (its ``--parallel`` slots); at 8 sessions the server's throughput should be at least twice
   the lock's, with no errors;
@@ -146,24 +146,34 @@ def throughput_ratio(server: SessionRun, inprocess: SessionRun) -> Figure:
 # -- measuring ---------------------------------------------------------------------------------
 
 _FACTS = (
-    "[1] The Gull-3 warehouse robot carries 40 kg and runs 9 hours per charge.",
-    "[2] Returns are accepted within 30 days with the receipt; refunds take 5 business days.",
-    "[3] The Poolpilot P1 pool robot costs $1,249 and cleans pools up to 12 m long.",
-    "[4] Support answers within one business day; urgent tickets within 4 hours.",
+    "The Gull-3 warehouse robot carries 40 kg and runs 9 hours per charge.",
+    "Returns are accepted within 30 days with the receipt; refunds take 5 business days.",
+    "The Poolpilot P1 pool robot costs $1,249 and cleans pools up to 12 m long.",
+    "Support answers within one business day; urgent tickets within 4 hours.",
+    "The Mowbot M4 Pro mows 1,200 square metres per charge and climbs slopes of 35%.",
+    "Shipping is free above $500; express delivery costs $25 and takes two days.",
+    "Every Tidewell robot has a two-year warranty on parts and labour.",
+    "Firmware updates install overnight when the robot is docked and charged.",
 )
 _QUESTIONS = (
     "How long does the Gull-3 run per charge?", "How many days do I have to return a product?",
     "How much is the Poolpilot P1?", "How fast does support answer an urgent ticket?",
-    "How much can the Gull-3 carry?", "How long does a refund take?",
-    "How long a pool can the Poolpilot P1 clean?", "When does support answer a normal ticket?",
+    "How much can the Mowbot M4 Pro mow per charge?", "How much does express delivery cost?",
+    "How long is the warranty?", "When do firmware updates install?",
 )
 
 
 def session_prompts() -> list[list[ChatMessage]]:
-    """Short RAG-like prompts (four numbered facts, one question each), one per question."""
+    """Short RAG-like prompts, one per question: the system message, three numbered facts (the one that
+    answers first, as retrieval ranks it; a different set per question, so prompts share only the system
+    message, as real retrievals do), the question."""
     system = ChatMessage(role="system", content="Answer from the numbered context only, briefly, citing [n].")
-    return [[system, ChatMessage(role="user", content="Context:\n" + "\n".join(_FACTS) + f"\n\nQuestion: {q}")]
-            for q in _QUESTIONS]
+    prompts = []
+    for i, question in enumerate(_QUESTIONS):
+        facts = [_FACTS[(i + step) % len(_FACTS)] for step in (0, 3, 5)]
+        context = "\n".join(f"[{n}] {fact}" for n, fact in enumerate(facts, start=1))
+        prompts.append([system, ChatMessage(role="user", content=f"Context:\n{context}\n\nQuestion: {question}")])
+    return prompts
 
 
 def run_sessions(runtime: Runtime, prompts: Sequence[list[ChatMessage]], *, sessions: int, requests: int,
@@ -238,6 +248,7 @@ def bench_sessions(inprocess: Runtime, server: Runtime, config: ServerBenchConfi
         runs = {}
         for name, runtime in (("in process (lock)", inprocess), ("server", server)):
             progress(f"sessions: {sessions} at once, {name}")
+            runtime.reset_cache()  # no run starts with the previous run's last prompt cached
             runs[name] = run_sessions(runtime, prompts, sessions=sessions, requests=config.requests_per_session,
                                       options=options)
             figures += session_figures(runs[name], name)

@@ -47,11 +47,11 @@ def test_a_ratio_over_nothing_is_not_a_number_rather_than_an_error():
     assert math.isnan(SessionRun(sessions=1, latencies_ms=[], wall_s=0.0).throughput)
 
 
-def test_each_session_prompt_asks_its_own_question_over_the_same_context():
+def test_each_session_prompt_has_its_own_context_and_question_and_they_share_only_the_system_message():
     prompts = session_prompts()
-    questions = {p[-1].content.rsplit("Question: ", 1)[1] for p in prompts}
-    assert len(questions) == len(prompts) >= 8
-    assert len({p[-1].content.rsplit("Question: ", 1)[0] for p in prompts}) == 1
+    assert len({p[-1].content.rsplit("Question: ", 1)[1] for p in prompts}) == len(prompts) >= 8
+    openings = {p[-1].content.split("\n")[1] for p in prompts}  # the first fact: where prefixes part
+    assert len(openings) == len(prompts) and len({p[0].content for p in prompts}) == 1
 
 
 @pytest.mark.parametrize(("argv", "message"), [
