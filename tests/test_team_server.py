@@ -18,10 +18,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-pytest.importorskip("tests.servers", reason="the llama_server and chroma_server fixtures (tests/servers.py)")
+from ragtune.config import PROJECT_ROOT, load_settings
+from ragtune.store import QueryLog
 
-from ragtune.config import PROJECT_ROOT, load_settings  # noqa: E402
-from ragtune.store import QueryLog  # noqa: E402
+if not (Path(__file__).parent / "servers.py").is_file():  # a broken servers.py fails; only its absence skips
+    pytest.skip("the llama_server and chroma_server fixtures (tests/servers.py) are not in this tree",
+                allow_module_level=True)
 
 APP = str(PROJECT_ROOT / "app.py")
 LAB = str(PROJECT_ROOT / "app_pages" / "lab.py")
