@@ -1,5 +1,5 @@
 """ragtune's entry point: page config, the demo's first-start setup, navigation and the sidebar
-(drawn by :mod:`components.sidebar`)."""
+(drawn by :mod:`components.sidebar` and :mod:`components.backends`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_resources import get_knowledge_base, get_registry, get_runtime, get_scratch_sweeper, get_settings
+from app_resources import (get_backend_status, get_knowledge_base, get_registry, get_runtime, get_scratch_sweeper,
+                           get_settings, get_store_status)
+from components.backends import render_backends
 from components.safe import errors_shown
 from components.sidebar import LoadedModel, render_sidebar
 from ragtune.errors import RagtuneError
@@ -30,6 +32,11 @@ def sidebar() -> None:
     render_sidebar(registry.statuses(), default_id=registry.default_id(), load=load,
                    add_local=registry.add_local if manage else None,
                    added=registry.user_models(), remove_local=registry.remove_local if manage else None)
+    model_id = st.session_state.get("model_id")
+    if model_id:  # None: no model is installed (render_sidebar said so)
+        with errors_shown("the backends"):
+            render_backends(get_backend_status(model_id), get_store_status(), selected=registry.get(model_id).name,
+                            key="backends")
 
 
 def tidy_tour_scratch(on_tour: bool) -> None:

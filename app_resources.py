@@ -11,10 +11,13 @@ import streamlit as st
 
 from ragtune.adapters import AdapterCatalog
 from ragtune.config import Settings, load_settings
+from ragtune.errors import RagtuneError
 from ragtune.models import ModelRegistry
 from ragtune.retrieval.demo import ensure_demo_workspace
 from ragtune.retrieval.knowledge import KnowledgeBase
+from ragtune.retrieval.types import StoreStatus
 from ragtune.runtime import Runtime, load_runtime
+from ragtune.runtime.base import BackendStatus
 from ragtune.showcases import Showcases, ShowcaseStore
 from ragtune.tour import ScratchSweeper
 
@@ -57,9 +60,11 @@ def get_runtime(model_id: str | None = None) -> Runtime:
         return _load_runtime(model_id)
 
 
+# A failed load is not cached (st.cache_resource caches only what returns), so a model server or a
+# Chroma server that is down at start is tried again on the next page: the app recovers by itself.
 @st.cache_resource(show_spinner=False)
 def get_knowledge_base() -> KnowledgeBase:
-    """The knowledge base (chroma under the data directory), with the demo workspace
+    """The knowledge base (chroma under the data directory, or a Chroma server), with the demo workspace
     created and filled on first start (RAGTUNE_DEMO_WORKSPACE; empty turns that off).
 
     Raises:
@@ -70,6 +75,35 @@ def get_knowledge_base() -> KnowledgeBase:
     if settings.demo_workspace:
         ensure_demo_workspace(kb, settings.demo_workspace)
     return kb
+
+
+BACKEND_STATUS_TTL_S = 5.0
+"""How long the sidebar reuses a backend's status: it is drawn on every page, and a server asked that often
+would spend its time answering health checks (shared by every session: one check serves them all)."""
+
+
+@st.cache_data(ttl=BACKEND_STATUS_TTL_S, show_spinner=False)
+def get_backend_status(model_id: str) -> BackendStatus | None:
+    """The model backend's status for the sidebar (``model_id``'s runtime); None when the model is not loaded
+    in process (the model card says why). A model server that cannot be reached is a status that says so."""
+    try:
+        runtime = _load_runtime(model_id)
+    except RagtuneError as exc:
+        settings = get_settings()
+        if settings.runtime != "server":
+            return None
+        return BackendStatus(kind="server", url=settings.server_url, healthy=False, error=str(exc))
+    return runtime.backend_status()
+
+
+@st.cache_data(ttl=BACKEND_STATUS_TTL_S, show_spinner=False)
+def get_store_status() -> StoreStatus:
+    """The document store's status for the sidebar (a Chroma server that cannot be reached says so)."""
+    try:
+        return get_knowledge_base().backend_status()
+    except RagtuneError as exc:
+        url = get_settings().chroma_url
+        return StoreStatus(kind="server" if url else "local", url=url, healthy=False, error=str(exc))
 
 
 def get_showcases() -> Showcases | None:

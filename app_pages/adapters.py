@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_resources import get_catalog, get_runtime, get_settings
+from app_resources import get_backend_status, get_catalog, get_runtime, get_settings
 from components.adapters import render_adapter_card, render_job, render_train_options, render_try
+from components.backends import render_server_adapters
 from components.format import confirm_button
 from components.safe import errors_shown, escape_markdown
 from ragtune.adapters import fit_problem
@@ -110,6 +111,9 @@ def jobs_panel() -> None:
 
 def adapters_page() -> None:
     runtime = get_runtime()  # a model that fails to load is shown by the page's guard
+    status = get_backend_status(runtime.model_id)
+    if status is not None and status.kind == "server":  # a new adapter reaches the server when it restarts
+        render_server_adapters(status, key="ad_server")
     tab_list, tab_try, tab_add, tab_train = st.tabs(["Adapters", "Try", "Upload", "Train"])
     with tab_list:
         library(runtime)

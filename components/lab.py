@@ -5,7 +5,7 @@ the mode header, the latency and cost charts, the mode and cost forms (the answe
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Sequence
 from contextlib import closing
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -13,11 +13,14 @@ from typing import TYPE_CHECKING, Any
 import streamlit as st
 
 from components.format import PLOTLY_CONFIG
-from components.safe import escape_markdown, write_untrusted_stream
+from components.safe import CURSOR, escape_markdown, render_untrusted_text
 from ragtune.charts import ModeMeasure, cost_figure, latency_figure
-from ragtune.lab import MAX_QUESTION_CHARS, Failed, Finished, LabEvent, Started, Token, progress_text
+from ragtune.lab import (MAX_QUESTION_CHARS, Failed, Finished, LabEvent, Started, Token, Waiting, finished_text,
+                         progress_text)
 
 if TYPE_CHECKING:
+    from streamlit.delta_generator import DeltaGenerator
+
     from ragtune.answer import Answer
     from ragtune.economics import EconomicsConfig
     from ragtune.evaluation.sets import EvalCase
@@ -26,6 +29,7 @@ if TYPE_CHECKING:
     from ragtune.store import LogEntry
 
 WAITING = "Waiting for the model: another session is using it. The wait counts in this answer's latency."
+FIRST_TOKEN = "Sent: waiting for the first token (the prompt is read first)…"
 
 
 def render_mode_header(mode: Mode, *, key: str) -> None:
@@ -79,41 +83,48 @@ def render_lab_controls(demos: list[tuple[LabQuestion, EvalCase]], modes: list[M
     return question, chosen, workspace
 
 
-def _text_of(events: Iterator[LabEvent], ended: list[Finished | Failed]) -> Iterator[str]:
-    """One mode's text from its Token events; the event that ends the mode goes into ``ended``."""
-    for event in events:
-        if not isinstance(event, Token):
-            ended.append(event)  # type: ignore[arg-type]
-            return
-        yield event.text
-
-
 def render_live_comparison(events: Generator[LabEvent, None, None], total: int, *, key: str) -> list[Finished | Failed]:
     """Stream a comparison's events (:func:`ragtune.lab.compare`) into one column per mode as they
-    arrive, under a progress bar that says which mode answers ("Mode 2 of 4: RAG"); returns how
-    each mode ended. The events are closed when drawing stops early (a rerun, the page left),
-    which frees the model at once."""
-    results: list[Finished | Failed] = []
+    arrive, under a progress bar: which mode answers ("Mode 2 of 4: RAG"), or, when the modes are sent
+    at once, how many have finished ("1 of 4 finished"). A mode that fails shows its error in its
+    column while the others go on. Returns how each mode ended, in column order. The events are
+    closed when drawing stops early (a rerun, the page left), which stops every mode at once."""
+    ended: dict[int, Finished | Failed] = {}
+    slots: dict[int, DeltaGenerator] = {}
+    texts: dict[int, str] = {}
     bar = st.progress(0.0, text=f"Starting {total} modes…")
     columns = st.columns(total)
+    concurrent = False
     with closing(events):
-        for started in events:
-            assert isinstance(started, Started)  # every mode's events begin with Started
-            bar.progress(started.index / started.total, text=progress_text(started))
-            with columns[started.index]:
-                render_mode_header(started.mode, key=f"{key}_head_{started.mode.id}")
-                slot = st.empty()
-                if started.model_busy:
+        for event in events:
+            if isinstance(event, Started):
+                concurrent = event.concurrent
+                with columns[event.index]:
+                    render_mode_header(event.mode, key=f"{key}_head_{event.index}_{event.mode.id}")
+                    slots[event.index] = slot = st.empty()
+                if event.model_busy:
                     slot.info(WAITING, icon=":material/hourglass:")
-                ended: list[Finished | Failed] = []
-                write_untrusted_stream(_text_of(events, ended), container=slot)  # the model's text: inert
-                if isinstance(ended[0], Failed):
-                    slot.error(ended[0].error)
-                else:
-                    slot.empty()
-                results.extend(ended)
-    bar.progress(1.0, text=f"{len(results)} of {total} modes done.")
-    return results
+                elif concurrent:
+                    slot.caption(FIRST_TOKEN)
+                if not concurrent:
+                    bar.progress(event.index / event.total, text=progress_text(event))
+                elif event.index == 0:
+                    bar.progress(0.0, text=progress_text(event))
+            elif isinstance(event, Token):
+                texts[event.index] = texts.get(event.index, "") + event.text
+                slots[event.index].markdown(escape_markdown(texts[event.index]) + CURSOR)  # the model's text: inert
+            elif isinstance(event, Waiting):
+                bar.progress(len(ended) / total, text=finished_text(len(ended), total, elapsed_s=event.elapsed_s))
+            else:
+                ended[event.index] = event
+                if isinstance(event, Failed):
+                    slots[event.index].error(escape_markdown(event.error))
+                else:  # the answer so far stays while the others finish; its card comes after
+                    render_untrusted_text(texts.get(event.index, ""), container=slots[event.index])
+                if concurrent:
+                    bar.progress(len(ended) / total, text=finished_text(len(ended), total))
+    bar.progress(1.0, text=f"{len(ended)} of {total} modes done.")
+    return [ended[index] for index in sorted(ended)]
 
 
 def render_comparison_charts(answers: Sequence[Answer | LogEntry], *, key: str) -> None:

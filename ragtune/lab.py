@@ -1,9 +1,17 @@
-"""The Lab's use case: one question answered in several modes, one after another, as events.
+"""The Lab's use case: one question answered in several modes, as events.
 
-:func:`compare` runs each mode on the shared model and yields what happens, in order, for each
-mode: :class:`Started`, then :class:`Token` per piece of text, then :class:`Finished` (the
-answer, its verdict, its id in the query log) or :class:`Failed` (why the mode could not
-answer). The Lab page streams the events into columns; ``python -m ragtune lab`` prints them.
+:func:`compare` runs each mode on the shared model and yields what happens for each mode:
+:class:`Started`, then :class:`Token` per piece of text, then :class:`Finished` (the answer, its
+verdict, its id in the query log) or :class:`Failed` (why the mode could not answer); every event
+carries the mode's column (``index``). The Lab page streams the events into columns;
+``python -m ragtune lab`` prints them.
+
+On a model in this process (one lock) the modes answer one after another. On a model server
+(:attr:`ragtune.runtime.base.Runtime.concurrent`) they are sent at once: every mode starts, each
+streams in a thread of its own (:func:`ragtune.interleave.interleave`), their tokens arrive
+interleaved, a mode that fails says so while the others go on, and :class:`Waiting` says the
+comparison still runs when nothing arrives for a moment. Judging and logging happen in the reader's
+thread, as each mode finishes.
 
 The demo questions each stand for one thesis of the seed; the Lab shows what the model actually
 does with them (measured, not asserted). They are cases of the demo eval set, so an answer to
@@ -23,7 +31,10 @@ Examples:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import closing
+from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -33,6 +44,7 @@ from ragtune.errors import InputError, RagtuneError
 from ragtune.evaluation.scoring import Judgement, judge_answer
 from ragtune.evaluation.sets import EvalCase, Version, demo_eval_set, find_case
 from ragtune.evaluation.workspaces import Judging, judging
+from ragtune.interleave import Quiet, interleave
 from ragtune.modes import Mode
 from ragtune.theses import thesis
 
@@ -211,12 +223,21 @@ def switch_documents(kb: KnowledgeBase, offer: FreshnessOffer) -> None:
 
 
 def progress_text(event: Started) -> str:
-    """``Mode 2 of 4: RAG`` (what the Lab shows while a mode answers)."""
+    """``Mode 2 of 4: RAG`` (what the Lab shows while a mode answers); ``4 modes answer at once`` when they
+    are sent together."""
+    if event.concurrent:
+        return f"{event.total} modes answer at once"
     return f"Mode {event.index + 1} of {event.total}: {event.mode.label}"
 
 
+def finished_text(finished: int, total: int, *, elapsed_s: float | None = None) -> str:
+    """``1 of 4 finished`` (with the seconds so far, ``· 12 s``), while modes answer at once."""
+    return f"{finished} of {total} finished" + (f" · {elapsed_s:.0f} s" if elapsed_s is not None else "")
+
+
 class Started(BaseModel):
-    """A mode starts answering (the ``index``-th of ``total``); ``model_busy``: it queues first."""
+    """A mode starts answering (the ``index``-th of ``total``); ``model_busy``: it queues first;
+    ``concurrent``: every mode of the comparison was sent at once."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -224,21 +245,23 @@ class Started(BaseModel):
     index: int
     total: int
     model_busy: bool = False
+    concurrent: bool = False
 
 
 class Token(BaseModel):
-    """A piece of the mode's answer text, as generated."""
+    """A piece of the answer text of the mode in column ``index``, as generated."""
 
     model_config = ConfigDict(frozen=True)
 
     mode: Mode
     text: str
+    index: int = 0
 
 
 class Finished(BaseModel):
     """The mode's finished answer; ``verdict`` on a demo question (judged against documents
     ``version``), or ``not_judged``: why a demo question's answer was not judged; ``log_id``
-    when it was logged, under ``run_id``."""
+    when it was logged, under ``run_id``; ``index``: its column in a live comparison."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -249,18 +272,28 @@ class Finished(BaseModel):
     not_judged: str | None = None
     log_id: int | None = None
     run_id: str = ""
+    index: int = 0
 
 
 class Failed(BaseModel):
-    """The mode could not answer: the reason, with what to do."""
+    """The mode could not answer: the reason, with what to do (``index``: its column in a live comparison)."""
 
     model_config = ConfigDict(frozen=True)
 
     mode: Mode
     error: str
+    index: int = 0
 
 
-LabEvent = Started | Token | Finished | Failed
+class Waiting(BaseModel):
+    """Modes sent at once are still answering, and nothing arrived for a moment (``elapsed_s`` so far)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    elapsed_s: float
+
+
+LabEvent = Started | Token | Finished | Failed | Waiting
 
 
 def compare(
@@ -272,20 +305,29 @@ def compare(
     log: QueryLog | None,
     source: Source,
     run_id: str | None = None,
+    concurrent: bool | None = None,
 ) -> Generator[LabEvent, None, None]:
-    """Answer ``question`` in each mode in turn, yielding each mode's events.
+    """Answer ``question`` in each mode, yielding each mode's events.
 
-    Every answer is logged (when ``log`` is given) under one run id, with its verdict when the
-    question is a demo question. Closing the generator mid-answer frees the model at once.
+    In turn, each mode's events come together: ``Started``, ``Token``..., then ``Finished`` or
+    ``Failed``. Sent at once (``concurrent``), every mode's ``Started`` comes first, then the modes'
+    ``Token`` events interleaved as they arrive, each mode ending with ``Finished`` or ``Failed`` in the
+    order they end, and ``Waiting`` while nothing arrives. Every answer is logged (when ``log`` is
+    given) under one run id, with its verdict when the question is a demo question. Closing the
+    generator mid-answer stops every mode: the model is freed (in process) or the server's streams
+    are closed.
 
     Args:
         pipeline: the model, knowledge base and adapters the modes run on.
         question: the question, as typed.
-        modes: the modes, in the order they answer.
+        modes: the modes, in column order.
         workspace: the knowledge workspace of the modes that retrieve.
         log: the query log (None: nothing is logged).
         source: who asks (``lab`` for the page, ``cli`` for the command line).
         run_id: the id the answers are logged under (default: a new one, :func:`new_run_id`).
+        concurrent: send the modes at once; None: when the runtime serves requests at once (a model
+            server). True on the in-process runtime is correct but gains nothing: the requests queue on
+            its lock.
 
     Raises:
         InputError: the question is empty or too long (:func:`check_question`), before anything runs.
@@ -304,26 +346,65 @@ def compare(
         except RagtuneError:
             case = None  # the knowledge base cannot say which documents it holds: not judged
     run_id = run_id or new_run_id()
-    for index, mode in enumerate(modes):
-        yield Started(mode=mode, index=index, total=len(modes), model_busy=pipeline.runtime.is_busy())
-        try:
-            stream = pipeline.stream(question, mode, workspace)
-            try:
-                for text in stream:
-                    yield Token(mode=mode, text=text)
-            finally:
-                stream.close()  # a stopped comparison (page rerun, Ctrl-C) frees the model at once
-            answer = stream.answer()
-        except RagtuneError as exc:
-            yield Failed(mode=mode, error=str(exc))
-            continue
-        verdict, not_judged = _judge(case, basis, answer)
+
+    def settle(event: Token | Failed | _Answered) -> Token | Failed | Finished:
+        """A mode's answer judged and logged (here, in the reader's thread: the log is one SQLite file)."""
+        if not isinstance(event, _Answered):
+            return event
+        verdict, not_judged = _judge(case, basis, event.answer)
         log_id = None
         if log is not None:
-            log_id = log.add(answer, source=source, run_id=run_id, verdict=verdict.verdict if verdict else None,
+            log_id = log.add(event.answer, source=source, run_id=run_id,
+                             verdict=verdict.verdict if verdict else None,
                              verdict_note=verdict.note if verdict else not_judged)
-        yield Finished(mode=mode, answer=answer, verdict=verdict, version=basis.version if basis else None,
-                       not_judged=not_judged, log_id=log_id, run_id=run_id)
+        return Finished(mode=event.mode, answer=event.answer, verdict=verdict,
+                        version=basis.version if basis else None, not_judged=not_judged, log_id=log_id,
+                        run_id=run_id, index=event.index)
+
+    total = len(modes)
+    if concurrent is None:
+        concurrent = pipeline.runtime.concurrent
+    if not concurrent or total < 2:
+        for index, mode in enumerate(modes):
+            yield Started(mode=mode, index=index, total=total, model_busy=pipeline.runtime.is_busy())
+            # closing(): a stopped comparison (page rerun, Ctrl-C) frees the model at once
+            with closing(_mode_events(pipeline, question, mode, index, workspace)) as events:
+                for event in events:
+                    yield settle(event)
+        return
+    busy = pipeline.runtime.is_busy()
+    for index, mode in enumerate(modes):
+        yield Started(mode=mode, index=index, total=total, model_busy=busy, concurrent=True)
+    streams = [partial(_mode_events, pipeline, question, mode, index, workspace) for index, mode in enumerate(modes)]
+    with closing(interleave(streams, name="lab-mode")) as arrivals:
+        for item in arrivals:
+            yield Waiting(elapsed_s=item.elapsed_s) if isinstance(item, Quiet) else settle(item.value)
+
+
+@dataclass(frozen=True)
+class _Answered:
+    """A mode's finished answer, before it is judged and logged."""
+
+    mode: Mode
+    index: int
+    answer: Answer
+
+
+def _mode_events(pipeline: Pipeline, question: str, mode: Mode, index: int,
+                 workspace: str | None) -> Iterator[Token | Failed | _Answered]:
+    """One mode's answer as it streams: its tokens, then the answer, or why it failed."""
+    try:
+        stream = pipeline.stream(question, mode, workspace)
+        try:
+            for text in stream:
+                yield Token(mode=mode, text=text, index=index)
+        finally:
+            stream.close()  # a stopped stream frees the model (in process) or closes the server's stream
+        answer = stream.answer()
+    except RagtuneError as exc:
+        yield Failed(mode=mode, error=str(exc), index=index)
+        return
+    yield _Answered(mode=mode, index=index, answer=answer)
 
 
 def _judge(case: EvalCase | None, basis: Judging | None, answer: Answer) -> tuple[Judgement | None, str | None]:

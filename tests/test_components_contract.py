@@ -135,6 +135,55 @@ def _():
                    add_local=lambda path: model_spec())
 
 
+def backend_statuses():
+    """A model server that serves another model and lacks an adapter, a healthy one, one that is down, the
+    in-process model; the data directory's store and a Chroma server that is down."""
+    from ragtune.retrieval.types import StoreStatus
+    from ragtune.runtime.base import BackendStatus, ServedAdapter
+    adapters = [ServedAdapter(name="grounded-json", served=True),
+                ServedAdapter(name="mine <b>", served=False,
+                              why="not loaded by the server: restart `make serve-model`")]
+    server = BackendStatus(kind="server", url="http://127.0.0.1:8080", healthy=True, model="Qwen <b>.gguf",
+                           model_matches=False, adapters=adapters, slots_busy=3, slots_total=4)
+    return {
+        "mismatch": server,
+        "healthy": server.model_copy(update={"model_matches": True, "adapters": adapters[:1], "slots_busy": 0}),
+        "down": BackendStatus(kind="server", url="http://127.0.0.1:8080", healthy=False,
+                              error="Connection refused ![x](http://evil/)"),
+        "inprocess": BackendStatus(kind="inprocess", healthy=True, model="local:tiny", model_matches=True,
+                                   slots_busy=1, slots_total=1),
+        "local": StoreStatus(kind="local", healthy=True),
+        "chroma-down": StoreStatus(kind="server", url="http://127.0.0.1:8000", healthy=False, error="refused"),
+    }
+
+
+@sample("backends.render_backends")
+def _():
+    from components.backends import render_backends
+    s = backend_statuses()
+    render_backends(s["mismatch"], s["chroma-down"], selected="SmolLM2", key="mismatch")
+    render_backends(s["healthy"], s["local"], selected="SmolLM2", key="healthy")
+    render_backends(s["down"], None, selected="SmolLM2", key="down")
+    render_backends(s["inprocess"], s["local"], selected="SmolLM2", key="inprocess")
+    render_backends(None, None, selected="SmolLM2", key="none")
+
+
+@sample("backends.render_served_adapters")
+def _():
+    from components.backends import render_served_adapters
+    s = backend_statuses()
+    render_served_adapters(s["mismatch"], key="served")
+    render_served_adapters(s["inprocess"], key="none")
+
+
+@sample("backends.render_server_adapters")
+def _():
+    from components.backends import render_server_adapters
+    s = backend_statuses()
+    render_server_adapters(s["mismatch"], key="up")
+    render_server_adapters(s["down"], key="down")
+
+
 @sample("safe.render_untrusted_text")
 def _():
     from components.safe import render_untrusted_text
@@ -580,7 +629,8 @@ def _():
         yield Token(mode=answer.mode, text="$1,249 <b>.")
         yield Finished(mode=answer.mode, answer=answer)
         yield Started(mode=failing, index=1, total=2)
-        yield Failed(mode=failing, error="The adapter 'grounded-json' is missing: train it on the Adapters page.")
+        yield Failed(mode=failing, error="The adapter 'grounded-json' is missing: train it on the Adapters page.",
+                     index=1)
 
     ended = render_live_comparison(events(), 2, key="live")
     assert [type(e).__name__ for e in ended] == ["Finished", "Failed"]

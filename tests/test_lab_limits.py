@@ -29,7 +29,7 @@ def _live() -> None:
     def events():
         for index, mode in enumerate(BUILTIN_MODES[:3]):
             yield Started(mode=mode, index=index, total=3)
-            yield Failed(mode=mode, error="unavailable here")
+            yield Failed(mode=mode, error="unavailable here", index=index)
 
     render_live_comparison(events(), 3, key="live")
 

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from ragtune.adapters import AdapterCatalog
 from ragtune.bench import BenchConfig
 from ragtune.commands._args import field_int, writable_file
-from ragtune.config import load_settings
+from ragtune.config import Settings, load_settings
 from ragtune.errors import AdapterError, InputError
 
 DEFAULT_ADAPTER = "grounded-json"
@@ -31,17 +31,58 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--adapter", help=f"Adapter for the overhead figures (default: {DEFAULT_ADAPTER} when present)."
     )
     bench.add_argument(
-        "--only", help="Comma list of sections: runtime, adapter, switch, rag, tax, retrieval (default: all)."
+        "--only", help="Comma list of sections: runtime, adapter, switch, rag, tax, retrieval (default: all); "
+        "with --runtime server: overhead, sessions, lab."
     )
     bench.add_argument("--out", type=writable_file, help="JSON file to write (default: <data dir>/bench/).")
-    bench.set_defaults(handler=cmd_bench)
+    bench.add_argument("--runtime", choices=["inprocess", "server"], default="inprocess",
+                       help="'server': measure a model server against the model in this process (one request's "
+                       "overhead, throughput and latency at 1, 4 and 8 concurrent sessions, the four-mode Lab "
+                       "comparison one mode after another vs at once).")
+    bench.add_argument("--server-url", default=None, metavar="URL",
+                       help="With --runtime server: the model server to measure, e.g. http://127.0.0.1:8080 (it "
+                       "must serve the same model; RAGTUNE_SERVER_API_KEY is its key). Default: start one with "
+                       "`make serve-model` on a free loopback port, and stop it at the end.")
+    bench.add_argument("--sessions", type=session_counts, default=None, metavar="N,N,...",
+                       help="With --runtime server: numbers of concurrent sessions (default 1,4,8; each 1 to 64).")
+    bench.set_defaults(handler=cmd_bench, check=check_bench)
     register_prompt_bench(subparsers)
     register_stop_bench(subparsers)
+
+
+def session_counts(text: str) -> list[int]:
+    """``--sessions``: a comma list of 1 to 8 session counts, each from 1 to 64."""
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not parts or len(parts) > 8 or not all(part.isdigit() and 1 <= int(part) <= 64 for part in parts):
+        raise argparse.ArgumentTypeError(f"must be 1 to 8 comma-separated integers from 1 to 64 (got {text[:40]!r})")
+    return [int(part) for part in parts]
+
+
+def check_bench(args: argparse.Namespace) -> None:
+    """Options of one runtime given to the other, refused before anything loads."""
+    if args.runtime == "inprocess":
+        given = [flag for flag, value in (("--server-url", args.server_url), ("--sessions", args.sessions)) if value]
+        if given:
+            raise InputError(f"{' and '.join(given)} {'apply' if len(given) > 1 else 'applies'} only with "
+                             "--runtime server.")
+    elif args.adapter:
+        raise InputError("--adapter applies only to the in-process benchmark: the model server serves the "
+                         "adapters `make serve-model` loaded.")
+
+
+def _out_path(args: argparse.Namespace, settings: Settings, prefix: str) -> Path:
+    if args.out is not None:
+        return args.out
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return settings.ensure_data_dir() / "bench" / f"{prefix}-{stamp}.json"
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from ragtune.bench import run_bench, to_markdown
     from ragtune.runtime import load_runtime
+
+    if args.runtime == "server":
+        return cmd_server_bench(args)
 
     settings = load_settings()
     catalog = AdapterCatalog(settings, model_id=args.model_id)  # the adapters shipped for that model
@@ -74,13 +115,59 @@ def cmd_bench(args: argparse.Namespace) -> int:
         )
     finally:
         runtime.close()
-    out = args.out
-    if out is None:
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        out = settings.ensure_data_dir() / "bench" / f"bench-{stamp}.json"
+    out = _out_path(args, settings, "bench")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(report.model_dump_json(indent=2))
     print(to_markdown(report))
+    print(f"JSON: {out}", file=sys.stderr)
+    return 0
+
+
+def cmd_server_bench(args: argparse.Namespace) -> int:
+    """``bench --runtime server``: the model server (``--server-url``, or one started here) vs in process."""
+    from contextlib import nullcontext
+
+    from ragtune.bench_server import ServerBenchConfig, model_server, run_server_bench, server_markdown
+    from ragtune.errors import ConfigError, RuntimeBackendError
+    from ragtune.runtime import load_runtime
+
+    settings = load_settings()
+    overrides: dict[str, object] = {}
+    if args.repeats is not None:
+        overrides["repeats"] = args.repeats
+    if args.sessions is not None:
+        overrides["sessions"] = args.sessions
+    if args.only:
+        overrides["sections"] = [part.strip() for part in args.only.split(",") if part.strip()]
+    try:
+        config = ServerBenchConfig.quick_config(**overrides) if args.quick else ServerBenchConfig(**overrides)
+    except ValidationError as exc:
+        raise InputError.from_validation(exc, what="Invalid bench options (see --help)") from exc
+    if args.server_url is not None:
+        try:  # the server runtime's own check of the URL, named by the option
+            load_settings(runtime="server", server_url=args.server_url)
+        except ConfigError as exc:
+            raise InputError(f"--server-url: {str(exc).split(': ', 1)[-1]}") from exc
+    note = lambda message: print(f"  {message}", file=sys.stderr)  # noqa: E731
+    inprocess = load_runtime(settings, model_id=args.model_id, progress=note)
+    try:
+        started = model_server(settings, model_id=args.model_id, progress=note) if args.server_url is None \
+            else nullcontext(args.server_url)
+        with started as url:
+            server = load_runtime(load_settings(runtime="server", server_url=url), model_id=args.model_id)
+            if not server.concurrent:
+                raise RuntimeBackendError("This ragtune has no server runtime (RAGTUNE_RUNTIME=server), so there "
+                                          "is no model server to measure.")
+            try:
+                report = run_server_bench(settings, inprocess, server, config, progress=note)
+            finally:
+                server.close()
+    finally:
+        inprocess.close()
+    out = _out_path(args, settings, "bench-server")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(report.model_dump_json(indent=2))
+    print(server_markdown(report))
     print(f"JSON: {out}", file=sys.stderr)
     return 0
 

@@ -34,7 +34,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      "page, a demo question whose fact changed in version 2 adds the knowledge-lora mode "
                      "(said on stderr).")
     lab.add_argument("--model", dest="model_id", help="Registry id of the model (default: configured).")
-    lab.add_argument("--json", action="store_true", help="Print one JSON object per mode (JSON Lines).")
+    lab.add_argument("--concurrent", action=argparse.BooleanOptionalAction, default=None,
+                     help="Send the modes' requests at once, each printed when it ends (default: when the model "
+                     "serves requests at once, i.e. RAGTUNE_RUNTIME=server; in process they queue on its lock).")
+    lab.add_argument("--json", action="store_true", help="Print one JSON object per mode (JSON Lines; in the order "
+                     "the modes end).")
     lab.add_argument("--no-log", action="store_true", help="Do not write the answers to the query log.")
     lab.add_argument("--html", type=writable_file, metavar="FILE",
                      help="Also write the comparison as a self-contained HTML one-pager (charts included; "
@@ -162,7 +166,8 @@ def cmd_lab(args: argparse.Namespace) -> int:
     pipeline = Pipeline(runtime, kb, AdapterCatalog(settings), settings, EconomicsStore(settings.economics_file).load())
     failures = 0
     run_id = new_run_id()
-    events = compare(pipeline, args.question, modes, workspace, log=log, source="cli", run_id=run_id)
+    events = compare(pipeline, args.question, modes, workspace, log=log, source="cli", run_id=run_id,
+                     concurrent=args.concurrent)
     results: list[Finished | Failed] = []
     try:
         for event in events:
@@ -180,6 +185,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
     finally:
         events.close()
         runtime.close()
+    results.sort(key=lambda event: event.index)  # sent at once, modes end in any order: the exports keep columns
     _write_exports(args, LabComparison(question=args.question.strip(), workspace=workspace,
                                        mode_ids=[m.id for m in modes], run_id=run_id, results=results,
                                        note=plan.note))
