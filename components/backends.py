@@ -28,7 +28,7 @@ def render_backends(model: BackendStatus | None, store: StoreStatus | None, *, s
     model's name (a server serving another model is named in a warning)."""
     with st.container(key=key):
         for note in backend_notes(model, store, selected=selected):
-            (st.error if note.level == "error" else st.warning)(escape_markdown(note.text))
+            {"error": st.error, "warning": st.warning, "info": st.info}[note.level](escape_markdown(note.text))
         st.caption(_model_line(model) + "  \n" + _store_line(store))
         if model is not None and model.kind == "server":
             with st.expander("Model server", expanded=not model.healthy):

@@ -33,11 +33,11 @@ if TYPE_CHECKING:
 
 
 class BackendNote(BaseModel):
-    """A sentence about the backends, and how loud: ``error`` (it cannot answer) or ``warning``."""
+    """A sentence about the backends, and how loud: ``error`` (it cannot answer), ``warning``, or ``info``."""
 
     model_config = ConfigDict(frozen=True)
 
-    level: Literal["error", "warning"]
+    level: Literal["error", "warning", "info"]
     text: str
 
 
@@ -53,6 +53,9 @@ def backend_notes(model: BackendStatus | None, store: StoreStatus | None, *, sel
         where = f"The Chroma server {store.url}" if store.kind == "server" else "The knowledge base"
         notes.append(BackendNote(level="error", text=f"{where} does not answer: {store.error or 'no reason given'} "
                                  "Modes that retrieve fail until it is back; the app reconnects by itself."))
+    if model is not None and model.healthy and model.error:
+        notes.append(BackendNote(level="info", text=f"The model server {model.url} {model.error}; asking again "
+                                 "in a few seconds."))
     if model is not None and model.healthy and model.model_matches is False:
         notes.append(BackendNote(level="warning", text=(
             f"The model server {model.url} serves {model.model or 'another model'}, not the selected model "

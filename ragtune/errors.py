@@ -144,6 +144,12 @@ class RuntimeBackendError(RagtuneError):
     code = "runtime_error"
 
 
+class ServerAuthError(RuntimeBackendError):
+    """The model server refused this app's API key: it answers, but serves nothing to it."""
+
+    code = "server_auth"
+
+
 class InputError(RagtuneError):
     """A user input (query, upload, JSONL line, option) is invalid."""
 

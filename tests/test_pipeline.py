@@ -300,7 +300,9 @@ def test_compare_yields_each_modes_events_in_order_and_logs_each_answer_once(pip
 
     log = QueryLog(tmp_path / "queries.sqlite3")
     missing = Mode(id="router", label="Router", adapter="ticket-router")
-    events = list(compare(pipeline, QUESTION, [MODES["base"], missing], "team", log=log, source="cli"))
+    # one mode after another (on a model server compare() would send them at once: tests/test_lab_concurrent.py)
+    events = list(compare(pipeline, QUESTION, [MODES["base"], missing], "team", log=log, source="cli",
+                          concurrent=False))
     kinds = [type(e).__name__ for e in events]
     assert kinds[0] == "Started" and kinds[-2:] == ["Started", "Failed"]
     assert set(kinds[1:-3]) == {"Token"} and kinds[-3] == "Finished"

@@ -85,3 +85,13 @@ def test_the_apps_sidebar_shows_the_model_in_this_process_and_the_documents_in_t
     captions = " ".join(c.value for c in at.sidebar.caption)
     assert "Model: in this process · idle" in captions and "Documents: in the data directory" in captions
     assert not at.sidebar.error and not at.sidebar.warning
+
+
+def test_a_server_that_answers_but_is_slow_with_its_details_is_healthy_with_a_note():
+    from ragtune.backends import backend_notes
+    from ragtune.runtime.base import BackendStatus
+
+    slow = BackendStatus(kind="server", url="http://s:8080", healthy=True,
+                         error="it answers, but its details did not come in time (timed out)")
+    notes = backend_notes(slow, None, selected="m")
+    assert [n.level for n in notes] == ["info"] and "does not answer" not in notes[0].text

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from ragtune.errors import InputError, RuntimeBackendError
+from ragtune.errors import InputError, RuntimeBackendError, ServerAuthError
 
 _FIX_URL = "Start it (`make serve-model`) or check RAGTUNE_SERVER_URL."
 _MAX_ERROR_CHARS = 300
@@ -88,7 +88,7 @@ class ServerClient:
         status = response.status_code
         message = _server_message(response)
         if status in (401, 403):
-            return RuntimeBackendError(
+            return ServerAuthError(
                 f"{where} refused the API key (HTTP {status}: {message}). Set RAGTUNE_SERVER_API_KEY to the "
                 "key it was started with (llama-server's --api-key)."
             )

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ragtune.errors import AdapterError, RagtuneError, RuntimeBackendError
+from ragtune.errors import AdapterError, RagtuneError, RuntimeBackendError, ServerAuthError
 from ragtune.runtime.base import BackendStatus, ServedAdapter
 
 if TYPE_CHECKING:
@@ -33,15 +33,23 @@ def server_status(runtime: ServerRuntime, *, limit_s: float) -> BackendStatus:
         health = runtime._client.request_json("GET", "/health", timeout_s=left(), empty_ok=True)
         if isinstance(health, dict) and health.get("status") not in (None, "ok"):
             raise RuntimeBackendError(f"The model server at {runtime.url} reports {health.get('status')!r}.")
+    except RagtuneError as exc:
+        status["error"] = str(exc)
+        return BackendStatus(**status)
+    # It answers: healthy. A busy server may not find time for the details within the deadline; that is
+    # said as such (details_missing), never as a server that is down.
+    status["healthy"] = True
+    try:
         if runtime.dialect == "llamacpp":
             status.update(_llamacpp_model_and_slots(runtime, left))
         else:
             base, _ = runtime._openai_models(timeout_s=left())
             status.update(model=base, model_matches=True if base == runtime.model_id else None)
         status["adapters"] = adapter_table(runtime, runtime._served(timeout_s=left()))
-        status["healthy"] = True
+    except ServerAuthError as exc:  # it answers /health to anyone, and nothing else to this app
+        status.update(healthy=False, error=str(exc))
     except RagtuneError as exc:
-        status["error"] = str(exc)
+        status["error"] = f"it answers, but its details did not come in time ({exc})"
     return BackendStatus(**status)
 
 
