@@ -19,7 +19,8 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ragtune.errors import ConfigError
+from ragtune.errors import ConfigError, InputError
+from ragtune.names import check_email
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_ROOT / ".ragtune-data"
@@ -240,6 +241,25 @@ class Settings(BaseSettings):
         description="Seconds one request to the Chroma server may take before it is an error (never a hang).",
     )
 
+    # Team access: who is asking
+    auth: Literal["none", "oidc", "proxy"] = Field(
+        default="none",
+        description="How users sign in: none (one local user, an admin), oidc (Streamlit's st.login with an "
+        "[auth] section in .streamlit/secrets.toml), or proxy (a trusted reverse proxy's header; loopback only).",
+    )
+    admins: str = Field(
+        default="",
+        description="Comma-separated e-mail addresses of the admins (with RAGTUNE_AUTH=oidc or proxy).",
+    )
+    proxy_header: str = Field(
+        default="X-Forwarded-Email",
+        description="With RAGTUNE_AUTH=proxy: the header that carries the signed-in user's e-mail address.",
+    )
+    user: str | None = Field(
+        default=None,
+        description="The CLI's acting user (e-mail address), as --user; required when RAGTUNE_AUTH is not none.",
+    )
+
     @field_validator("data_dir", mode="before")
     @classmethod
     def _not_empty(cls, value: object) -> object:
@@ -264,6 +284,37 @@ class Settings(BaseSettings):
             return None
         parse_headers(value.get_secret_value())  # raises ValueError naming the problem, never the value
         return value
+
+    @field_validator("admins", mode="after")
+    @classmethod
+    def _check_admins(cls, value: str) -> str:
+        emails = [part for part in (p.strip() for p in value.split(",")) if part]
+        try:
+            return ",".join(sorted({check_email(e) for e in emails}))
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("user", mode="before")
+    @classmethod
+    def _check_user(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        try:
+            return check_email(value)
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("proxy_header", mode="after")
+    @classmethod
+    def _check_proxy_header(cls, value: str) -> str:
+        if not _HEADER_NAME.fullmatch(value.strip()):
+            raise ValueError("must be an HTTP header name, e.g. X-Forwarded-Email")
+        return value.strip()
+
+    @cached_property
+    def admin_emails(self) -> frozenset[str]:
+        """RAGTUNE_ADMINS as a set of lower-case addresses."""
+        return frozenset(e for e in self.admins.split(",") if e)
 
     @field_validator("data_dir", "model_path", "chroma_path", mode="after")
     @classmethod
@@ -312,6 +363,11 @@ class Settings(BaseSettings):
     @cached_property
     def query_log_file(self) -> Path:
         return self.data_dir / "queries.sqlite3"
+
+    @cached_property
+    def access_file(self) -> Path:
+        """Users, workspace members and roles (beside the query log: with a team server, still with the app)."""
+        return self.data_dir / "access.sqlite3"
 
     @cached_property
     def modes_file(self) -> Path:

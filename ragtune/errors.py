@@ -150,6 +150,12 @@ class ServerAuthError(RuntimeBackendError):
     code = "server_auth"
 
 
+class PermissionDenied(RagtuneError):
+    """The acting user may not do this: the message names the user, the action, and the role it needs."""
+
+    code = "permission_denied"
+
+
 class InputError(RagtuneError):
     """A user input (query, upload, JSONL line, option) is invalid."""
 

@@ -97,6 +97,27 @@ def name_validator(kind: NameKind) -> Callable[[str], str]:
     return validate
 
 
+_EMAIL = re.compile(r"[^@\s<>\"',;:/\\]{1,64}@[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?")
+
+
+def check_email(value: object) -> str:
+    """``value`` stripped and lower-cased, if it is a user's e-mail address (``local@domain``).
+
+    Users are known by their address: the identity provider's ``email`` claim, a proxy's header, ``--user``.
+    Lower-cased so ``Ana@X.org`` and ``ana@x.org`` are one user.
+
+    Raises:
+        InputError: not text, or not one address (empty, no ``@``, spaces, a list, a display name).
+    """
+    if not isinstance(value, str):
+        raise InputError(f"Invalid e-mail address {shown_input(value)}: an address is text, e.g. ana@example.org.")
+    email = value.strip().lower()
+    if not _EMAIL.fullmatch(email) or ".." in email.split("@")[-1]:
+        what = "(empty)" if not email else shown_input(email)
+        raise InputError(f"Invalid e-mail address {what}: write one address, e.g. ana@example.org.")
+    return email
+
+
 def inside(directory: Path, path: Path) -> Path:
     """``path`` resolved, if it lies inside ``directory`` (defence in depth behind the name rule).
 
@@ -110,4 +131,4 @@ def inside(directory: Path, path: Path) -> Path:
     return target
 
 
-__all__ = ["RULES", "NameKind", "NameRule", "check_name", "inside", "name_validator"]
+__all__ = ["RULES", "NameKind", "NameRule", "check_email", "check_name", "inside", "name_validator"]
