@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ragtune.access import Access, Principal
 from ragtune.adapters import AdapterCatalog
 from ragtune.config import Settings, load_settings
-from ragtune.errors import RagtuneError
+from ragtune.errors import InputError, RagtuneError
 from ragtune.models import ModelRegistry
 from ragtune.retrieval.demo import ensure_demo_workspace
 from ragtune.retrieval.knowledge import KnowledgeBase
@@ -116,3 +117,34 @@ def get_showcases() -> Showcases | None:
 def get_scratch_sweeper() -> ScratchSweeper:
     """The process's sweeper of the tour's stale scratch copies (it sweeps when first asked, then now and then)."""
     return ScratchSweeper()
+
+
+@st.cache_resource(show_spinner=False)
+def get_access() -> Access:
+    """The permission rules (users, workspace roles in ``<data dir>/access.sqlite3``, RAGTUNE_ADMINS)."""
+    return Access.from_settings(get_settings())
+
+
+def get_principal() -> Principal | None:
+    """The session's user, or None when nobody is signed in.
+
+    RAGTUNE_AUTH=none: always LOCAL (an admin). ``oidc``: the user signed in with ``st.login`` (by their ``email``
+    claim). ``proxy``: the address in the trusted proxy's header (RAGTUNE_PROXY_HEADER); the entry point refuses
+    proxy mode unless the app listens on loopback only, so nobody can reach it without passing the proxy.
+
+    Raises:
+        InputError: the identity provider or the proxy sent something that is not one e-mail address.
+    """
+    settings, access = get_settings(), get_access()
+    if settings.auth == "none":
+        return access.principal("local")
+    if settings.auth == "oidc":
+        if not st.user.is_logged_in:
+            return None
+        email, name = st.user.get("email"), st.user.get("name") or ""
+        if not email:
+            raise InputError("The identity provider sent no e-mail address (the 'email' claim): ask its admin to "
+                             "release the email scope to this app.")
+        return access.principal(str(email), str(name))
+    header = st.context.headers.get(settings.proxy_header)
+    return access.principal(header) if header else None
