@@ -199,3 +199,52 @@ def test_the_server_bench_measures_every_section_against_a_running_server(on_ser
     assert f"Model server {llama_server.url} (4 slots)" in table
     assert "| overhead | server / in process |" in table and "| sessions | server, 2 sessions: errors | 0.00 |" in table
     assert "| lab | server: at once / one after another |" in table and out.is_file()
+
+
+# -- the Done-when walk: every page and the CLI on both servers ---------------------------------------------
+
+
+def test_every_page_of_the_app_runs_on_both_servers(on_servers, chroma_server, monkeypatch):
+    from ragtune.retrieval.knowledge import KnowledgeBase
+
+    monkeypatch.setenv("RAGTUNE_CHROMA_URL", chroma_server.url)
+    workspace = f"walk-{uuid.uuid4().hex[:8]}"
+    kb = KnowledgeBase.from_settings(load_settings())
+    kb.create_workspace(workspace)
+    assert kb.ingest_bytes(workspace, [("p1.md", b"# Poolpilot P1\n\nThe Poolpilot P1 costs $1,249.\n")]).ok
+    at = AppTest.from_file(APP, default_timeout=BOUND_S).run()
+    assert not at.exception, at.exception
+    pages = sorted(p.relative_to(PROJECT_ROOT).as_posix() for p in (PROJECT_ROOT / "app_pages").glob("*.py"))
+    assert len(pages) >= 9
+    for page in pages:
+        at.switch_page(page).run()
+        assert not at.exception, (page, at.exception)
+        # A page may warn (no showcases measured for the tiny model); no page fails on the servers.
+        assert not at.error, (page, [e.value for e in at.error])
+    captions = " ".join(c.value for c in at.sidebar.caption)
+    assert f"Chroma server `{chroma_server.url}`" in captions and ":red[" not in captions
+
+
+def test_the_cli_asks_compares_searches_and_evaluates_on_both_servers(on_servers, chroma_server, monkeypatch,
+                                                                        tmp_path, capsys):
+    import json
+
+    from ragtune.cli import main
+
+    monkeypatch.setenv("RAGTUNE_CHROMA_URL", chroma_server.url)
+    workspace = f"cli-{uuid.uuid4().hex[:8]}"
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "p1.md").write_text("# Poolpilot P1\n\nThe Poolpilot P1 costs $1,249.\n")
+    assert main(["ingest", "--workspace", workspace, str(tmp_path / "docs")]) == 0
+    assert main(["search", "--workspace", workspace, "Poolpilot price", "-k", "1"]) == 0
+    assert "p1" in capsys.readouterr().out
+    assert main(["ask", QUESTION, "--adapter", "adapter-a"]) == 0
+    capsys.readouterr()
+    assert main(["lab", QUESTION, "--modes", "base,rag,a", "--workspace", workspace, "--json"]) == 0
+    answers = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert sorted(a["mode"] for a in answers) == ["a", "base", "rag"] and not any("error" in a for a in answers)
+    eval_set = tmp_path / "set.jsonl"
+    eval_set.write_text(json.dumps({"id": "q1", "kind": "answerable", "question": QUESTION, "answer": "$1,249",
+                                    "doc_ids": ["p1"]}) + "\n")
+    assert main(["eval", "--set", str(eval_set), "--workspace", workspace, "--modes", "base,rag", "--json"]) == 0
+    assert not (on_servers / "chroma").exists()  # the documents went to the Chroma server
