@@ -186,7 +186,7 @@ def test_a_user_may_not_make_internal_workspaces_other_than_the_tours_and_the_re
 
 
 def test_a_tour_scratch_copy_belongs_to_whoever_made_it(team, kb) -> None:  # noqa: F811
-    from ragtune.tour import drop_scratch, make_scratch, scratch_name
+    from ragtune.tour import SCRATCH_PREFIX, drop_scratch, make_scratch, scratch_name
 
     kb.create_workspace("demo")
     Access.from_settings(load_settings()).store.grant("*", "demo", "viewer")
@@ -198,6 +198,11 @@ def test_a_tour_scratch_copy_belongs_to_whoever_made_it(team, kb) -> None:  # no
         team["editor"].delete_workspace(name)
     assert drop_scratch(team["editor"], name) is False and kb.has_workspace(name)
     assert drop_scratch(team["viewer"], name) is True and not kb.has_workspace(name)
+    store = Access.from_settings(load_settings()).store
+    team["viewer"].create_workspace(name, internal=True)
+    drop_scratch(kb, name)  # the app's sweeper drops copies with the knowledge base itself
+    team["viewer"].create_workspace(scratch_name("session3"), internal=True)
+    assert [m.workspace for m in store.members() if m.workspace.startswith(SCRATCH_PREFIX)] == [scratch_name("session3")]
     Access.from_settings(load_settings()).store.revoke("*", "demo")
     with pytest.raises(PermissionDenied):  # no longer a reader of the demo: no copy of it
         team["viewer"].create_workspace(scratch_name("session2"), internal=True)
@@ -444,3 +449,26 @@ def test_only_an_admin_grants_revokes_and_sees_who_has_access(team, kb) -> None:
     assert overview.admins == [ADMIN] and overview.auth_enabled
     admin.revoke(kb, "ana@x.org", "team")
     assert store.role("ana@x.org", "team") is None
+
+
+def test_a_users_training_job_installs_a_personal_adapter(signed_in, tiny_env) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("peft")
+    from ragtune.training.jobs import JobRequest, run_job
+    from ragtune.training.options import TrainOptions
+    from tests.training_fixtures import tiny_jsonl
+
+    settings = load_settings()
+    folder = TrainingJobs(settings).root / "job-ana"
+    folder.mkdir(parents=True)
+    (folder / "data.jsonl").write_bytes(tiny_jsonl())
+    request = JobRequest(name="codes", base_model_id="local:tiny", data_name="codes.jsonl", owner="ana@x.org",
+                         personal=True, options=TrainOptions(steps=2, batch_size=2, rank=2, threads=2))
+    (folder / "request.json").write_text(request.model_dump_json())
+    _write_state(folder, JobState(id="job-ana", name="codes", base_model_id="local:tiny", owner="ana@x.org"))
+    assert run_job(folder, settings) == 0
+    adapter = Path(scope_of("ana@x.org").training_jobs(settings).get("job-ana").adapter_path or "")
+    assert adapter.parent != settings.adapters_dir and adapter.is_file()
+    assert scope_of("ana@x.org").catalog(settings).resolve("codes") == adapter.resolve()
+    assert "codes" not in {e.name for e in scope_of("bob@x.org").catalog(settings).list()}
+    assert "codes" not in {e.name for e in AdapterCatalog(settings).list()}  # not among the shared ones

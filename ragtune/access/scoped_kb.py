@@ -127,9 +127,12 @@ class ScopedKnowledgeBase:
     def _require(self, action: Action, workspace: str) -> None:
         if self.can(action, workspace):
             return
-        kind = workspace_kind(workspace)
+        kind, name = workspace_kind(workspace), workspace.strip()
+        if kind == "user" and not self.kb.has_workspace(name):  # a typo is not a missing role
+            yours = ", ".join(w.name for w in self.list_workspaces()) or "none yet"
+            raise WorkspaceError(f"No workspace {name!r} among yours ({yours}).")
         if kind in ("user", "scratch"):
-            self.scope.access.require(self.scope.principal, action, workspace.strip())
+            self.scope.access.require(self.scope.principal, action, name)
         raise PermissionDenied(f"{self._who} may not use the internal workspace {workspace.strip()!r}: "
                                + ("it copies the demo workspace, which you may not read."
                                   if kind == "report" else "only an admin may."))
@@ -147,6 +150,12 @@ class ScopedKnowledgeBase:
 
         store, principal = self.scope.access.store, self.scope.principal
         store.drop_workspace(name)
+        if workspace_kind(name) == "scratch":
+            # The app drops stale scratch copies without a user (its sweeper): forget their owners now.
+            existing = {ref.name for ref in self.kb.store.list_workspaces()}
+            for gone in {m.workspace for m in store.members()} - existing:
+                if workspace_kind(gone) == "scratch":
+                    store.drop_workspace(gone)
         if not principal.is_local and workspace_kind(name) in ("user", "scratch"):
             store.grant(principal.email, name, "owner", by=principal.email)
         if name == self.scope.demo_workspace:
