@@ -20,6 +20,7 @@ from ragtune.retrieval.types import StoreStatus
 from ragtune.runtime import Runtime, load_runtime
 from ragtune.runtime.base import BackendStatus
 from ragtune.showcases import Showcases, ShowcaseStore
+from ragtune.tenants import ensure_tenant_workspaces
 from ragtune.tour import ScratchSweeper
 
 
@@ -66,7 +67,8 @@ def get_runtime(model_id: str | None = None) -> Runtime:
 @st.cache_resource(show_spinner=False)
 def get_knowledge_base() -> KnowledgeBase:
     """The knowledge base (chroma under the data directory, or a Chroma server), with the demo workspace
-    created and filled on first start (RAGTUNE_DEMO_WORKSPACE; empty turns that off).
+    created and filled on first start (RAGTUNE_DEMO_WORKSPACE; empty turns that off), and the multi-tenant
+    demo's two tenant workspaces beside it (RAGTUNE_DEMO_TENANTS=false turns those off).
 
     Raises:
         RagtuneError: the data directory or the embedding model is unusable.
@@ -75,6 +77,8 @@ def get_knowledge_base() -> KnowledgeBase:
     kb = KnowledgeBase.from_settings(settings)
     if settings.demo_workspace:
         ensure_demo_workspace(kb, settings.demo_workspace)
+        if settings.demo_tenants:  # the multi-tenant demo: never writes to a workspace it did not create
+            ensure_tenant_workspaces(kb, get_access().store)
     return kb
 
 

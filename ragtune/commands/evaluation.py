@@ -151,19 +151,28 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     settings = deterministic_settings(load_settings())
     # The set is validated first: an invalid file exits before any model loads.
-    eval_set = (load_eval_set(args.eval_set) if args.eval_set else demo_eval_set()).limited(args.limit)
+    eval_set = load_eval_set(args.eval_set) if args.eval_set else demo_eval_set()
     modes = _modes(settings, args.modes or DEFAULT_EVAL_MODES)
     kb = KnowledgeBase.from_settings(settings)
     workspace = args.workspace or settings.demo_workspace or None
     if workspace and workspace == settings.demo_workspace:
         ensure_demo_workspace(kb, workspace)
+    if workspace and settings.demo_workspace and settings.demo_tenants:  # the app seeds them on its first start
+        from ragtune.access import AccessStore
+        from ragtune.tenants import TENANTS, ensure_tenant_workspaces
+
+        if workspace in {t.workspace for t in TENANTS}:
+            ensure_tenant_workspaces(kb, AccessStore(settings.access_file))
     if workspace:
         kb.workspace(workspace)  # raises WorkspaceError naming the problem
     pipeline = _pipeline(settings, kb, args.model_id)
     try:
-        plan = plan_eval(pipeline, eval_set, modes, workspace, version=args.version)
+        plan = plan_eval(pipeline, eval_set, modes, workspace, version=args.version, limit=args.limit)
         for case_id, why in plan.not_judged.items():
             print(f"note: question {case_id} is left out, {why}", file=sys.stderr)
+        if plan.elsewhere:  # a multi-tenant set: each tenant's questions are scored on its own workspace
+            print(f"note: {len(plan.elsewhere)} questions are left out: their answers are for "
+                  f"{', '.join(sorted(set(plan.elsewhere.values())))}", file=sys.stderr)
         run = _run(plan, settings)
     finally:
         pipeline.runtime.close()
