@@ -7,12 +7,14 @@ each factory calls into :mod:`ragtune` and caches the result.
 
 from __future__ import annotations
 
+from functools import partial
+
 import streamlit as st
 
 from ragtune.access import Access, Principal
 from ragtune.adapters import AdapterCatalog
 from ragtune.config import Settings, load_settings
-from ragtune.errors import InputError, RagtuneError
+from ragtune.errors import InputError, PermissionDenied, RagtuneError
 from ragtune.models import ModelRegistry
 from ragtune.retrieval.demo import ensure_demo_workspace
 from ragtune.retrieval.knowledge import KnowledgeBase
@@ -20,7 +22,12 @@ from ragtune.retrieval.types import StoreStatus
 from ragtune.runtime import Runtime, load_runtime
 from ragtune.runtime.base import BackendStatus
 from ragtune.showcases import Showcases, ShowcaseStore
-from ragtune.tenants import ensure_tenant_workspaces
+from ragtune.economics import EconomicsStore
+from ragtune.evaluation.runner import deterministic_settings
+from ragtune.evaluation.store import EvalStore
+from ragtune.pipeline import Pipeline
+from ragtune.tenant_ask import TenantDemo, ask_as_tenants, measured_rates, tenant_questions
+from ragtune.tenants import ensure_tenant_workspaces, missing_tenants
 from ragtune.tour import ScratchSweeper
 
 
@@ -115,6 +122,28 @@ def get_showcases() -> Showcases | None:
     """The session's model's showcases (measured demo questions and rates), or None when not measured."""
     model_id = st.session_state.get("model_id") or get_registry().default_id()
     return ShowcaseStore(get_settings().data_dir).load(model_id) if model_id else None
+
+
+def get_tenant_demo() -> TenantDemo:
+    """The two-tenant run for this session (the Tour's tenant step, the Lab's "Two tenants" preset): each tenant's
+    persona asked on the session's model (greedy, as the tenant set was measured), checked by the permission
+    rules, the session's user presenting (an admin may set missing tenant workspaces up again); with the
+    model's measured rates (the data directory's stored runs, else the shipped ones)."""
+    settings, kb, access = deterministic_settings(get_settings()), get_knowledge_base(), get_access()
+    presenter = get_principal()
+    if presenter is None:  # the sign-in gate stops before any page: never ask as the personas for nobody
+        raise PermissionDenied("Sign in first: the demo users are asked on a signed-in user's behalf.")
+
+    def pipeline(persona: Principal) -> Pipeline:  # every persona: one model, one adapter catalog
+        return Pipeline(get_runtime(), kb, get_catalog(), settings, EconomicsStore(settings.economics_file).load())
+
+    model_id = st.session_state.get("model_id") or get_registry().default_id()
+    return TenantDemo(
+        ask=lambda question: ask_as_tenants(question, pipeline_for=pipeline, kb=kb, access=access,
+                                            presenter=presenter),
+        questions=tenant_questions(), missing=missing_tenants(kb),
+        setup=partial(ensure_tenant_workspaces, kb, access.store, again=True) if presenter.is_admin else None,
+        rates=measured_rates(EvalStore.from_settings(settings), model_id) if model_id else [])
 
 
 @st.cache_resource(show_spinner=False)

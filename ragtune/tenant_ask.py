@@ -21,18 +21,22 @@ not read for the presenter what the presenter may not read.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ragtune.answer import Answer
 from ragtune.errors import PermissionDenied, RagtuneError
-from ragtune.evaluation.scoring import EvalResult, doc_of, format_outcome, score_answer
+from ragtune.evaluation.scoring import EvalResult, Judgement, doc_of, format_outcome, judge_answer, score_answer
 from ragtune.evaluation.sets import EvalCase, EvalItem, EvalSet, find_case, tenant_eval_set
+from ragtune.evaluation.store import EvalRunInfo
 from ragtune.modes import BUILTIN_MODES, Mode
-from ragtune.tenants import TENANTS, Tenant, changed_documents, seeded_here
+from ragtune.tenants import TENANTS, TENANTS_DIR, Tenant, changed_documents, seeded_here
 
 if TYPE_CHECKING:
     from ragtune.access import Access, Principal
@@ -88,6 +92,7 @@ class TenantAnswer(BaseModel):
     error: str = ""
     case: EvalCase | None = None
     result: EvalResult | None = None
+    judgement: Judgement | None = Field(default=None, description="The verdict with its note (the badge).")
     not_judged: str | None = None
     own_docs: list[str] = Field(default_factory=list, description="The documents of the persona's workspace.")
 
@@ -269,68 +274,146 @@ def _ask(question: str, t: Tenant, others: list[Tenant], index: int, mode: Mode,
         own_docs = [d.doc_id for d in kb.list_documents(t.workspace)]
     except RagtuneError as exc:
         return known.model_copy(update={"error": str(exc)})
-    result = not_judged = None
+    result = judgement = not_judged = None
     if case is not None:
         from ragtune.evaluation.workspaces import judging
 
         not_judged = judging(kb, t.workspace).not_judged(case)
-        result = None if not_judged else score_answer(EvalItem(case=case), answer)
-    return known.model_copy(update={"answer": answer, "result": result, "not_judged": not_judged,
-                                    "own_docs": own_docs})
+        if not not_judged:  # the one scorer: the result for the rates, the judgement for the badge
+            result, judgement = score_answer(EvalItem(case=case), answer), judge_answer(case, "v1", answer)
+    return known.model_copy(update={"answer": answer, "result": result, "judgement": judgement,
+                                    "not_judged": not_judged, "own_docs": own_docs})
 
 
 # -- measured over the whole tenant set --------------------------------------------------------------
 
+MEASURED_DIR = TENANTS_DIR / "measured"
+"""Shipped measurements: ``<model id>/<workspace>.json``, each the ``--out`` file of :func:`measure_command`
+(the data directory's own stored runs win over them)."""
+MEASURED_MODES = (SHARED_MODE, "rag")
+"""The modes whose rates the demo shows: the shared adapter's, and retrieval alone for comparison."""
+
 
 class TenantRate(BaseModel):
-    """The shared mode's scores over one tenant's questions, from a stored complete ``eval`` run."""
+    """One mode's scores over one tenant's questions, from a complete ``eval`` of the tenant set."""
 
     model_config = ConfigDict(frozen=True)
 
     workspace: str
+    mode_id: str
     run_id: str
     created_at: datetime
+    source: Literal["stored", "shipped"]
     n: int
     correct: int
     valid: int
-    cites_own: int = Field(description="Answers citing at least one of the tenant's supporting documents.")
+    abstained: int
+    cites_support: int = Field(description="Answers citing one of the tenant's supporting documents.")
+    correct_cases: list[str] = Field(default_factory=list, description="The ids of the cases answered right.")
 
-    def text(self) -> str:
-        """``tenant-north: correct 9 of 14 (64%), valid JSON 14 of 14, cites the supporting document 12 of 14``."""
+    def text(self, label: str) -> str:
+        """``RAG + LoRA on tenant-north: correct 2 of 14 (14%), valid JSON 14 of 14 (100%), …``."""
         def part(count: int) -> str:
             return f"{count} of {self.n}" + (f" ({100 * count / self.n:.0f}%)" if self.n else "")
 
-        return (f"{self.workspace}: correct {part(self.correct)}, valid JSON {part(self.valid)}, cites the "
-                f"supporting document {part(self.cites_own)}")
+        return (f"{label} on {self.workspace}: correct {part(self.correct)}, valid JSON {part(self.valid)}, "
+                f"says it does not know {part(self.abstained)}, cites the supporting document "
+                f"{part(self.cites_support)}")
+
+    def provenance(self) -> str:
+        when = self.created_at.astimezone().strftime("%Y-%m-%d")
+        where = "stored on this installation" if self.source == "stored" else "shipped with ragtune"
+        return f"eval run {self.run_id} of {when}, {where}"
 
 
-def measured_rates(store: EvalStore, model_id: str, *, eval_set: EvalSet | None = None,
-                   tenants: Sequence[Tenant] = TENANTS) -> list[TenantRate]:
-    """Per tenant workspace, the shared mode's scores in the newest complete ``eval`` of the tenant set (as
-    shipped: same file hash) over all of that tenant's questions, on ``model_id``; tenants never measured are
-    left out."""
+def _rates(info: EvalRunInfo, results: Sequence[EvalResult], source: Literal["stored", "shipped"]) -> list[TenantRate]:
+    out = []
+    for mode_id in MEASURED_MODES:
+        mine = [r for r in results if r.mode_id == mode_id]
+        if not mine:
+            continue
+        out.append(TenantRate(
+            workspace=str(info.workspaces.get("v1")), mode_id=mode_id, run_id=info.id, created_at=info.created_at,
+            source=source, n=len(mine), correct=sum(r.correct for r in mine),
+            valid=sum(r.format_valid is True for r in mine), abstained=sum(r.abstained for r in mine),
+            cites_support=sum(r.cites_support for r in mine), correct_cases=[r.case_id for r in mine if r.correct]))
+    return out
+
+
+def _whole(info: EvalRunInfo, model_id: str, eval_set: EvalSet, wanted: dict[str, int]) -> bool:
+    """A complete run of ``model_id`` over the whole tenant set as shipped, on one tenant's workspace."""
+    workspace = info.workspaces.get("v1")
+    return (info.status == "complete" and info.model_id == model_id and info.set_sha256 == eval_set.sha256
+            and SHARED_MODE in info.mode_ids and workspace in wanted and info.n_items == wanted[workspace])
+
+
+def measured_rates(store: EvalStore | None, model_id: str, *, eval_set: EvalSet | None = None,
+                   tenants: Sequence[Tenant] = TENANTS, shipped_dir: Path = MEASURED_DIR) -> list[TenantRate]:
+    """Per tenant workspace, :data:`MEASURED_MODES`' scores in the newest complete ``eval`` of the tenant set
+    (as shipped: the same file hash) over all of that tenant's questions on ``model_id``: a run stored in
+    ``store`` (the data directory's), else the shipped measurement; tenants never measured are left out."""
     eval_set = eval_set or tenant_eval_set()
     wanted = {t.workspace: sum(c.workspace == t.workspace for c in eval_set.cases) for t in tenants}
-    found: dict[str, TenantRate] = {}
-    for info in store.runs(kind="eval"):
-        workspace = info.workspaces.get("v1")
-        if (info.status != "complete" or info.model_id != model_id or info.set_sha256 != eval_set.sha256
-                or SHARED_MODE not in info.mode_ids or workspace not in wanted or workspace in found
-                or info.n_items != wanted[workspace]):
+    found: dict[str, list[TenantRate]] = {}
+    for info in store.runs(kind="eval") if store is not None else []:
+        workspace = str(info.workspaces.get("v1"))
+        if workspace not in found and _whole(info, model_id, eval_set, wanted):
+            found[workspace] = _rates(info, store.load(info.id).results, "stored")
+    for t in tenants:
+        path = shipped_dir / model_id.replace(":", "_") / f"{t.workspace}.json"
+        if t.workspace in found or not path.is_file():
             continue
-        results = [r for r in store.load(info.id).results if r.mode_id == SHARED_MODE]
-        found[workspace] = TenantRate(workspace=workspace, run_id=info.id, created_at=info.created_at,
-                                      n=len(results), correct=sum(r.correct for r in results),
-                                      valid=sum(r.format_valid is True for r in results),
-                                      cites_own=sum(r.cites_support for r in results))
-    return [found[t.workspace] for t in tenants if t.workspace in found]
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            info = EvalRunInfo.model_validate(data["run"])
+            results = [EvalResult.model_validate(r) for r in data["results"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a damaged shipped file: as if not measured
+        if _whole(info, model_id, eval_set, wanted):
+            found[t.workspace] = _rates(info, results, "shipped")
+    return [rate for t in tenants for rate in found.get(t.workspace, [])]
+
+
+def showcase_question(rates: Sequence[TenantRate], eval_set: EvalSet | None = None,
+                      tenants: Sequence[Tenant] = TENANTS) -> tuple[str, int]:
+    """The question the demo asks first: the first one every tenant's persona answered right in the shared
+    mode in the measured runs, and on how many questions that happened (0, and the set's first question,
+    when none was, or nothing is measured: the demo then says so)."""
+    eval_set = eval_set or tenant_eval_set()
+    right = {r.workspace: set(r.correct_cases) for r in rates if r.mode_id == SHARED_MODE}
+    clear = [q for q in tenant_questions(eval_set)
+             if len(right) == len(tenants) and all(
+                 (case := tenant_case(eval_set, q, t)) is not None and case.id in right[t.workspace]
+                 for t in tenants)]
+    return (clear[0] if clear else tenant_questions(eval_set)[0]), len(clear)
+
+
+@dataclass(frozen=True)
+class TenantDemo:
+    """What a page needs to show the two-tenant run: how to ask (bound to the model, the permission rules and
+    the presenting user), the tenant questions, the tenant workspaces missing here and how to set them up (None:
+    the presenting user may not), and the measured rates."""
+
+    ask: Callable[[str], Generator[TenantEvent, None, None]]
+    questions: list[str]
+    missing: list[str]
+    setup: Callable[[], object] | None
+    rates: list[TenantRate]
+    tenants: tuple[Tenant, ...] = TENANTS
+
+    @property
+    def showcase(self) -> tuple[str, int]:
+        """The question asked first, and on how many questions every persona was right (:func:`showcase_question`)."""
+        return showcase_question(self.rates, tenants=self.tenants)
 
 
 def measure_command(workspace: str) -> str:
-    """The command that measures one tenant's rates (what the Tour suggests when none is stored)."""
-    return f"python -m ragtune eval --set data/eval/tenants.jsonl --workspace {workspace} --modes {SHARED_MODE}"
+    """The command that measures one tenant (what the demo suggests when no run is stored)."""
+    return (f"python -m ragtune eval --set data/eval/tenants.jsonl --workspace {workspace} "
+            f"--modes {','.join(MEASURED_MODES)}")
 
 
-__all__ = ["SHARED_MODE", "PersonaAnswered", "PersonaStarted", "PersonaToken", "TenantAnswer", "TenantCheck",
-           "TenantComparison", "TenantEvent", "TenantRate", "TenantsDone", "ask_as_tenants", "check_presenter",
-           "measure_command", "measured_rates", "shared_mode", "tenant_case", "tenant_questions"]
+__all__ = ["MEASURED_DIR", "MEASURED_MODES", "SHARED_MODE", "PersonaAnswered", "PersonaStarted", "PersonaToken",
+           "TenantAnswer", "TenantCheck", "TenantComparison", "TenantDemo", "TenantEvent", "TenantRate", "TenantsDone",
+           "ask_as_tenants", "check_presenter", "measure_command", "measured_rates", "shared_mode",
+           "showcase_question", "tenant_case", "tenant_questions"]

@@ -102,6 +102,11 @@ def tenant_hashes() -> dict[str, str]:
     return {doc: sha for t in TENANTS for doc, sha in file_hashes_of(t).items()}
 
 
+def missing_tenants(kb: KnowledgeBase) -> list[str]:
+    """The tenant workspaces the knowledge base lacks (the demo is off, or they were deleted)."""
+    return [t.workspace for t in TENANTS if not kb.has_workspace(t.workspace)]
+
+
 # -- seeding ---------------------------------------------------------------------------------------
 
 SeedStatus = Literal["created", "present", "taken", "deleted"]
@@ -181,4 +186,4 @@ def _ensure(kb: KnowledgeBase, members: AccessStore, t: Tenant, *, again: bool,
 
 
 __all__ = ["PERSONA_ROLE", "TENANTS", "TENANTS_DIR", "Tenant", "TenantSeed", "changed_documents",
-           "ensure_tenant_workspaces", "file_hashes_of", "seeded_here", "tenant", "tenant_hashes"]
+           "ensure_tenant_workspaces", "file_hashes_of", "missing_tenants", "seeded_here", "tenant", "tenant_hashes"]

@@ -306,5 +306,31 @@ def test_eval_from_the_cli_seeds_the_tenant_and_its_run_gives_the_measured_rate(
     assert run["n_items"] == len(tenant_questions()) and run["status"] == "complete"
     assert f"questions are left out: their answers are for {NORTH.workspace}" in captured.err
     [rate] = measured_rates(store, run["model_id"])
-    assert (rate.workspace, rate.run_id, rate.n) == (SOUTH.workspace, run["id"], len(tenant_questions()))
-    assert rate.text().startswith(f"{SOUTH.workspace}: correct {rate.correct} of {rate.n}")
+    assert (rate.workspace, rate.run_id, rate.n, rate.source) == (SOUTH.workspace, run["id"],
+                                                                   len(tenant_questions()), "stored")
+    assert rate.text("RAG + LoRA").startswith(f"RAG + LoRA on {SOUTH.workspace}: correct {rate.correct} of {rate.n}")
+
+
+def test_the_shipped_measurement_counts_until_the_installation_measures_its_own(tmp_path):
+    from ragtune.evaluation.store import EvalStore
+    from ragtune.tenant_ask import MEASURED_DIR, measured_rates, showcase_question
+
+    model = "smollm2-135m-instruct-q4_1"
+    shipped = measured_rates(None, model)
+    assert {(r.workspace, r.mode_id) for r in shipped} == {(t.workspace, m) for t in TENANTS
+                                                           for m in ("rag+lora", "rag")}
+    assert all(r.source == "shipped" and r.n == len(tenant_questions()) for r in shipped)
+    question, clear = showcase_question(shipped)
+    for t in TENANTS:  # the question offered first: every persona answered it right in the measured runs
+        case = tenant_case(tenant_eval_set(), question, t)
+        assert any(case.id in r.correct_cases for r in shipped if r.workspace == t.workspace
+                   and r.mode_id == "rag+lora")
+    assert 1 <= clear <= len(tenant_questions())
+    assert measured_rates(EvalStore(tmp_path / "empty.sqlite3"), model) == shipped  # nothing stored: shipped
+    assert measured_rates(None, "another-model") == []
+    damaged = tmp_path / model
+    damaged.mkdir()
+    (damaged / f"{NORTH.workspace}.json").write_text("{not json")
+    assert measured_rates(None, model, shipped_dir=tmp_path) == []
+    assert showcase_question([]) == (tenant_questions()[0], 0)
+    assert (MEASURED_DIR / model / f"{SOUTH.workspace}.json").is_file()
