@@ -27,7 +27,7 @@ MARKS = {True: ":green[:material/check:]", False: ":red[:material/close:]", None
 
 
 def _render_persona_head(t: Tenant, role: str | None = None) -> None:
-    st.subheader(escape_markdown(t.persona.name), anchor=False)
+    st.subheader(escape_markdown(f"{t.persona.name} · {t.short}"), anchor=False)
     st.caption(escape_markdown(f"{t.persona.email} · {role or 'a'} {'of ' if role else ''}{t.workspace} · "
                                f"{t.name}, {t.region} (prices in {t.currency})"))
 

@@ -118,7 +118,7 @@ class TenantAnswer(BaseModel):
             return out
         if self.case is not None:
             gold = self.case.gold()[0]
-            out.append(TenantCheck(text=f"{t.persona.name} gets {t.name}'s answer ({gold})",
+            out.append(TenantCheck(text=f"{t.persona.name} gets {t.short}'s answer ({gold})",
                                    held=None if self.result is None else self.result.correct,
                                    detail=self.not_judged or (self.result.verdict or "") if self.result else
                                    self.not_judged or ""))

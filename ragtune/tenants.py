@@ -49,6 +49,7 @@ class Tenant(BaseModel):
 
     id: str = Field(description="The folder under data/tenants.")
     name: str
+    short: str = Field(description="The name in a sentence: \"Northgate's answer\".")
     region: str
     currency: str
     workspace: str
@@ -68,12 +69,12 @@ class Tenant(BaseModel):
 
 
 TENANTS: tuple[Tenant, ...] = (
-    Tenant(id="north", name="Northgate Garden Robotics", region="the United Kingdom", currency="GBP",
-           workspace="tenant-north",
-           persona=Principal(email="ana@north.example", name="Ana (Northgate)", demo=True)),
-    Tenant(id="south", name="Southern Cross Home Robotics", region="Australia", currency="AUD",
-           workspace="tenant-south",
-           persona=Principal(email="ben@south.example", name="Ben (Southern Cross)", demo=True)),
+    Tenant(id="north", name="Northgate Garden Robotics", short="Northgate", region="the United Kingdom",
+           currency="GBP", workspace="tenant-north",
+           persona=Principal(email="ana@north.example", name="Ana", demo=True)),
+    Tenant(id="south", name="Southern Cross Home Robotics", short="Southern Cross", region="Australia",
+           currency="AUD", workspace="tenant-south",
+           persona=Principal(email="ben@south.example", name="Ben", demo=True)),
 )
 
 

@@ -69,7 +69,7 @@ def test_the_tour_step_asks_both_users_and_checks_the_split_live(env):
     said = text(at)
     for t in TENANTS:  # a column per user, each in their own workspace, each refused the other's
         other = next(o for o in TENANTS if o != t)
-        assert t.persona.name in [h.value for h in at.subheader]
+        assert f"{t.persona.name} · {t.short}" in [h.value for h in at.subheader]
         assert f"{t.persona.email} may read {t.workspace}" in said
         assert f"{t.persona.email} is refused {other.workspace}" in said
     assert "checks held" in said and "One adapter shaped every answer: grounded-json in RAG + LoRA" in said
