@@ -34,8 +34,8 @@ def _render_persona_head(t: Tenant, role: str | None = None) -> None:
 
 def _render_persona_answer(a: TenantAnswer, *, key: str) -> None:
     """One persona's column below its head: why there is no answer, or the answer card."""
-    if a.denied:
-        st.error(escape_markdown(a.denied), icon=":material/block:")
+    if a.denied or a.withheld:
+        st.error(escape_markdown(a.denied or a.withheld), icon=":material/block:")
     elif a.error or a.answer is None:
         st.error(escape_markdown(a.error or "No answer."))
     else:

@@ -84,7 +84,8 @@ class TenantAnswer(BaseModel):
 
     tenant: Tenant
     role: str | None = Field(default=None, description="The persona's role on their own workspace.")
-    denied: str = Field(default="", description="Why the persona was not asked (PermissionDenied's message).")
+    denied: str = Field(default="", description="Why the persona may not read their own workspace (PermissionDenied).")
+    withheld: str = Field(default="", description="Why the presenter may not ask as this persona (check_presenter).")
     refused: dict[str, str] = Field(default_factory=dict, description="Other tenant workspace -> its refusal.")
     readable: list[str] = Field(default_factory=list,
                                 description="Other tenants' workspaces the persona could read: not separated.")
@@ -109,7 +110,9 @@ class TenantAnswer(BaseModel):
     def checks(self, tenants: Sequence[Tenant] = TENANTS) -> list[TenantCheck]:
         """This persona's lines of the live check."""
         t, who = self.tenant, self.tenant.persona.email
-        out = [TenantCheck(text=f"{who} may read {t.workspace}", held=not self.denied and self.role is not None,
+        out = [TenantCheck(text=f"the presenter may ask as {who}", held=False, detail=self.withheld)
+               if self.withheld else
+               TenantCheck(text=f"{who} may read {t.workspace}", held=not self.denied and self.role is not None,
                            detail=self.denied or f"as a {self.role}")]
         out += [TenantCheck(text=f"{who} is refused {ws}", held=True, detail=why) for ws, why in self.refused.items()]
         out += [TenantCheck(text=f"{who} is refused {ws}", held=False, detail="they may read it: the tenants are "
@@ -117,11 +120,10 @@ class TenantAnswer(BaseModel):
         if self.answer is None:
             return out
         if self.case is not None:
-            gold = self.case.gold()[0]
-            out.append(TenantCheck(text=f"{t.persona.name} gets {t.short}'s answer ({gold})",
+            verdict = self.result.verdict if self.result is not None else None
+            out.append(TenantCheck(text=f"{t.persona.name} gets {t.short}'s answer ({self.case.gold()[0]})",
                                    held=None if self.result is None else self.result.correct,
-                                   detail=self.not_judged or (self.result.verdict or "") if self.result else
-                                   self.not_judged or ""))
+                                   detail=self.not_judged or verdict or ""))
         owner = {d: o.workspace for o in tenants if o != t for d in o.doc_ids()}
         cited, foreign = self.cited_docs, self.foreign
         detail = ("cites nothing" if not cited else "cites " + ", ".join(
@@ -260,6 +262,9 @@ def _ask(question: str, t: Tenant, others: list[Tenant], index: int, mode: Mode,
                          case=case)
     try:
         check_presenter(kb, presenter, t)
+    except PermissionDenied as exc:
+        return known.model_copy(update={"withheld": str(exc)})
+    try:
         access.require(persona, "read", t.workspace)
     except PermissionDenied as exc:
         return known.model_copy(update={"denied": str(exc)})

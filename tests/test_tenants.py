@@ -248,8 +248,10 @@ def test_only_an_admin_may_ask_as_a_persona_over_documents_that_are_not_the_demo
     assert kb.ingest_bytes(NORTH.workspace, [("secret.md", b"# Secret\n\nThe margin is 41%.\n")]).ok
     try:
         north = ask(seeded, pipeline)[-1].comparison.answers[0]
-        assert north.answer is None and "only an admin may ask as a demo persona" in north.denied
-        assert "secret" in north.denied
+        assert north.answer is None and "only an admin may ask as a demo persona" in north.withheld
+        assert "secret" in north.withheld and not north.denied
+        assert north.checks()[0].text == f"the presenter may ask as {NORTH.persona.email}"
+        assert north.checks()[0].held is False
         admin = ask(seeded, pipeline, presenter=Principal(email="boss@team.example", is_admin=True))
         assert admin[-1].comparison.answers[0].answer is not None
     finally:
