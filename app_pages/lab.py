@@ -97,7 +97,7 @@ def run_comparison(question: str, mode_ids: list[str], workspace: str | None, kb
 
 def lab() -> None:
     if render_lab_preset(st.query_params.get("preset"), key="lab_preset") == "tenants":  # one question, two users
-        return render_two_tenants(get_tenant_demo(), key="lab_tenants")
+        return render_two_tenants(get_tenant_demo(), measured=True, key="lab_tenants")
     settings = get_settings()
     modes, economics = ModeStore(settings.modes_file), EconomicsStore(settings.economics_file)
     log = QueryLog(settings.query_log_file)

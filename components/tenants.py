@@ -26,10 +26,10 @@ if TYPE_CHECKING:
 MARKS = {True: ":green[:material/check:]", False: ":red[:material/close:]", None: ":gray[:material/remove:]"}
 
 
-def _render_persona_head(t: Tenant, role: str | None = None) -> None:
+def _render_persona_head(t: Tenant) -> None:
     st.subheader(escape_markdown(f"{t.persona.name} · {t.short}"), anchor=False)
-    st.caption(escape_markdown(f"{t.persona.email} · {role or 'a'} {'of ' if role else ''}{t.workspace} · "
-                               f"{t.name}, {t.region} (prices in {t.currency})"))
+    st.caption(escape_markdown(f"{t.persona.email} · workspace {t.workspace} · {t.name}, {t.region} "
+                               f"(prices in {t.currency})"))
 
 
 def _render_persona_answer(a: TenantAnswer, *, key: str) -> None:
@@ -68,7 +68,7 @@ def render_tenant_comparison(comparison: TenantComparison, *, key: str) -> None:
     st.markdown(f"**Asked as each user:** {escape_markdown(comparison.question)}")
     for column, a in zip(st.columns(len(comparison.answers)), comparison.answers):
         with column, st.container(border=True, key=f"{key}_{a.tenant.id}"):
-            _render_persona_head(a.tenant, a.role)
+            _render_persona_head(a.tenant)
             _render_persona_answer(a, key=f"{key}_{a.tenant.id}_card")
     _render_shared(comparison, key=f"{key}_shared")
     _render_checks(comparison.checks(), key=f"{key}_check")
@@ -130,11 +130,14 @@ def render_tenant_measured(demo: TenantDemo, *, key: str) -> None:
                        + (": a clear example, not a typical one." if clear else ", so expect a ✗."))
 
 
-def render_two_tenants(demo: TenantDemo, *, key: str) -> None:
+def render_two_tenants(demo: TenantDemo, *, measured: bool = False, key: str) -> None:
     """The two-tenant run as a whole: a tenant question to pick (the measured showcase first) or one's own, "Ask
     as both users", the run live, and, later, the finished comparison (kept in ``st.session_state[key +
     "_shown"]``); with tenant workspaces missing, it says so instead, with a button that sets them up (when the
-    user may). The widgets' keys are ``{key}_pick``, ``_question``, ``_run`` (and ``_setup``)."""
+    user may). ``measured``: the measured rates first (:func:`render_tenant_measured`). The widgets' keys are
+    ``{key}_pick``, ``_question``, ``_run`` (and ``_setup``)."""
+    if measured:
+        render_tenant_measured(demo, key=f"{key}_measured")
     if demo.missing:
         st.info(escape_markdown(f"The tenant workspaces are not set up here ({', '.join(demo.missing)}): the demo "
                                 "is turned off (RAGTUNE_DEMO_TENANTS, RAGTUNE_DEMO_WORKSPACE) or they were deleted.")

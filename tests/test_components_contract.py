@@ -973,7 +973,7 @@ def _():
 @sample("tenants.render_two_tenants")
 def _():
     from components.tenants import render_two_tenants
-    render_two_tenants(tenant_demo(), key="ready")
+    render_two_tenants(tenant_demo(), measured=True, key="ready")
     render_two_tenants(tenant_demo(missing=("tenant-north",)), key="missing")
 
 

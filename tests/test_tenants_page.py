@@ -107,6 +107,7 @@ def test_the_lab_preset_opens_from_its_link_and_asks_as_both_users(env):
     at.query_params["preset"] = "tenants"
     at.run()
     ok(at)
+    assert "not measured on this model yet" in text(at)  # the set-wide rates stand beside the single example
     set_up(at, "lab_tenants")
     at.selectbox(key="lab_tenants_pick").select("How many days do I have to return a product if I change my mind?")
     at.run()
