@@ -7,12 +7,14 @@ each factory calls into :mod:`ragtune` and caches the result.
 
 from __future__ import annotations
 
+from functools import partial
+
 import streamlit as st
 
-from ragtune.access import Access, Principal
+from ragtune.access import Access, Principal, Scope
 from ragtune.adapters import AdapterCatalog
 from ragtune.config import Settings, load_settings
-from ragtune.errors import InputError, RagtuneError
+from ragtune.errors import InputError, PermissionDenied, RagtuneError
 from ragtune.models import ModelRegistry
 from ragtune.retrieval.demo import ensure_demo_workspace
 from ragtune.retrieval.knowledge import KnowledgeBase
@@ -20,6 +22,12 @@ from ragtune.retrieval.types import StoreStatus
 from ragtune.runtime import Runtime, load_runtime
 from ragtune.runtime.base import BackendStatus
 from ragtune.showcases import Showcases, ShowcaseStore
+from ragtune.economics import EconomicsStore
+from ragtune.evaluation.runner import deterministic_settings
+from ragtune.evaluation.store import EvalStore
+from ragtune.pipeline import Pipeline
+from ragtune.tenant_ask import TenantDemo, ask_as_tenants, measured_rates, tenant_questions
+from ragtune.tenants import ensure_tenant_workspaces, missing_tenants
 from ragtune.tour import ScratchSweeper
 
 
@@ -66,7 +74,8 @@ def get_runtime(model_id: str | None = None) -> Runtime:
 @st.cache_resource(show_spinner=False)
 def get_knowledge_base() -> KnowledgeBase:
     """The knowledge base (chroma under the data directory, or a Chroma server), with the demo workspace
-    created and filled on first start (RAGTUNE_DEMO_WORKSPACE; empty turns that off).
+    created and filled on first start (RAGTUNE_DEMO_WORKSPACE; empty turns that off), and the multi-tenant
+    demo's two tenant workspaces beside it (RAGTUNE_DEMO_TENANTS=false turns those off).
 
     Raises:
         RagtuneError: the data directory or the embedding model is unusable.
@@ -75,6 +84,8 @@ def get_knowledge_base() -> KnowledgeBase:
     kb = KnowledgeBase.from_settings(settings)
     if settings.demo_workspace:
         ensure_demo_workspace(kb, settings.demo_workspace)
+        if settings.demo_tenants:  # the multi-tenant demo: never writes to a workspace it did not create
+            ensure_tenant_workspaces(kb, get_access().store)
     return kb
 
 
@@ -111,6 +122,29 @@ def get_showcases() -> Showcases | None:
     """The session's model's showcases (measured demo questions and rates), or None when not measured."""
     model_id = st.session_state.get("model_id") or get_registry().default_id()
     return ShowcaseStore(get_settings().data_dir).load(model_id) if model_id else None
+
+
+def get_tenant_demo() -> TenantDemo:
+    """The two-tenant run for this session (the Tour's tenant step, the Lab's "Two tenants" preset): each tenant's
+    persona asked on the session's model (greedy, as the tenant set was measured), checked by the permission
+    rules, the session's user presenting (an admin may set missing tenant workspaces up again); with the
+    model's measured rates (the data directory's stored runs, else the shipped ones)."""
+    settings, kb, access = deterministic_settings(get_settings()), get_knowledge_base(), get_access()
+    presenter = get_principal()
+    if presenter is None:  # the sign-in gate stops before any page: never ask as the personas for nobody
+        raise PermissionDenied("Sign in first: the demo users are asked on a signed-in user's behalf.")
+
+    def pipeline(persona: Principal) -> Pipeline:  # each persona through its own checked views: one model
+        scope = Scope(access, persona, demo_workspace=settings.demo_workspace)
+        return scope.pipeline(get_runtime(), kb, settings, EconomicsStore(settings.economics_file).load())
+
+    model_id = st.session_state.get("model_id") or get_registry().default_id()
+    return TenantDemo(
+        ask=lambda question: ask_as_tenants(question, pipeline_for=pipeline, kb=kb, access=access,
+                                            presenter=presenter),
+        questions=tenant_questions(), missing=missing_tenants(kb),
+        setup=partial(ensure_tenant_workspaces, kb, access.store, again=True) if presenter.is_admin else None,
+        rates=measured_rates(EvalStore.from_settings(settings), model_id) if model_id else [])
 
 
 @st.cache_resource(show_spinner=False)

@@ -46,10 +46,13 @@ def new_run() -> RunPlan | None:
         return None
     try:
         modes = [m for m in all_modes if m.id in form.mode_ids]
-        plan = plan_eval(make_pipeline(form.deterministic), eval_set.limited(form.limit), modes, form.workspace)
+        plan = plan_eval(make_pipeline(form.deterministic), eval_set, modes, form.workspace, limit=form.limit)
         if plan.not_judged:  # the Lab's rule: an edited gold document means no verdict
             st.info(f"Left out {len(plan.not_judged)} questions, not judged: the document changed after the gold "
                     f"answer was written ({', '.join(plan.not_judged)}).", icon=":material/edit_document:")
+        if plan.elsewhere:  # a multi-tenant set: each tenant's questions are scored on its own workspace
+            st.info(f"Left out {len(plan.elsewhere)} questions: their answers are for "
+                    f"{', '.join(sorted(set(plan.elsewhere.values())))}.", icon=":material/group:")
         return plan
     except RagtuneError as exc:
         st.error(str(exc))

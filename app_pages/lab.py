@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_resources import get_catalog, get_knowledge_base, get_runtime, get_settings, get_showcases
+from app_resources import get_catalog, get_knowledge_base, get_runtime, get_settings, get_showcases, get_tenant_demo
 from components.history import render_history_charts
 from components.lab import render_cost_settings, render_lab_controls, render_live_comparison, render_mode_form
 from components.lab_results import render_comparison, render_freshness_offer, render_link_notes, render_take_away
 from components.safe import errors_shown
+from components.tenants import render_lab_preset, render_two_tenants
 from ragtune.economics import EconomicsStore, config_from_form
 from ragtune.errors import RagtuneError
 from ragtune.lab import (FreshnessOffer, check_question, compare, demo_questions, freshness_offer, new_run_id,
@@ -95,6 +96,8 @@ def run_comparison(question: str, mode_ids: list[str], workspace: str | None, kb
 
 
 def lab() -> None:
+    if render_lab_preset(st.query_params.get("preset"), key="lab_preset") == "tenants":  # one question, two users
+        return render_two_tenants(get_tenant_demo(), measured=True, key="lab_tenants")
     settings = get_settings()
     modes, economics = ModeStore(settings.modes_file), EconomicsStore(settings.economics_file)
     log = QueryLog(settings.query_log_file)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_resources import get_catalog, get_knowledge_base, get_runtime, get_settings, get_showcases
+from app_resources import get_catalog, get_knowledge_base, get_runtime, get_settings, get_showcases, get_tenant_demo
+from components.format import page_link
 from components.lab import render_live_comparison
 from components.safe import errors_shown, escape_markdown
+from components.tenants import render_tenant_measured, render_two_tenants
 from components.tour import (
     render_look_for,
     render_measured,
@@ -66,7 +68,10 @@ def tour() -> None:
     showcases = get_showcases()
     render_step_header(s, len(TOUR), key="tour_head")
     case = step_question(s, showcases)
-    render_measured(s, thesis_of(s), showcases, LABELS, asked=case.id if case else None, key="tour_measured")
+    if s.kind == "tenants":  # measured over the tenant set, per tenant
+        render_tenant_measured(demo := get_tenant_demo(), key="tour_measured")
+    else:
+        render_measured(s, thesis_of(s), showcases, LABELS, asked=case.id if case else None, key="tour_measured")
     render_look_for(s, key="tour_look")
     render_question(case, key="tour_question")
     modes, results_key = step_modes(s), f"tour_results_{s.number}"
@@ -106,6 +111,10 @@ def tour() -> None:
             st.session_state["tour_routing_results"] = route_live(pipeline(), modes, examples)
         render_routing_examples(examples, st.session_state.get("tour_routing_results", {}), showcases,
                                 key="tour_routing")
+    elif s.kind == "tenants":
+        render_two_tenants(demo, key="tour_tenants")
+        page_link("app_pages/lab.py", label="Ask your own question as both users in the Lab", url_path="lab",
+                  icon=":material/science:", query_params={"preset": "tenants"})
     elif s.kind == "economics":
         render_economics(showcases, key="tour_economics")
     if st.session_state.get(results_key) and case is not None:

@@ -54,13 +54,17 @@ def confirm_button(label: str, question: str, *, key: str) -> bool:
     return False
 
 
-def page_link(page: str, *, label: str, icon: str | None = None, url_path: str, container=None) -> None:  # noqa: ANN001
-    """A link to another page of the app (``page``: its file, e.g. "app_pages/lab.py"); when the page runs on
-    its own (not through app.py, so no page is registered) a plain link to ``/url_path`` instead."""
+def page_link(page: str, *, label: str, icon: str | None = None, url_path: str, container=None,  # noqa: ANN001
+              query_params: dict[str, str] | None = None) -> None:
+    """A link to another page of the app (``page``: its file, e.g. "app_pages/lab.py"), with ``query_params``
+    in its address; when the page runs on its own (not through app.py, so no page is registered) a plain link
+    to ``/url_path`` instead."""
+    from urllib.parse import urlencode
+
     from streamlit.errors import StreamlitAPIException
 
     target = container if container is not None else st
     try:
-        target.page_link(page, label=label, icon=icon)
+        target.page_link(page, label=label, icon=icon, query_params=query_params)
     except StreamlitAPIException:
-        target.markdown(f"[{label}](/{url_path})")
+        target.markdown(f"[{label}](/{url_path}{'?' + urlencode(query_params) if query_params else ''})")

@@ -30,7 +30,8 @@ SEED_TABLE = (
 #: (page path, title, icon, what happens there)
 DOORS: tuple[tuple[str, str, str, str], ...] = (
     ("app_pages/tour.py", "Take the tour", ":material/slideshow:",
-     "Seven steps, each thesis shown live on the local model with its measured rate. For a meeting."),
+     "Eight steps, each thesis shown live on the local model with its measured rate, and two users who "
+     "see different facts. For a meeting."),
     ("app_pages/decide.py", "Decide for your team", ":material/alt_route:",
      "Five steps of questions about your workload to a recommendation, its costs and a record you can "
      "share."),

@@ -24,7 +24,8 @@ def render_step_header(step: TourStep, total: int, *, key: str) -> None:
     st.progress(step.number / total, text=f"Step {step.number} of {total}")
     st.header(step.title, anchor=False)
     st.markdown(f"#### {step.claim}")
-    st.caption(f"Link to this step: `/tour?step={step.number}`")
+    st.caption(f"Link to this step: `/tour?step={step.number}` (or `/tour?step={step.slug}`, which stays the same "
+               "if steps are added)")
 
 
 def render_navigation(step: TourStep, total: int, *, key: str) -> int | None:

@@ -133,6 +133,10 @@ class Settings(BaseSettings):
     demo_workspace: str = Field(
         default="demo", description="Workspace holding the demo knowledge base (created on first start)."
     )
+    demo_tenants: bool = Field(
+        default=True, description="With the demo on: seed the multi-tenant demo beside it too (two tenant "
+        "workspaces, each readable by its demo persona only; ragtune.tenants).",
+    )
     compute_dollars_per_hour: float = Field(
         default=0.08925,
         ge=0.0,

@@ -1,6 +1,6 @@
 """The guided tour: one step per thesis of the seed, each shown live and measured.
 
-A presenter opens ``/tour?step=N`` and walks seven steps. Each :class:`TourStep` is data: the
+A presenter opens ``/tour?step=N`` (or ``?step=<slug>``) and walks eight steps. Each :class:`TourStep` is data: the
 claim in one sentence, the modes that show it live, what to look for on screen, presenter notes,
 and which thesis (:mod:`ragtune.showcases`) and claim of the report give its measured rate. The
 page (``app_pages/tour.py``) draws them; this module decides, so the CLI and tests can too:
@@ -15,7 +15,8 @@ page (``app_pages/tour.py``) draws them; this module decides, so the CLI and tes
   when another page runs); copies a session left behind (a closed browser) are removed once they
   are older than :data:`SCRATCH_MAX_AGE_S` (:func:`drop_stale_scratches`, run by a
   :class:`ScratchSweeper` when the app starts and then at most every few minutes);
-* :func:`route_examples` - the routing step's example queries answered by the routing mode.
+* :func:`route_examples` - the routing step's example queries answered by the routing mode;
+* the multi-tenant step asks as two demo personas (:mod:`ragtune.tenant_ask`).
 
 The steps run only built-in modes (:func:`step_modes`): a user's saved modes, valid or not, never
 change or break the tour.
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
     from ragtune.retrieval.knowledge import KnowledgeBase
     from ragtune.retrieval.progress import ProgressCallback
 
-StepKind = Literal["compare", "freshness", "routing", "economics"]
+StepKind = Literal["compare", "freshness", "routing", "tenants", "economics"]
 
 SCRATCH_PREFIX = f"{INTERNAL_WORKSPACE_PREFIX}tour-"
 """The freshness step's scratch copies: internal names (never listed, never a user's workspace)."""
@@ -152,7 +153,33 @@ TOUR: tuple[TourStep, ...] = (
         "behaviour, the adapter's job.",
     ),
     TourStep(
-        number=7, slug="economics", title="The economics: when an adapter pays back", kind="economics",
+        number=7, slug="tenants", title="Different users, different facts", kind="tenants",
+        modes=("rag+lora",),
+        claim="Knowledge stays with each user's documents while behaviour is shared: two users ask the same "
+        "question, each gets their own tenant's fact from their own workspace, and one adapter gives both "
+        "answers the same format.",
+        look_for=("Each column is one user asking in their own workspace: the **citations** name that tenant's "
+                  "documents (`northgate-…` for Ana, `southern-cross-…` for Ben), and each answer is their own "
+                  "tenant's fact (a price in pounds for Ana, in Australian dollars for Ben).",
+                  "The permission lines: each user is **refused** the other tenant's workspace by the core "
+                  "(PermissionDenied), not merely not shown it.",
+                  "**One adapter shaped every answer**: both came from the same `grounded-json` adapter in "
+                  "RAG + LoRA — look for **asked for JSON · got JSON** on both cards.",
+                  "The **correct** badge says whether each got their own tenant's answer: the measured rate above "
+                  "says how often the 135M model does, and it often says it does not know."),
+        notes="This is the seed's split at team scale. Behaviour is shared: one model and one fine-tuned "
+        "adapter, trained once on invented organisations, serve every tenant. Knowledge is separated: each "
+        "reseller's price list and policies live in a workspace only its own users may read, and the "
+        "permission check is in the core, so a hand-edited link or the CLI is refused the same way. Baking the "
+        "tenants' facts into adapters instead would need one adapter per tenant, retrained at every price "
+        "change, and nothing in the weights would stop one tenant's user from getting another's facts. Ana and "
+        "Ben are demo personas (viewers of their own tenant's workspace only); the presenter asks as them. Be "
+        "honest about the numbers: on the 135M default model the adapter often says it does not know even when "
+        "the right chunk is retrieved (the measured rate above; RAG alone finds more facts but breaks the "
+        "format). The separation holds either way: no answer can cite the other tenant's documents.",
+    ),
+    TourStep(
+        number=8, slug="economics", title="The economics: when an adapter pays back", kind="economics",
         claims=(5,),
         claim="An adapter costs once; a long prompt costs on every request: the break-even decides, and your own "
         "numbers decide it in Decide.",
@@ -169,15 +196,19 @@ TOUR: tuple[TourStep, ...] = (
 
 
 def parse_step(text: object) -> tuple[int, str]:
-    """The step number from a URL's ``step`` value (anyone's text): (number, a warning or "").
+    """The step number from a URL's ``step`` value (anyone's text): a number or a step's slug, which stays the
+    same when steps are added (number, a warning or "").
 
     Examples:
-        >>> parse_step("3"), parse_step(None), parse_step("99")[0], parse_step("x")[0]
-        ((3, ''), (1, ''), 1, 1)
+        >>> parse_step("3"), parse_step(None), parse_step("economics"), parse_step("99")[0], parse_step("x")[0]
+        ((3, ''), (1, ''), (8, ''), 1, 1)
     """
     if text is None or text == "":
         return 1, ""
     raw = str(text).strip()
+    by_slug = {s.slug: s.number for s in TOUR}
+    if raw in by_slug:
+        return by_slug[raw], ""
     # ASCII digits only, and short, before int(): '²' passes isdigit() and int() refuses it, and a
     # 5,000-digit value is past int()'s limit
     if raw.isascii() and raw.isdigit() and len(raw) <= 3 and 1 <= int(raw) <= len(TOUR):

@@ -182,6 +182,12 @@ def test_a_presenter_walks_home_the_tour_decide_and_the_lab_on_the_real_model(da
         shot(page, tmp_path, "tour-constrained")
         page.get_by_role("button", name="Next").click()
         expect(page.get_by_role("heading", name=TOUR[6].title)).to_be_visible(timeout=wait)
+        page.get_by_role("button", name="Ask as both users").click()  # the multi-tenant step: two demo users
+        expect(page.get_by_text("checks held")).to_be_visible(timeout=wait)
+        expect(page.get_by_text("is refused tenant-south")).to_be_visible()
+        shot(page, tmp_path, "tour-tenants")
+        page.get_by_role("button", name="Next").click()
+        expect(page.get_by_role("heading", name=TOUR[7].title)).to_be_visible(timeout=wait)
         expect(page.get_by_text("break-even: month").first).to_be_visible(timeout=wait)
         shot(page, tmp_path, "tour-economics")
         page.get_by_role("link", name="On to Decide").click()

@@ -906,6 +906,84 @@ def _():
     render_routing_examples(examples, {}, None, key="unmeasured")
 
 
+# -- the multi-tenant demo ------------------------------------------------------------------------
+
+def tenant_comparison():
+    """Ana answered (citing her own tenant's document), Ben was refused his own workspace."""
+    from ragtune.answer import Citation
+    from ragtune.evaluation.scoring import judge_answer
+    from ragtune.evaluation.sets import tenant_eval_set
+    from ragtune.tenant_ask import TenantAnswer, TenantComparison, shared_mode, tenant_case
+    from ragtune.tenants import tenant
+
+    north, south = tenant("north"), tenant("south")
+    question = "What is the price of a Mowbot M2?"
+    case = tenant_case(tenant_eval_set(), question, north)
+    answer = lab_answers()[1].model_copy(update={"citations": [
+        Citation(chunk_id="northgate-price-list#1", status="retrieved", number=1, text="Mowbot M2: £849 <b>")]})
+    ana = TenantAnswer(tenant=north, role="viewer", refused={south.workspace: "ana may not read it <b>"},
+                       answer=answer, case=case, judgement=judge_answer(case, "v1", answer),
+                       own_docs=["northgate-price-list"])
+    ben = TenantAnswer(tenant=south, role=None, denied="ben@south.example may not read workspace *tenant-south*",
+                       readable=[north.workspace], case=tenant_case(tenant_eval_set(), question, south))
+    return TenantComparison(question=question + " ![x](http://evil/)", mode=shared_mode(), answers=[ana, ben])
+
+
+def tenant_demo(*, rates: bool = True, missing: tuple[str, ...] = ()):
+    from ragtune.tenant_ask import TenantDemo, TenantsDone, measured_rates, tenant_questions
+
+    def ask(question: str):
+        yield TenantsDone(comparison=tenant_comparison())
+
+    measured = measured_rates(None, "smollm2-135m-instruct-q4_1") if rates else []
+    return TenantDemo(ask=ask, questions=tenant_questions(), missing=list(missing), setup=lambda: None,
+                      rates=measured)
+
+
+@sample("tenants.render_tenant_comparison")
+def _():
+    from components.tenants import render_tenant_comparison
+    render_tenant_comparison(tenant_comparison(), key="tenants")
+
+
+@sample("tenants.render_tenant_live")
+def _():
+    from components.tenants import render_tenant_live
+    from ragtune.tenant_ask import PersonaAnswered, PersonaStarted, PersonaToken, TenantsDone
+
+    done = tenant_comparison()
+
+    def events():
+        for index, answered in enumerate(done.answers):
+            yield PersonaStarted(tenant=answered.tenant, index=index, total=2)
+            yield PersonaToken(index=index, text="![x](http://evil/) £849")
+            yield PersonaAnswered(index=index, answer=answered)
+        yield TenantsDone(comparison=done)
+
+    assert render_tenant_live(events(), [a.tenant for a in done.answers], key="live") == done
+
+
+@sample("tenants.render_tenant_measured")
+def _():
+    from components.tenants import render_tenant_measured
+    render_tenant_measured(tenant_demo(), key="measured")
+    render_tenant_measured(tenant_demo(rates=False), key="unmeasured")
+
+
+@sample("tenants.render_two_tenants")
+def _():
+    from components.tenants import render_two_tenants
+    render_two_tenants(tenant_demo(), measured=True, key="ready")
+    render_two_tenants(tenant_demo(missing=("tenant-north",)), key="missing")
+
+
+@sample("tenants.render_lab_preset")
+def _():
+    from components.tenants import render_lab_preset
+    assert render_lab_preset("tenants", key="linked") == "tenants"
+    assert render_lab_preset("<b>", key="bad") == "modes"
+
+
 # -- the contract ------------------------------------------------------------------------------
 
 def run_sample(name: str) -> None:

@@ -177,7 +177,8 @@ def test_a_folder_upload_keeps_same_named_files_apart(page):
     assert sources == ["a/README.md", "b/README.md"]
 
 
-def test_a_deleted_demo_workspace_can_be_restored_from_the_page(data_dir, embedding_function):
+def test_a_deleted_demo_workspace_can_be_restored_from_the_page(data_dir, embedding_function, monkeypatch):
+    monkeypatch.setenv("RAGTUNE_DEMO_TENANTS", "false")  # the demo workspace alone: deleting it leaves none
     at = AppTest.from_file(PAGE, default_timeout=180)  # the first start builds the demo
     at.run()
     at.button(key="kn_delete_ws").click().run()

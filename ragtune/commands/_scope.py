@@ -67,10 +67,11 @@ def command_scope(args: argparse.Namespace) -> Scope:
     return scope
 
 
-def open_knowledge_base(args: argparse.Namespace, *, seed_demo: bool = True,
+def open_knowledge_base(args: argparse.Namespace, *, seed_demo: bool = True, seed_tenants: bool = False,
                         settings: Settings | None = None) -> ScopedKnowledgeBase:
     """The user's knowledge base (of ``settings``, default: the loaded ones), with the demo workspace seeded
-    unless ``seed_demo`` is False (and, with sign-in, readable by everyone)."""
+    unless ``seed_demo`` is False (and, with sign-in, readable by everyone), and the demo's tenant workspaces
+    when ``seed_tenants`` (as the app seeds them on its first start; RAGTUNE_DEMO_TENANTS)."""
     from ragtune.retrieval.demo import ensure_demo_workspace
     from ragtune.retrieval.knowledge import KnowledgeBase
 
@@ -79,6 +80,10 @@ def open_knowledge_base(args: argparse.Namespace, *, seed_demo: bool = True,
     kb = KnowledgeBase.from_settings(settings)
     if seed_demo:
         ensure_demo_workspace(kb, settings.demo_workspace)  # the app's own seeding, as at its start
+    if seed_tenants and settings.demo_workspace and settings.demo_tenants:
+        from ragtune.tenants import ensure_tenant_workspaces
+
+        ensure_tenant_workspaces(kb, scope.access.store)
     if scope.access.auth_enabled:
         scope.share_demo(kb)
     return scope.knowledge_base(kb)

@@ -149,22 +149,26 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from ragtune.evaluation.runner import deterministic_settings, plan_eval
     from ragtune.evaluation.scoreboard import scoreboard_markdown
     from ragtune.evaluation.sets import demo_eval_set, load_eval_set
+    from ragtune.tenants import is_tenant_workspace
 
     settings = deterministic_settings(load_settings())
     scope = command_scope(args)
     # The set is validated first: an invalid file exits before any model loads.
-    eval_set = (load_eval_set(args.eval_set) if args.eval_set else demo_eval_set()).limited(args.limit)
+    eval_set = load_eval_set(args.eval_set) if args.eval_set else demo_eval_set()
     modes = _modes(settings, args.modes or DEFAULT_EVAL_MODES, scope)
     workspace = args.workspace or settings.demo_workspace or None
     kb = open_knowledge_base(args, seed_demo=bool(workspace) and workspace == settings.demo_workspace,
-                             settings=settings)
+                             seed_tenants=bool(workspace) and is_tenant_workspace(workspace), settings=settings)
     if workspace:
         kb.workspace(workspace)  # raises WorkspaceError (or PermissionDenied) naming the problem
     pipeline = _pipeline(settings, kb, args.model_id, scope)
     try:
-        plan = plan_eval(pipeline, eval_set, modes, workspace, version=args.version)
+        plan = plan_eval(pipeline, eval_set, modes, workspace, version=args.version, limit=args.limit)
         for case_id, why in plan.not_judged.items():
             print(f"note: question {case_id} is left out, {why}", file=sys.stderr)
+        if plan.elsewhere:  # a multi-tenant set: each tenant's questions are scored on its own workspace
+            print(f"note: {len(plan.elsewhere)} questions are left out: their answers are for "
+                  f"{', '.join(sorted(set(plan.elsewhere.values())))}", file=sys.stderr)
         run = _run(plan, settings, scope)
     finally:
         pipeline.runtime.close()

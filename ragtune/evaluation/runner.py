@@ -183,7 +183,8 @@ class RunPlan:
     ``workspaces`` maps each document version of the items to the workspace it is asked
     against; ``skipped`` names the modes left out because they cannot run here, and why;
     ``not_judged`` the questions left out because a gold document of theirs was edited (case id:
-    why), so no answer is scored against a gold answer its documents no longer give.
+    why), so no answer is scored against a gold answer its documents no longer give; ``elsewhere`` the
+    questions left out because their gold answer is another workspace's (case id: that workspace).
     """
 
     pipeline: Pipeline
@@ -194,6 +195,7 @@ class RunPlan:
     kind: RunKind = "eval"
     skipped: dict[str, str] = field(default_factory=dict)
     not_judged: dict[str, str] = field(default_factory=dict)
+    elsewhere: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> str:
         """``12 questions × 4 modes``."""
@@ -202,24 +204,32 @@ class RunPlan:
 
 def plan_eval(
     pipeline: Pipeline, eval_set: EvalSet, modes: Sequence[Mode], workspace: str | None,
-    *, version: Version | None = None,
+    *, version: Version | None = None, limit: int | None = None,
 ) -> RunPlan:
     """Every case of ``eval_set`` in every mode, retrieving from ``workspace`` and judged against
     ``version`` (default: the demo version the workspace holds), except the cases a gold document
     of which the workspace holds edited (:func:`~ragtune.evaluation.workspaces.judging`, the rule
-    the Lab follows): those are left out, in ``not_judged``.
+    the Lab follows), and the cases whose gold answer belongs to another workspace (``EvalCase.workspace``:
+    a tenant's): those are left out, in ``not_judged`` and ``elsewhere``. ``limit``: only the first that many
+    of the cases left (a tenant's first questions, not the set's).
 
     Raises:
         InputError: every case is left out.
     """
     basis = judging(pipeline.kb, workspace, version)
-    not_judged = {c.id: reason for c in eval_set.cases if (reason := basis.not_judged(c))}
-    cases = [c for c in eval_set.cases if c.id not in not_judged]
+    elsewhere = {c.id: str(c.workspace) for c in eval_set.cases if c.workspace not in (None, workspace)}
+    not_judged = {c.id: reason for c in eval_set.cases if c.id not in elsewhere and (reason := basis.not_judged(c))}
+    cases = [c for c in eval_set.cases if c.id not in not_judged and c.id not in elsewhere]
+    if not cases and len(elsewhere) == len(eval_set.cases):
+        raise InputError(f"No question of {eval_set.name} is asked of workspace '{workspace}': their answers are "
+                         f"for {', '.join(sorted(set(elsewhere.values())))}. Evaluate one of those (--workspace).")
     if not cases:
         raise InputError(f"No question can be judged on workspace '{workspace}': the documents of every one "
                          f"were edited ({', '.join(basis.edited)}). Restore them, or evaluate another workspace.")
+    cases = cases if limit is None else cases[: max(limit, 0)]
     return RunPlan(pipeline=pipeline, eval_set=eval_set, items=plan_items(cases, basis.version),
-                   modes=list(modes), workspaces={basis.version: workspace}, not_judged=not_judged)
+                   modes=list(modes), workspaces={basis.version: workspace}, not_judged=not_judged,
+                   elsewhere=elsewhere)
 
 
 def run_plan(

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ragtune.config import PROJECT_ROOT
 from ragtune.errors import EvalSetError, JSONInputError, LineProblem, validation_problems
 from ragtune.jsonio import loads_bounded
+from ragtune.names import RULES
 
 if TYPE_CHECKING:
     from ragtune.retrieval.types import IngestReport
@@ -29,9 +30,11 @@ Version = Literal["v1", "v2"]
 CaseKind = Literal["answerable", "unanswerable", "changed"]
 
 DEMO_SET_FILE = PROJECT_ROOT / "data" / "eval" / "questions.jsonl"
+TENANT_SET_FILE = PROJECT_ROOT / "data" / "eval" / "tenants.jsonl"
 MAX_EVAL_LINES = 5000
 MAX_REPORTED_PROBLEMS = 50
 CASE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+WORKSPACE_PATTERN = f"^{RULES['workspace'].pattern().pattern}$"
 
 
 class EvalCase(BaseModel):
@@ -41,7 +44,8 @@ class EvalCase(BaseModel):
     the documents that hold it. A case with no answer and no documents is one the documents
     cannot answer: the right response is to abstain. When ``version_matters``, ``answer``
     holds for version 1 of the documents and ``answer_v2``/``accepted_v2`` for version 2.
-    ``kind`` may be given (the demo set does) and must then agree; otherwise it is derived.
+    ``workspace`` ties the gold answer to one workspace (the multi-tenant demo's set asks each
+    question once per tenant, :data:`TENANT_SET_FILE`). ``kind`` may be given (the demo set does) and must then agree; otherwise it is derived.
 
     Examples:
         >>> EvalCase(id="q1", question="Price?", answer="$899", doc_ids=["m2"]).kind
@@ -66,6 +70,11 @@ class EvalCase(BaseModel):
     accepted_v2: list[str] = Field(default_factory=list, max_length=20)
     kind: CaseKind | None = None
     tags: list[str] = Field(default_factory=list, max_length=20)
+    workspace: str | None = Field(
+        default=None, pattern=WORKSPACE_PATTERN,
+        description="The one workspace whose documents give this gold answer (a tenant's: the same question "
+        "has another answer elsewhere); a run over another workspace leaves the case out. None: any.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> EvalCase:
@@ -219,12 +228,19 @@ def demo_eval_set() -> EvalSet:
     return load_eval_set(DEMO_SET_FILE)
 
 
-def find_case(eval_set: EvalSet, question: str) -> EvalCase | None:
-    """The case asking exactly ``question`` (case, spacing and punctuation ignored), if any."""
+def find_case(eval_set: EvalSet, question: str, workspace: str | None = None) -> EvalCase | None:
+    """The case asking exactly ``question`` (case, spacing and punctuation ignored), if any; with
+    ``workspace``, the case whose gold answer holds there (one tied to it, or to none)."""
     from ragtune.evaluation.scoring import normalise
 
     wanted = normalise(question)
-    return next((c for c in eval_set.cases if normalise(c.question) == wanted), None)
+    return next((c for c in eval_set.cases if normalise(c.question) == wanted
+                 and (workspace is None or c.workspace in (None, workspace))), None)
+
+
+def tenant_eval_set() -> EvalSet:
+    """The multi-tenant demo's questions: each asked once per tenant workspace, with that tenant's answer."""
+    return load_eval_set(TENANT_SET_FILE)
 
 
 class EvalItem(BaseModel):

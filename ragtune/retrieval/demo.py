@@ -37,22 +37,30 @@ def demo_files(version: DemoVersion) -> list[Path]:
     return list(files.values())
 
 
-@lru_cache(maxsize=2)
-def shipped_hashes(version: DemoVersion) -> dict[str, str]:
-    """Document id -> content hash of the demo documents as shipped in ``version`` (what the
-    manifest holds for a document ingested from these files and never edited)."""
+def file_hashes(paths: list[Path]) -> dict[str, str]:
+    """Document id -> content hash of shipped files (what the manifest holds for a document ingested
+    from one of them and never edited)."""
     hashes = {}
-    for path in demo_files(version):
+    for path in paths:
         data = path.read_bytes()
         doc = parse_document(path.name, data, max_bytes=len(data) + 1)
         hashes[doc.doc_id] = document_sha256(doc)
     return hashes
 
 
+@lru_cache(maxsize=2)
+def shipped_hashes(version: DemoVersion) -> dict[str, str]:
+    """Document id -> content hash of the demo documents as shipped in ``version``."""
+    return file_hashes(demo_files(version))
+
+
 def edited_demo_documents(kb: KnowledgeBase, name: str, version: DemoVersion) -> list[str]:
-    """The ids of ``name``'s documents that share an id with a demo document but not its shipped
-    text in ``version``: edited inline, or replaced by another file of the same name."""
-    shipped = shipped_hashes(version)
+    """The ids of ``name``'s documents that share an id with a demo document (or a tenant's, whose ids are
+    their own: :mod:`ragtune.tenants`) but not its shipped text in ``version``: edited inline, or replaced
+    by another file of the same name."""
+    from ragtune.tenants import tenant_hashes
+
+    shipped = {**tenant_hashes(), **shipped_hashes(version)}
     return sorted(d.doc_id for d in kb.list_documents(name)
                   if d.doc_id in shipped and d.sha256 != shipped[d.doc_id])
 
