@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -60,7 +61,12 @@ class Provider(NamedTuple):
 @pytest.fixture()
 def provider(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provider]:
     """A real OpenID Connect provider on loopback, with ANA, BO and BOSS registered."""
-    from oidc_provider_mock import run_server_in_thread
+    # The mock imports authlib.jose, which warns that joserfc replaces it (it works). Authlib's own import puts
+    # an "always" filter first, so ours goes in after it.
+    with warnings.catch_warnings():
+        import authlib.deprecate  # noqa: F401
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from oidc_provider_mock import run_server_in_thread
 
     # Plain http on loopback: Authlib refuses OAuth over http unless told (the app's server inherits this too).
     monkeypatch.setenv("AUTHLIB_INSECURE_TRANSPORT", "1")
