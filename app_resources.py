@@ -10,6 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ragtune.access import Access, Principal
+from ragtune.access.signin import proxy_identity
 from ragtune.adapters import AdapterCatalog
 from ragtune.config import Settings, load_settings
 from ragtune.errors import InputError, RagtuneError
@@ -133,7 +134,8 @@ def get_principal() -> Principal | None:
     proxy mode unless the app listens on loopback only, so nobody can reach it without passing the proxy.
 
     Raises:
-        InputError: the identity provider or the proxy sent something that is not one e-mail address.
+        InputError: the identity provider or the proxy sent something that is not one e-mail address (or the
+            proxy's header twice).
     """
     settings, access = get_settings(), get_access()
     if settings.auth == "none":
@@ -146,5 +148,5 @@ def get_principal() -> Principal | None:
             raise InputError("The identity provider sent no e-mail address (the 'email' claim): ask its admin to "
                              "release the email scope to this app.")
         return access.principal(str(email), str(name))
-    header = st.context.headers.get(settings.proxy_header)
+    header = proxy_identity(st.context.headers.get_all(settings.proxy_header), settings.proxy_header)
     return access.principal(header) if header else None

@@ -15,7 +15,8 @@ from streamlit.testing.v1 import AppTest
 
 from ragtune.access import AccessStore
 from ragtune.access.signin import (COOKIE_SECRET_MIN, auth_problem, invalid_identity, is_loopback, missing_identity,
-                                   oidc_problem, open_access_warning, origin, proxy_problem, sign_in_address_hint)
+                                   oidc_problem, open_access_warning, origin, proxy_identity, proxy_problem,
+                                   sign_in_address_hint)
 from ragtune.config import PROJECT_ROOT, Settings, load_settings
 from ragtune.errors import InputError
 
@@ -139,6 +140,14 @@ def test_a_request_without_the_header_or_with_a_bad_one_is_explained():
     text = invalid_identity(settings(auth="proxy", proxy_header="X-Forwarded-User"), bad)
     assert "X-Forwarded-User header does not hold one e-mail address" in text and "'ana'" in text
     assert "Sign out" in invalid_identity(settings(auth="oidc"), bad)
+
+
+def test_the_proxys_header_gives_the_address_and_a_second_one_is_refused():
+    assert proxy_identity(["ana@example.org"], "X-Forwarded-Email") == "ana@example.org"
+    assert proxy_identity([], "X-Forwarded-Email") is None and proxy_identity(["  "], "X-Forwarded-Email") is None
+    with pytest.raises(InputError, match="2 X-Forwarded-Email headers: the proxy must replace"):
+        # a client's own header beside the proxy's: which is which cannot be told
+        proxy_identity(["boss@example.org", "ana@example.org"], "X-Forwarded-Email")
 
 
 def test_none_has_no_problem_whatever_the_address():

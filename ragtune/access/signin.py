@@ -197,6 +197,22 @@ def auth_problem(settings: Settings, address: str | None, secrets: Mapping[str, 
     return None
 
 
+def proxy_identity(values: Sequence[str], header: str) -> str | None:
+    """The user's address from the proxy's ``header`` (``values``: each occurrence in the request), None when absent.
+
+    A proxy sets the header itself, replacing whatever the client sent. Two of them mean the client's own reached
+    the app beside the proxy's, and which one is the proxy's cannot be told: refused.
+
+    Raises:
+        InputError: the header occurs more than once.
+    """
+    present = [v for v in values if v.strip()]
+    if len(present) > 1:
+        raise InputError(f"The request carries {len(present)} {header} headers: the proxy must replace the one a "
+                         "client sends, not add its own beside it.")
+    return present[0] if present else None
+
+
 def missing_identity(header: str) -> str:
     """What a proxy-mode page says when the request carries no identity header."""
     return (f"The proxy sent no identity: this app (RAGTUNE_AUTH=proxy) reads the signed-in user's e-mail address "
@@ -245,4 +261,4 @@ def sign_in_address_hint(redirect_uri: str, page_url: str | None, *, port: int |
 
 __all__ = ["AUTHLIB_MIN", "COOKIE_SECRET_MIN", "auth_problem", "authlib_version", "invalid_identity", "is_loopback",
            "listening_on", "missing_identity", "oidc_problem", "open_access_warning", "origin", "provider_section",
-           "proxy_problem", "sign_in_address_hint"]
+           "proxy_identity", "proxy_problem", "sign_in_address_hint"]
