@@ -17,7 +17,7 @@ from components.backends import render_backends
 from components.safe import errors_shown
 from components.sidebar import LoadedModel, render_sidebar
 from components.signin import render_auth_problem, render_open_warning, render_sign_in, render_user
-from ragtune.access import Principal
+from ragtune.access import Principal, Scope
 from ragtune.access.signin import (auth_problem, authlib_version, invalid_identity, missing_identity,
                                    open_access_warning, sign_in_address_hint)
 from ragtune.config import Settings
@@ -83,18 +83,23 @@ def signed_in(settings: Settings, pages: dict[str, list[st.Page]]) -> Principal:
 
 def sign_out() -> None:
     """End the session: ``st.logout`` clears the identity cookie and sends the browser through the provider's
-    sign-out; the rerun shows the sign-in page at once instead of the rest of this page as the user who left."""
+    sign-out, and nothing more of this page is drawn for the user who left. Not ``st.rerun``: a rerun clears
+    the messages not yet sent to the browser, the redirect among them (seen: a sign-out that did nothing)."""
     st.logout()
-    st.rerun()
+    st.stop()
 
 
-def record_sign_in(principal: Principal) -> None:
-    """Once per session, record the user's sign-in (first seen, last seen). A failure is shown and tried again on
-    the next run; it does not keep the user out."""
+def record_sign_in(settings: Settings, principal: Principal) -> None:
+    """Once per session, record the user's sign-in (first and last seen); a first sign-in makes the user's
+    personal workspace, said in a toast. A failure is shown and tried again on the next run: it does not keep
+    the user out."""
     if principal.is_local or st.session_state.get("signin_recorded") == principal.email:
         return
     with errors_shown("recording the sign-in"):
-        get_access().sign_in(principal)
+        scope = Scope(get_access(), principal, demo_workspace=settings.demo_workspace)
+        if created := scope.sign_in(get_knowledge_base()):
+            st.toast(f"Welcome! Your personal workspace '{created}' is ready: add documents on the Knowledge page.",
+                     icon=":material/waving_hand:")
         st.session_state["signin_recorded"] = principal.email
 
 
@@ -155,7 +160,7 @@ if settings.demo_workspace:
         except RagtuneError as exc:
             st.warning(f"The demo knowledge base could not be set up: {exc}")
 
-record_sign_in(principal)
+record_sign_in(settings, principal)
 navigation = st.navigation(pages)
 tidy_tour_scratch(on_tour=navigation.url_path == "tour")
 with st.sidebar, errors_shown("the sidebar"):

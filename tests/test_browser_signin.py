@@ -170,7 +170,8 @@ def test_two_users_sign_in_in_turn_and_sign_out_ends_the_session(oidc_app: str, 
     expect(bo.get_by_text(ANA.email)).to_have_count(0)
 
     store = AccessStore(data_dir / "access.sqlite3")
-    assert {u.email: u.name for u in store.users()} == {ANA.email: ANA.name, BO.email: BO.name}
+    assert {u.email: (u.name, u.personal_workspace) for u in store.users()} == {
+        ANA.email: (ANA.name, "ana.lima"), BO.email: (BO.name, "bo.berg")}  # made on each one's first sign-in
 
 
 def test_an_admin_is_marked_as_one_in_the_sidebar(oidc_app: str, browser: Browser):

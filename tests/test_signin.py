@@ -263,8 +263,29 @@ def test_oidc_signed_in_shows_the_user_and_sign_out_in_the_sidebar_and_records_t
     assert who == [":material/account_circle: Signed in as **Ana Lima** · `ana.lima@example.org`"]
     assert [b.label for b in oidc_app.sidebar.button][:1] == ["Sign out"]
     assert oidc_app.title[0].value == "ragtune" and oidc_app.sidebar.selectbox  # Home and the sidebar ran
-    user = AccessStore(load_settings().access_file).user("ana.lima@example.org")
+    store = AccessStore(load_settings().access_file)
+    user = store.user("ana.lima@example.org")
     assert user is not None and user.name == "Ana Lima" and user.first_seen > 0
+
+
+def test_a_first_sign_in_makes_the_personal_workspace_once(oidc_app, data_dir):
+    from ragtune.retrieval.knowledge import KnowledgeBase
+
+    oidc_app.user = {"is_logged_in": True, "email": "ana.lima@example.org", "name": "Ana Lima"}
+    oidc_app.run()
+    assert not oidc_app.exception and not oidc_app.error, [e.value for e in oidc_app.error]
+    assert [t.value for t in oidc_app.toast] == [
+        "Welcome! Your personal workspace 'ana.lima' is ready: add documents on the Knowledge page."]
+    store = AccessStore(load_settings().access_file)
+    assert store.user("ana.lima@example.org").personal_workspace == "ana.lima"
+    assert store.role("ana.lima@example.org", "ana.lima") == "owner"
+    oidc_app.run()  # the same session again: recorded once
+    again = AppTest.from_file(APP, default_timeout=120)  # a new session of the same user: not a first sign-in
+    again.secrets["auth"], again.user = dict(AUTH), dict(oidc_app.user)
+    again.run()
+    assert not again.exception and not again.toast
+    kb = KnowledgeBase.from_settings(load_settings())
+    assert [w.name for w in kb.list_workspaces()] == ["ana.lima"]
 
 
 def test_an_admin_is_marked_as_one(oidc_app):
@@ -277,7 +298,8 @@ def test_sign_out_ends_the_session_back_to_the_sign_in_page(oidc_app):
     oidc_app.user = {"is_logged_in": True, "email": "ana@example.org"}
     oidc_app.run()
     oidc_app.sidebar.button(key="signed_in_sign_out").click().run()
-    assert not oidc_app.exception
+    assert not oidc_app.exception and not oidc_app.title  # the page is not drawn for the user who left
+    oidc_app.run()  # the browser comes back from the provider's sign-out
     assert [b.label for b in oidc_app.button] == ["Sign in"] and nothing_else_ran(oidc_app)
 
 
