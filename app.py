@@ -1,5 +1,9 @@
-"""ragtune's entry point: page config, the demo's first-start setup, navigation and the sidebar
-(drawn by :mod:`components.sidebar` and :mod:`components.backends`)."""
+"""ragtune's entry point: page config, the sign-in gate, the demo's first-start setup, navigation and the
+sidebar (drawn by :mod:`components.sidebar` and :mod:`components.backends`).
+
+The gate runs here, before navigation, so it covers every page, deep links included: that is why the pages
+live in ``app_pages/`` (a ``pages/`` folder would let a fresh server run a deep-linked page without this file).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,17 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_resources import (get_backend_status, get_knowledge_base, get_registry, get_runtime, get_scratch_sweeper,
-                           get_settings, get_store_status)
+from app_resources import (get_access, get_backend_status, get_knowledge_base, get_principal, get_registry,
+                           get_runtime, get_scratch_sweeper, get_settings, get_store_status)
 from components.backends import render_backends
 from components.safe import errors_shown
 from components.sidebar import LoadedModel, render_sidebar
-from ragtune.errors import RagtuneError
+from components.signin import render_auth_problem, render_open_warning, render_sign_in, render_user
+from ragtune.access import Principal, Scope
+from ragtune.access.signin import (auth_problem, authlib_version, invalid_identity, missing_identity,
+                                   open_access_warning, sign_in_address_hint)
+from ragtune.config import Settings
+from ragtune.errors import InputError, RagtuneError
 from ragtune.tour import drop_scratch, scratch_name
 
 HERE = Path(__file__).parent
@@ -39,6 +48,61 @@ def sidebar() -> None:
                             key="backends")
 
 
+def signed_in(settings: Settings, pages: dict[str, list[st.Page]]) -> Principal:
+    """The session's user. When sign-in cannot work, or nobody is signed in, draw the page that says so (the
+    sign-in page, with oidc) and stop the run: no page, no sidebar. The pages are registered hidden then, so
+    a deep link shows that page at its own address rather than "page not found"."""
+    address, oidc = st.get_option("server.address"), settings.auth == "oidc"
+    secrets = (st.secrets.to_dict() if st.secrets.load_if_toml_exists() else None) if oidc else None
+    problem = auth_problem(settings, address, secrets, secret_files=st.get_option("secrets.files"),
+                           authlib=authlib_version() if oidc else None)
+    principal, leave = None, None
+    if problem is None:
+        try:
+            principal = get_principal()
+        except InputError as exc:  # the proxy's header or the provider's email claim is not one address
+            problem, leave = invalid_identity(settings, exc), (sign_out if oidc else None)
+        except RagtuneError as exc:  # the access store cannot be opened (the data directory)
+            problem = str(exc)
+    if principal is not None:
+        if warning := open_access_warning(settings, address):
+            render_open_warning(warning, key="open_access")
+        return principal
+    st.navigation(pages, position="hidden")
+    if problem:
+        render_auth_problem(problem, on_sign_out=leave, key="auth")
+    elif oidc:
+        hint = sign_in_address_hint(str(secrets["auth"]["redirect_uri"]), st.context.url,  # type: ignore[index]
+                                    port=st.get_option("server.port"))
+        render_sign_in(on_sign_in=st.login, hint=hint, key="sign_in")
+    else:
+        render_auth_problem(missing_identity(settings.proxy_header), key="auth")
+    st.stop()
+    raise AssertionError("unreachable: st.stop() ends the run")  # pragma: no cover
+
+
+def sign_out() -> None:
+    """End the session: ``st.logout`` clears the identity cookie and sends the browser through the provider's
+    sign-out, and nothing more of this page is drawn for the user who left. Not ``st.rerun``: a rerun clears
+    the messages not yet sent to the browser, the redirect among them (seen: a sign-out that did nothing)."""
+    st.logout()
+    st.stop()
+
+
+def record_sign_in(settings: Settings, principal: Principal) -> None:
+    """Once per session, record the user's sign-in (first and last seen); a first sign-in makes the user's
+    personal workspace, said in a toast. A failure is shown and tried again on the next run: it does not keep
+    the user out."""
+    if principal.is_local or st.session_state.get("signin_recorded") == principal.email:
+        return
+    with errors_shown("recording the sign-in"):
+        scope = Scope(get_access(), principal, demo_workspace=settings.demo_workspace)
+        if created := scope.sign_in(get_knowledge_base()):
+            st.toast(f"Welcome! Your personal workspace '{created}' is ready: add documents on the Knowledge page.",
+                     icon=":material/waving_hand:")
+        st.session_state["signin_recorded"] = principal.email
+
+
 def tidy_tour_scratch(on_tour: bool) -> None:
     """The Tour's freshness step works in a scratch copy of the demo documents: drop this session's copy as
     soon as another page runs (the Tour drops it when another step opens), and any session's copy left for
@@ -63,15 +127,6 @@ except RagtuneError as exc:
     st.error(str(exc))
     st.stop()
 
-if settings.demo_workspace:
-    # The demo workspace is there from the first start (cached: this runs once per process).
-    with errors_shown("setting up the demo knowledge base"):
-        try:
-            with st.spinner("Setting up the demo knowledge base (first start only)…"):
-                get_knowledge_base()
-        except RagtuneError as exc:
-            st.warning(f"The demo knowledge base could not be set up: {exc}")
-
 PAGES = HERE / "app_pages"
 pages = {
     "Start": [
@@ -94,9 +149,23 @@ pages = {
         st.Page(PAGES / "decide.py", title="Decide", icon=":material/alt_route:", url_path="decide"),
     ],
 }
+principal = signed_in(settings, pages)  # nothing below runs for a visitor who is not signed in
+
+if settings.demo_workspace:
+    # The demo workspace is there from the first start (cached: this runs once per process).
+    with errors_shown("setting up the demo knowledge base"):
+        try:
+            with st.spinner("Setting up the demo knowledge base (first start only)…"):
+                get_knowledge_base()
+        except RagtuneError as exc:
+            st.warning(f"The demo knowledge base could not be set up: {exc}")
+
+record_sign_in(settings, principal)
 navigation = st.navigation(pages)
 tidy_tour_scratch(on_tour=navigation.url_path == "tour")
 with st.sidebar, errors_shown("the sidebar"):
+    if settings.auth != "none":
+        render_user(principal, on_sign_out=sign_out if settings.auth == "oidc" else None, key="signed_in")
     sidebar()
 with errors_shown(f"the page {navigation.title}"):  # run on their own (AppTest), pages guard themselves too
     navigation.run()

@@ -12,6 +12,7 @@ from functools import partial
 import streamlit as st
 
 from ragtune.access import Access, Principal, Scope
+from ragtune.access.signin import proxy_identity
 from ragtune.adapters import AdapterCatalog
 from ragtune.config import Settings, load_settings
 from ragtune.errors import InputError, PermissionDenied, RagtuneError
@@ -167,7 +168,8 @@ def get_principal() -> Principal | None:
     proxy mode unless the app listens on loopback only, so nobody can reach it without passing the proxy.
 
     Raises:
-        InputError: the identity provider or the proxy sent something that is not one e-mail address.
+        InputError: the identity provider or the proxy sent something that is not one e-mail address (or the
+            proxy's header twice).
     """
     settings, access = get_settings(), get_access()
     if settings.auth == "none":
@@ -180,5 +182,5 @@ def get_principal() -> Principal | None:
             raise InputError("The identity provider sent no e-mail address (the 'email' claim): ask its admin to "
                              "release the email scope to this app.")
         return access.principal(str(email), str(name))
-    header = st.context.headers.get(settings.proxy_header)
+    header = proxy_identity(st.context.headers.get_all(settings.proxy_header), settings.proxy_header)
     return access.principal(header) if header else None

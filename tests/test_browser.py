@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -41,16 +41,20 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(data_dir: Path, log_path: Path, **env_overrides: str) -> Iterator[str]:
-    """``streamlit run app.py`` on a free loopback port, as `make run` starts it; yields its URL."""
+def serve(data_dir: Path, log_path: Path, *, streamlit_args: Sequence[str] = (), **env_overrides: str
+          ) -> Iterator[str]:
+    """``streamlit run app.py`` on a free loopback port, as `make run` starts it; yields its URL.
+
+    The default model unless ``env_overrides`` name another (RAGTUNE_MODEL_PATH); ``streamlit_args`` are more
+    options for ``streamlit run`` (e.g. ``--secrets.files``)."""
     port = free_port()
-    env = {**os.environ, "RAGTUNE_DATA_DIR": str(data_dir), "RAGTUNE_DEMO_WORKSPACE": "",
-           "RAGTUNE_N_CTX": "2048", **env_overrides}
+    env = {**os.environ, "RAGTUNE_DATA_DIR": str(data_dir), "RAGTUNE_DEMO_WORKSPACE": "", "RAGTUNE_N_CTX": "2048"}
     env.pop("RAGTUNE_MODEL_PATH", None)
+    env.update(env_overrides)
     log = log_path.open("w")
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
+         "--server.address", "127.0.0.1", "--server.headless", "true", *streamlit_args],
         cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"

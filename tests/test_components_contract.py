@@ -191,6 +191,41 @@ def _():
     render_untrusted_text("")
 
 
+# -- sign-in -------------------------------------------------------------------------------------
+
+@sample("signin.render_sign_in")
+def _():
+    from components.signin import render_sign_in
+    render_sign_in(on_sign_in=lambda: None, key="sign_in")
+    render_sign_in(on_sign_in=lambda: None, hint="Open the app at http://localhost:8501 ![x](http://evil/)",
+                   key="sign_in_hint")
+
+
+@sample("signin.render_auth_problem")
+def _():
+    from components.signin import render_auth_problem
+    render_auth_problem("The proxy sent no identity <b>", key="auth")
+    render_auth_problem("No 'email' claim", on_sign_out=lambda: None, key="auth_out")
+
+
+@sample("signin.render_open_warning")
+def _():
+    from components.signin import render_open_warning
+    render_open_warning("Anyone who can reach this app is an admin.", key="open")
+
+
+@sample("signin.render_user")
+def _():
+    import streamlit as st
+
+    from components.signin import render_user
+    from ragtune.access import Principal
+    with st.sidebar:
+        render_user(Principal(email="ana@example.org", name="Ana *Lima*", is_admin=True), on_sign_out=lambda: None,
+                    key="user")
+        render_user(Principal(email="bo@example.org"), on_sign_out=None, key="proxied")
+
+
 @sample("sidebar.render_added_models")
 def _():
     from components.sidebar import render_added_models
