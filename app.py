@@ -7,8 +7,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_resources import (get_backend_status, get_knowledge_base, get_registry, get_runtime, get_scratch_sweeper,
-                           get_settings, get_store_status)
+from app_resources import (get_backend_status, get_knowledge_base, get_principal, get_registry, get_runtime,
+                           get_scratch_sweeper, get_settings, get_store_status)
 from components.backends import render_backends
 from components.safe import errors_shown
 from components.sidebar import LoadedModel, render_sidebar
@@ -37,6 +37,15 @@ def sidebar() -> None:
         with errors_shown("the backends"):
             render_backends(get_backend_status(model_id), get_store_status(), selected=registry.get(model_id).name,
                             key="backends")
+
+
+def signed_in_admin() -> bool:
+    """Whether the session's user is an admin (the Access page is listed for admins only)."""
+    try:
+        who = get_principal()
+    except RagtuneError:
+        return False  # an identity that cannot be read: the sign-in gate says why
+    return who is not None and who.is_admin
 
 
 def tidy_tour_scratch(on_tour: bool) -> None:
@@ -94,6 +103,12 @@ pages = {
         st.Page(PAGES / "decide.py", title="Decide", icon=":material/alt_route:", url_path="decide"),
     ],
 }
+# Listed for admins only. For anyone else it stays reachable but hidden, so a typed /access is answered by the
+# page's own "only an admin" message rather than by Streamlit's "page not found".
+admin = signed_in_admin()
+access_page = st.Page(PAGES / "access.py", title="Access", icon=":material/admin_panel_settings:",
+                      url_path="access", visibility="visible" if admin else "hidden")
+pages.setdefault("Admin" if admin else "Measure", []).append(access_page)
 navigation = st.navigation(pages)
 tidy_tour_scratch(on_tour=navigation.url_path == "tour")
 with st.sidebar, errors_shown("the sidebar"):

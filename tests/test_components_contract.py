@@ -328,6 +328,54 @@ def _():
     render_history_charts([], key="empty")
 
 
+# -- the Access page ---------------------------------------------------------------------------
+
+def access_overview():
+    """Two users (one never signed in), a workspace with an owner and everyone as viewer, one with no member
+    and one left over after a deletion."""
+    from ragtune.access.overview import AccessOverview, UserRow, WorkspaceMembers
+    from ragtune.access.store import Membership
+    ts = NOW.timestamp()
+    users = [UserRow(email="ana@x.org", name="Ana <b>", first_seen=ts, last_seen=ts, personal_workspace="ana",
+                     n_roles=1),
+             UserRow(email="bob@x.org", is_admin=True)]
+    owner = Membership(email="ana@x.org", workspace="ana", role="owner", granted_by="ada@x.org", granted_at=ts)
+    everyone = Membership(email="*", workspace="demo", role="viewer")
+    return AccessOverview(users=users, admins=["bob@x.org"], workspaces=[
+        WorkspaceMembers(name="ana", members=[owner], personal_of=["ana@x.org"]),
+        WorkspaceMembers(name="demo", members=[everyone]), WorkspaceMembers(name="empty"),
+        WorkspaceMembers(name="gone", exists=False, members=[owner.model_copy(update={"workspace": "gone"})])])
+
+
+@sample("access.render_users")
+def _():
+    from components.access import render_users
+    from ragtune.access.overview import AccessOverview
+    render_users(access_overview(), key="users")
+    render_users(AccessOverview(users=[], workspaces=[], admins=[]), key="nobody")
+
+
+@sample("access.render_workspaces")
+def _():
+    from components.access import render_workspaces
+    from ragtune.access.overview import AccessOverview
+    render_workspaces(access_overview(), key="spaces")
+    render_workspaces(AccessOverview(users=[], workspaces=[], admins=[]), key="none")
+
+
+@sample("access.render_grant_form")
+def _():
+    from components.access import render_grant_form
+    assert render_grant_form(["ana", "demo"], key="grant") is None  # not submitted
+    assert render_grant_form([], key="nowhere") is None
+
+
+@sample("access.render_revoke")
+def _():
+    from components.access import render_revoke
+    assert render_revoke(access_overview(), key="revoke") is None  # not confirmed
+
+
 @sample("answer_card.render_answer_card")
 def _():
     from components.answer_card import render_answer_card
