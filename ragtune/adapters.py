@@ -4,11 +4,19 @@ Adding an adapter (an upload, a trained result) never replaces or damages what i
 stored: the new file is written to a temporary name, checked against the base
 model, and only then moved into place under a name that is not taken. Deleting one
 removes its file and its card together, or nothing.
+
+With sign-in, an adapter an admin adds is *shared* (``<data dir>/adapters``, as without sign-in);
+one anyone else adds is *personal*: it lives in that user's own folder,
+``<data dir>/adapters/personal/<user>/`` (:func:`personal_adapters_dir`, read through
+:class:`PersonalAdapterCatalog`), so two users' adapters of the same name are two files and neither
+can replace or delete the other's. :class:`ragtune.access.ScopedAdapterCatalog` puts the views together.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -51,6 +59,8 @@ class AdapterFile(BaseModel):
     path: Path
     origin: Literal["shipped", "user"]
     size_bytes: int
+    owner: str = ""
+    """Whose personal adapter this is; '': shipped or shared."""
 
 
 def check_fit(path: Path, base: GGUFSummary, *, name: str | None = None) -> None:
@@ -211,6 +221,70 @@ class AdapterCatalog:
             shutil.rmtree(trash, ignore_errors=True)
             raise _not_deleted(name, exc) from exc
         shutil.rmtree(trash, ignore_errors=True)
+
+
+PERSONAL_DIR = "personal"
+"""The folder under the adapters folder that holds one folder per user's personal adapters."""
+_OWNER_FILE = ".owner"
+
+
+def personal_adapters_dir(settings: Settings, owner: str) -> Path:
+    """The folder of ``owner``'s personal adapters: ``<adapters dir>/personal/<name>-<hash>``, the
+    address made safe as a folder name plus a hash of it (two addresses never share a folder)."""
+    address = owner.strip().lower()
+    if not address:
+        raise InputError("A personal adapter needs its owner's address.")
+    slug = re.sub(r"[^a-z0-9._-]+", "_", address)[:40].strip("._-") or "user"
+    digest = hashlib.sha256(address.encode("utf-8")).hexdigest()[:12]
+    return settings.adapters_dir / PERSONAL_DIR / f"{slug}-{digest}"
+
+
+def personal_owners(settings: Settings) -> list[str]:
+    """Every user who has a personal adapters folder (read from the folder's owner file), by address."""
+    root = settings.adapters_dir / PERSONAL_DIR
+    owners = []
+    if root.is_dir():
+        for folder in sorted(root.iterdir()):
+            try:
+                owner = (folder / _OWNER_FILE).read_text(encoding="utf-8").strip()
+            except OSError:
+                continue  # not a personal folder (or unreadable): nothing of it is listed
+            if owner and personal_adapters_dir(settings, owner) == folder:
+                owners.append(owner)
+    return sorted(owners)
+
+
+_NO_SHIPPED = SHIPPED_ADAPTERS_DIR / ".none"
+
+
+class PersonalAdapterCatalog(AdapterCatalog):
+    """One user's personal adapters, in :func:`personal_adapters_dir`: listed, added and removed with the
+    same care as the shared ones, but only there (the shipped and shared ones are not part of it)."""
+
+    def __init__(self, settings: Settings, owner: str, *, model_id: str | None = None) -> None:
+        super().__init__(settings, _NO_SHIPPED, model_id=model_id)
+        self.owner = owner.strip().lower()
+        self.folder = personal_adapters_dir(settings, self.owner)
+
+    @property
+    def user_dir(self) -> Path:
+        return self.folder
+
+    def list(self) -> list[AdapterFile]:
+        return [entry.model_copy(update={"owner": self.owner}) for entry in super().list()]
+
+    def add(self, name: str, data: bytes, *, base: GGUFSummary) -> AdapterFile:
+        self.ensure_folder()
+        return super().add(name, data, base=base).model_copy(update={"owner": self.owner})
+
+    def ensure_folder(self) -> Path:
+        """Create the folder (with its owner file, so an admin's listing can say whose it is)."""
+        self.settings.ensure_data_dir()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        marker = self.folder / _OWNER_FILE
+        if not marker.exists():
+            marker.write_text(self.owner + "\n", encoding="utf-8")
+        return self.folder
 
 
 def _default_model(settings: Settings) -> str:

@@ -26,8 +26,10 @@ from ragtune.errors import InputError, RagtuneError
 
 # Modules that add subcommands. Each defines ``register(subparsers) -> None`` and sets
 # ``handler=`` on its parsers with ``parser.set_defaults(handler=...)``; optionally
-# ``check=`` (a function of the namespace that raises RagtuneError, run before the handler)
-# and ``needs_settings=False`` (for a command that reports bad settings itself: doctor).
+# ``check=`` (a function of the namespace that raises RagtuneError, run before the handler),
+# ``needs_settings=False`` (for a command that reports bad settings itself: doctor), and
+# ``acts_for_user=True`` (set by ``commands._scope.add_user_option``: the command's user is checked,
+# and with sign-in on required, before anything else).
 COMMAND_MODULES: tuple[str, ...] = (
     "ragtune.commands.models",
     "ragtune.commands.bench",
@@ -39,6 +41,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ragtune.commands.doctor",
     "ragtune.commands.serve",
     "ragtune.commands.chroma_server",
+    "ragtune.commands.access",
+    "ragtune.commands.history",
 )
 DEBUG_VARIABLE = "RAGTUNE_DEBUG"
 _PATH_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError)
@@ -81,6 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if getattr(args, "needs_settings", True):
             check_settings()
+        if getattr(args, "acts_for_user", False):
+            from ragtune.commands._scope import command_scope
+
+            command_scope(args)
         check = getattr(args, "check", None)
         if check is not None:
             check(args)

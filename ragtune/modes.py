@@ -70,6 +70,8 @@ class Mode(BaseModel):
                                    "shape (ragtune.answer_caps), within RAGTUNE_MAX_TOKENS.")
     router: Router | None = Field(default=None, description="Classify the query first and answer through "
                                   "the route its label maps to (a routing mode); None: answer directly.")
+    owner: str = Field(default="", max_length=320, description="Who saved it (a saved mode, with sign-in); '': "
+                       "everyone's (built-in modes, and modes saved before sign-in or with RAGTUNE_AUTH=none).")
 
     @model_validator(mode="after")
     def _coherent(self) -> Mode:
@@ -348,12 +350,12 @@ class ModeStore:
         """Add or replace a user mode.
 
         Raises:
-            ModeError: the id is a built-in mode's, or there are too many modes.
+            ModeError: the id is a built-in mode's, or its owner has too many modes.
         """
         if mode.id in BUILTIN_IDS:
             raise ModeError(f"'{mode.id}' is a built-in mode; choose another id.")
         modes = [m for m in self.user_modes() if m.id != mode.id]
-        if len(modes) >= MAX_USER_MODES:
+        if sum(m.owner == mode.owner for m in modes) >= MAX_USER_MODES:  # a limit per user: none fills another's
             raise ModeError(f"At most {MAX_USER_MODES} saved modes; delete one first.")
         modes.append(mode)
         known = {m.id: m for m in [*BUILTIN_MODES, *modes]}

@@ -2,8 +2,9 @@
 
 One row per answer: the query, mode, workspace, model, adapter, retrieved chunk ids, the
 answer and its parse result, the verdict on a demo question (NULL: not judged), the timings
-and token counts, both costs and the time, and a routing mode's route (NULL: answered
-directly). The database runs in WAL mode, so the History page can read while the Lab writes,
+and token counts, both costs and the time, a routing mode's route (NULL: answered
+directly), and the signed-in user who asked ('' for an answer logged before sign-in existed, or
+with ``RAGTUNE_AUTH=none``; :class:`ragtune.access.ScopedQueryLog` shows each user their own). The database runs in WAL mode, so the History page can read while the Lab writes,
 and every call opens its own connection (Streamlit runs each session in its own thread). A log
 file written before a column existed gains it on opening.
 
@@ -75,7 +76,8 @@ CREATE TABLE IF NOT EXISTS queries (
     verdict TEXT,
     verdict_note TEXT,
     routing_ms REAL NOT NULL DEFAULT 0,
-    route_json TEXT
+    route_json TEXT,
+    user TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS queries_created ON queries (created_at);
 CREATE INDEX IF NOT EXISTS queries_run ON queries (run_id);
@@ -84,7 +86,12 @@ CREATE INDEX IF NOT EXISTS queries_run ON queries (run_id);
 # its old rows) when it is opened.
 _ADDED_COLUMNS: tuple[tuple[str, str], ...] = (
     ("verdict", "TEXT"), ("verdict_note", "TEXT"), ("routing_ms", "REAL NOT NULL DEFAULT 0"), ("route_json", "TEXT"),
+    ("user", "TEXT NOT NULL DEFAULT ''"),
 )
+# Indexes on added columns: created after the columns exist (an old file gains them on opening).
+_ADDED_INDEXES = "CREATE INDEX IF NOT EXISTS queries_user ON queries (user, created_at);"
+LOG_COLUMNS = ("mode_id", "workspace", "model_id", "adapter", "user")
+LogColumn = Literal["mode_id", "workspace", "model_id", "adapter", "user"]
 
 
 class LogEntry(BaseModel):
@@ -129,6 +136,7 @@ class LogEntry(BaseModel):
     verdict_note: str | None = None
     routing_ms: float = 0.0
     route: RouteTaken | None = Field(default=None, description="A routing mode's route; None: answered directly.")
+    user: str = Field(default="", description="Who asked; '': logged before sign-in (or RAGTUNE_AUTH=none).")
 
     @property
     def format_valid(self) -> bool | None:
@@ -156,11 +164,13 @@ class LogFilter(BaseModel):
     adapters: list[str] = Field(default_factory=list, description="'' stands for no adapter.")
     since: datetime | None = None
     until: datetime | None = None
+    user: str | None = Field(default=None, description="Only this user's answers ('': those logged before "
+                             "sign-in); None: anyone's.")
     limit: int = Field(default=10_000, ge=1, le=1_000_000)
 
 
 CSV_COLUMNS: tuple[str, ...] = (
-    "id", "created_at", "source", "query", "mode_id", "route", "workspace", "model_id", "adapter",
+    "id", "created_at", "source", "user", "query", "mode_id", "route", "workspace", "model_id", "adapter",
     "adapter_scale", "retrieved_ids", "display_answer", "answer", "finish_reason", "parse_status",
     "parse_detail", "retrieval_ms", "routing_ms", "queue_wait_ms", "adapter_switch_ms", "prompt_eval_ms",
     "ttft_ms", "generation_ms", "total_ms", "prompt_tokens", "cached_prompt_tokens", "completion_tokens",
@@ -199,10 +209,11 @@ class QueryLog(SQLiteFile):
                 except sqlite3.OperationalError as exc:
                     if "duplicate column" not in str(exc):  # another process added it meanwhile
                         raise
+            db.executescript(_ADDED_INDEXES)
 
     def add(self, answer: Answer, *, source: Source = "lab", run_id: str = "", verdict: str | None = None,
-            verdict_note: str | None = None) -> int:
-        """Log one answer, with its verdict if it was judged; returns its id."""
+            verdict_note: str | None = None, user: str = "") -> int:
+        """Log one answer, with its verdict if it was judged, and who asked (``user``); returns its id."""
         t = answer.timings
         c = answer.cost
         row = {
@@ -245,6 +256,7 @@ class QueryLog(SQLiteFile):
             "verdict_note": verdict_note,
             "routing_ms": t.routing_ms,
             "route_json": answer.route.model_dump_json() if answer.route is not None else None,
+            "user": user,
         }
         columns = ", ".join(row)
         marks = ", ".join(f":{k}" for k in row)
@@ -267,6 +279,9 @@ class QueryLog(SQLiteFile):
         if flt.until is not None:
             clauses.append("created_at <= ?")
             params.append(_utc(flt.until))
+        if flt.user is not None:
+            clauses.append("user = ?")
+            params.append(flt.user)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
     def entries(self, flt: LogFilter | None = None) -> list[LogEntry]:
@@ -279,13 +294,16 @@ class QueryLog(SQLiteFile):
             rows = db.execute(sql, [*params, flt.limit]).fetchall()
         return [self._entry(row) for row in rows]
 
-    def run_entries(self, run_id: str) -> list[LogEntry]:
-        """The answers logged under one run id (one Lab comparison), in the order they were given;
-        empty when there are none (the log was cleared, or no such run)."""
+    def run_entries(self, run_id: str, *, user: str | None = None) -> list[LogEntry]:
+        """The answers logged under one run id (one Lab comparison), in the order they were given (only
+        ``user``'s, when given); empty when there are none (the log was cleared, or no such run)."""
         if not run_id:
             return []
+        sql, params = "SELECT * FROM queries WHERE run_id = ?", [run_id]
+        if user is not None:
+            sql, params = sql + " AND user = ?", [*params, user]
         with self._connect() as db:
-            rows = db.execute("SELECT * FROM queries WHERE run_id = ? ORDER BY id", (run_id,)).fetchall()
+            rows = db.execute(sql + " ORDER BY id", params).fetchall()
         return [self._entry(row) for row in rows]
 
     def get(self, entry_id: int) -> LogEntry:
@@ -317,12 +335,13 @@ class QueryLog(SQLiteFile):
         with self._connect() as db:
             return int(db.execute(f"SELECT COUNT(*) FROM queries{where}", params).fetchone()[0])
 
-    def distinct(self, column: Literal["mode_id", "workspace", "model_id", "adapter"]) -> list[str]:
-        """The values a filter can choose from."""
-        if column not in ("mode_id", "workspace", "model_id", "adapter"):
+    def distinct(self, column: LogColumn, *, user: str | None = None) -> list[str]:
+        """The values a filter can choose from (among ``user``'s answers, when given)."""
+        if column not in LOG_COLUMNS:
             raise InputError(f"Cannot list values of '{column}'.")
+        where, params = ("", []) if user is None else (" WHERE user = ?", [user])
         with self._connect() as db:
-            rows = db.execute(f"SELECT DISTINCT {column} FROM queries ORDER BY {column}").fetchall()
+            rows = db.execute(f"SELECT DISTINCT {column} FROM queries{where} ORDER BY {column}", params).fetchall()
         return [str(r[0]) for r in rows]
 
     def export_csv(self, flt: LogFilter | None = None) -> str:
@@ -336,8 +355,9 @@ class QueryLog(SQLiteFile):
             rows.append([data[column] for column in CSV_COLUMNS])
         return csv_text(CSV_COLUMNS, rows)  # formula-like cells neutralised: queries are user text
 
-    def clear(self) -> int:
-        """Delete every entry; returns how many were deleted."""
+    def clear(self, *, user: str | None = None) -> int:
+        """Delete every entry (only ``user``'s, when given); returns how many were deleted."""
+        where, params = ("", []) if user is None else (" WHERE user = ?", [user])
         with self._connect() as db:
-            deleted = db.execute("DELETE FROM queries").rowcount
+            deleted = db.execute(f"DELETE FROM queries{where}", params).rowcount
         return int(deleted)

@@ -1,137 +1,114 @@
-"""The admin's view of who may do what: every user, every workspace with its members, and the checked grant and
-revoke the Access page (and any other front end) calls.
+"""The admins' use cases: who may do what (:func:`access_overview`), grant and revoke roles.
 
-Everything here is admin only: each function takes the acting :class:`Principal` and raises
-:class:`~ragtune.errors.PermissionDenied` for anyone else, so the page's own check is a courtesy, not the guard.
+The Access page and ``python -m ragtune access`` both call these (through :class:`~ragtune.access.Scope`).
+Everything is checked before anything is stored: a bad address, an unknown role or workspace changes
+nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from ragtune.access.policy import Access
-from ragtune.access.principal import EVERYONE, Principal
+from ragtune.access.principal import EVERYONE, Role
 from ragtune.access.store import Membership, UserInfo, check_member, check_role
-from ragtune.errors import InputError
-from ragtune.names import check_name
+from ragtune.errors import InputError, WorkspaceError
+
+if TYPE_CHECKING:
+    from ragtune.access.scoped import Scope
+    from ragtune.retrieval.knowledge import KnowledgeBase
 
 
-class UserRow(UserInfo):
-    """A known user, with whether RAGTUNE_ADMINS names them and how many workspaces they have a role on."""
+class UserAccess(BaseModel):
+    """A known user (signed in, or granted a role), whether an admin, and their own roles."""
 
+    user: UserInfo
     is_admin: bool = False
-    n_roles: int = 0
+    roles: dict[str, Role] = Field(default_factory=dict, description="Workspace -> the user's own role there.")
 
 
-class WorkspaceMembers(BaseModel):
-    """One workspace and its members (``*``: every signed-in user).
-
-    ``exists`` False: roles are left for a workspace the knowledge base no longer has (deleted outside the app,
-    or a Chroma server that does not answer); ``personal_of`` the users whose personal workspace it is.
-    """
+class WorkspaceAccess(BaseModel):
+    """A workspace and its members (``*``: every signed-in user); no members: admins only."""
 
     name: str
-    exists: bool = True
-    members: list[Membership] = []
-    personal_of: list[str] = []
+    members: list[Membership] = Field(default_factory=list)
+    exists: bool = Field(default=True, description="False: roles left on a workspace that is gone.")
 
     @property
-    def owners(self) -> list[str]:
-        return [m.email for m in self.members if m.role == "owner"]
+    def everyone(self) -> Role | None:
+        """The role every signed-in user has here (None: none)."""
+        return next((m.role for m in self.members if m.email == EVERYONE), None)
 
 
 class AccessOverview(BaseModel):
-    """Users, workspaces with their members, and the admins' addresses (RAGTUNE_ADMINS)."""
+    """Users, workspaces and roles, as an admin sees them."""
 
-    users: list[UserRow]
-    workspaces: list[WorkspaceMembers]
+    auth_enabled: bool = Field(description="False with RAGTUNE_AUTH=none (everyone is the local admin).")
     admins: list[str]
-    auth_enabled: bool = True
-
-    def memberships(self) -> list[Membership]:
-        """Every membership, workspace by workspace."""
-        return [m for w in self.workspaces for m in w.members]
+    users: list[UserAccess]
+    workspaces: list[WorkspaceAccess]
 
 
-def access_overview(access: Access, who: Principal, workspaces: Iterable[str]) -> AccessOverview:
-    """Admin only: the users and the members of ``workspaces`` (the knowledge base's), plus any workspace that
-    still has members but is not among them (listed with ``exists`` False).
+def access_overview(scope: Scope, kb: KnowledgeBase) -> AccessOverview:
+    """Every user, every workspace (not the internal ones) with its members, and the admins.
 
     Raises:
-        PermissionDenied: ``who`` is not an admin.
+        PermissionDenied: the user is no admin.
     """
-    access.require_admin(who, "see who may do what (the Access page)")
-    members = access.store.members()
-    users = access.store.users()
-    names = list(dict.fromkeys(workspaces))
-    known = set(names)
-    orphans = sorted({m.workspace for m in members} - known)
-    personal: dict[str, list[str]] = {}
-    for user in users:
-        if user.personal_workspace:
-            personal.setdefault(user.personal_workspace, []).append(user.email)
-    rows = [WorkspaceMembers(name=n, exists=n in known, members=[m for m in members if m.workspace == n],
-                             personal_of=personal.get(n, [])) for n in names + orphans]
-    n_roles = {u.email: sum(1 for m in members if m.email == u.email) for u in users}
-    admins = sorted(access.admins)
-    return AccessOverview(
-        users=[UserRow(**u.model_dump(), is_admin=u.email in access.admins, n_roles=n_roles[u.email])
-               for u in users],
-        workspaces=rows, admins=admins, auth_enabled=access.auth_enabled)
+    from ragtune.access.scoped_kb import workspace_kind
+
+    scope.require_admin("see who has access")
+    store, access = scope.access.store, scope.access
+    members = store.members()
+    names = [w.name for w in kb.list_workspaces()]
+    gone = sorted({m.workspace for m in members if m.workspace not in names and workspace_kind(m.workspace) == "user"})
+    workspaces = [WorkspaceAccess(name=name, members=[m for m in members if m.workspace == name], exists=name in names)
+                  for name in [*names, *gone]]
+    users = [UserAccess(user=user, is_admin=user.email in access.admins,
+                        roles={m.workspace: m.role for m in members if m.email == user.email})
+             for user in store.users()]
+    return AccessOverview(auth_enabled=access.auth_enabled, admins=sorted(access.admins),
+                          users=users, workspaces=workspaces)
 
 
-def grant_role(access: Access, who: Principal, email: str, workspace: str, role: str, *,
-               workspaces: Iterable[str]) -> Membership:
-    """Admin only: give ``email`` (an address, or ``*`` for every signed-in user) ``role`` on ``workspace``,
-    which must be one of ``workspaces`` (the knowledge base's). Replaces the role the member had.
+def _existing_workspace(kb: KnowledgeBase, workspace: str) -> str:
+    from ragtune.access.scoped_kb import workspace_kind
 
-    Everyone (``*``) may be made a viewer or an editor, never an owner: an owner may delete the workspace, and
-    "anyone may delete it" is never what an admin means.
+    name = workspace.strip()
+    if workspace_kind(name) != "user" or not kb.has_workspace(name):
+        known = ", ".join(w.name for w in kb.list_workspaces()) or "none yet"
+        raise WorkspaceError(f"No workspace {name!r} to grant roles on. Workspaces: {known}.")
+    return name
+
+
+def grant_role(scope: Scope, kb: KnowledgeBase, email: str, workspace: str, role: object) -> Membership:
+    """Give ``email`` (or ``*``) ``role`` on ``workspace``, replacing the role it had there (admins only).
 
     Raises:
-        PermissionDenied: ``who`` is not an admin.
-        InputError: the address, the workspace or the role is invalid or unknown; nothing is changed.
+        PermissionDenied: the user is no admin.
+        InputError: the address or the role is invalid.
+        WorkspaceError: no such workspace (internal ones included).
     """
-    access.require_admin(who, "grant roles")
-    member, role_ = check_member(email), check_role(role)
-    name = check_name("workspace", workspace)
-    names = list(workspaces)
-    if name not in names:
-        known = ", ".join(repr(n) for n in names[:10]) or "none yet"
-        raise InputError(f"Unknown workspace {name!r}: grant a role on one that exists ({known}).")
-    if member == EVERYONE and role_ == "owner":
-        raise InputError("Everyone ('*') may be a viewer or an editor of a workspace, not its owner: an owner "
-                         "may rename or delete it. Make a person its owner instead.")
-    return access.grant(who, member, name, role_)
+    scope.require_admin("grant roles")
+    member, checked = check_member(email), check_role(role)
+    name = _existing_workspace(kb, workspace)
+    return scope.access.grant(scope.principal, member, name, checked)
 
 
-def revoke_role(access: Access, who: Principal, email: str, workspace: str) -> bool:
-    """Admin only: take away ``email``'s role on ``workspace``; False when it had none.
+def revoke_role(scope: Scope, kb: KnowledgeBase, email: str, workspace: str) -> None:
+    """Take ``email``'s role on ``workspace`` away (admins only); a role left on a workspace that is gone
+    may be revoked too.
 
     Raises:
-        PermissionDenied: ``who`` is not an admin.
-        InputError: the address is invalid.
+        PermissionDenied: the user is no admin.
+        InputError: the address is invalid, or it has no role on the workspace.
     """
-    access.require_admin(who, "revoke roles")
-    return access.revoke(who, check_member(email), workspace.strip())
+    scope.require_admin("revoke roles")
+    member, name = check_member(email), workspace.strip()
+    if not scope.access.revoke(scope.principal, member, name):
+        held = ", ".join(f"{m.email} ({m.role})" for m in scope.access.store.members(name)) or "nobody"
+        raise InputError(f"{member} has no role on {name!r}, so nothing was revoked. Roles there: {held}.")
 
 
-def revoke_warning(overview: AccessOverview, email: str, workspace: str) -> str:
-    """What revoking would leave behind that an admin should know before confirming ('' when nothing)."""
-    row = next((w for w in overview.workspaces if w.name == workspace), None)
-    if row is None:
-        return ""
-    notes = []
-    if row.owners == [email]:
-        notes.append(f"'{workspace}' will have no owner left: only admins can then rename or delete it.")
-    if email == EVERYONE:
-        notes.append("Every signed-in user without a role of their own loses access to it.")
-    elif email in row.personal_of:
-        notes.append(f"It is {email}'s personal workspace.")
-    return " ".join(notes)
-
-
-__all__ = ["AccessOverview", "UserRow", "WorkspaceMembers", "access_overview", "grant_role", "revoke_role",
-           "revoke_warning"]
+__all__ = ["AccessOverview", "UserAccess", "WorkspaceAccess", "access_overview", "grant_role", "revoke_role"]

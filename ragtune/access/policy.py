@@ -71,7 +71,7 @@ class Access:
         had = f"you are {'an' if has == 'editor' else 'a'} {has} there" if has else "you have no role there"
         raise PermissionDenied(
             f"{who.email} may not {_VERB[action]} workspace {workspace!r}: that needs the {needs} role and {had}. "
-            "Ask an admin or the workspace's owner to grant it.")
+            "Ask an admin to grant it.")
 
     def require_admin(self, who: Principal, what: str) -> None:
         """Raise PermissionDenied unless ``who`` is an admin; ``what`` names the action ("change cost settings")."""

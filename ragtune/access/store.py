@@ -2,7 +2,7 @@
 
 With a team server the documents may live on a Chroma server, but who may read them stays with the app: one
 file, ``<data dir>/access.sqlite3``. Workspaces are referred to by name; :class:`AccessStore` follows a rename
-or a deletion when the knowledge base reports one (see :mod:`ragtune.access.knowledge`).
+or a deletion when the knowledge base reports one (see :mod:`ragtune.access.scoped_kb`).
 """
 
 from __future__ import annotations
@@ -33,6 +33,10 @@ CREATE TABLE IF NOT EXISTS members (
     PRIMARY KEY (email, workspace)
 );
 CREATE INDEX IF NOT EXISTS members_workspace ON members (workspace);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
 
 
@@ -165,6 +169,17 @@ class AccessStore(SQLiteFile):
             rows = db.execute("SELECT email FROM members WHERE workspace = ? AND role = 'owner' ORDER BY email",
                               (workspace,)).fetchall()
         return [r["email"] for r in rows]
+
+    def get_meta(self, key: str) -> str | None:
+        """A bookkeeping value (e.g. that the demo workspace was shared once); None: never set."""
+        with self._connect() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row["value"])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._connect() as db:
+            db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
+                       "value = excluded.value", (key, value))
 
     def rename_workspace(self, old: str, new: str) -> None:
         """Move the members of ``old`` to ``new`` (after the knowledge base renamed it)."""

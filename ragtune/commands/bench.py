@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from ragtune.adapters import AdapterCatalog
 from ragtune.bench import BenchConfig
 from ragtune.commands._args import field_int, writable_file
+from ragtune.commands._scope import add_user_option, command_scope, open_knowledge_base
 from ragtune.config import Settings, load_settings
 from ragtune.errors import AdapterError, InputError
 
@@ -251,13 +252,14 @@ def register_stop_bench(subparsers: argparse._SubParsersAction) -> None:
                     "the recording holds its own modes and questions, so --modes, --limit, --workspace and "
                     "--save do not apply.")
     sb.set_defaults(handler=cmd_stop_bench, check=check_stop_bench)
+    add_user_option(sb)
 
 
 def check_stop_bench(args: argparse.Namespace) -> None:
     """Unknown and routing modes, a missing recording, and options a replay would ignore are refused
     before the model loads."""
     from ragtune.evaluation.stop_bench import PLAYGROUND, check_recordable
-    from ragtune.modes import ModeStore, parse_mode_ids
+    from ragtune.modes import parse_mode_ids
 
     if args.load is not None:
         ignored = [flag for flag, given in (("--modes", args.modes is not None), ("--limit", args.limit is not None),
@@ -269,7 +271,7 @@ def check_stop_bench(args: argparse.Namespace) -> None:
         if not args.load.is_file():
             raise InputError(f"No recording at {args.load}: write one with --save first.")
         return
-    store = ModeStore(load_settings().modes_file)
+    store = command_scope(args).modes(load_settings().modes_file)  # the modes the user may use
     known = [PLAYGROUND, *store.ids()]
     spec = args.modes if args.modes is not None else DEFAULT_STOP_MODES
     chosen, unknown = parse_mode_ids(spec, known)
@@ -286,31 +288,27 @@ def cmd_stop_bench(args: argparse.Namespace) -> int:
     from ragtune.evaluation.stop_bench import (
         PLAYGROUND, legit_repetition, load_rows, record_answers, replay, replay_table, save_rows,
     )
-    from ragtune.modes import ModeStore, parse_mode_ids
-    from ragtune.pipeline import Pipeline
-    from ragtune.retrieval.demo import ensure_demo_workspace
-    from ragtune.retrieval.knowledge import KnowledgeBase
+    from ragtune.modes import parse_mode_ids
     from ragtune.runtime import load_runtime
     from ragtune.runtime.stops import RepetitionRule
 
     settings = load_settings()
-    store = ModeStore(settings.modes_file)
+    scope = command_scope(args)
+    store = scope.modes(settings.modes_file)
     chosen, _ = parse_mode_ids(args.modes if args.modes is not None else DEFAULT_STOP_MODES,
                                [PLAYGROUND, *store.ids()])
     modes = [m if m == PLAYGROUND else store.get(m) for m in chosen]
     kb = None
     workspace = args.workspace or settings.demo_workspace or None
     if args.load is None and any(m != PLAYGROUND and m.retrieval for m in modes):
-        kb = KnowledgeBase.from_settings(settings)
-        if workspace and workspace == settings.demo_workspace:
-            ensure_demo_workspace(kb, workspace)
+        kb = open_knowledge_base(args, seed_demo=bool(workspace) and workspace == settings.demo_workspace)
     note = lambda message: print(f"  {message}", file=sys.stderr)  # noqa: E731
     runtime = load_runtime(settings, model_id=args.model_id, progress=note)
     try:
         if args.load is not None:
             rows = load_rows(args.load)
         else:
-            pipeline = Pipeline(runtime, kb, AdapterCatalog(settings), settings)
+            pipeline = scope.pipeline(runtime, kb, settings)  # the user's workspaces and adapters only
             rows = record_answers(pipeline, demo_eval_set().limited(args.limit).cases, modes, workspace,
                                   on_progress=note)
             if args.save is not None:

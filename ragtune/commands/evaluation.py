@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ragtune.commands._args import int_range, writable_file
+from ragtune.commands._scope import add_user_option, command_scope, open_knowledge_base
 from ragtune.config import Settings, load_settings
 
 if TYPE_CHECKING:
+    from ragtune.access import Scope, ScopedKnowledgeBase
     from ragtune.evaluation.routing import RoutingResult, RoutingRun, RoutingSet
     from ragtune.evaluation.runner import Progress, RunPlan
     from ragtune.evaluation.store import EvalRun
@@ -53,6 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "writes a copy, one row per router and query).")
     ev.add_argument("--json", action="store_true", help="Print the run summary and scoreboard as JSON.")
     ev.set_defaults(handler=cmd_eval)
+    add_user_option(ev)
 
     rep = subparsers.add_parser(
         "report", help="Run the demo evaluation across all modes and state each of the seed's claims with a verdict."
@@ -70,6 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rep.add_argument("--markdown", action="store_true", help="Print the claims as a Markdown table.")
     rep.add_argument("--json", action="store_true", help="Print the claims as JSON.")
     rep.set_defaults(handler=cmd_report)
+    add_user_option(rep)
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -92,12 +96,13 @@ def _progress_printer() -> Callable[[Progress], None]:
     return show
 
 
-def _modes(settings: Settings, spec: str) -> list[Mode]:
-    """The modes named in ``--modes``; an unknown id is an error before anything loads."""
+def _modes(settings: Settings, spec: str, scope: Scope) -> list[Mode]:
+    """The modes named in ``--modes`` (among those the user may use); an unknown id is an error before
+    anything loads."""
     from ragtune.errors import InputError
-    from ragtune.modes import ModeStore, parse_mode_ids
+    from ragtune.modes import parse_mode_ids
 
-    store = ModeStore(settings.modes_file)
+    store = scope.modes(settings.modes_file)
     mode_ids, unknown = parse_mode_ids(spec, store.ids())
     if unknown or not mode_ids:
         raise InputError(f"Unknown mode(s): {', '.join(unknown) or '(none given)'}. "
@@ -105,24 +110,22 @@ def _modes(settings: Settings, spec: str) -> list[Mode]:
     return store.resolve(mode_ids)
 
 
-def _pipeline(settings: Settings, kb: KnowledgeBase | None, model_id: str | None) -> Pipeline:
-    from ragtune.adapters import AdapterCatalog
+def _pipeline(settings: Settings, kb: KnowledgeBase | ScopedKnowledgeBase | None, model_id: str | None,
+              scope: Scope) -> Pipeline:
     from ragtune.economics import EconomicsStore
-    from ragtune.pipeline import Pipeline
     from ragtune.runtime import load_runtime
 
     runtime = load_runtime(settings, model_id=model_id,
                            progress=lambda message: print(f"  {message}", file=sys.stderr))
     economics = EconomicsStore(settings.economics_file).load()
-    return Pipeline(runtime, kb, AdapterCatalog(settings), settings, economics)
+    return scope.pipeline(runtime, kb, settings, economics)  # the user's workspaces and adapters only
 
 
-def _run(plan: RunPlan, settings: Settings) -> EvalRun:
-    """Run the plan with progress on stderr."""
+def _run(plan: RunPlan, settings: Settings, scope: Scope) -> EvalRun:
+    """Run the plan with progress on stderr; the run is stored as the user's."""
     from ragtune.evaluation.runner import run_plan
-    from ragtune.evaluation.store import EvalStore
 
-    return run_plan(plan, store=EvalStore.from_settings(settings), on_progress=_progress_printer())
+    return run_plan(plan, store=scope.eval_store(settings), on_progress=_progress_printer())  # type: ignore[arg-type]
 
 
 def _write_results(run: EvalRun, out: Path | None, settings: Settings) -> Path:
@@ -146,25 +149,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from ragtune.evaluation.runner import deterministic_settings, plan_eval
     from ragtune.evaluation.scoreboard import scoreboard_markdown
     from ragtune.evaluation.sets import demo_eval_set, load_eval_set
-    from ragtune.retrieval.demo import ensure_demo_workspace
-    from ragtune.retrieval.knowledge import KnowledgeBase
 
     settings = deterministic_settings(load_settings())
+    scope = command_scope(args)
     # The set is validated first: an invalid file exits before any model loads.
     eval_set = (load_eval_set(args.eval_set) if args.eval_set else demo_eval_set()).limited(args.limit)
-    modes = _modes(settings, args.modes or DEFAULT_EVAL_MODES)
-    kb = KnowledgeBase.from_settings(settings)
+    modes = _modes(settings, args.modes or DEFAULT_EVAL_MODES, scope)
     workspace = args.workspace or settings.demo_workspace or None
-    if workspace and workspace == settings.demo_workspace:
-        ensure_demo_workspace(kb, workspace)
+    kb = open_knowledge_base(args, seed_demo=bool(workspace) and workspace == settings.demo_workspace,
+                             settings=settings)
     if workspace:
-        kb.workspace(workspace)  # raises WorkspaceError naming the problem
-    pipeline = _pipeline(settings, kb, args.model_id)
+        kb.workspace(workspace)  # raises WorkspaceError (or PermissionDenied) naming the problem
+    pipeline = _pipeline(settings, kb, args.model_id, scope)
     try:
         plan = plan_eval(pipeline, eval_set, modes, workspace, version=args.version)
         for case_id, why in plan.not_judged.items():
             print(f"note: question {case_id} is left out, {why}", file=sys.stderr)
-        run = _run(plan, settings)
+        run = _run(plan, settings, scope)
     finally:
         pipeline.runtime.close()
     out = _write_results(run, args.out, settings)
@@ -193,15 +194,16 @@ def cmd_eval_routing(args: argparse.Namespace) -> int:
         raise InputError(f"--routing scores which route each query takes, from no documents: {', '.join(misplaced)} "
                          "does not apply.")
     settings = deterministic_settings(load_settings())
+    scope = command_scope(args)
     # The set and the mode are checked first: a wrong one exits before any model loads.
     routing_set = load_routing_set(args.eval_set) if args.eval_set else load_routing_set()
     routing_set = routing_set.limited(args.limit)
-    modes = _modes(settings, args.modes or "route")
+    modes = _modes(settings, args.modes or "route", scope)
     if len(modes) != 1:
         raise InputError(f"--routing scores one routing mode at a time (got {', '.join(m.id for m in modes)}).")
     mode = modes[0]
     check_set_fits(routing_set, mode)
-    pipeline = _pipeline(settings, None, args.model_id)
+    pipeline = _pipeline(settings, None, args.model_id, scope)
     try:
         run = _route_all(pipeline, mode, routing_set, baseline=not args.no_baseline)
     finally:
@@ -253,24 +255,24 @@ def _report_routing(pipeline: Pipeline, settings: Settings, per_route: int | Non
 # -- report ----------------------------------------------------------------------------------
 
 
-def _report_run(settings: Settings, model_id: str | None, modes_spec: str, limit: int | None
-                ) -> tuple[EvalRun, list[RoutingResult]]:
+def _report_run(settings: Settings, model_id: str | None, modes_spec: str, limit: int | None,
+                scope: Scope) -> tuple[EvalRun, list[RoutingResult]]:
     """Run the claims report and claim 7's routing evaluation with progress on stderr; store both, write the
     results file, and re-rank the model's showcases when the report covered the whole demo set."""
     from ragtune.evaluation.report import plan_claims
     from ragtune.retrieval.knowledge import KnowledgeBase
     from ragtune.showcases import refresh_after_report
 
-    modes = _modes(settings, modes_spec)
+    modes = _modes(settings, modes_spec, scope)
     kb = KnowledgeBase.from_settings(settings)
-    pipeline = _pipeline(settings, kb, model_id)
+    pipeline = _pipeline(settings, kb, model_id, scope)  # the report's own copies of the demo: see scoped_kb
     try:
         plan = plan_claims(pipeline, modes, per_kind=limit,
                            on_note=lambda note: print(f"  {note}", file=sys.stderr))
         for mode_id, why in plan.skipped.items():
             print(f"note: mode {mode_id} is skipped: {why}", file=sys.stderr)
         print(f"  {plan.describe()} on {pipeline.runtime.model_id}", file=sys.stderr)
-        run = _run(plan, settings)
+        run = _run(plan, settings, scope)
         routing = _report_routing(pipeline, settings, limit)
     finally:
         pipeline.runtime.close()
@@ -281,30 +283,35 @@ def _report_run(settings: Settings, model_id: str | None, modes_spec: str, limit
     return run, routing
 
 
-def measure_report(settings: Settings, model_id: str | None) -> str:
-    """Run the full claims report (every built-in report mode); its run id."""
+def measure_report(settings: Settings, model_id: str | None, scope: Scope | None = None) -> str:
+    """Run the full claims report (every built-in report mode) as ``scope``'s user (default: the local
+    user); its run id."""
+    from ragtune.access import Scope
     from ragtune.evaluation.report import REPORT_MODES
     from ragtune.evaluation.runner import deterministic_settings
 
-    return _report_run(deterministic_settings(settings), model_id, ",".join(REPORT_MODES), None)[0].info.id
+    scope = scope or Scope.local(settings)
+    return _report_run(deterministic_settings(settings), model_id, ",".join(REPORT_MODES), None, scope)[0].info.id
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from ragtune.evaluation.report import REPORT_MODES, build_claims, claims_markdown, claims_text
     from ragtune.evaluation.runner import deterministic_settings
     from ragtune.evaluation.scoreboard import scoreboard_markdown
-    from ragtune.evaluation.store import EvalStore, combine_runs
+    from ragtune.evaluation.store import combine_runs
 
     settings = deterministic_settings(load_settings())
+    scope = command_scope(args)
     if args.run_ids:
         from ragtune.evaluation.routing import RoutingRunStore
 
-        store = EvalStore.from_settings(settings)
+        store = scope.eval_store(settings)  # the user's own runs (an admin: anyone's)
         run = combine_runs([store.load(run_id) for run_id in args.run_ids])
         latest = RoutingRunStore.from_settings(settings).latest_measurement(run.info.model_id)
         routing = latest.results if latest is not None else []
     else:
-        run, routing = _report_run(settings, args.model_id, args.modes or ",".join(REPORT_MODES), args.limit)
+        run, routing = _report_run(settings, args.model_id, args.modes or ",".join(REPORT_MODES), args.limit,
+                                   scope)
     claims = build_claims(run.results, routing=routing)
     if args.json:
         print(json.dumps({"run": run.info.model_dump(mode="json"),

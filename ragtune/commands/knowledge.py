@@ -7,12 +7,17 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ragtune.commands import _args
+from ragtune.commands._scope import add_user_option, open_knowledge_base
 from ragtune.config import Settings, load_settings
 from ragtune.retrieval.knowledge import KnowledgeBase
 from ragtune.retrieval.progress import chunk_progress, print_chunk_progress
 from ragtune.retrieval.types import SEARCH_MODES, FileResult
+
+if TYPE_CHECKING:
+    from ragtune.access import ScopedKnowledgeBase
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ingest.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     ingest.add_argument("--json", action="store_true", help="Print the per-file report as JSON.")
     ingest.set_defaults(handler=cmd_ingest)
+    add_user_option(ingest)
 
     search = subparsers.add_parser("search", help="Search a knowledge workspace; print ranked chunks.")
     search.add_argument("query")
@@ -31,10 +37,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     search.add_argument("-k", type=_args.field_int(Settings, "top_k"), default=None, help="Number of chunks (default: RAGTUNE_TOP_K).")
     search.add_argument("--json", action="store_true", help="Print JSON.")
     search.set_defaults(handler=cmd_search)
+    add_user_option(search)
 
     spaces = subparsers.add_parser("workspaces", help="List knowledge workspaces; create, rename, empty, delete.")
     spaces.add_argument("--json", action="store_true", help="Print JSON.")
     spaces.set_defaults(handler=cmd_workspaces)
+    add_user_option(spaces)
     actions = spaces.add_subparsers(dest="workspace_action", metavar="ACTION")
     create = actions.add_parser("create", help="Create an empty workspace.")
     create.add_argument("name")
@@ -57,6 +65,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parser.add_argument("name")
         parser.add_argument("--yes", action="store_true", help="Do it (required: this cannot be undone).")
         parser.set_defaults(handler=cmd_workspace_destroy, destroy=action)
+    for parser in actions.choices.values():
+        add_user_option(parser)
 
     bench = subparsers.add_parser(
         "search-bench", help="Measure hit@k per search mode on the demo eval set, and embedding speed."
@@ -66,13 +76,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bench.set_defaults(handler=cmd_search_bench)
 
 
-def _open() -> tuple[KnowledgeBase, str]:
-    from ragtune.retrieval.demo import ensure_demo_workspace
-
-    settings = load_settings()
-    kb = KnowledgeBase.from_settings(settings)
-    ensure_demo_workspace(kb, settings.demo_workspace)
-    return kb, settings.demo_workspace
+def _open(args: argparse.Namespace) -> tuple[ScopedKnowledgeBase, str]:
+    """The command user's knowledge base (every call checked: see ``--user``) and the demo workspace's name."""
+    return open_knowledge_base(args), load_settings().demo_workspace
 
 
 def _print_file(done: int, total: int, result: FileResult) -> None:
@@ -85,7 +91,7 @@ def _print_file(done: int, total: int, result: FileResult) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    kb, _ = _open()
+    kb, _ = _open(args)
     if kb.ensure_workspace(args.workspace):  # idempotent: another ingest may create it at the same moment
         print(f"created workspace {args.workspace.strip()}")
     with chunk_progress(None if args.json else print_chunk_progress):  # a large file reports its batches
@@ -102,7 +108,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    kb, demo = _open()
+    kb, demo = _open(args)
     result = kb.search(args.workspace or demo, args.query, mode=args.mode, k=args.k)
     if args.json:
         print(result.model_dump_json(indent=2))
@@ -117,26 +123,29 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_workspaces(args: argparse.Namespace) -> int:
-    kb, _ = _open()
-    spaces = kb.list_workspaces()
+    kb, _ = _open(args)
+    spaces = kb.list_workspaces()  # the ones the user may read
+    signed_in = kb.scope.access.auth_enabled  # with sign-in, each line says the user's role there
     if args.json:
-        print(json.dumps([w.model_dump() for w in spaces], indent=2))
+        print(json.dumps([w.model_dump() | ({"role": kb.role(w.name)} if signed_in else {}) for w in spaces],
+                         indent=2))
         return 0
     if not spaces:
         print("No workspaces. Create one with `python -m ragtune workspaces create NAME`.")
     for w in spaces:
-        print(f"{w.name:<30} {w.n_documents:>5} documents {w.n_chunks:>7} chunks")
+        role = f"  ({kb.role(w.name)})" if signed_in else ""
+        print(f"{w.name:<30} {w.n_documents:>5} documents {w.n_chunks:>7} chunks{role}")
     return 0
 
 
 def cmd_workspace_create(args: argparse.Namespace) -> int:
-    kb, _ = _open()
+    kb, _ = _open(args)
     print(f"created workspace {kb.create_workspace(args.name).name}")
     return 0
 
 
 def cmd_workspace_rechunk(args: argparse.Namespace) -> int:
-    kb, _ = _open()
+    kb, _ = _open(args)
     stale = kb.stale_documents(args.name)
     if not stale:
         print(f"Every document of {args.name} is chunked with the current settings "
@@ -158,14 +167,14 @@ def cmd_workspace_rechunk(args: argparse.Namespace) -> int:
 def cmd_workspace_restore_demo(args: argparse.Namespace) -> int:
     from ragtune.retrieval.demo import restore_demo_workspace
 
-    kb, demo = _open()
+    kb, demo = _open(args)
     report = restore_demo_workspace(kb, demo)
     print(f"restored workspace {demo}: {len(report.files) - len(report.failed)} documents")
     return 1 if report.failed else 0
 
 
 def cmd_workspace_rename(args: argparse.Namespace) -> int:
-    kb, _ = _open()
+    kb, _ = _open(args)
     kb.rename_workspace(args.name, args.new_name)
     print(f"renamed {args.name} to {args.new_name}")
     return 0
@@ -175,7 +184,7 @@ def cmd_workspace_destroy(args: argparse.Namespace) -> int:
     if not args.yes:
         print(f"refusing to {args.destroy} {args.name!r} without --yes (this cannot be undone)", file=sys.stderr)
         return 2
-    kb, _ = _open()
+    kb, _ = _open(args)
     if args.destroy == "empty":
         kb.empty_workspace(args.name)
     else:

@@ -8,13 +8,13 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from ragtune.adapters import AdapterCatalog
 from ragtune.commands._args import writable_file
+from ragtune.commands._scope import add_user_option, command_scope, open_knowledge_base
 from ragtune.config import load_settings
 from ragtune.errors import InputError
 from ragtune.evaluation.scoring import format_outcome
 from ragtune.lab import MAX_QUESTION_CHARS, Failed, Finished, check_question, plan_comparison
-from ragtune.modes import DEFAULT_LAB_MODES, ModeStore, parse_mode_ids
+from ragtune.modes import DEFAULT_LAB_MODES, parse_mode_ids
 from ragtune.runtime.stops import STOPPED_LABELS
 
 if TYPE_CHECKING:
@@ -45,6 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      "opens offline).")
     lab.add_argument("--markdown", type=writable_file, metavar="FILE", help="Also write it as Markdown.")
     lab.set_defaults(handler=cmd_lab, check=check_lab)
+    add_user_option(lab)
 
 
 def _record(event: Finished | Failed) -> dict[str, object]:
@@ -123,7 +124,7 @@ def _print_text(record: dict[str, object]) -> None:
 def check_lab(args: argparse.Namespace) -> None:
     """What can be refused before anything loads: an empty or over-long question, no known mode."""
     check_question(args.question)
-    store = ModeStore(load_settings().modes_file)
+    store = command_scope(args).modes(load_settings().modes_file)  # the modes the user may use
     chosen, unknown = parse_mode_ids(args.modes, store.ids())
     if not chosen:
         raise InputError(f"No known mode chosen (--modes {args.modes!r}). Known modes: {', '.join(store.ids())}.")
@@ -134,15 +135,12 @@ def cmd_lab(args: argparse.Namespace) -> int:
     from ragtune.economics import EconomicsStore
     from ragtune.lab import compare, new_run_id
     from ragtune.lab_share import LabComparison
-    from ragtune.pipeline import Pipeline
-    from ragtune.retrieval.demo import ensure_demo_workspace
-    from ragtune.retrieval.knowledge import KnowledgeBase
     from ragtune.runtime import load_runtime
-    from ragtune.store import QueryLog
 
     settings = load_settings()
     settings.ensure_data_dir()
-    store = ModeStore(settings.modes_file)
+    scope = command_scope(args)
+    store = scope.modes(settings.modes_file)
     chosen, unknown = parse_mode_ids(args.modes, store.ids())
     if unknown:
         print(f"warning: ignoring unknown modes: {', '.join(unknown)} (known: {', '.join(store.ids())})",
@@ -156,14 +154,12 @@ def cmd_lab(args: argparse.Namespace) -> int:
     workspace = args.workspace or settings.demo_workspace or None
     kb = None
     if any(m.retrieval for m in modes):
-        kb = KnowledgeBase.from_settings(settings)
-        if workspace and workspace == settings.demo_workspace:
-            ensure_demo_workspace(kb, workspace)
+        kb = open_knowledge_base(args, seed_demo=bool(workspace) and workspace == settings.demo_workspace)
         if workspace:
-            kb.workspace(workspace)  # an unknown workspace is an error before the model loads
+            kb.workspace(workspace)  # unknown, or not the user's to read: an error before the model loads
     runtime = load_runtime(settings, model_id=args.model_id)
-    log = None if args.no_log else QueryLog(settings.query_log_file)
-    pipeline = Pipeline(runtime, kb, AdapterCatalog(settings), settings, EconomicsStore(settings.economics_file).load())
+    log = None if args.no_log else scope.query_log(settings.query_log_file)  # the answers are the user's
+    pipeline = scope.pipeline(runtime, kb, settings, EconomicsStore(settings.economics_file).load())
     failures = 0
     run_id = new_run_id()
     events = compare(pipeline, args.question, modes, workspace, log=log, source="cli", run_id=run_id,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ragtune.adapters import AdapterCatalog
 from ragtune.commands._args import field_float, field_int
+from ragtune.commands._scope import add_user_option, command_scope
 from ragtune.config import load_settings
 from ragtune.errors import InputError
 from ragtune.models import ModelRegistry
@@ -38,6 +39,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     verify = inner.add_parser("verify", help="Check a model's file: sha256, header, architecture.")
     verify.add_argument("model_id", nargs="?")
     verify.set_defaults(handler=cmd_models_verify)
+    # Models by a path on the server are an admin's (with sign-in on), as on the Adapters page.
+    add_user_option(add, admin="add a model by its path on the server")
+    add_user_option(remove, admin="remove a model")
+    add_user_option(assemble, admin="assemble a model")
 
     ask = subparsers.add_parser("ask", help="Ask the model one question (optionally with an adapter).")
     ask.add_argument("question")
@@ -51,6 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ask.add_argument("--system", default=None, help="A system message to send first.")
     ask.add_argument("--json", action="store_true", help="Print one JSON object instead of streaming.")
     ask.set_defaults(handler=cmd_ask, check=check_ask)
+    add_user_option(ask)
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
@@ -139,7 +145,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     settings = load_settings()
     adapters = []
     if args.adapter:  # resolved before the model loads: a wrong name costs no load
-        path = AdapterCatalog(settings, model_id=args.model_id).resolve(args.adapter)
+        # the user's adapters by name; a file path only for an admin (with sign-in on)
+        path = command_scope(args).catalog(settings, args.model_id).resolve(args.adapter)
         adapters.append(AdapterUse(path=path, scale=1.0 if args.scale is None else args.scale))
     runtime = load_runtime(settings, model_id=args.model_id)
     messages = [ChatMessage(role="user", content=args.question)]

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ragtune.commands._args import int_range, writable_file
+from ragtune.commands._scope import add_user_option, command_scope
 from ragtune.config import load_settings
 
 if TYPE_CHECKING:
@@ -34,13 +35,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "data/showcases/<model>.json made this way).")
     sc.add_argument("--json", action="store_true", help="Print the showcases as JSON.")
     sc.set_defaults(handler=cmd_showcases)
+    add_user_option(sc)
 
 
 def cmd_showcases(args: argparse.Namespace) -> int:
     from ragtune.errors import InputError
-    from ragtune.evaluation.store import EvalStore
     from ragtune.models import ModelRegistry
-    from ragtune.modes import ModeStore
     from ragtune.showcases import (
         ShowcaseStore,
         latest_report,
@@ -53,7 +53,8 @@ def cmd_showcases(args: argparse.Namespace) -> int:
         raise InputError("--measure runs a new claims report and ranks it; --run ranks a stored one: "
                          "give one of them.")
     settings = load_settings()
-    store = EvalStore.from_settings(settings)
+    scope = command_scope(args)
+    store = scope.eval_store(settings)  # the user's runs (an admin: anyone's)
     if args.run_id:
         run = store.load(args.run_id)  # raises, naming the run, when there is none
         if args.model_id and args.model_id != run.info.model_id:
@@ -65,9 +66,9 @@ def cmd_showcases(args: argparse.Namespace) -> int:
         if args.measure:
             from ragtune.commands.evaluation import measure_report
 
-            run_id = measure_report(settings, model_id)
+            run_id = measure_report(settings, model_id, scope)
         else:
-            run_id = latest_report(store, model_id)
+            run_id = latest_report(store, model_id)  # type: ignore[arg-type]
         if run_id is None:
             raise InputError(
                 f"No complete claims report of {model_id} over the whole demo set is stored in "
@@ -83,7 +84,7 @@ def cmd_showcases(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(shows.model_dump(mode="json"), indent=1))
     else:
-        labels = {m.id: m.label for m in ModeStore(settings.modes_file).all()}
+        labels = {m.id: m.label for m in scope.modes(settings.modes_file).all()}
         showcase_text(shows, labels, top=args.top)
         print(f"\nwritten: {path}")
     return 0

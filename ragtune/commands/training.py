@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ragtune.adapters import DEFAULT_ADAPTER_MODEL, shipped_adapters_dir
 from ragtune.commands._args import field_float, field_int, int_range
+from ragtune.commands._scope import add_user_option, command_scope
 from ragtune.config import Settings, load_settings
 from ragtune.errors import InputError
 from ragtune.names import check_name, inside
@@ -51,6 +52,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--threads", type=field_int(TrainOptions, "threads"),
                        help="torch CPU threads (default: all cores).")
     train.add_argument("--job-dir", type=Path, help=argparse.SUPPRESS)  # the Adapters page's worker
+    # --user: the adapter is shared when an admin trains it, else personal. Not checked by main: the page's
+    # worker (--job-dir) acts for the job's owner, recorded in the job.
+    train.add_argument("--user", metavar="EMAIL", default=None,
+                       help="Act as this user (default: RAGTUNE_USER; needed when RAGTUNE_AUTH is not none): "
+                       "an admin's adapter is shared, anyone else's personal.")
     train.set_defaults(handler=cmd_train, check=check_train)
 
     adapters = subparsers.add_parser("adapters", help="Build the shipped adapters (`make adapters`).")
@@ -81,6 +87,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     data = inner.add_parser("data", help="Only (re)generate the shipped adapters' training and eval data.")
     data.add_argument("--seed", type=field_int(TrainOptions, "seed"), default=42)
     data.set_defaults(handler=cmd_adapters_data)
+    for parser in inner.choices.values():  # they write the shipped adapters, their data and a shared workspace
+        add_user_option(parser, admin="build or measure the shipped adapters")
 
 
 def _options(args: argparse.Namespace) -> TrainOptions:
@@ -108,6 +116,9 @@ def check_train(args: argparse.Namespace) -> None:
     """What can be refused before anything loads: the name (a file name: never a path) and the options."""
     if args.job_dir:
         return
+    scope = command_scope(args)
+    if args.out is not None:
+        scope.require_admin("write an adapter to a path on the server (--out)")
     if not args.data or not args.name:
         raise InputError("Give --data FILE.jsonl and --name NAME (and optionally --base MODEL_ID).")
     args.name = check_name("adapter", args.name.removesuffix(".gguf"))
@@ -123,7 +134,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     check_train(args)
     options = _options(args)
 
-    from ragtune.adapters import AdapterCatalog
     from ragtune.errors import AdapterError
     from ragtune.models import ModelRegistry
     from ragtune.training.data import load_examples
@@ -134,13 +144,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     registry = ModelRegistry(settings)
     spec = registry.get(args.base_model_id or registry.default_id())
     base = registry.verify(spec)
-    out_dir = Path(args.out or settings.adapters_dir)
+    catalog = command_scope(args).catalog(settings)  # an admin's adapter is shared, anyone else's personal
+    out_dir = Path(args.out or catalog.user_dir)
     out_path = inside(out_dir, out_dir / f"{args.name}.gguf")
     from ragtune.training.card import peft_folder
 
-    if out_path.exists() or peft_folder(out_path).exists() or (args.out is None and args.name in AdapterCatalog(settings).taken_names()):
+    if out_path.exists() or peft_folder(out_path).exists() or (args.out is None and args.name in catalog.taken_names()):
         raise AdapterError(f"An adapter named '{args.name}' exists already; choose another --name.")
     settings.ensure_data_dir()
+    if catalog.personal is not None and args.out is None:
+        catalog.personal.ensure_folder()
     total = options.total_steps(len(dataset.examples))
     print(f"training '{args.name}' on {spec.id}: {len(dataset.examples)} examples, {total} steps", file=sys.stderr)
     last = [0.0]
@@ -283,7 +296,7 @@ def check_adapters_evaluate(args: argparse.Namespace) -> None:
     from ragtune.training.heldout import check_inputs
 
     args.checked_set = check_inputs(args.docs, args.eval_set, args.limit)
-    args.checked_modes = _modes(deterministic_settings(load_settings()), args.modes)
+    args.checked_modes = _modes(deterministic_settings(load_settings()), args.modes, command_scope(args))
 
 
 def cmd_adapters_evaluate(args: argparse.Namespace) -> int:
@@ -306,7 +319,7 @@ def cmd_adapters_evaluate(args: argparse.Namespace) -> int:
     changed = [f for f in report.files if f.status != "unchanged"]
     print(f"  documents: {len(report.files)} in '{args.workspace}' ({len(changed)} added or replaced)",
           file=sys.stderr)
-    pipeline = _pipeline(settings, kb, args.model_id)
+    pipeline = _pipeline(settings, kb, args.model_id, command_scope(args))
     try:
         run, _ = evaluate_heldout(pipeline, EvalStore.from_settings(settings), eval_set, modes, docs=args.docs,
                                   workspace=args.workspace, on_progress=_progress_printer())

@@ -1,4 +1,8 @@
-"""Stored runs: their header and results in ``evaluations.sqlite3`` (WAL), combined runs, and the CSV export."""
+"""Stored runs: their header and results in ``evaluations.sqlite3`` (WAL), combined runs, and the CSV export.
+
+A run records who started it (``owner``; '' for a run stored before sign-in existed, or with
+``RAGTUNE_AUTH=none``): :class:`ragtune.access.ScopedEvalStore` shows each user their own runs.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,13 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ragtune.csvsafe import csv_text
-from ragtune.errors import InputError
+from ragtune.errors import ConfigError, InputError
 from ragtune.evaluation.scoreboard import ModeScore, scoreboard
 from ragtune.evaluation.scoring import EvalResult
 from ragtune.evaluation.sets import EvalCase
@@ -52,6 +57,7 @@ class EvalRunInfo(BaseModel):
     n_items: int
     n_results: int = 0
     error: str = ""
+    owner: str = Field(default="", description="Who started the run; '': before sign-in (or RAGTUNE_AUTH=none).")
 
     @property
     def planned(self) -> int:
@@ -153,7 +159,8 @@ CREATE TABLE IF NOT EXISTS eval_runs (
     settings TEXT NOT NULL,
     n_items INTEGER NOT NULL,
     cases TEXT NOT NULL,
-    error TEXT NOT NULL DEFAULT ''
+    error TEXT NOT NULL DEFAULT '',
+    owner TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS eval_results (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -179,6 +186,25 @@ class EvalStore(SQLiteFile):
     schema = _SCHEMA
     what = "evaluation store"
 
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        try:
+            self._add_owner_column()
+        except sqlite3.Error as exc:
+            raise ConfigError(f"The {self.what} {self.path} cannot be upgraded ({exc}). Check that "
+                              "RAGTUNE_DATA_DIR is writable.") from exc
+
+    def _add_owner_column(self) -> None:
+        """A store written before runs had owners gains the column (its runs: owner '')."""
+        with self._connect() as db:
+            present = {row["name"] for row in db.execute("PRAGMA table_info(eval_runs)")}
+            if "owner" not in present:
+                try:
+                    db.execute("ALTER TABLE eval_runs ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
+                except sqlite3.OperationalError as exc:
+                    if "duplicate column" not in str(exc):  # another process added it meanwhile
+                        raise
+
     @classmethod
     def from_settings(cls, settings: Any) -> EvalStore:
         return cls(settings.ensure_data_dir() / "evaluations.sqlite3")
@@ -187,12 +213,12 @@ class EvalStore(SQLiteFile):
         with self._connect() as db:
             db.execute(
                 "INSERT INTO eval_runs (id, created_at, finished_at, status, kind, set_name, set_sha256, "
-                "model_id, mode_ids, workspaces, settings, n_items, cases, error) "
-                "VALUES (?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "model_id, mode_ids, workspaces, settings, n_items, cases, error, owner) "
+                "VALUES (?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (info.id, info.created_at.isoformat(), info.status, info.kind, info.set_name, info.set_sha256,
                  info.model_id, json.dumps(info.mode_ids), json.dumps(info.workspaces),
                  info.settings.model_dump_json(), info.n_items,
-                 json.dumps([c.model_dump(mode="json") for c in cases]), info.error),
+                 json.dumps([c.model_dump(mode="json") for c in cases]), info.error, info.owner),
             )
 
     def add_result(self, run_id: str, result: EvalResult) -> None:
@@ -217,18 +243,29 @@ class EvalStore(SQLiteFile):
             status=row["status"], kind=row["kind"], set_name=row["set_name"], set_sha256=row["set_sha256"],
             model_id=row["model_id"], mode_ids=json.loads(row["mode_ids"]),
             workspaces=json.loads(row["workspaces"]), settings=RunSettings.model_validate_json(row["settings"]),
-            n_items=row["n_items"], n_results=n_results, error=row["error"],
+            n_items=row["n_items"], n_results=n_results, error=row["error"], owner=row["owner"],
         )
 
-    def runs(self, *, kind: RunKind | None = None, limit: int = 200) -> list[EvalRunInfo]:
-        """Stored runs, newest first."""
-        where, params = ("WHERE r.kind = ?", [kind]) if kind else ("", [])
+    def runs(self, *, kind: RunKind | None = None, limit: int = 200, owner: str | None = None) -> list[EvalRunInfo]:
+        """Stored runs, newest first (only ``owner``'s, when given)."""
+        clauses, params = [], []
+        for column, value in (("kind", kind or None), ("owner", owner)):
+            if value is not None:
+                clauses.append(f"r.{column} = ?")
+                params.append(value)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         with self._connect() as db:
             rows = db.execute(
                 "SELECT r.*, (SELECT COUNT(*) FROM eval_results e WHERE e.run_id = r.id) AS n_results "
                 f"FROM eval_runs r {where} ORDER BY r.created_at DESC LIMIT ?", [*params, limit]
             ).fetchall()
         return [self._info(row, row["n_results"]) for row in rows]
+
+    def owner_of(self, run_id: str) -> str | None:
+        """Who started the run ('' before sign-in); None: no such run."""
+        with self._connect() as db:
+            row = db.execute("SELECT owner FROM eval_runs WHERE id = ?", (run_id,)).fetchone()
+        return None if row is None else str(row["owner"])
 
     def load(self, run_id: str) -> EvalRun:
         """A run with its cases and results.

@@ -12,6 +12,11 @@ The worker is ``python -m ragtune train --job-dir <folder>``, started in its own
 so it outlives the Streamlit script run (and the browser tab) that started it. When it
 finishes, the adapter and its card move into the data directory's adapters folder and
 appear in the catalog, the Adapters page and the lab.
+
+A job records who started it (``owner``; '' before sign-in, or with ``RAGTUNE_AUTH=none``); a
+``personal`` job's adapter goes to its owner's personal adapters folder instead of the shared one
+(:func:`ragtune.adapters.personal_adapters_dir`). :class:`ragtune.access.ScopedTrainingJobs` shows each
+user their own jobs.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from ragtune.adapters import AdapterCatalog
+from ragtune.adapters import AdapterCatalog, PersonalAdapterCatalog
 from ragtune.config import PROJECT_ROOT, Settings
 from ragtune.errors import AdapterError, InputError, RagtuneError, TrainingCancelled, shown_input
 from ragtune.names import RULES, check_name, inside
@@ -45,6 +50,15 @@ class JobRequest(BaseModel):
     base_model_id: str
     data_name: str
     options: TrainOptions
+    owner: str = ""
+    personal: bool = False
+    """The adapter goes to the owner's personal folder (not the shared one)."""
+
+    def adapters_dir(self, settings: Settings) -> Path:
+        """Where the trained adapter is installed."""
+        if self.personal:
+            return PersonalAdapterCatalog(settings, self.owner).ensure_folder()
+        return settings.adapters_dir
 
 
 class JobState(BaseModel):
@@ -64,6 +78,7 @@ class JobState(BaseModel):
     error: str | None = None
     adapter_path: str | None = None
     pid: int | None = None
+    owner: str = ""
     created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
     updated_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
 
@@ -121,8 +136,12 @@ class TrainingJobs:
     def root(self) -> Path:
         return self.settings.data_dir / "training-jobs"
 
-    def start(self, *, name: str, base_model_id: str, data: bytes, data_name: str, options: TrainOptions) -> JobState:
+    def start(self, *, name: str, base_model_id: str, data: bytes, data_name: str, options: TrainOptions,
+              owner: str = "", personal: bool = False) -> JobState:
         """Validate everything that can be checked now, then start the worker process.
+
+        ``owner`` is recorded on the job; ``personal`` installs the adapter in the owner's personal
+        adapters folder.
 
         Raises:
             TrainingUnavailable: the training extras are not installed.
@@ -138,9 +157,15 @@ class TrainingJobs:
             raise AdapterError(
                 f"{shown_input(name)} is not a valid adapter name: {RULES['adapter'].describe()}."
             ) from None
-        if stem in AdapterCatalog(self.settings).taken_names():
+        taken = AdapterCatalog(self.settings).taken_names()
+        if personal:
+            taken |= PersonalAdapterCatalog(self.settings, owner).taken_names()
+        if stem in taken:
             raise AdapterError(f"An adapter named '{stem}' exists already; choose another name.")
-        _refuse_taken_peft(self.settings.adapters_dir / f"{stem}.gguf")
+        request = JobRequest(name=stem, base_model_id=base_model_id, data_name=data_name, options=options,
+                             owner=owner, personal=personal)
+        _refuse_taken_peft((PersonalAdapterCatalog(self.settings, owner).folder if personal
+                            else self.settings.adapters_dir) / f"{stem}.gguf")
         if any(job.name == stem and job.active for job in self.list()):
             raise InputError(f"A job training '{stem}' is already running.")
         dataset = parse_examples(data, source=data_name)
@@ -149,7 +174,6 @@ class TrainingJobs:
         folder = self._folder(job_id)
         folder.mkdir(parents=True, exist_ok=False)
         (folder / "data.jsonl").write_bytes(data)
-        request = JobRequest(name=stem, base_model_id=base_model_id, data_name=data_name, options=options)
         (folder / "request.json").write_text(request.model_dump_json(indent=1), encoding="utf-8")
         state = JobState(
             id=job_id,
@@ -157,6 +181,7 @@ class TrainingJobs:
             base_model_id=base_model_id,
             total_steps=options.total_steps(len(dataset.examples)),
             message=f"Starting: {len(dataset.examples)} examples",
+            owner=owner,
         )
         _write_state(folder, state)
         with (folder / "log.txt").open("ab") as log:
@@ -233,7 +258,8 @@ def run_job(folder: Path, settings: Settings) -> int:
 
     folder = Path(folder)
     request = JobRequest.model_validate_json((folder / "request.json").read_text(encoding="utf-8"))
-    state = _read_state(folder) or JobState(id=folder.name, name=request.name, base_model_id=request.base_model_id)
+    state = _read_state(folder) or JobState(id=folder.name, name=request.name, base_model_id=request.base_model_id,
+                                            owner=request.owner)
     state.pid = os.getpid()
     state.status = "loading"
     state.message = "Checking the base model"
@@ -271,7 +297,7 @@ def run_job(folder: Path, settings: Settings) -> int:
             progress=progress,
             should_stop=lambda: (folder / "cancel").exists(),
         )
-        target = _install(staged, settings, base)
+        target = _install(staged, settings, base, request.adapters_dir(settings))
         state.status = "done"
         state.adapter_path = str(target)
         state.message = f"Saved as {target.name}"
@@ -295,12 +321,13 @@ def run_job(folder: Path, settings: Settings) -> int:
         raise
 
 
-def _install(staged: Path, settings: Settings, base: object) -> Path:
-    """Check the trained adapter against its base and move it (and its card) into the catalog."""
+def _install(staged: Path, settings: Settings, base: object, target_dir: Path | None = None) -> Path:
+    """Check the trained adapter against its base and move it (and its card) into the catalog's
+    ``target_dir`` (default: the shared adapters folder; or the owner's personal one)."""
     from ragtune.gguf.files import check_adapter_file
 
     check_adapter_file(staged, base)  # type: ignore[arg-type]
-    target_dir = settings.adapters_dir
+    target_dir = target_dir or settings.adapters_dir
     target_dir.mkdir(parents=True, exist_ok=True)
     target = inside(target_dir, target_dir / staged.name)
     if target.exists() or staged.stem in AdapterCatalog(settings).taken_names():
