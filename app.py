@@ -7,12 +7,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_resources import (get_backend_status, get_knowledge_base, get_principal, get_registry, get_runtime,
+from app_resources import (get_backend_status, get_knowledge_base, get_registry, get_runtime, get_scope,
                            get_scratch_sweeper, get_settings, get_store_status)
 from components.backends import render_backends
 from components.safe import errors_shown
-from components.sidebar import LoadedModel, render_sidebar
+from components.sidebar import ADMINS_ONLY, SERVER_PATHS_OFF, LoadedModel, render_sidebar
 from ragtune.errors import RagtuneError
+from ragtune.models import ModelSpec
 from ragtune.tour import drop_scratch, scratch_name
 
 HERE = Path(__file__).parent
@@ -28,10 +29,23 @@ def sidebar() -> None:
         runtime = get_runtime(model_id)
         return LoadedModel(registry.get(runtime.model_id), runtime.summary, runtime.n_ctx)
 
-    manage = get_settings().allow_server_paths  # local models are managed here only where paths may be typed
+    scope = get_scope()
+    admin = scope is not None and scope.is_admin
+    # Local models are managed here only where paths may be typed, and only by an admin (the core checks too).
+    manage = get_settings().allow_server_paths and admin
+
+    def add_local(path: Path) -> ModelSpec:
+        scope.require_admin("add a model by its path on the server")  # type: ignore[union-attr]
+        return registry.add_local(path)
+
+    def remove_local(model_id: str) -> None:
+        scope.require_admin("remove a model added by its path")  # type: ignore[union-attr]
+        registry.remove_local(model_id)
+
     render_sidebar(registry.statuses(), default_id=registry.default_id(), load=load,
-                   add_local=registry.add_local if manage else None,
-                   added=registry.user_models(), remove_local=registry.remove_local if manage else None)
+                   add_local=add_local if manage else None, added=registry.user_models(),
+                   remove_local=remove_local if manage else None,
+                   paths_note=SERVER_PATHS_OFF if admin or not get_settings().allow_server_paths else ADMINS_ONLY)
     model_id = st.session_state.get("model_id")
     if model_id:  # None: no model is installed (render_sidebar said so)
         with errors_shown("the backends"):
@@ -42,10 +56,10 @@ def sidebar() -> None:
 def signed_in_admin() -> bool:
     """Whether the session's user is an admin (the Access page is listed for admins only)."""
     try:
-        who = get_principal()
+        scope = get_scope()
     except RagtuneError:
         return False  # an identity that cannot be read: the sign-in gate says why
-    return who is not None and who.is_admin
+    return scope is not None and scope.is_admin
 
 
 def tidy_tour_scratch(on_tour: bool) -> None:
