@@ -10,7 +10,6 @@ import streamlit as st
 
 from components.format import confirm_button
 from components.safe import escape_markdown
-from ragtune.access.overview import revoke_warning
 from ragtune.access.principal import EVERYONE, ROLES
 
 if TYPE_CHECKING:
@@ -38,15 +37,41 @@ def member_label(email: str) -> str:
     return "everyone (*)" if email == EVERYONE else email
 
 
+def personal_of(overview: AccessOverview) -> dict[str, list[str]]:
+    """Workspace -> the users whose personal workspace it is."""
+    owners: dict[str, list[str]] = {}
+    for row in overview.users:
+        if row.user.personal_workspace:
+            owners.setdefault(row.user.personal_workspace, []).append(row.user.email)
+    return owners
+
+
+def revoke_warning(overview: AccessOverview, email: str, workspace: str) -> str:
+    """What revoking ``email``'s role on ``workspace`` leaves behind that an admin should know first ('': nothing)."""
+    row = next((w for w in overview.workspaces if w.name == workspace), None)
+    if row is None or not row.exists:
+        return ""
+    notes = []
+    if [m.email for m in row.members if m.role == "owner"] == [email]:
+        notes.append(f"'{workspace}' will have no owner left: only admins can then rename or delete it.")
+    if email == EVERYONE:
+        notes.append("Every signed-in user without a role of their own there loses access to it.")
+    elif email in personal_of(overview).get(workspace, []):
+        notes.append(f"It is {email}'s personal workspace.")
+    return " ".join(notes)
+
+
 def render_users(overview: AccessOverview, *, key: str) -> None:
-    """The known users: address, name, first and last sign-in (UTC), personal workspace, admin, roles held."""
+    """The known users: address, name, first and last sign-in (UTC), personal workspace, admin, their roles."""
     if not overview.users:
         st.info("Nobody has signed in yet, and no role was granted to anyone: users appear here on their first "
                 "sign-in (each gets a personal workspace).", icon=":material/group:")
         return
-    rows = [{"address": u.email, "name": u.name, "first seen (UTC)": _when(u.first_seen) or "never signed in",
-             "last seen (UTC)": _when(u.last_seen), "personal workspace": u.personal_workspace,
-             "admin": u.is_admin, "roles": u.n_roles} for u in overview.users]
+    rows = [{"address": r.user.email, "name": r.user.name,
+             "first seen (UTC)": _when(r.user.first_seen) or "never signed in",
+             "last seen (UTC)": _when(r.user.last_seen), "personal workspace": r.user.personal_workspace,
+             "admin": r.is_admin, "roles": ", ".join(f"{w}: {role}" for w, role in sorted(r.roles.items()))}
+            for r in overview.users]
     st.dataframe(rows, hide_index=True, key=key)
 
 
@@ -55,17 +80,16 @@ def render_workspaces(overview: AccessOverview, *, key: str) -> None:
     if not overview.workspaces:
         st.info("There is no workspace yet: create one on the Knowledge page.", icon=":material/folder_off:")
         return
-    rows = []
+    personal, rows = personal_of(overview), []
     for ws in overview.workspaces:
-        note = "" if ws.exists else "no longer in the knowledge base"
-        if ws.personal_of:
-            note = "; ".join(filter(None, [f"personal workspace of {', '.join(ws.personal_of)}", note]))
+        notes = [f"personal workspace of {', '.join(personal[ws.name])}" if ws.name in personal else "",
+                 "" if ws.exists else "no longer in the knowledge base"]
+        note = "; ".join(n for n in notes if n)
         if not ws.members:
             rows.append({"workspace": ws.name, "member": "(no one: admins only)", "role": "", "granted by": "",
                          "granted (UTC)": "", "note": note})
-        for m in ws.members:
-            rows.append({"workspace": ws.name, "member": member_label(m.email), "role": m.role,
-                         "granted by": m.granted_by, "granted (UTC)": _when(m.granted_at), "note": note})
+        rows += [{"workspace": ws.name, "member": member_label(m.email), "role": m.role, "granted by": m.granted_by,
+                  "granted (UTC)": _when(m.granted_at), "note": note} for m in ws.members]
     st.dataframe(rows, hide_index=True, key=key)
     st.caption(escape_markdown(ROLE_HELP))
 
@@ -91,7 +115,7 @@ def render_grant_form(workspaces: list[str], *, key: str) -> GrantRequest | None
 def render_revoke(overview: AccessOverview, *, key: str) -> Membership | None:
     """Pick a membership and revoke it after a confirmation (naming what it leaves behind, such as a
     workspace without an owner). Returns the membership on the run the admin confirmed."""
-    members = overview.memberships()
+    members = [m for w in overview.workspaces for m in w.members]
     if not members:
         st.caption("No role granted yet: nothing to revoke.")
         return None
@@ -100,13 +124,12 @@ def render_revoke(overview: AccessOverview, *, key: str) -> Membership | None:
     if chosen is None:
         return None
     member = labels[chosen]
-    warning = revoke_warning(overview, member.email, member.workspace)
     question = (f"Take away {member_label(member.email)}'s {member.role} role on '{member.workspace}'? "
-                f"{warning}").strip()
+                f"{revoke_warning(overview, member.email, member.workspace)}").strip()
     if confirm_button("Revoke", escape_markdown(question), key=f"{key}_revoke"):
         return member
     return None
 
 
-__all__ = ["GrantRequest", "member_label", "render_grant_form", "render_revoke", "render_users",
-           "render_workspaces"]
+__all__ = ["GrantRequest", "member_label", "personal_of", "render_grant_form", "render_revoke", "render_users",
+           "render_workspaces", "revoke_warning"]
