@@ -225,6 +225,16 @@ def _():
 def _():
     from components.knowledge import render_workspace_manager
     render_workspace_manager("team", restorable_demo="demo", expanded=True, key="kn")
+    render_workspace_manager("team", restorable_demo=None, expanded=True, key="viewer", can_write=False,
+                             can_manage=False)
+
+
+@sample("knowledge.render_role_note")
+def _():
+    from components.knowledge import render_role_note
+    render_role_note("viewer", "team <b>", key="viewer")
+    render_role_note("editor", "team", key="editor")
+    render_role_note("owner", "team", key="owner")  # nothing to say
 
 
 @sample("knowledge.render_workspace_summary")
@@ -333,34 +343,37 @@ def _():
 def access_overview():
     """Two users (one never signed in), a workspace with an owner and everyone as viewer, one with no member
     and one left over after a deletion."""
-    from ragtune.access.overview import AccessOverview, UserRow, WorkspaceMembers
-    from ragtune.access.store import Membership
+    from ragtune.access.overview import AccessOverview, UserAccess, WorkspaceAccess
+    from ragtune.access.store import Membership, UserInfo
     ts = NOW.timestamp()
-    users = [UserRow(email="ana@x.org", name="Ana <b>", first_seen=ts, last_seen=ts, personal_workspace="ana",
-                     n_roles=1),
-             UserRow(email="bob@x.org", is_admin=True)]
+    users = [UserAccess(user=UserInfo(email="ana@x.org", name="Ana <b>", first_seen=ts, last_seen=ts,
+                                      personal_workspace="ana"), roles={"ana": "owner"}),
+             UserAccess(user=UserInfo(email="bob@x.org"), is_admin=True)]
     owner = Membership(email="ana@x.org", workspace="ana", role="owner", granted_by="ada@x.org", granted_at=ts)
     everyone = Membership(email="*", workspace="demo", role="viewer")
-    return AccessOverview(users=users, admins=["bob@x.org"], workspaces=[
-        WorkspaceMembers(name="ana", members=[owner], personal_of=["ana@x.org"]),
-        WorkspaceMembers(name="demo", members=[everyone]), WorkspaceMembers(name="empty"),
-        WorkspaceMembers(name="gone", exists=False, members=[owner.model_copy(update={"workspace": "gone"})])])
+    return AccessOverview(auth_enabled=True, users=users, admins=["bob@x.org"], workspaces=[
+        WorkspaceAccess(name="ana", members=[owner]), WorkspaceAccess(name="demo", members=[everyone]),
+        WorkspaceAccess(name="empty"),
+        WorkspaceAccess(name="gone", exists=False, members=[owner.model_copy(update={"workspace": "gone"})])])
+
+
+def no_access():
+    from ragtune.access.overview import AccessOverview
+    return AccessOverview(auth_enabled=False, users=[], workspaces=[], admins=[])
 
 
 @sample("access.render_users")
 def _():
     from components.access import render_users
-    from ragtune.access.overview import AccessOverview
     render_users(access_overview(), key="users")
-    render_users(AccessOverview(users=[], workspaces=[], admins=[]), key="nobody")
+    render_users(no_access(), key="nobody")
 
 
 @sample("access.render_workspaces")
 def _():
     from components.access import render_workspaces
-    from ragtune.access.overview import AccessOverview
     render_workspaces(access_overview(), key="spaces")
-    render_workspaces(AccessOverview(users=[], workspaces=[], admins=[]), key="none")
+    render_workspaces(no_access(), key="none")
 
 
 @sample("access.render_grant_form")
