@@ -12,16 +12,17 @@ from pathlib import Path
 import streamlit as st
 
 from app_resources import (get_access, get_backend_status, get_knowledge_base, get_principal, get_registry,
-                           get_runtime, get_scratch_sweeper, get_settings, get_store_status)
+                           get_runtime, get_scope, get_scratch_sweeper, get_settings, get_store_status)
 from components.backends import render_backends
 from components.safe import errors_shown
-from components.sidebar import LoadedModel, render_sidebar
+from components.sidebar import ADMINS_ONLY, SERVER_PATHS_OFF, LoadedModel, render_sidebar
 from components.signin import render_auth_problem, render_open_warning, render_sign_in, render_user
 from ragtune.access import Principal, Scope
 from ragtune.access.signin import (auth_problem, authlib_version, invalid_identity, missing_identity,
                                    open_access_warning, sign_in_address_hint)
 from ragtune.config import Settings
 from ragtune.errors import InputError, RagtuneError
+from ragtune.models import ModelSpec
 from ragtune.tour import drop_scratch, scratch_name
 
 HERE = Path(__file__).parent
@@ -37,10 +38,23 @@ def sidebar() -> None:
         runtime = get_runtime(model_id)
         return LoadedModel(registry.get(runtime.model_id), runtime.summary, runtime.n_ctx)
 
-    manage = get_settings().allow_server_paths  # local models are managed here only where paths may be typed
+    scope = get_scope()
+    admin = scope is not None and scope.is_admin
+    # Local models are managed here only where paths may be typed, and only by an admin (the core checks too).
+    manage = get_settings().allow_server_paths and admin
+
+    def add_local(path: Path) -> ModelSpec:
+        scope.require_admin("add a model by its path on the server")  # type: ignore[union-attr]
+        return registry.add_local(path)
+
+    def remove_local(model_id: str) -> None:
+        scope.require_admin("remove a model added by its path")  # type: ignore[union-attr]
+        registry.remove_local(model_id)
+
     render_sidebar(registry.statuses(), default_id=registry.default_id(), load=load,
-                   add_local=registry.add_local if manage else None,
-                   added=registry.user_models(), remove_local=registry.remove_local if manage else None)
+                   add_local=add_local if manage else None, added=registry.user_models(),
+                   remove_local=remove_local if manage else None,
+                   paths_note=SERVER_PATHS_OFF if admin or not get_settings().allow_server_paths else ADMINS_ONLY)
     model_id = st.session_state.get("model_id")
     if model_id:  # None: no model is installed (render_sidebar said so)
         with errors_shown("the backends"):
@@ -103,6 +117,12 @@ def record_sign_in(settings: Settings, principal: Principal) -> None:
         st.session_state["signin_recorded"] = principal.email
 
 
+def access_page(*, visible: bool) -> st.Page:
+    """The Access page (admins only; the page checks too)."""
+    return st.Page(HERE / "app_pages" / "access.py", title="Access", icon=":material/admin_panel_settings:",
+                   url_path="access", visibility="visible" if visible else "hidden")
+
+
 def tidy_tour_scratch(on_tour: bool) -> None:
     """The Tour's freshness step works in a scratch copy of the demo documents: drop this session's copy as
     soon as another page runs (the Tour drops it when another step opens), and any session's copy left for
@@ -149,7 +169,8 @@ pages = {
         st.Page(PAGES / "decide.py", title="Decide", icon=":material/alt_route:", url_path="decide"),
     ],
 }
-principal = signed_in(settings, pages)  # nothing below runs for a visitor who is not signed in
+principal = signed_in(settings, {**pages, "Measure": [*pages["Measure"], access_page(visible=False)]})
+# Nothing below runs for a visitor who is not signed in (a signed-out /access lands on the sign-in page too).
 
 if settings.demo_workspace:
     # The demo workspace is there from the first start (cached: this runs once per process).
@@ -161,6 +182,12 @@ if settings.demo_workspace:
             st.warning(f"The demo knowledge base could not be set up: {exc}")
 
 record_sign_in(settings, principal)
+# Listed for admins only. For anyone else it stays reachable but hidden, so a typed /access is answered by the
+# page's own "only an admin" message rather than by Streamlit's "page not found".
+if principal.is_admin:
+    pages["Admin"] = [access_page(visible=True)]
+else:
+    pages["Measure"].append(access_page(visible=False))
 navigation = st.navigation(pages)
 tidy_tour_scratch(on_tour=navigation.url_path == "tour")
 with st.sidebar, errors_shown("the sidebar"):

@@ -11,9 +11,8 @@ from functools import partial
 
 import streamlit as st
 
-from ragtune.access import Access, Principal, Scope
+from ragtune.access import Access, Principal, Scope, ScopedAdapterCatalog, ScopedKnowledgeBase
 from ragtune.access.signin import proxy_identity
-from ragtune.adapters import AdapterCatalog
 from ragtune.config import Settings, load_settings
 from ragtune.errors import InputError, PermissionDenied, RagtuneError
 from ragtune.models import ModelRegistry
@@ -45,9 +44,9 @@ def get_registry() -> ModelRegistry:
     return ModelRegistry(get_settings())
 
 
-def get_catalog() -> AdapterCatalog:
-    """The adapter catalog (the adapters shipped for the session's model, and the data directory's)."""
-    return AdapterCatalog(get_settings(), model_id=st.session_state.get("model_id") or get_registry().default_id())
+def _model_id() -> str | None:
+    """The session's model (the sidebar's choice), or the configured default."""
+    return st.session_state.get("model_id") or get_registry().default_id()
 
 
 # max_entries=1: one model per process. Choosing another model in the sidebar frees the
@@ -184,3 +183,47 @@ def get_principal() -> Principal | None:
         return access.principal(str(email), str(name))
     header = proxy_identity(st.context.headers.get_all(settings.proxy_header), settings.proxy_header)
     return access.principal(header) if header else None
+
+
+def get_scope() -> Scope | None:
+    """The session's user's :class:`Scope` (every store through it is checked); None when nobody is signed in.
+
+    The entry point stops before any page when nobody is signed in, so a page may count on a scope; one run on
+    its own (a test) gets :func:`session_scope`'s clear refusal instead.
+
+    Raises:
+        InputError: the identity provider or the proxy sent something that is not one e-mail address.
+    """
+    who = get_principal()
+    if who is None:
+        return None
+    return Scope(get_access(), who, demo_workspace=get_settings().demo_workspace)
+
+
+def session_scope() -> Scope:
+    """The session's :class:`Scope`.
+
+    Raises:
+        PermissionDenied: nobody is signed in.
+    """
+    scope = get_scope()
+    if scope is None:
+        raise PermissionDenied("Sign in to use ragtune: nobody is signed in in this session.")
+    return scope
+
+
+def get_scoped_knowledge_base() -> ScopedKnowledgeBase:
+    """The knowledge base as the session's user may use it: only the workspaces they may read are listed, and
+    every read or change is checked (PermissionDenied names what is missing).
+
+    Raises:
+        PermissionDenied: nobody is signed in.
+        RagtuneError: the knowledge base is unusable (as :func:`get_knowledge_base`).
+    """
+    return session_scope().knowledge_base(get_knowledge_base())
+
+
+def get_scoped_catalog() -> ScopedAdapterCatalog:
+    """The adapters the session's user may use with the session's model: the shipped and shared ones, and
+    their own personal ones (an admin: everyone's)."""
+    return session_scope().catalog(get_settings(), _model_id())

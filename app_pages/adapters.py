@@ -1,11 +1,12 @@
-"""Adapters: the LoRA adapters with their cards, a quick try, upload, delete, and training."""
+"""Adapters: the LoRA adapters with their cards, a quick try, upload, delete, and training. A user's uploads and
+trained adapters are personal (theirs and the admins'), an admin's are shared; shipped ones are everyone's."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from app_resources import get_backend_status, get_catalog, get_runtime, get_settings
-from components.adapters import render_adapter_card, render_job, render_train_options, render_try
+from app_resources import get_backend_status, get_runtime, get_scoped_catalog, get_settings, session_scope
+from components.adapters import render_adapter_card, render_job, render_train_options, render_try, sharing_label
 from components.backends import render_server_adapters
 from components.format import confirm_button
 from components.safe import errors_shown, escape_markdown
@@ -13,30 +14,35 @@ from ragtune.adapters import fit_problem
 from ragtune.errors import RagtuneError
 from ragtune.training.card import load_card
 from ragtune.training.deps import INSTALL_HINT, missing_training_packages
-from ragtune.training.jobs import TrainingJobs
 from ragtune.training.options import TrainOptions
 from ragtune.training.tryout import EXAMPLE_CONTEXT, EXAMPLE_INPUT, STYLE_LABELS, style_for, try_adapter
 
 
 def library(runtime) -> None:
-    catalog = get_catalog()
+    catalog, admin = get_scoped_catalog(), session_scope().is_admin
     entries = catalog.list()
     if not entries:
         st.info("No adapters yet: upload one below or train one.", icon=":material/info:")
     for entry in entries:
+        # An admin lists every user's personal adapters: two users' may share a name.
+        ident = entry.name + (f"-{entry.owner}" if entry.owner else "")
         render_adapter_card(entry, load_card(entry.path), fits=fit_problem(entry.path, runtime.summary),
-                            key=f"ad_card_{entry.name}")
-        question = f"Delete '{escape_markdown(entry.name)}' and its card? This cannot be undone."
-        if entry.origin == "user" and confirm_button(f"Delete {entry.name}", question, key=f"ad_delete_{entry.name}"):
+                            key=f"ad_card_{ident}")
+        # Deleting a shared adapter is an admin's; a personal one its owner's (or an admin's).
+        deletable = entry.origin == "user" and (admin or bool(entry.owner))
+        question = escape_markdown(f"Delete '{entry.name}' ({sharing_label(entry)}) and its card? "
+                                   "This cannot be undone.")
+        if deletable and confirm_button(f"Delete {entry.name}", question, key=f"ad_delete_{ident}"):
             try:
-                catalog.remove(entry.name)  # the file and its card together, or nothing
+                catalog.remove(entry.name, owner=entry.owner or None)  # the file and its card together, or nothing
                 st.rerun()
             except RagtuneError as exc:
                 st.error(str(exc))
 
 
 def try_box(runtime) -> None:
-    fitting = {e.name: e for e in get_catalog().list() if fit_problem(e.path, runtime.summary) is None}
+    fitting = {f"{e.name} ({sharing_label(e)})": e for e in get_scoped_catalog().list()
+               if fit_problem(e.path, runtime.summary) is None}
     if not fitting:
         st.caption("No adapter fits the loaded model yet.")
         return
@@ -65,8 +71,9 @@ def upload(runtime) -> None:
     name = st.text_input("Name", value=file.name.removesuffix(".gguf") if file else "", key="ad_upload_name")
     if st.button("Check and add", key="ad_upload_save", disabled=file is None):
         try:  # the catalog stores the file only once every check has passed
-            entry = get_catalog().add(name or file.name, file.getvalue(), base=runtime.summary)
-            st.success(f"Added '{escape_markdown(entry.name)}': it fits {escape_markdown(runtime.model_id)}.")
+            entry = get_scoped_catalog().add(name or file.name, file.getvalue(), base=runtime.summary)
+            st.success(f"Added '{escape_markdown(entry.name)}' ({escape_markdown(sharing_label(entry))}): it fits "
+                       f"{escape_markdown(runtime.model_id)}.")
         except RagtuneError as exc:  # nothing is stored: the file failed a check
             st.error(f"Rejected: {exc}")
 
@@ -86,8 +93,9 @@ def train_form(runtime) -> None:
     if st.button("Start training", key="ad_train_start", type="primary", disabled=data is None or not name):
         try:
             options = TrainOptions.checked(values)  # the field and the rule, never pydantic's own text
-            job = TrainingJobs(get_settings()).start(name=name, base_model_id=runtime.model_id, data=data.getvalue(),
-                                                    data_name=data.name, options=options)
+            jobs = session_scope().training_jobs(get_settings())  # the job, and its adapter, are the user's
+            job = jobs.start(name=name, base_model_id=runtime.model_id, data=data.getvalue(), data_name=data.name,
+                             options=options)
             st.success(f"Started '{escape_markdown(job.name)}': {job.total_steps} steps. Progress shows below.")
         except RagtuneError as exc:
             st.error(escape_markdown(str(exc)))
@@ -95,7 +103,7 @@ def train_form(runtime) -> None:
 
 def jobs_panel() -> None:
     with errors_shown("the training jobs panel"):  # a fragment reruns on its own, outside the page's guard
-        jobs = TrainingJobs(get_settings())
+        jobs = session_scope().training_jobs(get_settings())  # the user's own (an admin: everyone's)
         states = jobs.list()
         if states:
             st.subheader("Training jobs")
@@ -123,7 +131,7 @@ def adapters_page() -> None:
         upload(runtime)
     with tab_train:
         train_form(runtime)
-        active = any(job.active for job in TrainingJobs(get_settings()).list())
+        active = any(job.active for job in session_scope().training_jobs(get_settings()).list())
         st.fragment(jobs_panel, run_every=2.0 if active else None)()
 
 

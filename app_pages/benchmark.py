@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_resources import get_catalog, get_knowledge_base, get_runtime, get_settings
+from app_resources import get_runtime, get_scoped_knowledge_base, get_settings, session_scope
 from components.evaluation import (pick_other_run, pick_run, render_claims, render_claims_form, render_comparison,
                                    render_run, render_run_form, render_set_picker)
 from components.safe import errors_shown
@@ -14,8 +14,7 @@ from ragtune.evaluation.report import REPORT_MODES, build_claims, plan_claims
 from ragtune.evaluation.routing import RoutingRunStore
 from ragtune.evaluation.runner import RunPlan, deterministic_settings, plan_eval, run_plan
 from ragtune.evaluation.sets import demo_eval_set
-from ragtune.evaluation.store import EvalStore
-from ragtune.modes import DEFAULT_LAB_MODES, ModeStore
+from ragtune.modes import DEFAULT_LAB_MODES
 from ragtune.pipeline import Pipeline
 from ragtune.showcases import refresh_after_report
 
@@ -24,10 +23,11 @@ def make_pipeline(deterministic: bool) -> Pipeline:
     settings = get_settings()
     settings = deterministic_settings(settings) if deterministic else settings
     try:
-        kb = get_knowledge_base()
+        kb = get_scoped_knowledge_base()
     except RagtuneError:
         kb = None  # modes that retrieve report themselves as unavailable
-    return Pipeline(get_runtime(), kb, get_catalog(), settings, EconomicsStore(settings.economics_file).load())
+    # The user's pipeline: retrieval only from workspaces they may read, their adapters.
+    return session_scope().pipeline(get_runtime(), kb, settings, EconomicsStore(settings.economics_file).load())
 
 
 def new_run() -> RunPlan | None:
@@ -35,8 +35,8 @@ def new_run() -> RunPlan | None:
     settings = get_settings()
     eval_set = render_set_picker(demo_eval_set(), key="bm")
     try:
-        all_modes = ModeStore(settings.modes_file).all()
-        workspaces = [w.name for w in get_knowledge_base().list_workspaces()]
+        all_modes = session_scope().modes(settings.modes_file).all()
+        workspaces = [w.name for w in get_scoped_knowledge_base().list_workspaces()]  # the readable ones
     except RagtuneError as exc:
         st.error(str(exc))
         return None
@@ -66,7 +66,7 @@ def claims_run() -> RunPlan | None:
         return None
     try:
         pipeline = make_pipeline(True)
-        modes = ModeStore(get_settings().modes_file).resolve(list(REPORT_MODES))
+        modes = session_scope().modes(get_settings().modes_file).resolve(list(REPORT_MODES))
         with st.spinner("Preparing the report's demo workspaces (first time only)…"):
             plan = plan_claims(pipeline, modes, per_kind=per_kind)
     except RagtuneError as exc:
@@ -83,19 +83,21 @@ def execute(plan: RunPlan) -> None:
         st.button("Cancel", key="bm_cancel", icon=":material/stop:",
                   help="Stops after the current answer; the answers so far are kept.")
         bar = st.progress(0.0, text="Starting…")
-        run = run_plan(plan, store=EvalStore.from_settings(plan.pipeline.settings),
+        run = run_plan(plan, store=session_scope().eval_store(plan.pipeline.settings),  # the run is the user's
                        on_progress=lambda p: bar.progress(p.fraction, text=p.text()))
         status.update(label=f"Run {run.info.id}: {run.info.status}", state="complete", expanded=False)
     settings = plan.pipeline.settings
     # Claim 7 is measured apart: the built-in routing mode on the whole routing set, baseline included.
     routing = RoutingRunStore.from_settings(settings).latest_measurement(run.info.model_id)
-    if refresh_after_report(run, settings.data_dir, routing.results if routing else None) is not None:
+    # The showcases are everyone's (the Lab's demo questions, the Tour's rates): an admin's report re-ranks them.
+    shared = session_scope().is_admin
+    if shared and refresh_after_report(run, settings.data_dir, routing.results if routing else None) is not None:
         st.toast("The Lab's and the Tour's showcases were re-ranked from this report.")
     st.session_state["bm_selected"] = run.info.id
 
 
 def results() -> None:
-    store = EvalStore.from_settings(get_settings())
+    store = session_scope().eval_store(get_settings())  # the user's own runs (an admin: everyone's)
     runs = store.runs()
     if not runs:
         st.info("No stored runs yet: run an evaluation above.", icon=":material/info:")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_resources import get_catalog, get_knowledge_base, get_registry, get_runtime, get_settings
+from app_resources import get_registry, get_runtime, get_scoped_catalog, get_scoped_knowledge_base, get_settings
 from components.home import render_doors, render_intro, render_status
 from components.safe import errors_shown
 from ragtune.errors import RagtuneError
@@ -24,10 +24,10 @@ def home() -> None:
     except RagtuneError as exc:
         runtime_error = str(exc)
     try:
-        documents = documents_status(get_knowledge_base(), settings.demo_workspace)
+        documents = documents_status(get_scoped_knowledge_base(), settings.demo_workspace)  # what the user may read
     except RagtuneError as exc:
         documents = documents_status(None, settings.demo_workspace, kb_error=str(exc))
-    status = home_status(model_id, runtime=runtime, runtime_error=runtime_error, catalog=get_catalog(),
+    status = home_status(model_id, runtime=runtime, runtime_error=runtime_error, catalog=get_scoped_catalog(),
                          documents=documents, showcases=ShowcaseStore(settings.data_dir))
     render_status(status, key="home_status")
 

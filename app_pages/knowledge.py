@@ -1,4 +1,5 @@
-"""Knowledge: workspaces, documents and their chunks, inline edits, demo versions, search playground."""
+"""Knowledge: workspaces, documents and their chunks, inline edits, demo versions, search playground — the
+workspaces the user may read, with the changes their role allows (the core checks each one)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from app_resources import get_knowledge_base, get_settings
+from app_resources import get_scoped_knowledge_base, get_settings
 from components import knowledge as view
 from components.format import confirm_button
 from components.safe import errors_shown
+from ragtune.access import ScopedKnowledgeBase
 from ragtune.errors import RagtuneError
-from ragtune.retrieval import KnowledgeBase, SearchMode
+from ragtune.retrieval import SearchMode
 from ragtune.retrieval.demo import demo_version, set_demo_version
 from ragtune.retrieval.ingest import strip_common_folder
 from ragtune.retrieval.workspace_actions import WorkspaceAction, WorkspaceChange, apply_workspace_action
@@ -33,21 +35,23 @@ def act(change: Callable[[], object], message: str = "", *, select: str | None =
     st.rerun()
 
 
-def workspace_panel(kb: KnowledgeBase, demo: str) -> str | None:
+def workspace_panel(kb: ScopedKnowledgeBase, demo: str) -> str | None:
     """Pick a workspace; create, rename, empty or delete one; restore a deleted demo. Returns the chosen name."""
-    names = [w.name for w in kb.list_workspaces()]
+    names = [w.name for w in kb.list_workspaces()]  # the ones the user may read
     if st.session_state.get("kn_select") in names:
         st.session_state["kn_workspace"] = st.session_state.pop("kn_select")
     name = st.selectbox("Workspace", names, key="kn_workspace") if names else None
-    action = view.render_workspace_manager(name, restorable_demo=demo if demo not in names else None,
-                                      expanded=not names, key="kn")
+    restorable = demo if demo not in names and kb.scope.is_admin else None  # the shared demo is an admin's
+    action = view.render_workspace_manager(name, restorable_demo=restorable, expanded=not names, key="kn",
+                                           can_write=bool(name) and kb.can("write", name),
+                                           can_manage=bool(name) and kb.can("manage", name))
     if action is not None:
         with st.spinner("Restoring the demo documents..." if action.kind == "restore_demo" else "Saving..."):
             act(lambda: apply_workspace_action(kb, action))
     return name
 
 
-def demo_panel(kb: KnowledgeBase, name: str) -> None:
+def demo_panel(kb: ScopedKnowledgeBase, name: str) -> None:
     """Switch the demo between version 1 and version 2 of its documents."""
     if chosen := view.render_demo_switch(demo_version(kb, name), key="kn_demo"):
         with st.spinner(f"Switching the demo to {chosen}..."):
@@ -55,7 +59,7 @@ def demo_panel(kb: KnowledgeBase, name: str) -> None:
         st.success(f"Demo is now {chosen}; re-indexed: {', '.join(report.replaced) or 'nothing'}.")
 
 
-def upload_panel(kb: KnowledgeBase, name: str, limit_mb: int) -> None:
+def upload_panel(kb: ScopedKnowledgeBase, name: str, limit_mb: int) -> None:
     """Upload many files at once; show per-file progress and results. Files stay in the uploader
     after ingestion, so each is ingested once (by its upload id), not again on every click."""
     files, folder = view.render_uploader(limit_mb, key="kn")
@@ -76,8 +80,8 @@ def upload_panel(kb: KnowledgeBase, name: str, limit_mb: int) -> None:
         view.render_ingest_report(report, key="kn_report_view")
 
 
-def documents_panel(kb: KnowledgeBase, name: str) -> None:
-    """List documents; preview, edit (re-indexed on save) or delete one."""
+def documents_panel(kb: ScopedKnowledgeBase, name: str, can_write: bool) -> None:
+    """List documents; preview, edit (re-indexed on save) or delete one (editing and deleting: an editor's)."""
     docs = kb.list_documents(name)
     view.render_document_table(docs, key="kn_documents")
     if not docs:
@@ -86,6 +90,9 @@ def documents_panel(kb: KnowledgeBase, name: str) -> None:
     if doc is None:
         return
     doc_id = doc.doc_id
+    if not can_write:
+        view.render_chunks(kb.chunks(name, doc_id), key="kn_chunks")
+        return
     chunks_tab, edit_tab, delete_tab = st.tabs(["Chunks", "Edit", "Delete"])
     with chunks_tab:
         view.render_chunks(kb.chunks(name, doc_id), key="kn_chunks")
@@ -103,7 +110,7 @@ def documents_panel(kb: KnowledgeBase, name: str) -> None:
             act(lambda: kb.delete_document(name, doc_id), f"Deleted {doc.source}.")
 
 
-def search_panel(kb: KnowledgeBase, name: str, default_mode: SearchMode) -> None:
+def search_panel(kb: ScopedKnowledgeBase, name: str, default_mode: SearchMode) -> None:
     """Search the workspace; show ranked chunks with their scores."""
     if request := view.render_search_form(default_mode, key="kn"):
         view.render_search_result(kb.search(name, request.query, mode=request.mode, k=request.k), key="kn_results")
@@ -114,7 +121,7 @@ def knowledge() -> None:
     with errors_shown("the Knowledge page"):
         settings = get_settings()
         with st.spinner("Opening the knowledge base (the first start builds the demo)..."):
-            kb = get_knowledge_base()
+            kb = get_scoped_knowledge_base()
         if message := st.session_state.pop("kn_flash", None):
             st.success(message)
         name = workspace_panel(kb, settings.demo_workspace)
@@ -122,17 +129,20 @@ def knowledge() -> None:
             st.info("Create a workspace to add documents.")
             return
         view.render_workspace_summary(next(w for w in kb.list_workspaces() if w.name == name), key="kn_summary")
-        if view.render_stale_chunking(len(view.stale_documents(kb, name, key="kn_stale")), kb.chunk_size,
-                                      kb.chunk_overlap, key="kn_stale"):
+        view.render_role_note(kb.role(name), name, key="kn_role")
+        can_write = kb.can("write", name)
+        if can_write and view.render_stale_chunking(len(view.stale_documents(kb, name, key="kn_stale")),
+                                                    kb.chunk_size, kb.chunk_overlap, key="kn_stale"):
             st.session_state.pop("kn_stale_cache", None)
             with st.spinner("Re-chunking..."):
                 act(lambda: apply_workspace_action(kb, WorkspaceAction("rechunk", name)))
-        if name == settings.demo_workspace:
+        if name == settings.demo_workspace and can_write:  # switching versions changes them for every reader
             demo_panel(kb, name)
         st.subheader("Documents")
-        server_mb = int(st.get_option("server.maxUploadSize"))
-        upload_panel(kb, name, view.render_upload_limit(settings.max_upload_mb, server_mb))
-        documents_panel(kb, name)
+        if can_write:
+            server_mb = int(st.get_option("server.maxUploadSize"))
+            upload_panel(kb, name, view.render_upload_limit(settings.max_upload_mb, server_mb))
+        documents_panel(kb, name, can_write)
         st.subheader("Search")
         search_panel(kb, name, settings.search_mode)
 

@@ -5,27 +5,27 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_resources import get_catalog, get_knowledge_base, get_runtime, get_settings, get_showcases, get_tenant_demo
+from app_resources import (get_runtime, get_scoped_catalog, get_scoped_knowledge_base, get_settings, get_showcases,
+                           get_tenant_demo, session_scope)
 from components.history import render_history_charts
 from components.lab import render_cost_settings, render_lab_controls, render_live_comparison, render_mode_form
 from components.lab_results import render_comparison, render_freshness_offer, render_link_notes, render_take_away
 from components.safe import errors_shown
 from components.tenants import render_lab_preset, render_two_tenants
+from ragtune.access import Scope, ScopedKnowledgeBase, ScopedModeStore, ScopedQueryLog
 from ragtune.economics import EconomicsStore, config_from_form
 from ragtune.errors import RagtuneError
 from ragtune.lab import (FreshnessOffer, check_question, compare, demo_questions, freshness_offer, new_run_id,
                          plan_comparison, switch_documents)
-from ragtune.lab_share import LabComparison, read_link, stored_comparison
-from ragtune.modes import DEFAULT_LAB_MODES, ModeStore, mode_from_form
-from ragtune.pipeline import Pipeline
-from ragtune.retrieval.knowledge import KnowledgeBase
-from ragtune.store import LogFilter, QueryLog
+from ragtune.lab_share import LabComparison, read_link, read_refusal, stored_comparison
+from ragtune.modes import DEFAULT_LAB_MODES, mode_from_form
+from ragtune.store import LogFilter
 
 
-def open_link(modes: ModeStore, log: QueryLog, workspaces: list[str]) -> bool:
-    """Read the URL (?q=&modes=&workspace=&run=): fill the controls the first time a link is seen,
-    show its stored answers when they still match it, say what was refused. True: "Run again"."""
-    reading = read_link(st.query_params.to_dict(), known_modes=modes.ids(), workspaces=workspaces)
+def open_link(modes: ScopedModeStore, log: ScopedQueryLog, kb: ScopedKnowledgeBase | None, workspaces: list) -> bool:
+    """Read the URL (?q=&modes=&workspace=&run=) into the controls; show the user's stored answers; True: run again."""
+    reading = read_link(st.query_params.to_dict(), known_modes=modes.ids(), workspaces=workspaces,
+                        refusal=lambda name: read_refusal(kb, name))
     stored = stored_comparison(log, reading.link, modes.resolve(reading.link.modes))
     defaults = [m for m in DEFAULT_LAB_MODES if m in modes.ids()]
     if st.session_state.get("lab_link") != reading.link:  # a new link: its values fill the controls
@@ -48,20 +48,23 @@ def open_link(modes: ModeStore, log: QueryLog, workspaces: list[str]) -> bool:
     return again
 
 
-def settings_panels(modes: ModeStore, economics: EconomicsStore) -> None:
-    """Expanders: define a mode, delete one, and edit the cost model."""
+def settings_panels(scope: Scope, modes: ScopedModeStore, economics: EconomicsStore) -> None:
+    """Expanders: define a mode, delete one of one's own, and (admins) edit the cost model."""
     with st.expander("Define your own mode", icon=":material/add:"):
-        values = render_mode_form([a.name for a in get_catalog().list()], key="lab_mode_form")
+        values = render_mode_form([a.name for a in get_scoped_catalog().list()], key="lab_mode_form")
         with errors_shown("the mode form"):
             if values is not None:
                 st.success(f"Saved the mode '{modes.save(mode_from_form(values)).label}'.")
-            own = [m.id for m in modes.user_modes()]
+            own = [m.id for m in modes.user_modes() if scope.is_admin or m.owner == scope.owner]
             doomed = st.selectbox("Delete a saved mode", own, key="lab_mode_delete") if own else None
             if doomed and st.button("Delete", key="lab_mode_delete_button", icon=":material/delete:"):
                 modes.delete(doomed)
                 st.rerun()
+    if not scope.is_admin:  # the prices every user's costs are computed with are an admin's to set
+        return
     with st.expander("Cost settings: $/hour, API prices, training cost", icon=":material/payments:"):
         with errors_shown("the cost settings"):
+            scope.require_admin("change the cost settings")  # the check is the core's, not only this page's
             edited = render_cost_settings(economics.load(), default_rate=get_settings().compute_dollars_per_hour,
                                           key="lab_costs")
             if edited is not None:
@@ -72,10 +75,9 @@ def settings_panels(modes: ModeStore, economics: EconomicsStore) -> None:
                 st.rerun()
 
 
-def run_comparison(question: str, mode_ids: list[str], workspace: str | None, kb: KnowledgeBase | None,
-                   modes: ModeStore, economics: EconomicsStore, log: QueryLog) -> bool:
-    """Answer in every mode (plus what the question brings), live; keep the result and make the
-    page's address its permalink. False: refused (the message is shown)."""
+def run_comparison(question: str, mode_ids: list[str], workspace: str | None, kb: ScopedKnowledgeBase | None,
+                   modes: ScopedModeStore, economics: EconomicsStore, log: ScopedQueryLog) -> bool:
+    """Answer in every mode (plus what the question brings), live; keep it; the address is its permalink."""
     try:
         question = check_question(question)
     except RagtuneError as exc:
@@ -83,7 +85,7 @@ def run_comparison(question: str, mode_ids: list[str], workspace: str | None, kb
         return False
     plan = plan_comparison(question, mode_ids, modes.ids())
     chosen = modes.resolve(plan.mode_ids)
-    pipeline = Pipeline(get_runtime(), kb, get_catalog(), get_settings(), economics.load())
+    pipeline = session_scope().pipeline(get_runtime(), kb, get_settings(), economics.load())  # checks each retrieval
     if plan.note:
         st.info(plan.note, icon=":material/add_circle:")
     events = compare(pipeline, question, chosen, workspace, log=log, source="lab", run_id=(run_id := new_run_id()))
@@ -98,11 +100,11 @@ def run_comparison(question: str, mode_ids: list[str], workspace: str | None, kb
 def lab() -> None:
     if render_lab_preset(st.query_params.get("preset"), key="lab_preset") == "tenants":  # one question, two users
         return render_two_tenants(get_tenant_demo(), measured=True, key="lab_tenants")
-    settings = get_settings()
-    modes, economics = ModeStore(settings.modes_file), EconomicsStore(settings.economics_file)
-    log = QueryLog(settings.query_log_file)
+    settings, scope = get_settings(), session_scope()
+    modes, economics = scope.modes(settings.modes_file), EconomicsStore(settings.economics_file)
+    log = scope.query_log(settings.query_log_file)
     try:
-        kb = get_knowledge_base()
+        kb = get_scoped_knowledge_base()  # lists only the workspaces this user may read
         workspaces = [w.name for w in kb.list_workspaces()]
     except RagtuneError as exc:
         kb, workspaces = None, []
@@ -110,17 +112,15 @@ def lab() -> None:
     switch: FreshnessOffer | None = st.session_state.pop("lab_switch", None)  # asked for on the last run
     if switch is not None and (last := st.session_state.get("lab_shown")) is not None:
         st.session_state.update(lab_question=last.question, lab_modes=last.mode_ids, lab_workspace=last.workspace)
-    again = open_link(modes, log, workspaces) or switch is not None
-    top = st.container()  # the controls sit above the panels but are drawn after them, so a
-    settings_panels(modes, economics)  # mode saved in a panel is listed on the same run
+    again = open_link(modes, log, kb, workspaces) or switch is not None
+    top = st.container()  # the controls sit above the panels but drawn after them: a mode saved there is listed
+    settings_panels(scope, modes, economics)
     with top:
         question, chosen_ids, workspace = render_lab_controls(demo_questions(get_showcases()), modes.all(), workspaces,
                                                               settings.demo_workspace, key="lab")
         clicked = st.button("Compare", key="lab_run", type="primary", icon=":material/play_arrow:",
                             disabled=not chosen_ids)
-    # Three placeholders: a new comparison streams into the first while the other two stay empty,
-    # which removes the last comparison's cards and charts at once (an emptied slot refilled in
-    # the same run would keep them, greyed, under the new columns until the run ends).
+    # A new comparison streams into the first slot while the others stay empty: the last one's cards go at once.
     live_slot, results_slot, history_slot = st.empty(), st.empty(), st.empty()
     if clicked or again:
         with live_slot.container():
@@ -132,18 +132,18 @@ def lab() -> None:
     elif (shown := st.session_state.get("lab_shown")) is not None:
         with results_slot.container():
             render_comparison(shown, key="lab_now")
-            offer = freshness_offer(kb, shown.workspace, settings.demo_workspace, shown.question)
+            offer = freshness_offer(kb, shown.workspace, settings.demo_workspace, shown.question)  # editors only
             if offer is not None and render_freshness_offer(offer, key="lab_fresh"):
                 st.session_state["lab_switch"] = offer  # carried out (and asked again) on the next run
                 st.rerun()
             render_take_away(shown, base_url=st.context.url, key="lab_share")
     with history_slot.container():
-        st.subheader("Every lab query so far", anchor=False)
+        st.subheader("Every lab query so far" if scope.is_admin else "Your lab queries so far", anchor=False)
         render_history_charts(log.entries(LogFilter(limit=500)), key="lab_history")
 
 
 st.title("Lab")
-st.caption("One question, several ways of answering it: the model alone, with retrieval, with a LoRA "
-           "adapter, with both, and the baselines. Answers, format, citations, latency and cost.")
+st.caption("One question, several ways of answering it: the model alone, with retrieval, with a LoRA adapter, with "
+           "both, and the baselines. Answers, format, citations, latency and cost.")
 with errors_shown("the Lab"):
     lab()

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_resources import get_catalog, get_runtime, get_settings
+from app_resources import get_runtime, get_scoped_catalog, get_settings, session_scope
+from components.adapters import sharing_label
 from components.format import page_link
 from ragtune.answer_caps import chat_cap
 from components.chat import render_answer_footer, render_exchange
@@ -18,39 +19,41 @@ from ragtune.runtime.stops import RepetitionRule
 NO_ADAPTER = "(none: base model)"
 SERVER_PATHS_OFF = ("Loading an adapter from a path on the server is off: upload it above. An admin can turn "
                     "path inputs on with `RAGTUNE_ALLOW_SERVER_PATHS=true` (for a server only trusted users reach).")
+ADMINS_ONLY = "Loading an adapter from a path on the server is an admin's: upload it above."
 
 
 def adapter_choices(extra: list[str]) -> dict[str, Path | None]:
     """Label -> adapter path, the base model first."""
     choices: dict[str, Path | None] = {NO_ADAPTER: None}
-    for entry in get_catalog().list():
-        choices[f"{entry.name} ({entry.origin})"] = entry.path
+    for entry in get_scoped_catalog().list():  # shipped, shared and the user's own
+        choices[f"{entry.name} ({sharing_label(entry)})"] = entry.path
     for path in extra:
         choices.setdefault(f"{Path(path).stem} (from path)", Path(path))
     return choices
 
 
 def add_adapter_panel() -> None:
-    """Upload a LoRA GGUF into the data directory, or (when an admin allows it) load one from a
-    path on the server."""
-    runtime = get_runtime()
+    """Upload a LoRA GGUF into the data directory (a personal one, unless an admin adds it), or (admins, where
+    path inputs are on) load one from a path on the server."""
+    runtime, scope = get_runtime(), session_scope()
     with st.expander("Add a LoRA adapter", icon=":material/add:"):
         upload = st.file_uploader("Upload a GGUF LoRA adapter", type=["gguf"], key="pg_upload")
         if upload is not None and st.button("Check and save", key="pg_save_upload"):
             try:
-                entry = get_catalog().add(upload.name, upload.getvalue(), base=runtime.summary)
+                entry = get_scoped_catalog().add(upload.name, upload.getvalue(), base=runtime.summary)
                 runtime.load_adapter(entry.path)
                 st.success(f"Saved and loaded '{escape_markdown(entry.name)}'.")
             except RagtuneError as exc:
                 st.error(str(exc))
-        if not get_settings().allow_server_paths:
+        if not get_settings().allow_server_paths or not scope.is_admin:
             # A path input would let any web user probe the server's files.
-            st.caption(SERVER_PATHS_OFF)
+            st.caption(SERVER_PATHS_OFF if scope.is_admin else ADMINS_ONLY)
             return
         path = st.text_input("…or the path of an adapter file on this server", key="pg_adapter_path")
         if st.button("Load from path", key="pg_load_path"):
             try:
-                info = runtime.load_adapter(get_catalog().resolve(path))
+                scope.require_admin("load an adapter by its path on the server")
+                info = runtime.load_adapter(get_scoped_catalog().resolve(path))
                 extra = st.session_state.setdefault("pg_extra_adapters", [])
                 if str(info.path) not in extra:
                     extra.append(str(info.path))

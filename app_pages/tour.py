@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_resources import get_catalog, get_knowledge_base, get_runtime, get_settings, get_showcases, get_tenant_demo
+from app_resources import (get_runtime, get_scoped_knowledge_base, get_settings, get_showcases, get_tenant_demo,
+                           session_scope)
 from components.format import page_link
 from components.lab import render_live_comparison
 from components.safe import errors_shown, escape_markdown
@@ -61,7 +62,7 @@ def tour() -> None:
     number, warning = parse_step(st.query_params.get("step"))
     if warning:
         st.warning(escape_markdown(warning))
-    s, settings, kb = step(number), get_settings(), get_knowledge_base()
+    s, settings, kb = step(number), get_settings(), get_scoped_knowledge_base()  # scratch copies are the user's
     if s.kind != "freshness" and "tour_fresh" in st.session_state:  # leaving the freshness step puts it back
         drop_scratch(kb, scratch())
         st.session_state.pop("tour_fresh", None)
@@ -77,8 +78,8 @@ def tour() -> None:
     modes, results_key = step_modes(s), f"tour_results_{s.number}"
 
     def pipeline() -> Pipeline:  # greedy, as the report measured: a live run reproduces its showcase
-        return Pipeline(get_runtime(), kb, get_catalog(), deterministic_settings(settings),
-                        EconomicsStore(settings.economics_file).load())
+        return session_scope().pipeline(get_runtime(), kb, deterministic_settings(settings),
+                                        EconomicsStore(settings.economics_file).load())
 
     if s.kind == "compare" and case is not None:
         if st.button("Run it live", key="tour_run", type="primary", icon=":material/play_arrow:"):

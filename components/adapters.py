@@ -35,11 +35,20 @@ def loss_figure(points: list[LossPoint], *, height: int = 220) -> go.Figure:
     return fig
 
 
+def sharing_label(entry: AdapterFile) -> str:
+    """Who may use an adapter: ``shipped`` and ``shared`` (an admin's) ones are everyone's, a ``personal`` one
+    only its owner's (and the admins')."""
+    if entry.origin == "shipped":
+        return "shipped"
+    return f"personal: {entry.owner}" if entry.owner else "shared"
+
+
 def render_adapter_card(entry: AdapterFile, card: AdapterCard | None, *, fits: str | None, key: str) -> None:
-    """One adapter: origin, size, fit with the loaded model and, when it has a card, how it
-    was trained (base, data, hyperparameters, loss curve), how well it works and what it costs."""
+    """One adapter: who may use it (shipped, shared, personal), size, fit with the loaded model and, when it has a
+    card, how it was trained (base, data, hyperparameters, loss curve), how well it works and what it costs."""
     with st.container(border=True, key=key):
-        st.markdown(f"**{escape_markdown(entry.name)}** · {entry.origin} · {entry.size_bytes / 1e6:.1f} MB on disk")
+        st.markdown(f"**{escape_markdown(entry.name)}** · {escape_markdown(sharing_label(entry))} · "
+                    f"{entry.size_bytes / 1e6:.1f} MB on disk")
         if fits is None:
             st.caption(":material/check_circle: fits the loaded model")
         else:

@@ -90,10 +90,11 @@ def render_history_charts(entries: list[LogEntry], *, key: str) -> None:
     right.plotly_chart(mean_latency_figure(entries), config=PLOTLY_CONFIG, key=f"{key}-mean")
 
 
-def render_log_table(entries: list[LogEntry], *, key: str) -> int | None:
-    """The log, newest first; returns the id of the row the user clicked, if any."""
+def render_log_table(entries: list[LogEntry], *, key: str, show_user: bool = False) -> int | None:
+    """The log, newest first (with who asked, ``show_user``); returns the id of the row the user clicked, if any."""
     rows = [
-        {"#": e.id, "time (UTC)": e.created_at.strftime("%Y-%m-%d %H:%M:%S"), "mode": e.mode_id,
+        {"#": e.id, "time (UTC)": e.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+         **({"user": e.user or "(before sign-in)"} if show_user else {}), "mode": e.mode_id,
          "route": e.route_text, "query": e.query, "answer": e.display_answer[:120],
          "verdict": e.verdict or ("not judged" if e.verdict_note else ""),  # correctness first, as on the card
          "format": format_outcome(e.parse_status, e.answer).label,
@@ -120,4 +121,5 @@ def render_entry(entry: LogEntry, *, key: str) -> None:
         st.caption(escape_markdown(
             f"{entry.created_at:%Y-%m-%d %H:%M:%S} UTC · {entry.model_id} · "
             f"adapter {entry.adapter or 'none'} · workspace {entry.workspace or 'none'}"
+            + (f" · asked by {entry.user}" if entry.user else "")
         ))

@@ -29,9 +29,10 @@ if TYPE_CHECKING:
 
 
 def render_workspace_manager(name: str | None, *, restorable_demo: str | None, expanded: bool,
-                             key: str) -> WorkspaceAction | None:
+                             key: str, can_write: bool = True, can_manage: bool = True) -> WorkspaceAction | None:
     """Create a workspace, restore the deleted demo (``restorable_demo``), rename, empty or delete
-    ``name`` (the last two confirmed first); returns what the user asked for on this run."""
+    ``name`` (the last two confirmed first); returns what the user asked for on this run. Emptying is
+    offered only with ``can_write`` (the editor role), renaming and deleting only with ``can_manage`` (owner)."""
     with st.expander("Manage workspaces", icon=":material/folder_managed:", expanded=expanded):
         new = st.text_input("New workspace", key=f"{key}_new_name", placeholder="team-docs")
         if st.button("Create workspace", key=f"{key}_create"):
@@ -40,14 +41,32 @@ def render_workspace_manager(name: str | None, *, restorable_demo: str | None, e
             return WorkspaceAction("restore_demo", restorable_demo)
         if name is None:
             return None
-        target = st.text_input(f"Rename '{name}' to", key=f"{key}_rename_to")
-        if st.button("Rename", key=f"{key}_rename"):
-            return WorkspaceAction("rename", name, target)
-        if confirm_button("Empty workspace", f"Remove every document from '{name}'?", key=f"{key}_empty"):
+        if can_manage:
+            target = st.text_input(f"Rename '{name}' to", key=f"{key}_rename_to")
+            if st.button("Rename", key=f"{key}_rename"):
+                return WorkspaceAction("rename", name, target)
+        if can_write and confirm_button("Empty workspace", f"Remove every document from '{name}'?", key=f"{key}_empty"):
             return WorkspaceAction("empty", name)
-        if confirm_button("Delete workspace", f"Delete '{name}' and all its documents?", key=f"{key}_delete_ws"):
+        if can_manage and confirm_button("Delete workspace", f"Delete '{name}' and all its documents?",
+                                         key=f"{key}_delete_ws"):
             return WorkspaceAction("delete", name)
     return None
+
+
+def render_role_note(role: str | None, workspace: str, *, key: str) -> None:
+    """What the user's role on ``workspace`` lets them do, when it is less than an owner's (an owner and an
+    admin: nothing to say)."""
+    if role == "owner":
+        return
+    shown = escape_markdown(workspace)
+    if role == "editor":
+        text = (f"You are an editor of '{shown}': you may add, edit and delete its documents; renaming or deleting "
+                "the workspace is its owner's.")
+    else:
+        text = (f"You may read '{shown}': list and search its documents and ask about them in the Lab. Changing "
+                "them needs the editor role: ask an admin.")
+    with st.container(key=key):
+        st.caption(text)
 
 
 def render_workspace_summary(info: WorkspaceInfo, *, key: str) -> None:

@@ -88,6 +88,8 @@ def render_take_away(comparison: LabComparison, *, base_url: str | None, key: st
 def render_link_notes(reading: LinkReading, stored: StoredComparison | None, *, key: str) -> bool:
     """What a link said: values refused, modes unknown, and its stored answers' state (shown, gone,
     edited); returns True on the run where "Run again" was clicked."""
+    if reading.refused:  # the core's permission message: the link's workspace is not this user's to read
+        st.error(escape_markdown(reading.refused), icon=":material/lock:")
     for problem in reading.problems:
         st.warning(escape_markdown(problem), icon=":material/link_off:")
     if reading.unknown_modes:

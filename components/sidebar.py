@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 SERVER_PATHS_OFF = ("Adding a model from a path on the server is off. An admin can add one with "
                     "`python -m ragtune models add PATH`, or turn path inputs on with "
                     "`RAGTUNE_ALLOW_SERVER_PATHS=true` (for a server only trusted users reach).")
+ADMINS_ONLY = "Adding a model from a path on the server is an admin's (RAGTUNE_ADMINS)."
 
 
 class LoadedModel(NamedTuple):
@@ -34,10 +35,10 @@ class LoadedModel(NamedTuple):
 def render_sidebar(statuses: list[ModelStatus], *, default_id: str | None,
                    load: Callable[[str], LoadedModel], add_local: Callable[[Path], ModelSpec] | None,
                    added: list[ModelSpec] | None = None, remove_local: Callable[[str], None] | None = None,
-                   key: str = "model_id") -> None:
+                   key: str = "model_id", paths_note: str = SERVER_PATHS_OFF) -> None:
     """Choose a model (kept in ``st.session_state[key]``), show its card (``load`` loads it), list
-    the missing models with what to do, add a local GGUF (``add_local``; None: path inputs off),
-    and remove one of the ``added`` models after a confirmation (``remove_local``; None: no removing)."""
+    the missing models with what to do, add a local GGUF (``add_local``; None: not here, ``paths_note`` says
+    why), and remove one of the ``added`` models after a confirmation (``remove_local``; None: no removing)."""
     available = [s.spec.id for s in statuses if s.available]
     if not available:
         st.error("No model is installed. Run `make run`, or set RAGTUNE_MODEL_PATH to a GGUF file.")
@@ -60,7 +61,7 @@ def render_sidebar(statuses: list[ModelStatus], *, default_id: str | None,
     with st.expander("Add a local GGUF model"):
         if add_local is None:
             # A path input would let any web user probe the server's files (does it exist? what is it?).
-            st.caption(SERVER_PATHS_OFF)
+            st.caption(paths_note)
             return
         path = st.text_input("Path to a .gguf file on this server", key="add_model_path")
         if st.button("Check and add", key="add_model_button"):

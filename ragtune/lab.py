@@ -197,12 +197,16 @@ class FreshnessOffer(BaseModel):
 def freshness_offer(kb: KnowledgeBase | None, workspace: str | None, demo_workspace: str,
                     question: str) -> FreshnessOffer | None:
     """The offer to switch versions, when ``question`` is a changed-fact demo question asked of the
-    demo workspace (the one workspace whose documents have a version 2); None otherwise."""
+    demo workspace (the one workspace whose documents have a version 2); None otherwise, and when the
+    user of a checked knowledge base (:class:`ragtune.access.ScopedKnowledgeBase`) may not change its
+    documents (switching them changes them for everyone)."""
     from ragtune.retrieval.demo import demo_version
 
     case = find_case(demo_eval_set(), question)
     if (case is None or case.kind != "changed" or kb is None or not workspace or workspace != demo_workspace
             or not kb.has_workspace(workspace)):
+        return None
+    if not getattr(kb, "can", lambda action, name: True)("write", workspace):
         return None
     current = demo_version(kb, workspace)
     target: Version = "v1" if current == "v2" else "v2"

@@ -17,7 +17,7 @@ Examples:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlencode
 
@@ -92,6 +92,8 @@ class LinkReading(BaseModel):
     link: LabLink
     problems: list[str] = Field(default_factory=list)
     unknown_modes: list[str] = Field(default_factory=list)
+    refused: str = Field(default="", description="Why the link's workspace is not the user's to read ('': it "
+                         "is, or the link names none); the workspace is then left out, like any refused value.")
 
     @property
     def given(self) -> bool:
@@ -107,8 +109,12 @@ def _one(value: str | Sequence[str] | None) -> str:
 
 
 def read_link(params: Mapping[str, str | Sequence[str]], *, known_modes: Sequence[str],
-              workspaces: Sequence[str]) -> LinkReading:
+              workspaces: Sequence[str], refusal: Callable[[str], str | None] | None = None) -> LinkReading:
     """Check a Lab link's parameters; what fails a check is dropped and said, never run.
+
+    ``workspaces`` are the ones the user may read; ``refusal`` says why the user may not read a workspace
+    outside them (the core's permission message; None: it simply does not exist), so a link to someone
+    else's workspace is refused as such and never answered from it.
 
     Examples:
         >>> r = read_link({"q": "x" * 3000, "modes": "rag,nope", "run": "../etc"}, known_modes=["rag"],
@@ -132,9 +138,13 @@ def read_link(params: Mapping[str, str | Sequence[str]], *, known_modes: Sequenc
         modes, unknown = parse_mode_ids(raw_modes, list(known_modes))
         unknown = [m[: RULES["mode"].max_length + 1] for m in unknown]  # a name, not an essay
     workspace = _one(params.get("workspace")).strip() or None
+    refused = ""
     if workspace is not None and workspace not in workspaces:
-        shown = workspace if len(workspace) <= MAX_WORKSPACE_PARAM else workspace[:MAX_WORKSPACE_PARAM] + "…"
-        problems.append(f"The link's workspace '{shown}' does not exist here: pick one.")
+        short = len(workspace) <= MAX_WORKSPACE_PARAM
+        refused = (refusal(workspace) or "") if refusal is not None and short else ""
+        if not refused:
+            shown = workspace if short else workspace[:MAX_WORKSPACE_PARAM] + "…"
+            problems.append(f"The link's workspace '{shown}' does not exist here: pick one.")
         workspace = None
     run = _one(params.get("run")).strip() or None
     if run is not None and not RUN_ID.fullmatch(run):
@@ -142,7 +152,23 @@ def read_link(params: Mapping[str, str | Sequence[str]], *, known_modes: Sequenc
                         "answers cannot be shown.")
         run = None
     return LinkReading(link=LabLink(question=question, modes=modes, workspace=workspace, run=run),
-                       problems=problems, unknown_modes=unknown)
+                       problems=problems, unknown_modes=unknown, refused=refused)
+
+
+def read_refusal(kb: object | None, workspace: str) -> str | None:
+    """Why the user of a checked knowledge base (:class:`ragtune.access.ScopedKnowledgeBase`) may not read
+    ``workspace``: the core's PermissionDenied message; None when they may (or ``kb`` is None)."""
+    from ragtune.errors import PermissionDenied, RagtuneError
+
+    if kb is None:
+        return None
+    try:
+        kb.workspace(workspace)  # type: ignore[attr-defined]  # checks the read permission first
+    except PermissionDenied as exc:
+        return str(exc)
+    except RagtuneError:
+        return None  # readable, but not there: the link's usual "does not exist here"
+    return None
 
 
 StoredStatus = Literal["shown", "gone", "edited"]

@@ -53,7 +53,7 @@ def texts(at: AppTest) -> str:
 
 def test_cards_render_with_their_loss_curve_quality_and_speed_cost(tiny_env: Path, user_adapter: Path) -> None:
     at = page()
-    assert "**style** · user" in texts(at)
+    assert "**style** · shared" in texts(at)
     assert "fits the loaded model" in texts(at)
     assert {m.label for m in at.metric} >= {"Examples", "LoRA", "Training time", "Generation speed"}
     speed = [m for m in at.metric if m.label == "Generation speed" and m.value == "80 tok/s"]

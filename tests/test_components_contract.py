@@ -260,6 +260,16 @@ def _():
 def _():
     from components.knowledge import render_workspace_manager
     render_workspace_manager("team", restorable_demo="demo", expanded=True, key="kn")
+    render_workspace_manager("team", restorable_demo=None, expanded=True, key="viewer", can_write=False,
+                             can_manage=False)
+
+
+@sample("knowledge.render_role_note")
+def _():
+    from components.knowledge import render_role_note
+    render_role_note("viewer", "team <b>", key="viewer")
+    render_role_note("editor", "team", key="editor")
+    render_role_note("owner", "team", key="owner")  # nothing to say
 
 
 @sample("knowledge.render_workspace_summary")
@@ -361,6 +371,57 @@ def _():
     from components.history import render_history_charts
     render_history_charts([log_entry(), log_entry().model_copy(update={"id": 8, "mode_id": "base"})], key="hc")
     render_history_charts([], key="empty")
+
+
+# -- the Access page ---------------------------------------------------------------------------
+
+def access_overview():
+    """Two users (one never signed in), a workspace with an owner and everyone as viewer, one with no member
+    and one left over after a deletion."""
+    from ragtune.access.overview import AccessOverview, UserAccess, WorkspaceAccess
+    from ragtune.access.store import Membership, UserInfo
+    ts = NOW.timestamp()
+    users = [UserAccess(user=UserInfo(email="ana@x.org", name="Ana <b>", first_seen=ts, last_seen=ts,
+                                      personal_workspace="ana"), roles={"ana": "owner"}),
+             UserAccess(user=UserInfo(email="bob@x.org"), is_admin=True)]
+    owner = Membership(email="ana@x.org", workspace="ana", role="owner", granted_by="ada@x.org", granted_at=ts)
+    everyone = Membership(email="*", workspace="demo", role="viewer")
+    return AccessOverview(auth_enabled=True, users=users, admins=["bob@x.org"], workspaces=[
+        WorkspaceAccess(name="ana", members=[owner]), WorkspaceAccess(name="demo", members=[everyone]),
+        WorkspaceAccess(name="empty"),
+        WorkspaceAccess(name="gone", exists=False, members=[owner.model_copy(update={"workspace": "gone"})])])
+
+
+def no_access():
+    from ragtune.access.overview import AccessOverview
+    return AccessOverview(auth_enabled=False, users=[], workspaces=[], admins=[])
+
+
+@sample("access.render_users")
+def _():
+    from components.access import render_users
+    render_users(access_overview(), key="users")
+    render_users(no_access(), key="nobody")
+
+
+@sample("access.render_workspaces")
+def _():
+    from components.access import render_workspaces
+    render_workspaces(access_overview(), key="spaces")
+    render_workspaces(no_access(), key="none")
+
+
+@sample("access.render_grant_form")
+def _():
+    from components.access import render_grant_form
+    assert render_grant_form(["ana", "demo"], key="grant") is None  # not submitted
+    assert render_grant_form([], key="nowhere") is None
+
+
+@sample("access.render_revoke")
+def _():
+    from components.access import render_revoke
+    assert render_revoke(access_overview(), key="revoke") is None  # not confirmed
 
 
 @sample("answer_card.render_answer_card")

@@ -46,6 +46,24 @@ def test_unknown_modes_are_left_out_and_named():
     assert reading.link.modes == ["rag", "rag+lora"] and reading.unknown_modes == ["telepathy"]
 
 
+def test_a_workspace_the_user_may_not_read_is_refused_with_the_cores_reason_and_dropped():
+    asked: list[str] = []
+
+    def refusal(name: str) -> str | None:
+        asked.append(name)
+        return f"ana may not read workspace {name!r}" if name == "secret" else None
+
+    reading = read_link({"q": "Price?", "workspace": "secret"}, known_modes=KNOWN, workspaces=["team"],
+                        refusal=refusal)
+    assert reading.refused == "ana may not read workspace 'secret'" and not reading.problems
+    assert reading.link.workspace is None and reading.link.question == "Price?"
+    gone = read_link({"workspace": "gone"}, known_modes=KNOWN, workspaces=["team"], refusal=refusal)
+    assert not gone.refused and "does not exist here" in gone.problems[0]
+    huge = read_link({"workspace": "x" * 5000}, known_modes=KNOWN, workspaces=["team"], refusal=refusal)
+    assert asked == ["secret", "gone"] and "does not exist here" in huge.problems[0]  # never asked about
+    assert read_link({"workspace": "team"}, known_modes=KNOWN, workspaces=["team"], refusal=refusal).refused == ""
+
+
 def _log_comparison(log: QueryLog, run_id: str, modes: list[str], question: str = QUESTION) -> None:
     for mode_id in modes:
         answer = grounded_answer('{"answer": "$1,249", "citations": [], "confidence": "high"}', "ok")

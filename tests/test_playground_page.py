@@ -86,7 +86,7 @@ def test_the_answer_uses_the_chosen_adapter(app, data_dir, random_lora):
     adapters.mkdir()
     (adapters / "style.gguf").write_bytes(random_lora.read_bytes())
     app.run()
-    app.selectbox(key="pg_adapter").set_value("style (user)").run()
+    app.selectbox(key="pg_adapter").set_value("style (shared)").run()
     app.chat_input(key="pg_input").set_value("Hello").run()
     assert not app.exception and not app.error
     assert any("style × 1" in c.value for c in app.caption)

@@ -19,13 +19,9 @@ from ragtune.access.signin import (COOKIE_SECRET_MIN, auth_problem, invalid_iden
                                    sign_in_address_hint)
 from ragtune.config import PROJECT_ROOT, Settings, load_settings
 from ragtune.errors import InputError
+from tests.signin_secrets import AUTH, CLIENT_SECRET, COOKIE
 
 APP = str(PROJECT_ROOT / "app.py")
-COOKIE = "c0ffee" * 8
-CLIENT_SECRET = "s3cr3t-client-value"
-AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": COOKIE, "client_id": "ragtune",
-        "client_secret": CLIENT_SECRET,
-        "server_metadata_url": "http://localhost:9400/.well-known/openid-configuration"}
 
 
 def settings(**values: str) -> Settings:
