@@ -442,6 +442,8 @@ def test_only_an_admin_grants_revokes_and_sees_who_has_access(team, kb) -> None:
         admin.grant(kb, "ana@x.org", "nowhere", "viewer")
     with pytest.raises(InputError, match="has no role"):
         admin.revoke(kb, "ana@x.org", "team")
+    with pytest.raises(InputError, match="not its owner"):  # anyone signed in could delete it
+        admin.grant(kb, "*", "team", "owner")
     assert store.members() == before  # nothing stored changed
     admin.grant(kb, "ana@x.org", "team", "editor")
     overview = admin.overview(kb)

@@ -146,10 +146,14 @@ class AccessStore(SQLiteFile):
         """Give ``email`` (or ``*``) ``role`` on ``workspace``, replacing the role it had.
 
         Raises:
-            InputError: the address, the workspace name or the role is invalid.
+            InputError: the address, the workspace name or the role is invalid, or ``*`` (everyone) is made an
+                owner.
         """
         member = Membership(email=check_member(email), workspace=check_name("workspace", workspace),
                             role=check_role(role), granted_by=by, granted_at=time.time())
+        if member.email == EVERYONE and member.role == "owner":  # anyone signed in could delete it
+            raise InputError("Everyone ('*') may be a viewer or an editor of a workspace, not its owner: an owner may "
+                             "rename or delete it. Make a person its owner by their address.")
         with self._connect() as db:
             db.execute("INSERT INTO members (email, workspace, role, granted_by, granted_at) VALUES (?, ?, ?, ?, ?) "
                        "ON CONFLICT (email, workspace) DO UPDATE SET role = excluded.role, "
