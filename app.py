@@ -11,8 +11,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_resources import (get_access, get_backend_status, get_knowledge_base, get_principal, get_registry,
-                           get_runtime, get_scope, get_scratch_sweeper, get_settings, get_store_status)
+from app_resources import (get_access, get_backend_status, get_knowledge_base, get_model_choice, get_principal,
+                           get_registry, get_runtime, get_scope, get_scratch_sweeper, get_settings, get_store_status)
 from components.backends import render_backends
 from components.safe import errors_shown
 from components.sidebar import ADMINS_ONLY, SERVER_PATHS_OFF, LoadedModel, render_sidebar
@@ -51,10 +51,16 @@ def sidebar() -> None:
         scope.require_admin("remove a model added by its path")  # type: ignore[union-attr]
         registry.remove_local(model_id)
 
+    # With sign-in on, the model held for everyone is an admin's to choose; the other sessions follow it.
+    choose, shared = admin or get_settings().auth == "none", get_model_choice()
+    if not choose and shared.model_id:
+        st.session_state["model_id"] = shared.model_id
     render_sidebar(registry.statuses(), default_id=registry.default_id(), load=load,
                    add_local=add_local if manage else None, added=registry.user_models(),
-                   remove_local=remove_local if manage else None,
+                   remove_local=remove_local if manage else None, choose=choose,
                    paths_note=SERVER_PATHS_OFF if admin or not get_settings().allow_server_paths else ADMINS_ONLY)
+    if choose:
+        shared.model_id = st.session_state.get("model_id")
     model_id = st.session_state.get("model_id")
     if model_id:  # None: no model is installed (render_sidebar said so)
         with errors_shown("the backends"):

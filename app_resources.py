@@ -12,7 +12,7 @@ from functools import partial
 import streamlit as st
 
 from ragtune.access import Access, Principal, Scope, ScopedAdapterCatalog, ScopedKnowledgeBase
-from ragtune.access.signin import proxy_identity
+from ragtune.access.signin import oidc_identity, proxy_identity
 from ragtune.config import Settings, load_settings
 from ragtune.errors import InputError, PermissionDenied, RagtuneError
 from ragtune.models import ModelRegistry
@@ -176,11 +176,8 @@ def get_principal() -> Principal | None:
     if settings.auth == "oidc":
         if not st.user.is_logged_in:
             return None
-        email, name = st.user.get("email"), st.user.get("name") or ""
-        if not email:
-            raise InputError("The identity provider sent no e-mail address (the 'email' claim): ask its admin to "
-                             "release the email scope to this app.")
-        return access.principal(str(email), str(name))
+        email, name = oidc_identity(st.user.to_dict(), require_verified=settings.oidc_require_verified_email)
+        return access.principal(email, name)
     header = proxy_identity(st.context.headers.get_all(settings.proxy_header), settings.proxy_header)
     return access.principal(header) if header else None
 
@@ -227,3 +224,17 @@ def get_scoped_catalog() -> ScopedAdapterCatalog:
     """The adapters the session's user may use with the session's model: the shipped and shared ones, and
     their own personal ones (an admin: everyone's)."""
     return session_scope().catalog(get_settings(), _model_id())
+
+
+class ModelChoice:
+    """The model this process holds for everyone (one at a time): with sign-in on, an admin's choice in the
+    sidebar, which every other session follows (a user switching models would unload it for all the others)."""
+
+    def __init__(self) -> None:
+        self.model_id: str | None = None
+
+
+@st.cache_resource(show_spinner=False)
+def get_model_choice() -> ModelChoice:
+    """The process's :class:`ModelChoice`."""
+    return ModelChoice()

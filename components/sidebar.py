@@ -35,8 +35,9 @@ class LoadedModel(NamedTuple):
 def render_sidebar(statuses: list[ModelStatus], *, default_id: str | None,
                    load: Callable[[str], LoadedModel], add_local: Callable[[Path], ModelSpec] | None,
                    added: list[ModelSpec] | None = None, remove_local: Callable[[str], None] | None = None,
-                   key: str = "model_id", paths_note: str = SERVER_PATHS_OFF) -> None:
-    """Choose a model (kept in ``st.session_state[key]``), show its card (``load`` loads it), list
+                   key: str = "model_id", paths_note: str = SERVER_PATHS_OFF, choose: bool = True) -> None:
+    """Choose a model (kept in ``st.session_state[key]``; ``choose`` False: shown, not changeable — on a shared
+    server one model is held for everyone, so an admin chooses it), show its card (``load`` loads it), list
     the missing models with what to do, add a local GGUF (``add_local``; None: not here, ``paths_note`` says
     why), and remove one of the ``added`` models after a confirmation (``remove_local``; None: no removing)."""
     available = [s.spec.id for s in statuses if s.available]
@@ -46,8 +47,9 @@ def render_sidebar(statuses: list[ModelStatus], *, default_id: str | None,
     if st.session_state.get(key) not in available:
         st.session_state[key] = default_id if default_id in available else available[0]
     names = {s.spec.id: s.spec.name for s in statuses}
-    st.selectbox("Model", available, key=key, format_func=names.__getitem__,
-                 help="Only one model is held in memory: choosing another frees the current one.")
+    st.selectbox("Model", available, key=key, format_func=names.__getitem__, disabled=not choose,
+                 help="Only one model is held in memory: choosing another frees the current one."
+                 + ("" if choose else " It is shared by everyone on this server, so an admin chooses it."))
     with errors_shown("the model card"):  # a model that fails to load still leaves the rest usable
         loaded = load(st.session_state[key])
         render_model_card(loaded.spec, loaded.summary, n_ctx=loaded.n_ctx, key="model_card")

@@ -255,6 +255,11 @@ class Settings(BaseSettings):
         default="",
         description="Comma-separated e-mail addresses of the admins (with RAGTUNE_AUTH=oidc or proxy).",
     )
+    oidc_require_verified_email: bool = Field(
+        default=True,
+        description="With RAGTUNE_AUTH=oidc: sign in only addresses the provider marks verified (its email_verified "
+        "claim). Turn off only for a provider that verifies every address and does not send the claim.",
+    )
     proxy_header: str = Field(
         default="X-Forwarded-Email",
         description="With RAGTUNE_AUTH=proxy: the header that carries the signed-in user's e-mail address.",

@@ -170,11 +170,12 @@ class LogFilter(BaseModel):
 
 
 CSV_COLUMNS: tuple[str, ...] = (
-    "id", "created_at", "source", "user", "query", "mode_id", "route", "workspace", "model_id", "adapter",
+    "id", "created_at", "source", "query", "mode_id", "route", "workspace", "model_id", "adapter",
     "adapter_scale", "retrieved_ids", "display_answer", "answer", "finish_reason", "parse_status",
     "parse_detail", "retrieval_ms", "routing_ms", "queue_wait_ms", "adapter_switch_ms", "prompt_eval_ms",
     "ttft_ms", "generation_ms", "total_ms", "prompt_tokens", "cached_prompt_tokens", "completion_tokens",
     "tokens_per_s", "local_cost_usd", "api_model", "api_cost_usd", "amortized_usd", "verdict",
+    "user",  # last: scripts that read the columns of the export from before sign-in by position keep working
 )
 
 

@@ -181,6 +181,7 @@ def _ensure(kb: KnowledgeBase, members: AccessStore, t: Tenant, *, again: bool,
                 return TenantSeed(tenant=t.id, workspace=name, status="taken",
                                   note=f"{name!r} was created elsewhere at the same moment.")
             raise
+        members.drop_workspace(name)  # roles left from an older workspace of this name never apply to the new one
         kb.manifest.set_meta(_CREATED_KEY.format(name=name), kb.workspace(name).id)
     report = kb.ingest_paths(name, t.files(), on_progress=on_progress)
     if not report.ok:

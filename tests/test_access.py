@@ -474,3 +474,40 @@ def test_a_users_training_job_installs_a_personal_adapter(signed_in, tiny_env) -
     assert scope_of("ana@x.org").catalog(settings).resolve("codes") == adapter.resolve()
     assert "codes" not in {e.name for e in scope_of("bob@x.org").catalog(settings).list()}
     assert "codes" not in {e.name for e in AdapterCatalog(settings).list()}  # not among the shared ones
+
+
+def test_only_an_admin_creates_a_shared_demo_workspace_and_no_personal_workspace_takes_its_name(team, kb):  # noqa: F811
+    owner, admin = team["owner"], team["admin"]
+    for name in ("demo", "tenant-north", "tenant-south"):
+        for create in (owner.create_workspace, owner.ensure_workspace):
+            with pytest.raises(PermissionDenied, match="shared demo workspace"):
+                create(name)
+        assert not kb.has_workspace(name)  # whoever created it would own what everyone reads
+    admin.create_workspace("demo")
+    assert admin.scope.access.store.role("*", "demo") == "viewer" and owner.can("read", "demo")
+    admin.delete_workspace("demo")
+    assert scope_of("demo@elsewhere.org").sign_in(kb) == "demo-2"  # a personal workspace never takes its name
+
+
+def test_a_demo_reader_rebuilds_the_reports_copies_but_never_deletes_them(team, kb):  # noqa: F811
+    from ragtune.evaluation.workspaces import REPORT_WORKSPACES
+
+    copy = REPORT_WORKSPACES["v1"]
+    kb.create_workspace(copy, internal=True)
+    viewer = team["viewer"]
+    assert viewer.can("read", copy) and viewer.can("write", copy) and not viewer.can("manage", copy)
+    with pytest.raises(PermissionDenied):
+        viewer.delete_workspace(copy)  # another user's report may be reading it
+    assert kb.has_workspace(copy)
+    team["admin"].delete_workspace(copy)
+    assert not kb.has_workspace(copy)
+
+
+def test_a_re_seeded_tenant_workspace_keeps_no_role_from_an_older_one_of_its_name(signed_in, kb):  # noqa: F811
+    from ragtune.tenants import ensure_tenant_workspaces
+
+    store = Access.from_settings(load_settings()).store
+    store.grant("mallory@x.org", "tenant-north", "owner")  # left behind by a deletion the store never heard of
+    ensure_tenant_workspaces(kb, store)
+    assert store.role("mallory@x.org", "tenant-north") is None
+    assert store.role("ana@north.example", "tenant-north") == "viewer"

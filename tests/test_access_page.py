@@ -46,7 +46,7 @@ def team(workspaces, monkeypatch) -> Access:
 
 def signed_in(email: str, script: str = PAGE) -> AppTest:
     at = AppTest.from_file(script, default_timeout=60)
-    at.user = {"is_logged_in": True, "email": email, "name": email.split("@")[0].title()}
+    at.user = {"is_logged_in": True, "email_verified": True, "email": email, "name": email.split("@")[0].title()}
     if script == APP:  # the entry point's sign-in gate checks the [auth] secrets first
         at.secrets["auth"] = dict(AUTH)
     return at.run()

@@ -172,3 +172,10 @@ def test_a_user_trains_a_personal_adapter_from_the_command_line(signed_in, tiny_
     code, out, _ = run(capsys, "train", "--data", str(data), "--name", "codes", *fast, "--user", "bob@x.org")
     bobs = Path(json.loads(out.strip().splitlines()[-1])["adapter"])  # his own 'codes', beside hers
     assert code == 0 and bobs != adapter and adapter.is_file() and bob.resolve("codes") == bobs.resolve()
+
+
+def test_the_shared_showcases_and_the_demo_are_an_admins_to_rebuild(signed_in, capsys) -> None:
+    code, _, err = run(capsys, "showcases", "--user", "ana@x.org")
+    assert code == 2 and "may not re-rank the shared showcases" in err and "only an admin" in err
+    code, _, err = run(capsys, "workspaces", "create", "tenant-north", "--user", "ana@x.org")
+    assert code == 2 and "shared demo workspace" in err

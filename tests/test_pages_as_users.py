@@ -54,7 +54,7 @@ def team(data_dir, monkeypatch, embedding_function, tiny_env) -> Access:
 
 def as_user(email: str, name: str, **query: str) -> AppTest:
     at = AppTest.from_file(page_path(name), default_timeout=180)
-    at.user = {"is_logged_in": True, "email": email, "name": email.split("@")[0].title()}
+    at.user = {"is_logged_in": True, "email_verified": True, "email": email, "name": email.split("@")[0].title()}
     if name == "app":  # the entry point's sign-in gate checks the [auth] secrets before it lets anyone in
         at.secrets["auth"] = dict(AUTH)
     for key, value in query.items():
@@ -302,3 +302,10 @@ def test_a_user_runs_the_tours_freshness_step_in_a_scratch_copy_of_their_own(tea
     assert team.store.role(BOB, scratch[0]) is None  # nobody else's to see
     at.button(key="tour_nav_next").click().run()  # leaving the step drops the copy, and its role
     assert not at.exception and not [m for m in team.store.members() if m.workspace.startswith(SCRATCH_PREFIX)]
+
+
+def test_on_a_shared_server_the_model_held_for_everyone_is_an_admins_to_choose(team):
+    user, admin = as_user(ANA, "app"), as_user(ADA, "app")
+    assert user.sidebar.selectbox(key="model_id").disabled and "an admin chooses it" in user.sidebar.selectbox(
+        key="model_id").help
+    assert not admin.sidebar.selectbox(key="model_id").disabled

@@ -252,7 +252,7 @@ def test_oidc_signed_out_gets_the_sign_in_page_even_on_a_deep_link(oidc_app):
 
 
 def test_oidc_signed_in_shows_the_user_and_sign_out_in_the_sidebar_and_records_the_sign_in(oidc_app, data_dir):
-    oidc_app.user = {"is_logged_in": True, "email": "Ana.Lima@Example.org", "name": "Ana Lima"}
+    oidc_app.user = {"is_logged_in": True, "email_verified": True, "email": "Ana.Lima@Example.org", "name": "Ana Lima"}
     oidc_app.run()
     assert not oidc_app.exception and not oidc_app.error, [e.value for e in oidc_app.error]
     who = [c.value for c in oidc_app.sidebar.caption if "Signed in as" in c.value]
@@ -267,7 +267,7 @@ def test_oidc_signed_in_shows_the_user_and_sign_out_in_the_sidebar_and_records_t
 def test_a_first_sign_in_makes_the_personal_workspace_once(oidc_app, data_dir):
     from ragtune.retrieval.knowledge import KnowledgeBase
 
-    oidc_app.user = {"is_logged_in": True, "email": "ana.lima@example.org", "name": "Ana Lima"}
+    oidc_app.user = {"is_logged_in": True, "email_verified": True, "email": "ana.lima@example.org", "name": "Ana Lima"}
     oidc_app.run()
     assert not oidc_app.exception and not oidc_app.error, [e.value for e in oidc_app.error]
     assert [t.value for t in oidc_app.toast] == [
@@ -285,13 +285,13 @@ def test_a_first_sign_in_makes_the_personal_workspace_once(oidc_app, data_dir):
 
 
 def test_an_admin_is_marked_as_one(oidc_app):
-    oidc_app.user = {"is_logged_in": True, "email": "boss@example.org"}
+    oidc_app.user = {"is_logged_in": True, "email_verified": True, "email": "boss@example.org"}
     oidc_app.run()
     assert any(c.value.endswith("`boss@example.org` · admin") for c in oidc_app.sidebar.caption)
 
 
 def test_sign_out_ends_the_session_back_to_the_sign_in_page(oidc_app):
-    oidc_app.user = {"is_logged_in": True, "email": "ana@example.org"}
+    oidc_app.user = {"is_logged_in": True, "email_verified": True, "email": "ana@example.org"}
     oidc_app.run()
     oidc_app.sidebar.button(key="signed_in_sign_out").click().run()
     assert not oidc_app.exception and not oidc_app.title  # the page is not drawn for the user who left
@@ -322,3 +322,33 @@ def test_proxy_mode_without_the_header_names_the_header_it_expected(monkeypatch,
     assert not at.exception
     assert "sent no identity" in at.error[0].value and "Remote-Email header" in at.error[0].value
     assert nothing_else_ran(at)
+
+
+def test_an_address_the_provider_has_not_verified_does_not_sign_in(oidc_app):
+    # Roles and admin rights go by address: an unverified one (typed into the account) could be an admin's.
+    oidc_app.user = {"is_logged_in": True, "email": "boss@example.org", "email_verified": False}
+    oidc_app.run()
+    assert not oidc_app.exception
+    assert "'email_verified'" in oidc_app.error[0].value and nothing_else_ran(oidc_app)
+    assert [b.label for b in oidc_app.button] == ["Sign out"]
+    oidc_app.user = {"is_logged_in": True, "email": "boss@example.org"}  # a provider that says nothing
+    oidc_app.run()
+    assert "'email_verified'" in oidc_app.error[0].value and nothing_else_ran(oidc_app)
+
+
+@pytest.mark.parametrize("claims, require, expected", [
+    ({"email": "A@x.org", "email_verified": True, "name": "A"}, True, ("A@x.org", "A")),
+    ({"email": "a@x.org", "email_verified": "true"}, True, ("a@x.org", "")),  # some providers send text
+    ({"email": "a@x.org"}, False, ("a@x.org", "")),  # RAGTUNE_OIDC_REQUIRE_VERIFIED_EMAIL=false
+    ({"email": "a@x.org", "email_verified": "false"}, True, None),
+    ({"email": "a@x.org", "email_verified": 1}, True, None),
+    ({"name": "no mail", "email_verified": True}, False, None),
+])
+def test_the_identity_comes_from_a_verified_email_claim(claims, require, expected):
+    from ragtune.access.signin import oidc_identity
+
+    if expected is None:
+        with pytest.raises(InputError):
+            oidc_identity(claims, require_verified=require)
+    else:
+        assert oidc_identity(claims, require_verified=require) == expected

@@ -144,6 +144,12 @@ class Scope:
         self.access.store.set_meta(key, "1")
         return True
 
+    def shared_names(self) -> set[str]:
+        """The names of the shared demo workspaces (the demo, the tenants'): never a user's own workspace."""
+        from ragtune.tenants import TENANTS
+
+        return {t.workspace for t in TENANTS} | ({self.demo_workspace} if self.demo_workspace else set())
+
     def sign_in(self, kb: KnowledgeBase | ScopedKnowledgeBase) -> str | None:
         """Record the user's sign-in and make the demo readable by everyone (:meth:`share_demo`). On the
         user's first sign-in, make their personal workspace, owned by them, and return its name (None
@@ -165,7 +171,7 @@ class Scope:
     def _make_personal_workspace(self, raw: KnowledgeBase) -> str:
         from ragtune.retrieval.knowledge import is_internal_workspace
 
-        taken = {w.name for w in raw.list_workspaces(include_internal=True)}
+        taken = {w.name for w in raw.list_workspaces(include_internal=True)} | self.shared_names()
         email = self.principal.email
         for _ in range(20):  # another user may take the name a moment before us
             name = personal_workspace_name(email, taken)

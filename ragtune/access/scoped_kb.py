@@ -116,7 +116,15 @@ class ScopedKnowledgeBase:
         kind = workspace_kind(workspace)
         if kind == "user" or kind == "scratch":
             return self.scope.access.can(self.scope.principal, action, workspace.strip())
-        return kind == "report" and self._demo_readable()
+        # The report's copies are shared: a demo reader may rebuild one, never delete it under another's report.
+        return kind == "report" and action != "manage" and self._demo_readable()
+
+    def _require_not_shared_name(self, name: str) -> None:
+        """Only an admin may create a workspace under a shared demo's name (the demo everyone reads, the
+        tenants' workspaces): its creator would own what every user, or a tenant's users, then read."""
+        if not self.scope.principal.is_admin and name.strip() in self.scope.shared_names():
+            raise PermissionDenied(f"{self._who} may not create {name.strip()!r}: it is the name of a shared demo "
+                                   "workspace, which only an admin may create or restore.")
 
     def role(self, workspace: str) -> Role | None:
         """The user's role on ``workspace`` (admins: owner everywhere; None: none)."""
@@ -185,6 +193,7 @@ class ScopedKnowledgeBase:
         if internal and not self.scope.principal.is_admin and (
                 workspace_kind(name) not in ("scratch", "report") or not self._demo_readable()):
             raise PermissionDenied(f"{self._who} may not create the internal workspace {name.strip()!r}.")
+        self._require_not_shared_name(name)
         info = self.kb.create_workspace(name, internal=internal)
         self._adopt(info.name)
         return info
@@ -192,6 +201,8 @@ class ScopedKnowledgeBase:
     def ensure_workspace(self, name: str) -> bool:
         """Create the workspace (owned by the user) unless it exists; whether this call created it. Whether
         the user may write into an existing one is checked when they do."""
+        if not self.kb.has_workspace(name):
+            self._require_not_shared_name(name)
         created = self.kb.ensure_workspace(name)
         if created:
             self._adopt(name.strip())

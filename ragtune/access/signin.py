@@ -213,6 +213,29 @@ def proxy_identity(values: Sequence[str], header: str) -> str | None:
     return present[0] if present else None
 
 
+def oidc_identity(claims: Mapping[str, object], *, require_verified: bool = True) -> tuple[str, str]:
+    """The signed-in user's (address, name) from the provider's claims (``st.user``).
+
+    RAGTUNE_ADMINS and every role are granted to addresses, so the address must be the user's: where a user may
+    type any address into their account (Keycloak's default, an optional claim in Entra ID), an unverified one
+    would let them sign in as an admin. The provider's ``email_verified`` claim must be true unless
+    RAGTUNE_OIDC_REQUIRE_VERIFIED_EMAIL is off (for a provider that verifies every address and never says so).
+
+    Raises:
+        InputError: no ``email`` claim, or it is not marked verified.
+    """
+    email, name = claims.get("email"), claims.get("name") or ""
+    if not email:
+        raise InputError("The identity provider sent no e-mail address (the 'email' claim): ask its admin to "
+                         "release the email scope to this app.")
+    verified = claims.get("email_verified")
+    if require_verified and verified is not True and str(verified).strip().lower() != "true":
+        raise InputError(f"The identity provider has not verified the address {str(email)[:80]!r} (its "
+                         "'email_verified' claim is not true): roles and admin rights go by address, so only a "
+                         "verified one signs in. Verify the address at the provider, or ask the admin.")
+    return str(email), str(name)
+
+
 def missing_identity(header: str) -> str:
     """What a proxy-mode page says when the request carries no identity header."""
     return (f"The proxy sent no identity: this app (RAGTUNE_AUTH=proxy) reads the signed-in user's e-mail address "
@@ -226,8 +249,8 @@ def invalid_identity(settings: Settings, problem: InputError) -> str:
     if settings.auth == "proxy":
         return (f"The proxy's {settings.proxy_header} header does not hold one e-mail address: {problem} Have the "
                 "proxy pass the signed-in user's address in it, or name the header that does in RAGTUNE_PROXY_HEADER.")
-    return (f"The identity provider's answer cannot be used: {problem} Sign out, and sign in with an account that "
-            "has an e-mail address.")
+    return (f"The identity provider's answer cannot be used: {problem} Sign out, and sign in with an account whose "
+            "verified e-mail address the provider sends.")
 
 
 def origin(url: str) -> str | None:

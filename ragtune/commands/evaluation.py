@@ -212,7 +212,11 @@ def cmd_eval_routing(args: argparse.Namespace) -> int:
         run = _route_all(pipeline, mode, routing_set, baseline=not args.no_baseline)
     finally:
         pipeline.runtime.close()
-    path = RoutingRunStore.from_settings(settings).save(run)
+    # The stored routing runs are shared (claim 7 reads the latest for everyone): an admin's run is kept.
+    path = RoutingRunStore.from_settings(settings).save(run) if scope.is_admin else None
+    if path is None:
+        print("note: the run is not stored: stored routing runs feed claim 7 for everyone, so only an admin's "
+              "are kept (write it with --out)", file=sys.stderr)
     if args.out is not None:  # the stored run stays where claim 7 looks for it; --out is a copy
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(run.model_dump_json(indent=1) if args.out.suffix.lower() == ".json" else run.to_csv(),
@@ -220,7 +224,7 @@ def cmd_eval_routing(args: argparse.Namespace) -> int:
         path = args.out
     scores = run.scores()
     if args.json:
-        print(json.dumps({"run": run.model_dump(mode="json", exclude={"results"}), "results_file": str(path),
+        print(json.dumps({"run": run.model_dump(mode="json", exclude={"results"}), "results_file": path and str(path),
                           "scores": [dict(s.model_dump(mode="json"), accuracy=s.accuracy, label_rate=s.label_rate)
                                      for s in scores]}, indent=2))
     else:
@@ -228,7 +232,7 @@ def cmd_eval_routing(args: argparse.Namespace) -> int:
               f"model {run.model_id}")
         for score in scores:
             print(f"  {score.text()}")
-        print(f"results: {path}")
+        print(f"results: {path or 'not stored'}")
     return 0
 
 
@@ -239,9 +243,11 @@ def _route_all(pipeline: Pipeline, mode: Mode, routing_set: RoutingSet, *, basel
     return run_routing_eval(pipeline, mode, routing_set, baseline=baseline, on_progress=_progress_printer())
 
 
-def _report_routing(pipeline: Pipeline, settings: Settings, per_route: int | None) -> list[RoutingResult]:
+def _report_routing(pipeline: Pipeline, settings: Settings, per_route: int | None,
+                    store: bool = True) -> list[RoutingResult]:
     """Claim 7's measurement: the built-in routing mode on the routing set, stored like ``eval --routing``
-    (none when its adapter cannot run here: the claim then says it was not measured)."""
+    when ``store`` (an admin's run; none when its adapter cannot run here: the claim then says it was not
+    measured)."""
     from ragtune.errors import RagtuneError
     from ragtune.evaluation.routing import RoutingRunStore, load_routing_set
     from ragtune.modes import BUILTIN_MODES
@@ -252,7 +258,8 @@ def _report_routing(pipeline: Pipeline, settings: Settings, per_route: int | Non
     except RagtuneError as exc:
         print(f"note: routing accuracy (claim 7) is not measured: {exc}", file=sys.stderr)
         return []
-    print(f"  routing run {run.id} stored in {RoutingRunStore.from_settings(settings).save(run)}", file=sys.stderr)
+    if store:
+        print(f"  routing run {run.id} stored in {RoutingRunStore.from_settings(settings).save(run)}", file=sys.stderr)
     return run.results
 
 
@@ -277,12 +284,13 @@ def _report_run(settings: Settings, model_id: str | None, modes_spec: str, limit
             print(f"note: mode {mode_id} is skipped: {why}", file=sys.stderr)
         print(f"  {plan.describe()} on {pipeline.runtime.model_id}", file=sys.stderr)
         run = _run(plan, settings, scope)
-        routing = _report_routing(pipeline, settings, limit)
+        routing = _report_routing(pipeline, settings, limit, store=scope.is_admin)
     finally:
         pipeline.runtime.close()
     _write_results(run, settings.data_dir / "evaluations" / f"report-{run.info.id}.json", settings)
-    shown = refresh_after_report(run, settings.data_dir, routing)
-    if shown is not None:
+    if not scope.is_admin:  # the showcases (and the routing runs) are everyone's: an admin's report re-ranks them
+        print("  note: the showcases are shared, so only an admin's report re-ranks them", file=sys.stderr)
+    elif (shown := refresh_after_report(run, settings.data_dir, routing)) is not None:
         print(f"  showcases re-ranked from this run: {shown}", file=sys.stderr)
     return run, routing
 

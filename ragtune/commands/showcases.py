@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "data/showcases/<model>.json made this way).")
     sc.add_argument("--json", action="store_true", help="Print the showcases as JSON.")
     sc.set_defaults(handler=cmd_showcases)
-    add_user_option(sc)
+    add_user_option(sc, admin="re-rank the shared showcases")
 
 
 def cmd_showcases(args: argparse.Namespace) -> int:
