@@ -413,7 +413,7 @@ def test_a_user_sees_nothing_of_another_users_workspace_anywhere(team: Team, ana
     refusal = (f"{BO.email} may not read workspace '{ANA_SPACE}': that needs the viewer role and you have no "
                "role there.")
     expect(page.get_by_text(refusal)).to_be_visible(timeout=WAIT)
-    expect(page.get_by_text("The stored answers of this link are gone")).to_be_visible()
+    expect(page.get_by_text("You have no stored answers for this link")).to_be_visible()
     expect(page.get_by_role("combobox", name="Workspace", exact=True)).not_to_have_value(ANA_SPACE)
     assert SECRET not in body(page)
     page.get_by_role("button", name="Compare").click()
