@@ -26,7 +26,7 @@ def open_link(modes: ScopedModeStore, log: ScopedQueryLog, kb: ScopedKnowledgeBa
     """Read the URL (?q=&modes=&workspace=&run=) into the controls; show the user's stored answers; True: run again."""
     reading = read_link(st.query_params.to_dict(), known_modes=modes.ids(), workspaces=workspaces,
                         refusal=lambda name: read_refusal(kb, name))
-    stored = stored_comparison(log, reading.link, modes.resolve(reading.link.modes))
+    stored = stored_comparison(log, reading.link, modes.resolve(reading.link.modes), own_only=not log.scope.is_admin)
     defaults = [m for m in DEFAULT_LAB_MODES if m in modes.ids()]
     if st.session_state.get("lab_link") != reading.link:  # a new link: its values fill the controls
         st.session_state["lab_link"] = reading.link

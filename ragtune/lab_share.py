@@ -185,7 +185,8 @@ class StoredComparison(BaseModel):
     comparison: LabComparison | None = None
 
 
-def stored_comparison(log: QueryLog, link: LabLink, modes: Sequence[Mode]) -> StoredComparison | None:
+def stored_comparison(log: QueryLog, link: LabLink, modes: Sequence[Mode], *,
+                      own_only: bool = False) -> StoredComparison | None:
     """The stored answers of ``link``'s run, if they are still the comparison the link describes.
 
     Args:
@@ -193,10 +194,17 @@ def stored_comparison(log: QueryLog, link: LabLink, modes: Sequence[Mode]) -> St
         link: a checked link (:func:`read_link`) with a run id (None is returned without one).
         modes: the link's modes, resolved; a mode with no stored answer (it could not answer when
             the comparison ran, so nothing was logged) is shown as such.
+        own_only: ``log`` shows only the user's own answers (a signed-in user who is not an admin): a link
+            to another user's comparison then finds nothing, and the message says that this may be why.
     """
     if link.run is None:
         return None
     entries = log.run_entries(link.run)
+    if not entries and own_only:  # a colleague's shared link, most likely: not "gone", only not this user's
+        return StoredComparison(status="gone", message=(
+            "You have no stored answers for this link: each user sees only their own, so it may be another "
+            "user's comparison (or its answers were cleared from the log). Its question and modes are filled "
+            "in: press Compare to run them yourself."))
     if not entries:
         return StoredComparison(status="gone", message=(
             "The stored answers of this link are gone (the query log was cleared, or the run never existed). "

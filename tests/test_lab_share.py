@@ -91,6 +91,18 @@ def test_the_stored_answers_are_shown_gone_or_edited(data_dir):
     assert stored_comparison(log, LabLink(question=QUESTION), []) is None  # no run: nothing to look up
 
 
+def test_a_link_that_finds_none_of_a_users_own_answers_says_they_may_be_another_users(data_dir):
+    """With sign-in, a user's log holds only their own answers: a colleague's shared link finds none of them,
+    and "gone" would be wrong; the whole log (an admin's, or without sign-in) finds none only when they are."""
+    log = QueryLog(load_settings().query_log_file)
+    link = LabLink(question=QUESTION, modes=["rag"], workspace="team", run="0123456789ab")
+    theirs = stored_comparison(log, link, [], own_only=True)
+    assert theirs is not None and theirs.status == "gone" and theirs.comparison is None
+    assert "it may be another user's comparison" in theirs.message and "never existed" not in theirs.message
+    whole = stored_comparison(log, link, [])
+    assert whole is not None and "are gone" in whole.message and "another user" not in whole.message
+
+
 # -- the page --------------------------------------------------------------------------------
 
 @pytest.fixture()
