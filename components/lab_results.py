@@ -73,7 +73,8 @@ def render_take_away(comparison: LabComparison, *, base_url: str | None, key: st
     address = f"{base_url}?{urlencode(link.query_params())}" if base_url else link.path()
     with st.container(border=True, key=key):
         st.markdown("**Share and take away**")
-        st.caption("This page's address now opens this comparison: its stored answers, with Run again.")
+        st.caption("This page's address now opens this comparison: its stored answers for you (each user sees "
+                   "only their own; a colleague sees the question and modes, with Run again).")
         st.code(address, language=None, wrap_lines=True)
         name = f"ragtune-lab-{comparison.run_id}"
         with st.container(horizontal=True):
