@@ -18,6 +18,11 @@ class SQLiteFile:
 
     schema: str = ""
     what: str = "store"
+    added_columns: tuple[tuple[str, str, str], ...] = ()
+    """(table, column, type) added after a table first shipped: a file written before gains them on opening,
+    every row kept (with the column's default)."""
+    added_schema: str = ""
+    """DDL run after the added columns exist (indexes on them)."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -31,6 +36,25 @@ class SQLiteFile:
                 f"The {self.what} {self.path} cannot be opened ({exc}). Check that "
                 "RAGTUNE_DATA_DIR is writable."
             ) from exc
+        if self.added_columns or self.added_schema:
+            try:
+                self._add_missing_columns()
+            except sqlite3.Error as exc:
+                raise ConfigError(f"The {self.what} {self.path} cannot be upgraded ({exc}). Check that "
+                                  "RAGTUNE_DATA_DIR is writable.") from exc
+
+    def _add_missing_columns(self) -> None:
+        with self._connect() as db:
+            for table, name, kind in self.added_columns:
+                present = {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
+                if name in present:
+                    continue
+                try:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+                except sqlite3.OperationalError as exc:
+                    if "duplicate column" not in str(exc):  # another process added it meanwhile
+                        raise
+            db.executescript(self.added_schema)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:

@@ -26,12 +26,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ragtune.answer import AnswerTimings, RouteTaken
 from ragtune.csvsafe import csv_text
-from ragtune.errors import ConfigError, InputError
+from ragtune.errors import InputError
 from ragtune.sqlite_file import SQLiteFile
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from ragtune.answer import Answer
 
 Source = Literal["lab", "cli", "bench"]
@@ -190,27 +188,8 @@ class QueryLog(SQLiteFile):
 
     schema = _SCHEMA
     what = "query log"
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
-        try:
-            self._add_missing_columns()
-        except sqlite3.Error as exc:
-            raise ConfigError(f"The {self.what} {self.path} cannot be upgraded ({exc}). Check that "
-                              "RAGTUNE_DATA_DIR is writable.") from exc
-
-    def _add_missing_columns(self) -> None:
-        with self._connect() as db:
-            present = {row["name"] for row in db.execute("PRAGMA table_info(queries)")}
-            for name, kind in _ADDED_COLUMNS:
-                if name in present:
-                    continue
-                try:
-                    db.execute(f"ALTER TABLE queries ADD COLUMN {name} {kind}")
-                except sqlite3.OperationalError as exc:
-                    if "duplicate column" not in str(exc):  # another process added it meanwhile
-                        raise
-            db.executescript(_ADDED_INDEXES)
+    added_columns = tuple(("queries", name, kind) for name, kind in _ADDED_COLUMNS)
+    added_schema = _ADDED_INDEXES
 
     def add(self, answer: Answer, *, source: Source = "lab", run_id: str = "", verdict: str | None = None,
             verdict_note: str | None = None, user: str = "") -> int:

@@ -53,14 +53,6 @@ class Access:
     def can(self, who: Principal, action: Action, workspace: str) -> bool:
         return who.is_admin or role_allows(self.store.role(who.email, workspace), action)
 
-    def readable(self, who: Principal, workspaces: Iterable[str]) -> list[str]:
-        """The workspaces among ``workspaces`` that ``who`` may read, in their order."""
-        names = list(workspaces)
-        if who.is_admin:
-            return names
-        roles = self.store.roles(who.email)
-        return [n for n in names if role_allows(roles.get(n), "read")]
-
     # Checks
     def require(self, who: Principal, action: Action, workspace: str) -> None:
         """Raise PermissionDenied unless ``who`` may do ``action`` on ``workspace``."""
@@ -77,12 +69,6 @@ class Access:
         """Raise PermissionDenied unless ``who`` is an admin; ``what`` names the action ("change cost settings")."""
         if not who.is_admin:
             raise PermissionDenied(f"{who.email} may not {what}: only an admin may (RAGTUNE_ADMINS).")
-
-    def require_owner_or_admin(self, who: Principal, owner: str, what: str) -> None:
-        """Raise PermissionDenied unless ``who`` owns the record (``owner``) or is an admin."""
-        if not (who.is_admin or (owner and owner == who.email)):
-            whose = f"{owner}'s" if owner else "a shared one"
-            raise PermissionDenied(f"{who.email} may not {what}: it is {whose}; only its owner or an admin may.")
 
     # Changes
     def sign_in(self, who: Principal) -> bool:

@@ -168,12 +168,6 @@ class AccessStore(SQLiteFile):
                              (check_member(email), workspace.strip()))
         return cur.rowcount > 0
 
-    def owners(self, workspace: str) -> list[str]:
-        with self._connect() as db:
-            rows = db.execute("SELECT email FROM members WHERE workspace = ? AND role = 'owner' ORDER BY email",
-                              (workspace,)).fetchall()
-        return [r["email"] for r in rows]
-
     def get_meta(self, key: str) -> str | None:
         """A bookkeeping value (e.g. that the demo workspace was shared once); None: never set."""
         with self._connect() as db:

@@ -6,6 +6,7 @@ import argparse
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -78,6 +79,31 @@ def _out_path(args: argparse.Namespace, settings: Settings, prefix: str) -> Path
     return settings.ensure_data_dir() / "bench" / f"{prefix}-{stamp}.json"
 
 
+def _config(cls: Any, args: argparse.Namespace, overrides: dict[str, object]) -> Any:
+    """A bench config (``cls``: in process or server) from the shared options: --repeats, --only, --quick.
+
+    Raises:
+        InputError: an option out of range, named.
+    """
+    if args.repeats is not None:
+        overrides["repeats"] = args.repeats
+    if args.only:
+        overrides["sections"] = [part.strip() for part in args.only.split(",") if part.strip()]
+    try:
+        return cls.quick_config(**overrides) if args.quick else cls(**overrides)
+    except ValidationError as exc:
+        raise InputError.from_validation(exc, what="Invalid bench options (see --help)") from exc
+
+
+def _write_report(args: argparse.Namespace, settings: Settings, prefix: str, report: Any, table: str) -> None:
+    """Store ``report`` as JSON (--out, or a stamped file under the data directory) and print its table."""
+    out = _out_path(args, settings, prefix)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(report.model_dump_json(indent=2))
+    print(table)
+    print(f"JSON: {out}", file=sys.stderr)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from ragtune.bench import run_bench, to_markdown
     from ragtune.runtime import load_runtime
@@ -94,15 +120,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         adapter = catalog.resolve(DEFAULT_ADAPTER)
     else:
         print(f"note: no '{DEFAULT_ADAPTER}' adapter: the adapter figures are skipped", file=sys.stderr)
-    overrides: dict[str, object] = {"adapter": adapter}
-    if args.repeats is not None:
-        overrides["repeats"] = args.repeats
-    if args.only:
-        overrides["sections"] = [part.strip() for part in args.only.split(",") if part.strip()]
-    try:
-        config = BenchConfig.quick_config(**overrides) if args.quick else BenchConfig(**overrides)
-    except ValidationError as exc:
-        raise InputError.from_validation(exc, what="Invalid bench options (see --help)") from exc
+    config = _config(BenchConfig, args, {"adapter": adapter})
     runtime = load_runtime(settings, model_id=args.model_id)
     if adapter is not None and not args.adapter:
         try:  # an adapter fits one model: skip it when none ships for this one
@@ -116,11 +134,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         )
     finally:
         runtime.close()
-    out = _out_path(args, settings, "bench")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(report.model_dump_json(indent=2))
-    print(to_markdown(report))
-    print(f"JSON: {out}", file=sys.stderr)
+    _write_report(args, settings, "bench", report, to_markdown(report))
     return 0
 
 
@@ -133,17 +147,7 @@ def cmd_server_bench(args: argparse.Namespace) -> int:
     from ragtune.runtime import load_runtime
 
     settings = load_settings()
-    overrides: dict[str, object] = {}
-    if args.repeats is not None:
-        overrides["repeats"] = args.repeats
-    if args.sessions is not None:
-        overrides["sessions"] = args.sessions
-    if args.only:
-        overrides["sections"] = [part.strip() for part in args.only.split(",") if part.strip()]
-    try:
-        config = ServerBenchConfig.quick_config(**overrides) if args.quick else ServerBenchConfig(**overrides)
-    except ValidationError as exc:
-        raise InputError.from_validation(exc, what="Invalid bench options (see --help)") from exc
+    config = _config(ServerBenchConfig, args, {} if args.sessions is None else {"sessions": args.sessions})
     if args.server_url is not None:
         try:  # the server runtime's own check of the URL, named by the option
             load_settings(runtime="server", server_url=args.server_url)
@@ -165,11 +169,7 @@ def cmd_server_bench(args: argparse.Namespace) -> int:
                 server.close()
     finally:
         inprocess.close()
-    out = _out_path(args, settings, "bench-server")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(report.model_dump_json(indent=2))
-    print(server_markdown(report))
-    print(f"JSON: {out}", file=sys.stderr)
+    _write_report(args, settings, "bench-server", report, server_markdown(report))
     return 0
 
 

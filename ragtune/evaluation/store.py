@@ -10,13 +10,12 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ragtune.csvsafe import csv_text
-from ragtune.errors import ConfigError, InputError
+from ragtune.errors import InputError
 from ragtune.evaluation.scoreboard import ModeScore, scoreboard
 from ragtune.evaluation.scoring import EvalResult
 from ragtune.evaluation.sets import EvalCase
@@ -185,25 +184,8 @@ class EvalStore(SQLiteFile):
 
     schema = _SCHEMA
     what = "evaluation store"
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
-        try:
-            self._add_owner_column()
-        except sqlite3.Error as exc:
-            raise ConfigError(f"The {self.what} {self.path} cannot be upgraded ({exc}). Check that "
-                              "RAGTUNE_DATA_DIR is writable.") from exc
-
-    def _add_owner_column(self) -> None:
-        """A store written before runs had owners gains the column (its runs: owner '')."""
-        with self._connect() as db:
-            present = {row["name"] for row in db.execute("PRAGMA table_info(eval_runs)")}
-            if "owner" not in present:
-                try:
-                    db.execute("ALTER TABLE eval_runs ADD COLUMN owner TEXT NOT NULL DEFAULT ''")
-                except sqlite3.OperationalError as exc:
-                    if "duplicate column" not in str(exc):  # another process added it meanwhile
-                        raise
+    # Runs from before runs had owners: owner '' (shown to admins).
+    added_columns = (("eval_runs", "owner", "TEXT NOT NULL DEFAULT ''"),)
 
     @classmethod
     def from_settings(cls, settings: Any) -> EvalStore:
