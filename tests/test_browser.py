@@ -90,7 +90,7 @@ def test_the_playground_answers_in_the_browser_with_timings(served_app: str, tmp
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(f"{served_app}/playground")
-        expect(page.get_by_role("heading", name="Playground")).to_be_visible(timeout=120_000)
+        expect(page.get_by_role("heading", name="Playground", exact=True)).to_be_visible(timeout=120_000)
         expect(page.get_by_text("smollm2-135m-instruct-q4_1")).to_be_visible(timeout=120_000)
         box = page.get_by_test_id("stChatInputTextArea")
         box.fill("Name one colour of the rainbow.")
@@ -146,7 +146,7 @@ def test_a_presenter_walks_home_the_tour_decide_and_the_lab_on_the_real_model(da
         page = browser.new_page(viewport={"width": 1500, "height": 2600})
         wait = 180_000
         page.goto(url)
-        expect(page.get_by_role("heading", name="ragtune")).to_be_visible(timeout=wait)
+        expect(page.get_by_role("heading", name="ragtune", exact=True)).to_be_visible(timeout=wait)
         expect(page.get_by_text("RAG is about what the model knows; fine-tuning is about how it behaves.")
                ).to_be_visible()
         expect(page.get_by_text("loaded ·")).to_be_visible(timeout=wait)  # the live status: the model is in
@@ -201,7 +201,7 @@ def test_a_presenter_walks_home_the_tour_decide_and_the_lab_on_the_real_model(da
         expect(page.get_by_role("link", name="Open the Lab with these modes")).to_be_visible(timeout=wait)
         shot(page, tmp_path, "decide")
         page.get_by_role("link", name="Open the Lab with these modes").click()
-        expect(page.get_by_role("heading", name="Lab")).to_be_visible(timeout=wait)
+        expect(page.get_by_role("heading", name="Lab", exact=True)).to_be_visible(timeout=wait)
         page.get_by_label("Question (up to 2,000 characters)").fill("What is the price of the Poolpilot P1 pool robot?")
         page.get_by_role("button", name="Compare").click()
         expect(page.get_by_text("Every lab query so far")).to_be_visible(timeout=wait)

@@ -163,7 +163,7 @@ def test_a_deep_link_signed_out_lands_on_the_sign_in_page_and_runs_no_page(oidc_
     page = browser.new_context(viewport=VIEWPORT).new_page()
     page.goto(f"{oidc_app}/knowledge")
     expect_sign_in_page(page)
-    expect(page.get_by_role("heading", name="Knowledge")).to_have_count(0)
+    expect(page.get_by_role("heading", name="Knowledge", exact=True)).to_have_count(0)
     expect(page.get_by_text("RAG or fine-tuning?")).to_be_visible()
     assert "Page not found" not in page.inner_text("body")
 
@@ -172,9 +172,9 @@ def test_two_users_sign_in_in_turn_and_sign_out_ends_the_session(oidc_app: str, 
     from playwright.sync_api import expect
 
     ana = sign_in(browser, oidc_app, ANA, path="knowledge")
-    expect(ana.get_by_role("heading", name="ragtune")).to_be_visible()  # the provider returns to Home
+    expect(ana.get_by_role("heading", name="ragtune", exact=True)).to_be_visible()  # the provider returns to Home
     ana.goto(f"{oidc_app}/knowledge")  # the deep link works now, signed in
-    expect(ana.get_by_role("heading", name="Knowledge")).to_be_visible(timeout=WAIT)
+    expect(ana.get_by_role("heading", name="Knowledge", exact=True)).to_be_visible(timeout=WAIT)
     expect_signed_in(ana, ANA)
 
     sign_out(ana)
@@ -216,7 +216,7 @@ def test_behind_a_proxy_the_header_signs_the_user_in_and_its_absence_or_a_bad_va
     sidebar = page.get_by_test_id("stSidebar")
     expect(sidebar.get_by_text("Signed in as ana.lima@example.org")).to_be_visible(timeout=WAIT)
     expect(sidebar.get_by_text("Signed in through the proxy: sign out there.")).to_be_visible()
-    expect(page.get_by_role("heading", name="Knowledge")).to_be_visible(timeout=WAIT)
+    expect(page.get_by_role("heading", name="Knowledge", exact=True)).to_be_visible(timeout=WAIT)
     assert AccessStore(data_dir / "access.sqlite3").user("ana.lima@example.org") is not None
 
     bypass = browser.new_context(viewport=VIEWPORT).new_page()  # no header: someone who went around the proxy
