@@ -124,6 +124,7 @@ def test_concurrent_requests_each_get_their_own_answer(runtime, random_lora):
 
 
 def test_timings_account_for_the_request(tiny_runtime, random_lora):
+    tiny_runtime.reset_cache()  # no prompt state kept from other tests, under any adapter set
     first = tiny_runtime.chat(QUESTION, options=GREEDY).timings
     assert first.prompt_tokens > 10
     assert first.completion_tokens == GREEDY.max_tokens
@@ -134,8 +135,10 @@ def test_timings_account_for_the_request(tiny_runtime, random_lora):
     again = tiny_runtime.chat(QUESTION, options=GREEDY).timings
     assert again.cached_prompt_tokens > 0  # the same prompt reuses the KV cache
     switched = tiny_runtime.chat(QUESTION, adapters=[AdapterUse(path=random_lora)], options=GREEDY).timings
-    assert switched.cached_prompt_tokens == 0  # an adapter switch drops the cache
+    assert switched.cached_prompt_tokens == 0  # a switch to a set that has no prompt state yet
     assert switched.adapter_switch_ms > 0
+    back = tiny_runtime.chat(QUESTION, options=GREEDY).timings
+    assert back.cached_prompt_tokens == again.cached_prompt_tokens  # the base set's state came back
 
 
 def test_streaming_pieces_add_up_to_the_result(runtime):
@@ -220,3 +223,42 @@ def test_constrained_output_is_valid_json_of_the_schema(runtime):
     }
     result = runtime.chat(QUESTION, options=GenerationOptions(max_tokens=64, json_schema=schema))
     assert set(json.loads(result.text)) == {"answer"}
+
+
+def test_prefix_states_survive_adapter_switches_and_change_no_answer(tiny_model, random_lora):
+    """A comparison's switches (base, lora, base, lora) restore each adapter set's own prompt state:
+    the shared prefix is taken from it, and every answer is the one a cold model gives."""
+    system = ChatMessage(role="system", content="You answer questions about lawn mowers briefly and politely.")
+    questions = [[system, ChatMessage(role="user", content=text)]
+                 for text in ("How wide does the Mowbot cut?", "What does the Mowbot cost?")]
+    plan = [(q, adapters) for q in questions for adapters in ((), (random_lora,))]
+    cold = []
+    for messages, adapters in plan:
+        fresh = fresh_runtime(tiny_model)
+        try:
+            cold.append(ask(fresh, *adapters, messages=messages))
+        finally:
+            fresh.close()
+    warm = fresh_runtime(tiny_model)
+    try:
+        answers, cached = [], []
+        for messages, adapters in plan:
+            result = warm.chat(messages, adapters=[AdapterUse(path=p) for p in adapters], options=GREEDY)
+            answers.append(result.text)
+            cached.append(result.timings.cached_prompt_tokens)
+    finally:
+        warm.close()
+    assert answers == cold
+    assert cached[:2] == [0, 0]  # nothing saved yet for either set
+    assert cached[2] > 0 and cached[3] > 0  # each set got its own state back after the switch
+
+
+def test_without_prefix_states_a_switch_starts_from_an_empty_cache(tiny_model, random_lora):
+    runtime = LlamaCppRuntime(tiny_model, summary=check_model_file(tiny_model), model_id="tiny", n_ctx=1024,
+                              n_threads=2, prefix_states=False)
+    try:
+        runtime.chat(QUESTION, options=GREEDY)
+        runtime.chat(QUESTION, adapters=[AdapterUse(path=random_lora)], options=GREEDY)
+        assert runtime.chat(QUESTION, options=GREEDY).timings.cached_prompt_tokens == 0
+    finally:
+        runtime.close()

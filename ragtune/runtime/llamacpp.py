@@ -8,7 +8,8 @@ Why the reset: llama-cpp-python's ``Llama.generate`` reuses the previous prompt'
 KV cache as a prefix. The cached keys and values were computed with whatever
 adapters were on at the time, so when the adapter set changes the prefix must be
 dropped (``Llama.reset()``), or a "base" answer would be computed partly with the
-adapter still applied.
+adapter still applied. The prefix computed under each set is kept aside instead of lost
+(:mod:`ragtune.runtime.prefix_states`), so a switch back evaluates only the new tokens.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from ragtune.runtime.base import (
     _Finisher,
     validate_messages,
 )
+from ragtune.runtime.prefix_states import PrefixStates
 from ragtune.runtime.stops import FinishReason, StopScanner
 
 
@@ -61,6 +63,8 @@ class LlamaCppRuntime(Runtime):
         n_threads: CPU threads for generation and prompt evaluation.
         n_batch: Prompt-eval batch size.
         seed: Default sampling seed.
+        flash_attn: llama.cpp's flash attention (faster prompt evaluation and generation on CPU).
+        prefix_states: Keep the KV state of each adapter set's last prompt across adapter switches.
 
     Raises:
         RuntimeBackendError: llama.cpp could not load the model.
@@ -76,6 +80,8 @@ class LlamaCppRuntime(Runtime):
         n_threads: int = 2,
         n_batch: int = 512,
         seed: int = 42,
+        flash_attn: bool = True,
+        prefix_states: bool = True,
     ) -> None:
         import llama_cpp
         from llama_cpp import Llama
@@ -93,6 +99,7 @@ class LlamaCppRuntime(Runtime):
                 n_threads_batch=n_threads,
                 n_batch=min(n_batch, n_ctx),
                 seed=seed,
+                flash_attn=flash_attn,
                 verbose=False,
             )
         except Exception as exc:  # ValueError "Failed to load model from file", or a template error
@@ -130,6 +137,7 @@ class LlamaCppRuntime(Runtime):
         self._adapters_lock = threading.Lock()
         self._loaded: dict[Path, tuple[AdapterInfo, object]] = {}
         self._active: tuple[tuple[Path, float], ...] = ()
+        self._prefixes = PrefixStates(llama_cpp) if prefix_states else None
         self._closed = False
 
     # -- adapters --------------------------------------------------------------------------
@@ -190,8 +198,13 @@ class LlamaCppRuntime(Runtime):
             status = self._llama_cpp.llama_set_adapters_lora(ctx, None, 0, None)
         if status != 0:
             raise AdapterError(f"llama.cpp could not attach the adapters (status {status}).")
-        # The cached prefix was computed under the old adapter set: drop it.
-        self._llm.reset()
+        # The cached prefix was computed under the old adapter set: set it aside, and take back the
+        # one computed under the new set, if any (else start from an empty cache).
+        if self._prefixes is not None:
+            self._prefixes.save(self._llm, self._active)
+            self._prefixes.restore(self._llm, wanted)
+        else:
+            self._llm.reset()
         self._active = wanted
         return _ms(start, time.perf_counter())
 
@@ -424,10 +437,12 @@ class LlamaCppRuntime(Runtime):
             self._lock.release()
 
     def reset_cache(self) -> None:
-        """Forget the reusable prompt prefix, so the next request evaluates its whole prompt."""
+        """Forget the reusable prompt prefixes, so the next request evaluates its whole prompt."""
         self._lock.acquire()
         try:
             self._llm.reset()
+            if self._prefixes is not None:
+                self._prefixes.clear()
         finally:
             self._lock.release()
 
