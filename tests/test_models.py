@@ -249,3 +249,51 @@ def test_the_sidebar_offers_no_remove_where_path_inputs_are_off(tiny_env: Path, 
     at.run()
     assert not at.exception, at.exception
     assert not [b for b in at.sidebar.button if str(b.key).startswith("remove_model_")]
+
+
+# -- derived models: re-quantized by llama.cpp's quantizer, pinned by sha256 ------------------------------
+
+
+def derived_registry(tiny_model: Path, *, sha256: str | None = None, quantization: str = "Q8_0"):
+    from ragtune.models import DerivedSource
+
+    base = ModelSpec(id="tiny-base", name="tiny", source=PathSource(path=tiny_model), architecture="llama")
+    derived = ModelSpec(id="tiny-q", name="tiny", sha256=sha256, architecture="llama",
+                        source=DerivedSource(base="tiny-base", quantization=quantization, derived_name="tiny.Q.gguf"))
+    return ModelRegistry(load_settings(), manifest=[base, derived]), derived
+
+
+def test_a_derived_model_is_made_on_first_use_then_only_checked(tiny_model: Path, data_dir: Path):
+    reg, spec = derived_registry(tiny_model)
+    assert not reg.locate(spec).available and "re-quantized from 'tiny-base'" in reg.locate(spec).hint
+    summary = reg.verify(spec)
+    target = data_dir / "models" / "tiny.Q.gguf"
+    assert summary.path == target and summary.quantization == "Q8_0"
+    made = target.stat().st_mtime_ns
+    pinned, _ = derived_registry(tiny_model, sha256=sha256_of(target))
+    pinned.verify(spec.model_copy(update={"sha256": sha256_of(target)}))
+    assert target.stat().st_mtime_ns == made  # checked, not made again
+
+
+def test_a_derived_model_whose_sum_differs_leaves_no_file(tiny_model: Path, data_dir: Path):
+    reg, spec = derived_registry(tiny_model, sha256="0" * 64)
+    with pytest.raises(ModelError, match="not the pinned one"):
+        reg.verify(spec)
+    assert not list((data_dir / "models").iterdir())  # neither the file nor a partial one
+
+
+def test_a_derived_model_needs_its_base(tmp_path: Path, data_dir: Path):
+    reg, spec = derived_registry(tmp_path / "missing.gguf")
+    with pytest.raises(ModelError, match="'tiny-base' is not installed"):
+        reg.verify(spec)
+
+
+def test_the_q4_0_model_is_the_shipped_file_requantized_as_pinned_with_its_adapters(data_dir: Path):
+    """The registry's sha256 of the Q4_0 file is what the pinned llama.cpp makes of the Q4_1 wheel's file."""
+    from ragtune.adapters import SHIPPED_ADAPTERS_DIR, shipped_adapters_dir
+
+    reg = registry()
+    spec = reg.get("smollm2-135m-instruct-q4_0")
+    summary = reg.verify(spec)  # made here, in this test's data directory, and its sha256 checked
+    assert summary.quantization == "Q4_0" and summary.path.parent == data_dir / "models"
+    assert shipped_adapters_dir(spec.id) == SHIPPED_ADAPTERS_DIR == shipped_adapters_dir(DEFAULT_ID)
