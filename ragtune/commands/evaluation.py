@@ -54,6 +54,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "with --routing the run is stored in <data dir>/evaluations/routing/<run>.json and --out "
                     "writes a copy, one row per router and query).")
     ev.add_argument("--json", action="store_true", help="Print the run summary and scoreboard as JSON.")
+    ev.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"), default=None,
+                    help="Run nothing: compare two stored runs of the same eval set question by question, per "
+                    "mode both ran (correct, correct and valid, cites support, same chunks retrieved), with "
+                    "the report's paired test: is B lower than A, or within noise? (e.g. two models' runs)")
     ev.set_defaults(handler=cmd_eval)
     add_user_option(ev)
 
@@ -140,6 +144,8 @@ def _write_results(run: EvalRun, out: Path | None, settings: Settings) -> Path:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if args.compare:
+        return cmd_eval_compare(args)
     if args.routing:
         return cmd_eval_routing(args)
     if args.no_baseline:
@@ -183,6 +189,28 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(scoreboard_markdown(board))
         print(f"per-question results: {out}")
     return 0 if run.info.status == "complete" else 1
+
+
+def cmd_eval_compare(args: argparse.Namespace) -> int:
+    """``eval --compare RUN_A RUN_B``: two stored runs, paired per mode and measure."""
+    from ragtune.errors import InputError
+    from ragtune.evaluation.compare import compare_runs, comparison_markdown
+
+    given = [flag for flag, value in (("--set", args.eval_set), ("--workspace", args.workspace),
+                                      ("--modes", args.modes), ("--routing", args.routing),
+                                      ("--version", args.version), ("--limit", args.limit),
+                                      ("--model", args.model_id), ("--out", args.out)) if value]
+    if given:
+        raise InputError(f"--compare runs nothing: {', '.join(given)} does not apply.")
+    store = command_scope(args).eval_store(load_settings())
+    run_a, run_b = (store.load(run_id) for run_id in args.compare)  # InputError naming a missing run
+    rows = compare_runs(run_a, run_b)
+    if args.json:
+        print(json.dumps({"a": run_a.info.model_dump(mode="json"), "b": run_b.info.model_dump(mode="json"),
+                          "rows": [row.model_dump() for row in rows]}, indent=2))
+    else:
+        print(comparison_markdown(run_a, run_b, rows), end="")
+    return 0
 
 
 # -- eval --routing --------------------------------------------------------------------------
