@@ -106,6 +106,16 @@ class Settings(BaseSettings):
         description="CPU threads for generation.",
     )
     n_batch: int = Field(default=512, ge=8, le=8192, description="Prompt-eval batch size.")
+    flash_attn: bool = Field(
+        default=True,
+        description="llama.cpp's flash attention in process (measured faster on CPU: see the README's "
+        "performance section).",
+    )
+    prefix_states: bool = Field(
+        default=True,
+        description="Keep each adapter set's last prompt state across adapter switches in process, so a "
+        "comparison re-evaluates only the tokens a prompt does not share (a few MB per adapter set).",
+    )
     max_tokens: int = Field(
         default=512, ge=1, le=8192,
         description="The ceiling on every answer's length in tokens; each answer's own cap comes from its "

@@ -83,4 +83,6 @@ def load_runtime(
         n_threads=settings.n_threads,
         n_batch=settings.n_batch,
         seed=settings.seed,
+        flash_attn=settings.flash_attn,
+        prefix_states=settings.prefix_states,
     )
