@@ -108,7 +108,7 @@ def demo_figures(result: ProbeResult, *, quick: bool = False) -> list[Figure]:
              else f"{len(result.question_ids)} demo questions") + f" × {result.repeats} repeats"
     failures = ""
     if failed:
-        reasons = sorted({f"{m.mode}: {m.error[:120]}" for m in failed})
+        reasons = sorted({f"{m.mode}: {m.error.split('. ')[0].rstrip('.')}" for m in failed})  # first sentences
         failures = (f"; {len(failed)} of {len(answers)} mode answers failed (sums cover the modes that answered): "
                     + "; ".join(reasons[:4]))
     sums = [sum(m.total_ms for m in c.modes if not m.error) / 1000 for c in comparisons]
