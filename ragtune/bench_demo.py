@@ -104,8 +104,9 @@ def demo_figures(result: ProbeResult, *, quick: bool = False) -> list[Figure]:
     answers = [m for c in comparisons for m in c.modes]
     failed = [m for m in answers if m.error]
     n = len(comparisons)
+    plural = "s" if result.repeats != 1 else ""
     scope = (f"quick: {len(result.question_ids)} of the 4 demo questions" if quick
-             else f"{len(result.question_ids)} demo questions") + f" × {result.repeats} repeats"
+             else f"{len(result.question_ids)} demo questions") + f" × {result.repeats} repeat{plural}"
     failures = ""
     if failed:
         reasons = sorted({f"{m.mode}: {m.error.split('. ')[0].rstrip('.')}" for m in failed})  # first sentences

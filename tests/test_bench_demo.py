@@ -79,7 +79,7 @@ def test_the_table_marks_each_figure_met_or_missed_and_lists_the_notes():
     assert "| section | measure | value | unit | target | verdict |" in table and "— quick mode" in table
     assert f"| demo | {FOUR_MODES} | 3.20 | s | ≤ 3.0 s | {MISSED} |" in table
     assert f"| demo | {RAG_TOTAL} | 1.10 | s | ≤ 1.0 s | {MISSED} |" in table
-    assert "Notes:\n- demo / four-mode comparison: sum of mode totals, median: 2 demo questions × 1 repeats; " \
+    assert "Notes:\n- demo / four-mode comparison: sum of mode totals, median: 2 demo questions × 1 repeat; " \
         "1 of 8 mode answers failed" in table
 
 
@@ -98,7 +98,7 @@ def test_the_demo_section_runs_on_the_tiny_model_in_a_process_of_its_own(tiny_en
     figures = {f.name: f for f in bench_demo(config, lines.append)}
     assert figures[FOUR_MODES].samples == 1 and figures[FOUR_MODES].value > 0
     # the tiny model has no grounded-json adapter: its two adapter modes fail, and the note says so
-    assert "quick: 1 of the 4 demo questions × 1 repeats; 2 of 4 mode answers failed" in figures[FOUR_MODES].note
+    assert "quick: 1 of the 4 demo questions × 1 repeat; 2 of 4 mode answers failed" in figures[FOUR_MODES].note
     assert figures[RAG_TOTAL].value > 0 and figures["rag: prompt tokens evaluated per answer, median"].value > 0
     assert 0 < figures[MEMORY].value < 1.5
     assert BROWSER_LAST not in figures  # quick mode leaves the browser out, and says so
