@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from ragtune.bench_table import to_markdown  # noqa: F401 - the report's table, where callers look for it
 from ragtune.config import Settings
 from ragtune.errors import RagtuneError
 from ragtune.runtime import AdapterUse, ChatMessage, GenerationOptions, Runtime
@@ -37,15 +38,18 @@ class BenchConfig(BaseModel):
     adapter: Path | None = Field(default=None, description="Adapter for the overhead figures.")
     corpus_sizes: list[int] = Field(default_factory=lambda: [1000, 10000])
     search_queries: int = Field(default=50, ge=1, le=1000)
-    sections: list[Literal["runtime", "adapter", "switch", "rag", "tax", "retrieval"]] = Field(
-        default_factory=lambda: ["runtime", "adapter", "switch", "rag", "tax", "retrieval"],
+    sections: list[Literal["runtime", "adapter", "switch", "rag", "tax", "demo", "retrieval"]] = Field(
+        default_factory=lambda: ["runtime", "adapter", "switch", "rag", "tax", "demo", "retrieval"],
         description="Which sections to run ('rag' and 'tax' run together).",
     )
+    demo_questions: int = Field(default=4, ge=1, le=4, description="The Lab's demo questions the demo section asks.")
+    browser: bool = Field(default=True, description="The demo section's browser figure (starts the app).")
 
     @classmethod
     def quick_config(cls, **overrides: Any) -> BenchConfig:
         values: dict[str, Any] = dict(
-            quick=True, repeats=3, warmup=1, max_tokens=16, corpus_sizes=[50, 150], search_queries=10
+            quick=True, repeats=3, warmup=1, max_tokens=16, corpus_sizes=[50, 150], search_queries=10,
+            demo_questions=1, browser=False,
         )
         values.update(overrides)
         return cls(**values)
@@ -424,6 +428,7 @@ SECTIONS: dict[str, str] = {
     "switch": "Adapter switch: hot swap vs model reload",
     "rag": "RAG end to end",
     "tax": "The token tax: long few-shot prompt vs LoRA",
+    "demo": "The Lab's four-mode comparison on the demo questions, against the demo targets",
     "retrieval": "Retrieval and ingestion",
 }
 
@@ -450,6 +455,10 @@ def run_bench(
         figures += bench_adapter_switch(runtime, config, say)
     if wanted & {"rag", "tax"}:
         figures += bench_rag_and_tax(settings, runtime, config, say)
+    if "demo" in wanted:  # in a process of its own: its peak memory is the demo's alone
+        from ragtune.bench_demo import bench_demo
+
+        figures += bench_demo(config, say, model_id=runtime.model_id)
     for section in extra_sections or []:
         figures += section(settings, runtime, config, say)
     if "retrieval" in wanted:
@@ -462,32 +471,3 @@ def run_bench(
         started=started.isoformat(timespec="seconds"),
         seconds=round(time.perf_counter() - start, 1),
     )
-
-
-def _fmt(value: float) -> str:
-    if value != value:  # NaN
-        return "n/a"
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    if abs(value) >= 10:
-        return f"{value:.1f}"
-    return f"{value:.2f}"
-
-
-def to_markdown(report: BenchReport) -> str:
-    """The report as the Markdown table the README carries."""
-    m = report.machine
-    lines = [
-        f"Model `{report.model_id}`, {report.config.repeats} runs after {report.config.warmup} warm-up "
-        f"(medians){' — quick mode' if report.config.quick else ''}; {report.started}.",
-        f"Machine: {m.get('cpu')}, {m.get('cores')} cores, {m.get('memory_gib')} GiB, Python {m.get('python')}, "
-        f"llama-cpp-python {m.get('llama_cpp_python', '?')} ({m.get('llama_cpp_features', '')}).",
-        "",
-        "| section | measure | value | unit | target |",
-        "|---|---|---:|---|---|",
-    ]
-    for figure in report.figures:
-        lines.append(
-            f"| {figure.section} | {figure.name} | {_fmt(figure.value)} | {figure.unit} | {figure.target} |"
-        )
-    return "\n".join(lines) + "\n"

@@ -81,16 +81,14 @@ class ServerBenchReport(BenchReport):
 
 
 def server_markdown(report: ServerBenchReport) -> str:
-    """The report as the README's table, after a line naming the server and its slots."""
+    """The report as the README's table (with its notes), after a line naming the server and its slots."""
     from ragtune.bench import to_markdown
 
     c = report.config
     slots = f"{c.parallel} slots" if c.parallel else "slots not reported"
     requests = f"{c.requests_per_session} request{'s' if c.requests_per_session > 1 else ''}"
-    notes = [f"- {f.section} / {f.name}: {f.note}" for f in report.figures if f.note]
     return (f"Model server {c.server_url or '?'} ({slots}) vs the model in this process; each session sends "
-            f"{requests} back to back, answers up to {c.max_tokens} tokens.\n" + to_markdown(report)
-            + ("\nNotes:\n" + "\n".join(notes) + "\n" if notes else ""))
+            f"{requests} back to back, answers up to {c.max_tokens} tokens.\n" + to_markdown(report))
 
 
 # -- the arithmetic ----------------------------------------------------------------------------

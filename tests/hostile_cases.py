@@ -277,6 +277,8 @@ OPTION_CASES: list[tuple[str, tuple[str, ...], str]] = [
     ("bench-repeats-zero", ("bench", "--quick", "--repeats", "0"), r"--repeats"),
     ("bench-repeats-negative", ("bench", "--quick", "--repeats", "-3"), r"--repeats"),
     ("bench-unknown-section", ("bench", "--quick", "--only", "nosuch"), r"nosuch|--only"),
+    ("bench-baseline-unknown-ref", ("bench", "--only", "demo", "--baseline", "nosuch-ref"), r"--baseline.*nosuch-ref"),
+    ("bench-baseline-server", ("bench", "--runtime", "server", "--baseline", "HEAD"), r"--baseline"),
     ("ingest-invalid-workspace-name", ("ingest", "-w", "../up", "{work}/good.md"), r"workspace name|\.\./up"),
     ("workspaces-create-invalid-name", ("workspaces", "create", "a/b"), r"workspace name|a/b"),
     ("models-add-invalid-id", ("models", "add", "{model}", "--id", "../evil"), r"--id|name|\.\./evil"),

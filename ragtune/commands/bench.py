@@ -33,9 +33,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--adapter", help=f"Adapter for the overhead figures (default: {DEFAULT_ADAPTER} when present)."
     )
     bench.add_argument(
-        "--only", help="Comma list of sections: runtime, adapter, switch, rag, tax, retrieval (default: all); "
-        "with --runtime server: overhead, sessions, lab."
+        "--only", help="Comma list of sections: runtime, adapter, switch, rag, tax, demo, retrieval (default: "
+        "all); with --runtime server: overhead, sessions, lab. 'demo': the Lab's four-mode comparison on the demo "
+        "questions against the demo targets, and the same in the browser."
     )
+    bench.add_argument("--no-browser", action="store_true",
+                       help="Leave out the demo section's browser figure (it starts the app and Chromium; "
+                       "--quick leaves it out too).")
+    bench.add_argument("--baseline", metavar="GIT_REF", default=None,
+                       help="Run the same sections on GIT_REF too (a temporary git worktree, the same "
+                       "virtualenv, temporary data directories) and print each figure side by side with its "
+                       "ratio (current / baseline). In-process runtime only.")
     bench.add_argument("--out", type=writable_file, help="JSON file to write (default: <data dir>/bench/).")
     bench.add_argument("--runtime", choices=["inprocess", "server"], default="inprocess",
                        help="'server': measure a model server against the model in this process (one request's "
@@ -67,9 +75,20 @@ def check_bench(args: argparse.Namespace) -> None:
         if given:
             raise InputError(f"{' and '.join(given)} {'apply' if len(given) > 1 else 'applies'} only with "
                              "--runtime server.")
+        if args.baseline is not None:
+            from ragtune.bench_baseline import resolve_baseline
+
+            only = [part.strip() for part in (args.only or "demo").split(",")]
+            resolve_baseline(args.baseline, demo="demo" in only)  # an unknown ref: refused before anything runs
     elif args.adapter:
         raise InputError("--adapter applies only to the in-process benchmark: the model server serves the "
                          "adapters `make serve-model` loaded.")
+    else:
+        given = [flag for flag, value in (("--baseline", args.baseline is not None),
+                                          ("--no-browser", args.no_browser)) if value]
+        if given:
+            raise InputError(f"{' and '.join(given)} {'apply' if len(given) > 1 else 'applies'} only to the "
+                             "in-process benchmark (the default --runtime inprocess).")
 
 
 def _out_path(args: argparse.Namespace, settings: Settings, prefix: str) -> Path:
@@ -110,6 +129,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.runtime == "server":
         return cmd_server_bench(args)
+    if args.baseline is not None:
+        return cmd_baseline_bench(args)
 
     settings = load_settings()
     catalog = AdapterCatalog(settings, model_id=args.model_id)  # the adapters shipped for that model
@@ -120,7 +141,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         adapter = catalog.resolve(DEFAULT_ADAPTER)
     else:
         print(f"note: no '{DEFAULT_ADAPTER}' adapter: the adapter figures are skipped", file=sys.stderr)
-    config = _config(BenchConfig, args, {"adapter": adapter})
+    config = _config(BenchConfig, args, {"adapter": adapter, **({"browser": False} if args.no_browser else {})})
     runtime = load_runtime(settings, model_id=args.model_id)
     if adapter is not None and not args.adapter:
         try:  # an adapter fits one model: skip it when none ships for this one
@@ -136,6 +157,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
         runtime.close()
     _write_report(args, settings, "bench", report, to_markdown(report))
     return 0
+
+
+def cmd_baseline_bench(args: argparse.Namespace) -> int:
+    """``bench --baseline GIT_REF``: every chosen section on the ref and on this checkout, side by side.
+    Exit 1 when a side failed a step (the table still shows what both sides measured)."""
+    from ragtune.bench_baseline import baseline_markdown, run_baseline
+
+    settings = load_settings()
+    config = _config(BenchConfig, args, {"browser": False} if args.no_browser else {})
+    report = run_baseline(args.baseline, config, lambda message: print(f"  {message}", file=sys.stderr),
+                          model_id=args.model_id, adapter=args.adapter)
+    _write_report(args, settings, "bench-baseline", report, baseline_markdown(report))
+    failed = [f"{name}: {error}" for name, side in (("baseline", report.baseline), ("current", report.current))
+              for error in side.errors]
+    for line in failed:
+        print(f"error: {line}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def cmd_server_bench(args: argparse.Namespace) -> int:
