@@ -6,9 +6,11 @@ and times the four-mode comparison (:data:`ragtune.modes.DEFAULT_LAB_MODES`) on 
 question, from the click on Compare:
 
 - to the first token of the first column (its answer text appears under the mode's header);
-- to the last answer: every mode has ended, which the page marks by giving the address the comparison's
-  permalink (``?run=...``, a new run id each time) — drawn by the Lab since before this module existed, so
-  an older tree is measured on the same signal.
+- to the last answer: every column of the live comparison shows its finished answer (or its error), no
+  longer the streaming cursor; or, if the page redraws before that is seen, the address gets the
+  comparison's permalink (``?run=...``, a new run id each time), which the Lab sets once every mode has
+  ended. Both are drawn by the Lab since before this module existed, so an older tree is measured alike;
+- to the page settled: the app has stopped running (the finished cards and charts are drawn).
 
 Both moments are taken in the page itself (a ``MutationObserver`` and the ``performance`` clock), not by
 polling from here, so the figures are not rounded up to a poll interval. After the comparisons, the app
@@ -46,6 +48,7 @@ Progress = Callable[[str], None]
 SECTION = "demo"
 LAST_ANSWER = "browser: click → last answer of four modes, p50"
 FIRST_TOKEN = "browser: click → first token, p50"
+SETTLED = "browser: click → page settled (cards drawn), p50"
 MEMORY = "app resident memory (peak)"
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -71,6 +74,10 @@ class BrowserRun(BaseModel):
 
     last_answer_s: float
     first_token_s: float | None = None
+    settled_s: float | None = None
+    """When the app stopped running (the finished cards and charts drawn after the answers)."""
+    signal: str = "columns"
+    """What showed the last answer: every column complete ("columns") or the new permalink ("address")."""
 
 
 class BrowserLimit(Exception):
@@ -176,31 +183,43 @@ def peak_memory_bytes(pid: int) -> int | None:
 
 # -- the page ------------------------------------------------------------------------------------------------
 
-# Installed in the page before each click. It notes (performance.now(), ms) the click on Compare, the first
-# text under the first column's header of the live comparison (a header that existed before the click is
-# not that comparison's), and the address getting a run id other than the one it had.
+# Installed in the page before each click. It notes (performance.now(), ms) the click on Compare; the first
+# answer text under the first column's header of the live comparison ("first"); and the moment every column
+# of that comparison shows a finished answer or its error ("done"): text under its header, without the
+# streaming cursor or a waiting note. Headers that existed before the click are not this comparison's. The
+# address getting a new run id (the permalink, set once every mode has ended) also counts as done: the page
+# may draw the finished cards before the observer sees the columns complete.
 _WATCH = r"""
 (button) => {
   const old = window.__ragtuneWatch;
   if (old) { old.observer.disconnect(); clearInterval(old.timer); }
-  const runOf = () => new URLSearchParams(window.location.search).get("run");
-  const before = new WeakSet(document.querySelectorAll('[class*="st-key-lab_live_head_0_"]'));
+  const HEAD = '[class*="st-key-lab_live_head_"]';
+  const CURSOR = "\u258c";
   const waiting = ["Sent: waiting for the first token", "Waiting for the model"];
-  const w = {click: null, first: null, done: null, run: runOf(), newRun: null};
+  const runOf = () => new URLSearchParams(window.location.search).get("run");
+  const before = new WeakSet(document.querySelectorAll(HEAD));
+  const w = {click: null, first: null, done: null, run: runOf(), by: null};
+  const answer = (column) => {  // the column's text under its header; null: none yet or still coming
+    const head = column.querySelector(HEAD);
+    if (!head || before.has(head)) return null;
+    const rest = column.innerText.replace(head.innerText, "").trim();
+    if (!rest || waiting.some((t) => rest.startsWith(t))) return null;
+    return rest;
+  };
   const check = () => {
+    if (w.click === null || w.done !== null) return;
     const now = performance.now();
-    if (w.click === null) return;
-    if (w.first === null) {
-      for (const head of document.querySelectorAll('[class*="st-key-lab_live_head_0_"]')) {
-        if (before.has(head)) continue;
-        const column = head.closest('[data-testid="stColumn"]');
-        if (!column) continue;
-        const rest = column.innerText.replace(head.innerText, "").trim();
-        if (rest && !waiting.some((t) => rest.startsWith(t))) { w.first = now; break; }
-      }
+    const head0 = [...document.querySelectorAll('[class*="st-key-lab_live_head_0_"]')].find((h) => !before.has(h));
+    const row = head0 && head0.closest('[data-testid="stHorizontalBlock"]');
+    if (row) {
+      const columns = [...row.querySelectorAll('[data-testid="stColumn"]')]
+        .filter((c) => c.closest('[data-testid="stHorizontalBlock"]') === row);
+      const texts = columns.map(answer);
+      if (w.first === null && texts[0] !== null) w.first = now;
+      if (columns.length && texts.every((t) => t !== null && !t.includes(CURSOR))) { w.done = now; w.by = "columns"; }
     }
     const run = runOf();
-    if (w.done === null && run && run !== w.run) { w.done = now; w.newRun = run; }
+    if (w.done === null && run && run !== w.run) { w.done = now; w.by = "address"; }
   };
   w.observer = new MutationObserver(check);
   w.observer.observe(document.body, {subtree: true, childList: true, characterData: true});
@@ -211,7 +230,8 @@ _WATCH = r"""
 }
 """
 
-_SEEN = "() => { const w = window.__ragtuneWatch; return w ? {click: w.click, first: w.first, done: w.done} : null; }"
+_SEEN = """() => { const w = window.__ragtuneWatch;
+  return w ? {click: w.click, first: w.first, done: w.done, by: w.by, settled: window.__ragtuneBusy.at} : null; }"""
 
 
 def open_lab(page: Any, url: str, *, question: str | None, limit_s: float) -> str:
@@ -266,8 +286,8 @@ def wait_idle(page: Any, limit_s: float, *, quiet_ms: int = 500) -> None:
 
 
 def timed_comparison(page: Any, *, limit_s: float) -> BrowserRun:
-    """Click Compare, wait for the comparison's permalink (every mode ended) and for the app to redraw;
-    the times are the page's own.
+    """Click Compare, wait until every column shows its finished answer (or the permalink comes) and the app
+    has stopped running; the times are the page's own.
 
     Raises:
         BrowserLimit: the answers did not all come within ``limit_s``.
@@ -289,8 +309,12 @@ def timed_comparison(page: Any, *, limit_s: float) -> BrowserRun:
     seen = page.evaluate(_SEEN)
     if seen is None or seen["click"] is None:
         raise BrowserLimit("the click on Compare was not seen by the page")
-    first = None if seen["first"] is None else (seen["first"] - seen["click"]) / 1000
-    return BrowserRun(last_answer_s=(seen["done"] - seen["click"]) / 1000, first_token_s=first)
+
+    def since_click(at: float | None) -> float | None:
+        return None if at is None else (at - seen["click"]) / 1000
+
+    return BrowserRun(last_answer_s=(seen["done"] - seen["click"]) / 1000, first_token_s=since_click(seen["first"]),
+                      settled_s=since_click(seen["settled"]), signal=seen["by"])
 
 
 def _first_line(exc: BaseException) -> str:
@@ -303,16 +327,21 @@ def _first_line(exc: BaseException) -> str:
 def browser_figures(runs: list[BrowserRun], memory_bytes: int | None, *, note: str = "", question: str = ""
                     ) -> list[Figure]:
     """The figures of the timed runs (p50 over them) and of the peak memory; ``note`` (why runs are missing)
-    goes on each time figure."""
+    and the question asked go on each time figure."""
     asked = f"question: “{question}”" if question else ""
-    notes = "; ".join(n for n in (note, asked) if n)
+    by_address = sum(r.signal == "address" for r in runs)
+    seen = (f"the last answer was seen by the new permalink in {by_address} of {len(runs)} runs (the page redrew "
+            "before the columns were seen complete)") if by_address else ""
     last = [r.last_answer_s for r in runs]
     first = [r.first_token_s for r in runs if r.first_token_s is not None]
+    settled = [r.settled_s for r in runs if r.settled_s is not None]
     figures = [Figure(section=SECTION, name=LAST_ANSWER, value=median(last), unit="s", samples=len(last),
-                      target="≤ 4 s", note=notes)]
-    if first or not runs:
-        figures.append(Figure(section=SECTION, name=FIRST_TOKEN, value=median(first), unit="s", samples=len(first),
-                              note=notes))
+                      target="≤ 4 s", note="; ".join(n for n in (note, seen, asked) if n))]
+    notes = "; ".join(n for n in (note, asked) if n)
+    for name, values in ((FIRST_TOKEN, first), (SETTLED, settled)):
+        if values or not runs:
+            figures.append(Figure(section=SECTION, name=name, value=median(values), unit="s", samples=len(values),
+                                  note=notes))
     if memory_bytes is not None:
         figures.append(Figure(section=SECTION, name=MEMORY, value=round(memory_bytes / 1e9, 3), unit="GB",
                               samples=1, target="≤ 1.5 GB",
