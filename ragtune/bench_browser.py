@@ -65,8 +65,8 @@ WARMUP_LIMIT_S = 1200.0
 knowledge base is built (minutes on two cores)."""
 RUN_LIMIT_S = 300.0
 """One timed comparison, click to last answer, and the redrawing after it."""
-BUTTON_LIMIT_S = 30.0
-"""Finding and clicking Compare on a page that has finished running."""
+UI_LIMIT_S = 30.0
+"""A click or a choice on a page that has finished running (Compare, the demo question)."""
 
 
 class BrowserRun(BaseModel):
@@ -94,7 +94,7 @@ def served_app(tree: Path, *, env: dict[str, str] | None, progress: Progress,
     yields (URL, pid, log file) once ``/_stcore/health`` answers, and stops the whole group at the end.
 
     ``env`` is merged over this process's environment; RAGTUNE_DATA_DIR is a fresh temporary directory
-    (removed at the end) unless ``env`` names one.
+    (removed at the end) unless ``env`` names one (this process's own is not used).
 
     Raises:
         BrowserLimit: the app ended or did not answer within ``start_limit_s`` (with its log's end).
@@ -102,7 +102,8 @@ def served_app(tree: Path, *, env: dict[str, str] | None, progress: Progress,
     tree = tree.resolve()
     scratch = Path(tempfile.mkdtemp(prefix="ragtune-bench-browser-"))
     merged = {**os.environ, **(env or {})}
-    merged.setdefault("RAGTUNE_DATA_DIR", str(scratch / "data"))
+    # never this shell's data directory: a measurement starts from nothing and leaves nothing behind
+    merged["RAGTUNE_DATA_DIR"] = (env or {}).get("RAGTUNE_DATA_DIR") or str(scratch / "data")
     merged["PYTHONPATH"] = str(tree)  # the tree's own ragtune, not this checkout's
     port = free_port()
     log = scratch / "streamlit.log"
@@ -245,12 +246,13 @@ def open_lab(page: Any, url: str, *, question: str | None, limit_s: float) -> st
     box = page.get_by_label("Question (up to", exact=False)
     expect(box).to_be_visible(timeout=ms)
     wait_idle(page, limit_s)
-    if question is None:
-        page.get_by_test_id("stSelectbox").filter(has_text="Demo question").click(timeout=ms)
+    if question is None:  # the list's first entry is "(your own question)"
+        ui = UI_LIMIT_S * 1000
+        page.get_by_test_id("stSelectbox").filter(has_text="Demo question").click(timeout=ui)
         options = page.get_by_role("option")
-        expect(options.nth(1)).to_be_visible(timeout=ms)
-        options.nth(1).click(timeout=ms)
-        expect(box).not_to_have_value("", timeout=ms)
+        expect(options.nth(1)).to_be_visible(timeout=ui)
+        options.nth(1).click(timeout=ui)
+        expect(box).not_to_have_value("", timeout=ui)
         wait_idle(page, limit_s)
         return box.input_value()
     box.fill(question)
@@ -296,9 +298,9 @@ def timed_comparison(page: Any, *, limit_s: float) -> BrowserRun:
 
     button = page.get_by_role("button", name="Compare")
     try:
-        button.wait_for(timeout=BUTTON_LIMIT_S * 1000)  # the page is idle: the button is there or never will be
+        button.wait_for(timeout=UI_LIMIT_S * 1000)  # the page is idle: the button is there or never will be
         page.evaluate(_WATCH, button.element_handle())
-        button.click(timeout=BUTTON_LIMIT_S * 1000)
+        button.click(timeout=UI_LIMIT_S * 1000)
     except PlaywrightError as exc:
         raise BrowserLimit(f"the Lab's Compare button could not be clicked ({_first_line(exc)})") from exc
     try:
@@ -369,7 +371,8 @@ def measure_browser(tree: Path, *, repeats: int, progress: Progress, env: dict[s
                     ) -> list[Figure]:
     """Serve the app of ``tree``, compare the Lab's default modes once to warm up, then ``repeats`` times timed;
     return the figures of section "demo": click → last answer (p50, target ≤ 4 s), click → first token of the
-    first column (p50), and the app's peak resident memory (target ≤ 1.5 GB).
+    first column (p50), click → page settled (the finished cards drawn, p50), and the app's peak resident
+    memory (target ≤ 1.5 GB).
 
     Args:
         tree: the source tree whose app is served (its ``app.py`` and ``ragtune``).

@@ -52,16 +52,22 @@ def test_without_chromium_the_figure_is_nan_and_says_what_is_missing(tmp_path: P
     assert said and "skipped" in said[0]
 
 
-def test_an_app_that_does_not_start_gives_nan_with_its_log(tmp_path: Path):
+def test_an_app_that_does_not_start_gives_nan_with_its_log_and_ran_on_a_fresh_data_directory(
+        tmp_path: Path, data_dir: Path):
     (tmp_path / "app.py").write_text("raise SystemExit(3)\n")  # a tree whose app cannot serve
     broken = tmp_path / "streamlit"  # `python -m streamlit` from the tree finds this first and fails
     broken.mkdir()
     (broken / "__init__.py").write_text("")
-    (broken / "__main__.py").write_text("import sys\nprint('no streamlit here', flush=True)\nsys.exit(3)\n")
+    (broken / "__main__.py").write_text(
+        "import os, sys\nprint('no streamlit here', 'data=' + os.environ['RAGTUNE_DATA_DIR'],"
+        " 'path=' + os.environ['PYTHONPATH'], flush=True)\nsys.exit(3)\n")
     figures = measure_browser(tmp_path, repeats=1, progress=lambda _: None, limits=(20.0, 20.0, 20.0))
     last = next(f for f in figures if f.name == LAST_ANSWER)
     assert math.isnan(last.value) and last.samples == 0
     assert "stopped before it answered (exit 3)" in last.note and "no streamlit here" in last.note
+    assert f"path={tmp_path}" in last.note  # the tree's own code
+    scratch = Path(last.note.split("data=")[1].split()[0])  # never this shell's data directory
+    assert scratch != data_dir and "ragtune-bench-browser-" in str(scratch) and not scratch.exists()
 
 
 def test_the_figures_are_medians_of_the_runs_and_skip_first_tokens_not_seen():
