@@ -32,6 +32,7 @@ import os
 import statistics
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -292,6 +293,17 @@ def _file_stem(model_id: str) -> str:
     return check_name("model id", model_id).replace(":", "_")
 
 
+@lru_cache(maxsize=16)
+def _read_showcases(path: Path, mtime_ns: int, size: int, inode: int) -> Showcases:  # noqa: ARG001 - the key
+    """A showcases file, read once per version of it (its path, modification time, size and inode: a save
+    replaces the file): the Lab draws its demo questions from it on every rerun. A failure is not kept.
+
+    Raises:
+        OSError, ValidationError, ValueError: unreadable or invalid.
+    """
+    return Showcases.model_validate_json(path.read_bytes())
+
+
 class ShowcaseStore:
     """One showcases file per model: the data directory's wins over the shipped one."""
 
@@ -309,7 +321,8 @@ class ShowcaseStore:
         name = _file_stem(model_id)
         for origin, path in (("data", self.dir / f"{name}.json"), ("shipped", self.shipped_dir / f"{name}.json")):
             try:
-                shows = Showcases.model_validate_json(path.read_bytes())
+                stamp = path.stat()
+                shows = _read_showcases(path, stamp.st_mtime_ns, stamp.st_size, stamp.st_ino)
             except (OSError, ValidationError, ValueError):
                 continue
             return shows.model_copy(update={"origin": origin})

@@ -113,6 +113,24 @@ def test_the_demo_set_is_read_from_its_one_file():
     assert [c.id for c in demo_eval_set().cases][:2] == ["a01", "a02"]
 
 
+def test_the_demo_set_is_read_once_per_version_of_its_file(tmp_path, monkeypatch):
+    import shutil
+
+    from ragtune.evaluation import sets
+
+    copy = tmp_path / "questions.jsonl"
+    shutil.copy(sets.DEMO_SET_FILE, copy)
+    monkeypatch.setattr(sets, "DEMO_SET_FILE", copy)
+    first = sets.demo_eval_set()
+    assert sets.demo_eval_set() is first  # the Lab's five asks a comparison: one read
+    lines = copy.read_text(encoding="utf-8").splitlines(keepends=True)
+    copy.write_text("".join(lines[:3]), encoding="utf-8")  # the file edited: its new content
+    assert len(sets.demo_eval_set().cases) == 3
+    copy.unlink()
+    with pytest.raises(EvalSetError, match="Cannot read the eval set"):
+        sets.demo_eval_set()
+
+
 @pytest.mark.parametrize("text", ["", "\n\n", b"\xff\xfe bad bytes"])
 def test_an_empty_or_undecodable_file_is_an_eval_set_error(text):
     with pytest.raises(EvalSetError):

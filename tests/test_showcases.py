@@ -156,6 +156,22 @@ def test_a_damaged_file_falls_back_to_the_shipped_one(tmp_path):
     assert store.load("m").run_id == "r1"
 
 
+def test_a_file_is_read_once_per_version_and_a_save_or_an_edit_is_seen(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    store = ShowcaseStore(tmp_path / "data", shipped_dir=tmp_path / "shipped")
+    store.save(sample("m"))
+    reads: list[Path] = []
+    read_bytes = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: reads.append(self) or read_bytes(self))
+    assert [store.load("m").run_id for _ in range(3)] == ["r1"] * 3
+    assert reads == [store.path("m")]  # the Lab's reruns: one read
+    store.save(sample("m").model_copy(update={"run_id": "r2"}))  # a new measurement replaces the file
+    assert store.load("m").run_id == "r2"
+    store.path("m").write_text(store.path("m").read_text().replace('"r2"', '"r2-edited"'))  # edited in place
+    assert store.load("m").run_id == "r2-edited"
+
+
 def test_a_local_model_id_is_a_file_name_and_a_path_is_refused(tmp_path):
     store = ShowcaseStore(tmp_path)
     assert store.path("local:my-model").name == "local_my-model.json"

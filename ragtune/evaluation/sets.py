@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeVar
 
@@ -224,8 +225,20 @@ def load_eval_set(path: Path) -> EvalSet:
 
 
 def demo_eval_set() -> EvalSet:
-    """The shipped demo set (40 answerable, 10 unanswerable, 10 changed in version 2)."""
-    return load_eval_set(DEMO_SET_FILE)
+    """The shipped demo set (40 answerable, 10 unanswerable, 10 changed in version 2).
+
+    Read once per version of the file (its path, modification time, size and inode): the Lab asks for it five
+    times a comparison (its demo questions, the plan, the verdicts, the freshness offer)."""
+    try:
+        stamp = DEMO_SET_FILE.stat()
+    except OSError:
+        return load_eval_set(DEMO_SET_FILE)  # raises, saying why it cannot be read
+    return _demo_eval_set(DEMO_SET_FILE, stamp.st_mtime_ns, stamp.st_size, stamp.st_ino)
+
+
+@lru_cache(maxsize=2)
+def _demo_eval_set(path: Path, mtime_ns: int, size: int, inode: int) -> EvalSet:  # noqa: ARG001 - the key
+    return load_eval_set(path)  # frozen records: the callers share one copy
 
 
 def find_case(eval_set: EvalSet, question: str, workspace: str | None = None) -> EvalCase | None:
