@@ -38,8 +38,8 @@ class BenchConfig(BaseModel):
     adapter: Path | None = Field(default=None, description="Adapter for the overhead figures.")
     corpus_sizes: list[int] = Field(default_factory=lambda: [1000, 10000])
     search_queries: int = Field(default=50, ge=1, le=1000)
-    sections: list[Literal["runtime", "adapter", "switch", "rag", "tax", "demo", "retrieval"]] = Field(
-        default_factory=lambda: ["runtime", "adapter", "switch", "rag", "tax", "demo", "retrieval"],
+    sections: list[Literal["runtime", "adapter", "switch", "rag", "tax", "engine", "demo", "retrieval"]] = Field(
+        default_factory=lambda: ["runtime", "adapter", "switch", "rag", "tax", "engine", "demo", "retrieval"],
         description="Which sections to run ('rag' and 'tax' run together).",
     )
     demo_questions: int = Field(default=4, ge=1, le=4, description="The Lab's demo questions the demo section asks.")
@@ -428,6 +428,8 @@ SECTIONS: dict[str, str] = {
     "switch": "Adapter switch: hot swap vs model reload",
     "rag": "RAG end to end",
     "tax": "The token tax: long few-shot prompt vs LoRA",
+    "engine": "The engine levers (model quantization, flash attention, batch, KV type, mlock, threads, adapter) vs "
+    "the release's settings",
     "demo": "The Lab's four-mode comparison on the demo questions, against the demo targets",
     "retrieval": "Retrieval and ingestion",
 }
@@ -455,6 +457,10 @@ def run_bench(
         figures += bench_adapter_switch(runtime, config, say)
     if wanted & {"rag", "tax"}:
         figures += bench_rag_and_tax(settings, runtime, config, say)
+    if "engine" in wanted:
+        from ragtune.bench_engine import bench_engine
+
+        figures += bench_engine(settings, runtime, config, say)
     if "demo" in wanted:  # in a process of its own: its peak memory is the demo's alone
         from ragtune.bench_demo import bench_demo
 

@@ -33,9 +33,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--adapter", help=f"Adapter for the overhead figures (default: {DEFAULT_ADAPTER} when present)."
     )
     bench.add_argument(
-        "--only", help="Comma list of sections: runtime, adapter, switch, rag, tax, demo, retrieval (default: "
-        "all); with --runtime server: overhead, sessions, lab. 'demo': the Lab's four-mode comparison on the demo "
-        "questions against the demo targets, and the same in the browser."
+        "--only", help="Comma list of sections: runtime, adapter, switch, rag, tax, engine, demo, retrieval "
+        "(default: all); with --runtime server: overhead, sessions, lab. 'demo': the Lab's four-mode comparison on "
+        "the demo questions against the demo targets, and the same in the browser. 'engine': each engine lever "
+        "(the model file's quantization, flash attention, batch, KV type, mlock, threads, an adapter) against the "
+        "release's settings."
     )
     bench.add_argument("--no-browser", action="store_true",
                        help="Leave out the demo section's browser figure (it starts the app and Chromium; "
@@ -79,6 +81,9 @@ def check_bench(args: argparse.Namespace) -> None:
             from ragtune.bench_baseline import resolve_baseline
 
             only = [part.strip() for part in (args.only or "demo").split(",")]
+            if "engine" in only:
+                raise InputError("--baseline does not apply to the engine section: it measures each lever against "
+                                 "the release's settings in one run already. Leave 'engine' out of --only.")
             resolve_baseline(args.baseline, demo="demo" in only)  # an unknown ref: refused before anything runs
     elif args.adapter:
         raise InputError("--adapter applies only to the in-process benchmark: the model server serves the "
