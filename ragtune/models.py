@@ -18,6 +18,7 @@ import json
 import os
 import re
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -141,13 +142,25 @@ class Manifest(BaseModel):
 
 
 def load_manifest(path: Path = MANIFEST_PATH) -> list[ModelSpec]:
-    """Read the curated model manifest.
+    """Read the curated model manifest (parsed once per version of the file: the Lab asks for it on
+    every rerun).
 
     Raises:
         ModelError: the manifest is missing or invalid.
     """
     try:
-        return Manifest.model_validate_json(path.read_text()).models
+        stamp = path.stat()
+    except OSError as exc:
+        raise ModelError(f"The model manifest {path} is unreadable ({exc.strerror}).") from exc
+    return list(_parse_manifest(path, stamp.st_mtime_ns, stamp.st_size, stamp.st_ino))
+
+
+@lru_cache(maxsize=4)
+def _parse_manifest(path: Path, mtime_ns: int, size: int, inode: int) -> tuple[ModelSpec, ...]:
+    """The manifest's models; the file's stamp is part of the key, so an edit is read again (a
+    failure raises and is not cached)."""
+    try:
+        return tuple(Manifest.model_validate_json(path.read_text()).models)
     except OSError as exc:
         raise ModelError(f"The model manifest {path} is unreadable ({exc.strerror}).") from exc
     except ValidationError as exc:

@@ -297,3 +297,17 @@ def test_the_q4_0_model_is_the_shipped_file_requantized_as_pinned_with_its_adapt
     summary = reg.verify(spec)  # made here, in this test's data directory, and its sha256 checked
     assert summary.quantization == "Q4_0" and summary.path.parent == data_dir / "models"
     assert shipped_adapters_dir(spec.id) == SHIPPED_ADAPTERS_DIR == shipped_adapters_dir(DEFAULT_ID)
+
+
+def test_the_manifest_is_parsed_once_per_version_of_its_file(tmp_path: Path):
+    source = json.loads((Path(__file__).parents[1] / "models" / "registry.json").read_text())
+    path = tmp_path / "registry.json"
+    path.write_text(json.dumps(source))
+    first = load_manifest(path)
+    assert [s.id for s in load_manifest(path)] == [s.id for s in first]
+    source["models"] = source["models"][:1]
+    path.write_text(json.dumps(source, indent=1))  # another size: another version
+    assert len(load_manifest(path)) == 1
+    path.write_text("{")
+    with pytest.raises(ModelError, match="invalid"):
+        load_manifest(path)
