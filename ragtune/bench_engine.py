@@ -45,24 +45,26 @@ class Variant(BaseModel):
 
 
 def variants(default_model: str) -> list[Variant]:
-    """The release's configuration first, then one lever changed at a time, then what the app uses."""
+    """The release's configuration first, then one lever changed at a time around the file the app ships
+    by default (SmolLM2 re-quantized to Q8_0), each lever alone; "(default)" marks what the app uses."""
     q41, q80, q40 = "smollm2-135m-instruct-q4_1", "smollm2-135m-instruct-q8_0", "smollm2-135m-instruct-q4_0"
     fa = {"flash_attn": True}
     return [
         Variant(label="release: Q4_1, flash attention off", model_id=q41),
         Variant(label="Q4_1, flash attention on", model_id=q41, options=fa),
-        Variant(label="Q8_0 (re-quantized), flash attention on", model_id=q80, options=fa),
-        Variant(label="Q4_0 (re-quantized), flash attention off", model_id=q40),
-        Variant(label="Q4_0, flash attention on", model_id=q40, options=fa, default=default_model == q40),
-        Variant(label="Q4_0, flash attention on, n_ubatch 128", model_id=q40, options={**fa, "n_ubatch": 128}),
-        Variant(label="Q4_0, flash attention on, KV cache q8_0", model_id=q40,
+        Variant(label="Q4_0 (re-quantized), flash attention on", model_id=q40, options=fa,
+                default=default_model == q40),
+        Variant(label="Q8_0 (re-quantized), flash attention off", model_id=q80),
+        Variant(label="Q8_0, flash attention on", model_id=q80, options=fa, default=default_model == q80),
+        Variant(label="Q8_0, flash attention on, n_ubatch 128", model_id=q80, options={**fa, "n_ubatch": 128}),
+        Variant(label="Q8_0, flash attention on, KV cache q8_0", model_id=q80,
                 options={**fa, "type_k": 8, "type_v": 8}),
-        Variant(label="Q4_0, flash attention on, mlock", model_id=q40, options={**fa, "use_mlock": True}),
-        Variant(label="Q4_0, flash attention on, 1 thread", model_id=q40, options={**fa, "n_threads": 1,
-                                                                                   "n_threads_batch": 1}),
-        Variant(label="Q4_0, flash attention on, grounded-json adapter applied", model_id=q40, options=fa,
+        Variant(label="Q8_0, flash attention on, mlock", model_id=q80, options={**fa, "use_mlock": True}),
+        Variant(label="Q8_0, flash attention on, 1 thread", model_id=q80,
+                options={**fa, "n_threads": 1, "n_threads_batch": 1}),
+        Variant(label="Q8_0, flash attention on, grounded-json adapter applied", model_id=q80, options=fa,
                 adapter=True),
-        Variant(label="Q4_1, flash attention off, grounded-json adapter applied", model_id=q41, adapter=True),
+        Variant(label="release, grounded-json adapter applied", model_id=q41, adapter=True),
     ]
 
 

@@ -90,7 +90,7 @@ class Settings(BaseSettings):
         description="The one directory everything ragtune writes goes to.",
     )
     model: str = Field(
-        default="smollm2-135m-instruct-q4_1",
+        default="smollm2-135m-instruct-q8_0",
         min_length=1,
         description="Registry id of the chat model to load (see `python -m ragtune models`).",
     )

@@ -250,8 +250,9 @@ class ModelRegistry:
         if isinstance(source, DerivedSource):
             target = self.settings.models_dir / source.derived_name
             ok = target.is_file()
+            how = f"make {source.make_target}" if source.make_target else f"python -m ragtune models assemble {spec.id}"
             hint = "" if ok else (f"Not made yet: it is re-quantized from '{source.base}' when first loaded (a few "
-                                  f"seconds), or now with `python -m ragtune models assemble {spec.id}`.")
+                                  f"seconds), or now with `{how}`.")
             return ModelStatus(spec=spec, path=target if ok else None, available=ok, hint=hint)
         target = self.settings.models_dir / source.assembled_name
         ok = target.is_file()

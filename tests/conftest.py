@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -10,10 +11,37 @@ import pytest
 from tests.servers import llama_server  # noqa: F401 - a session fixture: real llama-server on loopback
 
 
+_DERIVED: dict[str, Path] = {}
+
+
+def _default_model_file(factory: pytest.TempPathFactory) -> Path | None:
+    """The default model's file when the registry derives it (re-quantized into a data directory),
+    made once per session: each test's fresh data directory gets a hard link to it instead of
+    re-quantizing (a few seconds each); None when the default is an installed file."""
+    if "default" not in _DERIVED:
+        from ragtune.config import Settings
+        from ragtune.models import DerivedSource, ModelRegistry
+
+        settings = Settings(data_dir=factory.mktemp("derived-models"))
+        registry = ModelRegistry(settings)
+        spec = registry.get(settings.model)
+        if not isinstance(spec.source, DerivedSource):
+            return None
+        _DERIVED["default"] = registry.derive(spec)
+    return _DERIVED["default"]
+
+
 @pytest.fixture(autouse=True)
 def data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Point RAGTUNE_DATA_DIR at a fresh temp directory and forget cached resources."""
     path = tmp_path_factory.mktemp("ragtune-data")
+    derived = _default_model_file(tmp_path_factory)
+    if derived is not None:
+        (path / "models").mkdir()
+        try:
+            os.link(derived, path / "models" / derived.name)
+        except OSError:  # another file system: the test derives its own copy when it loads the model
+            pass
     monkeypatch.setenv("RAGTUNE_DATA_DIR", str(path))
     for name in ("RAGTUNE_CHROMA_URL", "RAGTUNE_CHROMA_HEADERS"):  # a test chooses its store itself
         monkeypatch.delenv(name, raising=False)

@@ -58,13 +58,13 @@ def test_an_unknown_bench_section_is_a_clear_error(tiny_env, capsys):
 
 
 def test_the_engine_section_measures_each_lever_against_the_release(data_dir, monkeypatch):
-    """On the real model files (the shipped Q4_1, re-quantized to Q4_0 here): each variant's figures, with
+    """On the real model files (the shipped Q4_1, re-quantized to Q8_0 here): each variant's figures, with
     its ratio to the release's settings (the first variant)."""
     import ragtune.bench_engine as engine
 
-    every = engine.variants("smollm2-135m-instruct-q4_0")
+    every = engine.variants("smollm2-135m-instruct-q8_0")
     assert every[0].model_id == "smollm2-135m-instruct-q4_1" and not every[0].options  # the release
-    assert [v.label for v in every if v.default] == ["Q4_0, flash attention on"]
+    assert [v.label for v in every if v.default] == ["Q8_0, flash attention on"]
     keep = [every[0], next(v for v in every if v.default), next(v for v in every if v.adapter)]
     monkeypatch.setattr(engine, "variants", lambda model: keep)
     figures = engine.bench_engine(load_settings(), None, BenchConfig.quick_config(), lambda message: None)

@@ -91,7 +91,7 @@ def test_the_playground_answers_in_the_browser_with_timings(served_app: str, tmp
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(f"{served_app}/playground")
         expect(page.get_by_role("heading", name="Playground", exact=True)).to_be_visible(timeout=120_000)
-        expect(page.get_by_text("smollm2-135m-instruct-q4_1")).to_be_visible(timeout=120_000)
+        expect(page.get_by_text("smollm2-135m-instruct-q8_0")).to_be_visible(timeout=120_000)
         box = page.get_by_test_id("stChatInputTextArea")
         box.fill("Name one colour of the rainbow.")
         box.press("Enter")
@@ -119,7 +119,7 @@ def test_a_deep_link_on_a_fresh_server_gets_the_whole_app(served_app: str):
         nav = page.get_by_test_id("stSidebarNav")
         expect(nav.get_by_text("Playground")).to_be_visible(timeout=60_000)
         expect(nav.get_by_text("Benchmark")).to_be_visible()
-        expect(page.get_by_text("smollm2-135m-instruct-q4_1")).to_be_visible(timeout=120_000)
+        expect(page.get_by_text("smollm2-135m-instruct-q8_0")).to_be_visible(timeout=120_000)
         browser.close()
 
 

@@ -15,7 +15,7 @@ def test_models_lists_the_default_model_as_ready(capsys):
     assert main(["models", "--json"]) == 0
     listing = json.loads(capsys.readouterr().out)
     default = next(m for m in listing["models"] if m["default"])
-    assert default["id"] == "smollm2-135m-instruct-q4_1" and default["available"]
+    assert default["id"] == "smollm2-135m-instruct-q8_0" and default["available"]
 
 
 def test_ask_json_prints_text_adapter_and_every_timing(tiny_env, random_lora, capsys):

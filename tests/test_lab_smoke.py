@@ -61,7 +61,7 @@ def test_every_mode_answers_on_the_default_model(answers, mode):
         adapter = mode.router.adapter if mode.router is not None else mode.adapter
         pytest.skip(f"the shipped adapter models/adapters/{adapter}.gguf does not exist yet")
     answer = answers[mode.id]
-    assert answer.model_id == "smollm2-135m-instruct-q4_1"
+    assert answer.model_id == "smollm2-135m-instruct-q8_0"
     assert answer.timings.completion_tokens > 0 and answer.text.strip()
     assert answer.parse.status in {"ok", "truncated", "repetition", "invalid_json", "schema_violation",
                                    "unknown_citation", "free_text"}

@@ -14,7 +14,8 @@ from ragtune.gguf.files import check_model_file
 from ragtune.gguf.sha import sha256_of
 from ragtune.models import ModelRegistry, ModelSpec, PathSource, PyPIFile, PyPIPartsSource, load_manifest
 
-DEFAULT_ID = "smollm2-135m-instruct-q4_1"
+DEFAULT_ID = "smollm2-135m-instruct-q8_0"
+Q4_1 = "smollm2-135m-instruct-q4_1"
 
 
 def registry() -> ModelRegistry:
@@ -33,8 +34,9 @@ def test_the_default_model_is_installed_and_passes_every_check():
     reg = registry()
     summary = reg.verify(reg.get(DEFAULT_ID))
     assert summary.architecture == "llama"
-    assert summary.quantization == "Q4_1"
+    assert summary.quantization == "Q8_0"
     assert summary.has_chat_template
+    assert reg.verify(reg.get(Q4_1)).quantization == "Q4_1"  # the file it is made from, as installed
 
 
 def test_a_file_whose_sha256_differs_is_rejected(tiny_model: Path):
@@ -157,7 +159,7 @@ def test_a_split_model_with_a_wrong_sum_leaves_no_file(tiny_model: Path, tmp_pat
     reg = ModelRegistry(load_settings(), manifest=[spec])
     with pytest.raises(ModelError, match="sha256"):
         reg.assemble(spec)
-    assert list(reg.settings.models_dir.iterdir()) == []
+    assert not [p for p in reg.settings.models_dir.iterdir() if p.name.startswith("joined")]
 
 
 def test_a_damaged_user_model_list_is_a_model_error_naming_the_file():
@@ -279,7 +281,7 @@ def test_a_derived_model_whose_sum_differs_leaves_no_file(tiny_model: Path, data
     reg, spec = derived_registry(tiny_model, sha256="0" * 64)
     with pytest.raises(ModelError, match="not the pinned one"):
         reg.verify(spec)
-    assert not list((data_dir / "models").iterdir())  # neither the file nor a partial one
+    assert not [p for p in (data_dir / "models").iterdir() if "tiny" in p.name]  # neither the file nor a partial one
 
 
 def test_a_derived_model_needs_its_base(tmp_path: Path, data_dir: Path):
@@ -288,15 +290,18 @@ def test_a_derived_model_needs_its_base(tmp_path: Path, data_dir: Path):
         reg.verify(spec)
 
 
-def test_the_q4_0_model_is_the_shipped_file_requantized_as_pinned_with_its_adapters(data_dir: Path):
-    """The registry's sha256 of the Q4_0 file is what the pinned llama.cpp makes of the Q4_1 wheel's file."""
+@pytest.mark.parametrize("quantization", ["Q8_0", "Q4_0"])
+def test_the_requantized_models_are_the_shipped_file_as_pinned_with_its_adapters(data_dir: Path, quantization):
+    """The registry's sha256 of each derived file is what the pinned llama.cpp makes of the Q4_1 wheel's file."""
     from ragtune.adapters import SHIPPED_ADAPTERS_DIR, shipped_adapters_dir
 
     reg = registry()
-    spec = reg.get("smollm2-135m-instruct-q4_0")
+    spec = reg.get(f"smollm2-135m-instruct-{quantization.lower()}")
+    for made in (data_dir / "models").glob("*.gguf"):
+        made.unlink()  # the session's copy of the default (tests/conftest.py): make it again here
     summary = reg.verify(spec)  # made here, in this test's data directory, and its sha256 checked
-    assert summary.quantization == "Q4_0" and summary.path.parent == data_dir / "models"
-    assert shipped_adapters_dir(spec.id) == SHIPPED_ADAPTERS_DIR == shipped_adapters_dir(DEFAULT_ID)
+    assert summary.quantization == quantization and summary.path.parent == data_dir / "models"
+    assert shipped_adapters_dir(spec.id) == SHIPPED_ADAPTERS_DIR == shipped_adapters_dir(Q4_1)
 
 
 def test_the_manifest_is_parsed_once_per_version_of_its_file(tmp_path: Path):

@@ -19,6 +19,6 @@ def test_the_default_model_answers_a_question():
         )
     finally:
         runtime.close()
-    assert result.model_id == "smollm2-135m-instruct-q4_1"
+    assert result.model_id == "smollm2-135m-instruct-q8_0"
     assert len(result.text.split()) >= 2
     assert result.timings.completion_tokens > 1 and result.timings.tokens_per_s > 0
