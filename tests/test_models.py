@@ -316,3 +316,19 @@ def test_the_manifest_is_parsed_once_per_version_of_its_file(tmp_path: Path):
     path.write_text("{")
     with pytest.raises(ModelError, match="invalid"):
         load_manifest(path)
+
+
+def test_a_damaged_derived_file_is_refused_and_made_again_once_deleted(tiny_model: Path, data_dir: Path):
+    reg, spec = derived_registry(tiny_model)
+    made = reg.verify(spec).path
+    pinned = spec.model_copy(update={"sha256": sha256_of(made)})
+    with made.open("r+b") as handle:  # one byte flipped in the tensor data
+        handle.seek(made.stat().st_size - 10)
+        byte = handle.read(1)
+        handle.seek(-1, 1)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    fresh = ModelRegistry(load_settings(verify_sha256="always"), manifest=reg._manifest)
+    with pytest.raises(ModelError, match="made again from 'tiny-base' on the next load"):
+        fresh.verify(pinned)
+    made.unlink()
+    assert fresh.verify(pinned).path == made  # re-quantized, and the sum matches again
