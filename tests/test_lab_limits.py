@@ -41,6 +41,49 @@ def test_the_live_comparison_shows_a_progress_bar_that_ends_done():
     assert bar.proto.value == 100 and bar.proto.text == "3 of 3 modes done."
 
 
+def _streamed() -> None:
+    """40 tokens arriving 10 ms apart (a clock that the test controls), then the answer: how often the
+    streaming column is redrawn is written to the page."""
+    from unittest import mock
+
+    import streamlit as st
+    from streamlit.delta_generator import DeltaGenerator
+
+    import components.lab as lab
+    from components.lab import render_live_comparison
+    from components.safe import CURSOR
+    from ragtune.lab import Started, Token
+    from ragtune.modes import BUILTIN_MODES
+
+    clock = iter(0.01 * n for n in range(10_000))
+    mode = BUILTIN_MODES[0]
+
+    def events():
+        yield Started(mode=mode, index=0, total=1)
+        for n in range(40):
+            yield Token(mode=mode, text=f"w{n} ", index=0)
+
+    drawn = []
+    markdown = DeltaGenerator.markdown
+
+    def counting(self, body, *args, **kwargs):
+        if str(body).endswith(CURSOR):
+            drawn.append(body)
+        return markdown(self, body, *args, **kwargs)
+
+    with mock.patch.object(lab.time, "monotonic", lambda: next(clock)), \
+            mock.patch.object(DeltaGenerator, "markdown", counting):
+        render_live_comparison(events(), 1, key="live")
+    st.write(f"redraws: {len(drawn)}; first: {drawn[0].startswith('w0')}")
+
+
+def test_a_streaming_column_is_redrawn_a_few_times_a_second_not_per_token():
+    at = AppTest.from_function(_streamed, default_timeout=30).run()
+    assert not at.exception, [e.value for e in at.exception]
+    # 40 tokens over 0.4 s at one redraw per 0.15 s at most: the first token at once, then 2 more
+    assert at.markdown[-1].value == "redraws: 3; first: True"
+
+
 @pytest.mark.parametrize("question", ["", "   ", "x" * (MAX_QUESTION_CHARS + 1)])
 def test_the_core_refuses_an_empty_or_over_long_question_before_anything_runs(question):
     with pytest.raises(InputError):
