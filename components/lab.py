@@ -6,7 +6,6 @@ the mode header, the latency and cost charts, the mode and cost forms (the answe
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
-import time
 from contextlib import closing
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -14,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import streamlit as st
 
 from components.format import PLOTLY_CONFIG
-from components.safe import CURSOR, escape_markdown, render_untrusted_text
+from components.safe import CURSOR, Redraws, escape_markdown, render_untrusted_text
 from ragtune.charts import ModeMeasure, cost_figure, latency_figure
 from ragtune.lab import (MAX_QUESTION_CHARS, Failed, Finished, LabEvent, Started, Token, Waiting, finished_text,
                          progress_text)
@@ -31,10 +30,6 @@ if TYPE_CHECKING:
 
 WAITING = "Waiting for the model: another session is using it. The wait counts in this answer's latency."
 FIRST_TOKEN = "Sent: waiting for the first token (the prompt is read first)…"
-#: The least time between two redraws of a streaming column: each redraw costs the server and the browser
-#: CPU that the model needs on a small machine (measured in `bench --only demo`'s browser figures); the
-#: first token shows at once and the finished answer is drawn whole.
-STREAM_INTERVAL_S = 0.15
 
 
 def render_mode_header(mode: Mode, *, key: str) -> None:
@@ -97,7 +92,7 @@ def render_live_comparison(events: Generator[LabEvent, None, None], total: int, 
     ended: dict[int, Finished | Failed] = {}
     slots: dict[int, DeltaGenerator] = {}
     texts: dict[int, str] = {}
-    drawn: dict[int, float] = {}
+    redraws = Redraws()
     bar = st.progress(0.0, text=f"Starting {total} modes…")
     columns = st.columns(total)
     concurrent = False
@@ -118,8 +113,7 @@ def render_live_comparison(events: Generator[LabEvent, None, None], total: int, 
                     bar.progress(0.0, text=progress_text(event))
             elif isinstance(event, Token):
                 texts[event.index] = texts.get(event.index, "") + event.text
-                if (now := time.monotonic()) - drawn.get(event.index, -STREAM_INTERVAL_S) >= STREAM_INTERVAL_S:
-                    drawn[event.index] = now
+                if redraws.due(event.index):
                     slots[event.index].markdown(escape_markdown(texts[event.index]) + CURSOR)  # the model's text: inert
             elif isinstance(event, Waiting):
                 bar.progress(len(ended) / total, text=finished_text(len(ended), total, elapsed_s=event.elapsed_s))

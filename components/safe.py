@@ -12,6 +12,8 @@ headings, links that need a click).
 
 from __future__ import annotations
 
+import time
+
 import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -29,6 +31,26 @@ if TYPE_CHECKING:
 logger = logging.getLogger("ragtune.app")
 
 CURSOR = "▌"
+#: The least time between two redraws of a streaming answer: each redraw costs the server and the browser
+#: CPU that the model needs on a small machine (measured by `bench --only demo`'s browser figures).
+STREAM_INTERVAL_S = 0.15
+
+
+class Redraws:
+    """When each streaming slot may be redrawn: its first token at once, then at most every
+    :data:`STREAM_INTERVAL_S` (the finished answer is drawn whole by the caller)."""
+
+    def __init__(self, interval_s: float = STREAM_INTERVAL_S) -> None:
+        self._interval_s = interval_s
+        self._last: dict[int, float] = {}
+
+    def due(self, slot: int) -> bool:
+        now = time.monotonic()
+        if now - self._last.get(slot, now - self._interval_s) >= self._interval_s:
+            self._last[slot] = now
+            return True
+        return False
+
 
 
 def escape_markdown(text: str) -> str:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from components.answer_card import render_answer_card
-from components.safe import CURSOR, escape_markdown, inline_code
+from components.safe import CURSOR, Redraws, escape_markdown, inline_code
 from ragtune.errors import RagtuneError
 from ragtune.lab import MAX_QUESTION_CHARS, check_question
 from ragtune.tenant_ask import (PersonaAnswered, PersonaStarted, PersonaToken, TenantsDone, measure_command,
@@ -84,6 +84,7 @@ def render_tenant_live(events: Generator[TenantEvent, None, None], tenants: Sequ
     columns = st.columns(len(tenants))
     slots: dict[int, DeltaGenerator] = {}
     texts: dict[int, str] = {}
+    redraws = Redraws()
     with closing(events):
         for event in events:
             if isinstance(event, PersonaStarted):
@@ -95,7 +96,8 @@ def render_tenant_live(events: Generator[TenantEvent, None, None], tenants: Sequ
                     slots[event.index] = st.empty()
             elif isinstance(event, PersonaToken):
                 texts[event.index] = texts.get(event.index, "") + event.text
-                slots[event.index].markdown(escape_markdown(texts[event.index]) + CURSOR)  # the model's text: inert
+                if redraws.due(event.index):
+                    slots[event.index].markdown(escape_markdown(texts[event.index]) + CURSOR)  # the model's text: inert
             elif isinstance(event, PersonaAnswered):
                 with slots[event.index].container():
                     _render_persona_answer(event.answer, key=f"{key}_{event.answer.tenant.id}_card")

@@ -49,7 +49,7 @@ def _streamed() -> None:
     import streamlit as st
     from streamlit.delta_generator import DeltaGenerator
 
-    import components.lab as lab
+    import components.safe as safe
     from components.lab import render_live_comparison
     from components.safe import CURSOR
     from ragtune.lab import Started, Token
@@ -71,7 +71,7 @@ def _streamed() -> None:
             drawn.append(body)
         return markdown(self, body, *args, **kwargs)
 
-    with mock.patch.object(lab.time, "monotonic", lambda: next(clock)), \
+    with mock.patch.object(safe.time, "monotonic", lambda: next(clock)), \
             mock.patch.object(DeltaGenerator, "markdown", counting):
         render_live_comparison(events(), 1, key="live")
     st.write(f"redraws: {len(drawn)}; first: {drawn[0].startswith('w0')}")
