@@ -27,7 +27,6 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -41,7 +40,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ragtune.bench import Figure, median
-from ragtune.bench_server import free_port
+from ragtune.bench_server import free_port, stop_group
 
 Progress = Callable[[str], None]
 
@@ -144,21 +143,6 @@ def tail(log: Path, chars: int = 1500) -> str:
     except OSError:
         return ""
     return f"; the end of its log: {text}" if text else ""
-
-
-def stop_group(process: subprocess.Popen[bytes]) -> None:
-    """Stop ``process`` and every process of its group: SIGTERM, then SIGKILL after 20 s."""
-    for sig, wait_s in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 10.0)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            process.wait(timeout=wait_s)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    process.poll()  # reaped either way
 
 
 def peak_memory_bytes(pid: int) -> int | None:

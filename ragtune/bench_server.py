@@ -412,19 +412,21 @@ def model_server(settings: Settings, *, model_id: str | None, progress: Progress
         wait_healthy(url, process, limit_s=start_limit_s, log=log, progress=progress)
         yield url
     finally:
-        _stop(process)
+        stop_group(process)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """Stop ``process`` and every process of its group: SIGTERM, then SIGKILL after 20 s; reaped either way."""
     for sig, wait_s in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 10.0)):
+        if process.poll() is not None:
+            return
         try:
             os.killpg(process.pid, sig)
         except ProcessLookupError:
-            return
+            break
         try:
             process.wait(timeout=wait_s)
             return
         except subprocess.TimeoutExpired:
             continue
+    process.poll()

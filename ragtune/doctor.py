@@ -330,7 +330,7 @@ def check_chroma_server(settings: Settings) -> Iterator[Check]:
 
 def check_models(settings: Settings) -> tuple[list[Check], object | None]:
     """The registry's models, and the default model's verified header (None if it failed)."""
-    from ragtune.models import ModelRegistry
+    from ragtune.models import DerivedSource, ModelRegistry
 
     checks: list[Check] = []
     registry = ModelRegistry(settings)
@@ -342,6 +342,8 @@ def check_models(settings: Settings) -> tuple[list[Check], object | None]:
             continue
         if status.available:
             checks.append(Check(area="models", name=spec.id, status="OK", detail=f"found at {status.path}."))
+        elif isinstance(spec.source, DerivedSource):
+            checks.append(Check(area="models", name=spec.id, status="OK", detail=status.hint))
         else:
             checks.append(Check(area="models", name=spec.id, status="WARN", detail="not installed.",
                                 fix=status.hint or f"`python -m ragtune models assemble {spec.id}`."))
@@ -353,9 +355,16 @@ def check_models(settings: Settings) -> tuple[list[Check], object | None]:
         registry.hashes = HashCache(Path(scratch.name) / "sha256-cache.json")
     try:
         spec = registry.get(default)
-        summary = registry.verify(spec)
-        checks.insert(0, Check(area="models", name=f"{default} (default)", status="OK",
-                               detail=f"{summary.architecture}, {summary.quantization}, header and checksum verified."))
+        status = registry.locate(spec)
+        if not status.available and isinstance(spec.source, DerivedSource):
+            # Not made yet: doctor changes nothing, so it checks the file it will be made from.
+            summary = registry.verify(registry.get(spec.source.base))
+            detail = (f"{status.hint} Its source '{spec.source.base}': {summary.architecture}, "
+                      f"{summary.quantization}, header and checksum verified.")
+        else:
+            summary = registry.verify(spec)
+            detail = f"{summary.architecture}, {summary.quantization}, header and checksum verified."
+        checks.insert(0, Check(area="models", name=f"{default} (default)", status="OK", detail=detail))
     except Exception as exc:  # noqa: BLE001 - ModelError, or anything the file provokes
         checks.insert(0, Check(area="models", name=f"{default} (default)", status="FAIL",
                                detail=" ".join(str(exc).split())[:400],

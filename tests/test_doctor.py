@@ -166,3 +166,13 @@ def test_doctor_fails_on_a_model_server_that_is_down(tiny_env, monkeypatch, caps
     assert main(["doctor"]) == 2
     [line] = [x for x in capsys.readouterr().out.splitlines() if x.startswith("FAIL runtime")]
     assert url in line and "make serve-model" in line
+
+
+def test_doctor_checks_the_source_of_a_default_model_not_made_yet_and_makes_nothing(data_dir, capsys):
+    for made in (data_dir / "models").glob("*.gguf"):
+        made.unlink()  # the session's copy (tests/conftest.py): as on a fresh installation
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "Not made yet: it is re-quantized from 'smollm2-135m-instruct-q4_1'" in out
+    assert "Its source 'smollm2-135m-instruct-q4_1': llama, Q4_1, header and checksum verified." in out
+    assert not list((data_dir / "models").glob("*.gguf"))
