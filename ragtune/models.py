@@ -376,9 +376,13 @@ class ModelRegistry:
         base_path = self.verify(base, progress=progress).path
         if progress:
             progress(f"Re-quantizing {base_path.name} to {source.quantization} with llama.cpp (once, a few seconds)")
-        self.settings.models_dir.mkdir(parents=True, exist_ok=True)
         target = self.settings.models_dir / source.derived_name
         tmp = target.with_name(f".{target.name}.partial{os.getpid()}")
+        try:
+            self.settings.models_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ModelError(f"Cannot write the re-quantized model into {self.settings.models_dir} "
+                             f"({exc.strerror or exc}): check the data directory's permissions and free space.") from exc
         try:
             _quantize(base_path, tmp, source.quantization)
             actual = self.hashes.sha256(tmp, use_cache=False)
@@ -390,6 +394,9 @@ class ModelRegistry:
                     f"{base.id})."
                 )
             os.replace(tmp, target)
+        except OSError as exc:
+            raise ModelError(f"Could not write {target.name} ({exc.strerror or exc}): check the free space in "
+                             f"{self.settings.models_dir}.") from exc
         finally:
             tmp.unlink(missing_ok=True)
         return target

@@ -332,3 +332,12 @@ def test_a_damaged_derived_file_is_refused_and_made_again_once_deleted(tiny_mode
         fresh.verify(pinned)
     made.unlink()
     assert fresh.verify(pinned).path == made  # re-quantized, and the sum matches again
+
+
+def test_a_derived_model_that_cannot_be_written_is_a_model_error(tiny_model: Path, data_dir: Path):
+    if (data_dir / "models").exists():
+        (data_dir / "models").rename(data_dir / "models-aside")
+    (data_dir / "models").write_text("a file where the models folder goes")
+    reg, spec = derived_registry(tiny_model)
+    with pytest.raises(ModelError, match="Cannot write the re-quantized model"):
+        reg.verify(spec)
