@@ -4,6 +4,7 @@ adding and removing are the caller's (passed as callables)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -40,20 +41,20 @@ def render_sidebar(statuses: list[ModelStatus], *, default_id: str | None,
     server one model is held for everyone, so an admin chooses it), show its card (``load`` loads it), list
     the missing models with what to do, add a local GGUF (``add_local``; None: not here, ``paths_note`` says
     why), and remove one of the ``added`` models after a confirmation (``remove_local``; None: no removing)."""
-    available = [s.spec.id for s in statuses if s.available]
+    available = [s.spec.id for s in statuses if s.loadable]  # a re-quantized model not made yet is made on load
     if not available:
         st.error("No model is installed. Run `make run`, or set RAGTUNE_MODEL_PATH to a GGUF file.")
         return
     if st.session_state.get(key) not in available:
         st.session_state[key] = default_id if default_id in available else available[0]
-    names = {s.spec.id: s.spec.name for s in statuses}
+    names = model_labels([s.spec for s in statuses])
     st.selectbox("Model", available, key=key, format_func=names.__getitem__, disabled=not choose,
                  help="Only one model is held in memory: choosing another frees the current one."
                  + ("" if choose else " It is shared by everyone on this server, so an admin chooses it."))
     with errors_shown("the model card"):  # a model that fails to load still leaves the rest usable
         loaded = load(st.session_state[key])
         render_model_card(loaded.spec, loaded.summary, n_ctx=loaded.n_ctx, key="model_card")
-    missing = [s for s in statuses if not s.available]
+    missing = [s for s in statuses if not s.loadable]
     if missing:
         with st.expander("More models"):
             for status in missing:
@@ -70,6 +71,16 @@ def render_sidebar(statuses: list[ModelStatus], *, default_id: str | None,
             with errors_shown("adding a local model"):
                 spec = add_local(Path(path))
                 st.success(f"Added '{escape_markdown(spec.id)}'. Choose it above.")
+
+
+def model_labels(specs: list[ModelSpec]) -> dict[str, str]:
+    """Each model's label in the picker: its name, with its quantization (else its id) where another model
+    has the same name. The picker tells options apart by their labels, so two alike would be one choice."""
+    counts = Counter(spec.name for spec in specs)
+    labels = {spec.id: spec.name if counts[spec.name] == 1 else f"{spec.name} · {spec.quantization or spec.id}"
+              for spec in specs}
+    repeated = Counter(labels.values())
+    return {model_id: label if repeated[label] == 1 else f"{label} ({model_id})" for model_id, label in labels.items()}
 
 
 def render_added_models(added: list[ModelSpec], remove_local: Callable[[str], None]) -> None:

@@ -22,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from ragtune.config import PROJECT_ROOT, Settings
 from ragtune.errors import InputError, ModelError
@@ -134,6 +134,13 @@ class ModelStatus(BaseModel):
     path: Path | None
     available: bool
     hint: str = ""
+    loadable: bool = Field(default=False, description="Available, or made on first load (a re-quantized model "
+                           "whose source file is installed).")
+
+    @model_validator(mode="after")
+    def _available_is_loadable(self) -> ModelStatus:
+        self.loadable = self.loadable or self.available
+        return self
 
 
 class Manifest(BaseModel):
@@ -253,7 +260,10 @@ class ModelRegistry:
             how = f"make {source.make_target}" if source.make_target else f"python -m ragtune models assemble {spec.id}"
             hint = "" if ok else (f"Not made yet: it is re-quantized from '{source.base}' when first loaded (a few "
                                   f"seconds), or now with `{how}`.")
-            return ModelStatus(spec=spec, path=target if ok else None, available=ok, hint=hint)
+            base = next((s for s in self._manifest if s.id == source.base and not isinstance(s.source, DerivedSource)),
+                        None)
+            makeable = base is not None and self.locate(base).available
+            return ModelStatus(spec=spec, path=target if ok else None, available=ok, hint=hint, loadable=ok or makeable)
         target = self.settings.models_dir / source.assembled_name
         ok = target.is_file()
         how = f"make {source.make_target}" if source.make_target else f"python -m ragtune models assemble {spec.id}"

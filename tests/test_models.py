@@ -341,3 +341,40 @@ def test_a_derived_model_that_cannot_be_written_is_a_model_error(tiny_model: Pat
     reg, spec = derived_registry(tiny_model)
     with pytest.raises(ModelError, match="Cannot write the re-quantized model"):
         reg.verify(spec)
+
+
+def _picker() -> None:
+    """The sidebar over the real registry, loading nothing: the card shows the installed Q4_1 header."""
+    import streamlit as st
+
+    from components.sidebar import LoadedModel, render_sidebar
+    from ragtune.config import load_settings
+    from ragtune.models import ModelRegistry
+
+    reg = ModelRegistry(load_settings())
+    header = reg.verify(reg.get("smollm2-135m-instruct-q4_1"))
+
+    def load(model_id: str) -> LoadedModel:
+        st.session_state["loaded"] = model_id
+        return LoadedModel(reg.get(model_id), header, 2048)
+
+    render_sidebar(reg.statuses(), default_id=reg.default_id(), load=load, add_local=None)
+
+
+def test_the_picker_keeps_the_default_before_it_is_made_and_tells_alike_models_apart(data_dir: Path):
+    """A fresh data directory has no re-quantized file yet: the default is still chosen (it is made on
+    load), and the SmolLM2 files, one name in the registry, are told apart by their quantization."""
+    from streamlit.testing.v1 import AppTest
+
+    for made in (data_dir / "models").glob("*.gguf"):
+        made.unlink()
+    at = AppTest.from_function(_picker, default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    picker = at.selectbox(key="model_id")
+    assert picker.value == DEFAULT_ID and at.session_state["loaded"] == DEFAULT_ID
+    assert {"SmolLM2-135M-Instruct · Q8_0", "SmolLM2-135M-Instruct · Q4_1"} <= set(picker.options)
+    picker.set_value(Q4_1).run()
+    assert at.selectbox(key="model_id").value == Q4_1 and at.session_state["loaded"] == Q4_1
+    picker = at.selectbox(key="model_id")
+    picker.set_value(DEFAULT_ID).run()
+    assert at.session_state["loaded"] == DEFAULT_ID
